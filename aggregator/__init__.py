@@ -1,0 +1,1 @@
+"""The aggregator: robust aggregation, contribution scoring and the round-processing node."""

@@ -1,0 +1,117 @@
+"""Solidity compilation through py-solc-x, driving the npm `solc` package; artifacts cached by content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import solcx
+from solcx.exceptions import SolcError
+
+from market.errors import CompileError, ToolchainError
+from market.paths import BUILD, CONTRACTS, NODE_MODULES, ROOT
+
+DRIVER = ROOT / "scripts" / "solc-driver.js"
+SETTINGS: dict[str, Any] = {
+    "evmVersion": "cancun",
+    "optimizer": {"enabled": True, "runs": 200},
+    "viaIR": False,
+    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
+}
+
+
+@dataclass(frozen=True)
+class ContractArtifact:
+    """One compiled contract: its ABI and creation bytecode (hex, no 0x)."""
+
+    name: str
+    source: str
+    abi: list[dict[str, Any]]
+    bytecode: str
+    deployed_bytecode: str
+
+
+def _sources(dirs: Sequence[Path]) -> dict[str, dict[str, str]]:
+    """All .sol files under `dirs`, keyed by their path relative to the repository root."""
+    found: dict[str, dict[str, str]] = {}
+    for directory in dirs:
+        for path in sorted(Path(directory).rglob("*.sol")):
+            key = path.resolve().relative_to(ROOT).as_posix()
+            found[key] = {"content": path.read_text()}
+    return found
+
+
+def _standard_input(sources: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The solc standard-JSON input for `sources` with the project's settings."""
+    return {"language": "Solidity", "sources": sources, "settings": SETTINGS}
+
+
+def _compiler_version() -> str:
+    """The npm solc version, part of the cache key."""
+    package = NODE_MODULES / "solc" / "package.json"
+    if not package.exists():
+        raise ToolchainError(f"npm solc not found at {package}: run scripts/bootstrap.sh (npm install)")
+    return str(json.loads(package.read_text())["version"])
+
+
+def _format_errors(errors: list[dict[str, Any]]) -> str:
+    """Compiler errors as `file:line:col: message` lines."""
+    lines = []
+    for err in errors:
+        loc = err.get("sourceLocation") or {}
+        text = err.get("formattedMessage") or err.get("message", "")
+        where = loc.get("file", "?")
+        lines.append(f"{where}: {text.strip()}")
+    return "\n".join(lines)
+
+
+def _run_solc(standard_input: dict[str, Any]) -> dict[str, Any]:
+    """Compile through solcx with the Node driver as the solc binary; raise CompileError with file and line."""
+    try:
+        output = solcx.compile_standard(standard_input, solc_binary=DRIVER, allow_empty=True)
+    except SolcError as exc:
+        try:
+            errors = json.loads(exc.stdout_data).get("errors", [])
+        except (TypeError, ValueError):
+            errors = []
+        detail = _format_errors([e for e in errors if e.get("severity") == "error"]) or str(exc)
+        raise CompileError(f"Solidity compilation failed:\n{detail}") from None
+    except FileNotFoundError as exc:
+        raise ToolchainError(f"cannot run the solc driver ({exc}); is node installed?") from None
+    fatal = [e for e in output.get("errors", []) if e.get("severity") == "error"]
+    if fatal:
+        raise CompileError(f"Solidity compilation failed:\n{_format_errors(fatal)}")
+    return output
+
+
+def compile_contracts(extra_dirs: Sequence[Path] = ()) -> dict[str, ContractArtifact]:
+    """Compile contracts/ (and `extra_dirs`, e.g. test contracts); cached under build/solc by a content hash."""
+    sources = _sources([CONTRACTS, *extra_dirs])
+    standard_input = _standard_input(sources)
+    key = hashlib.sha256(
+        json.dumps([_compiler_version(), standard_input], sort_keys=True).encode()
+    ).hexdigest()[:24]
+    cache = BUILD / "solc" / f"{key}.json"
+    if cache.exists():
+        output = json.loads(cache.read_text())
+    else:
+        output = _run_solc(standard_input)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps(output))
+        tmp.replace(cache)
+    artifacts: dict[str, ContractArtifact] = {}
+    for source, contracts in output.get("contracts", {}).items():
+        for name, data in contracts.items():
+            artifacts[name] = ContractArtifact(
+                name=name,
+                source=source,
+                abi=data["abi"],
+                bytecode=data["evm"]["bytecode"]["object"],
+                deployed_bytecode=data["evm"]["deployedBytecode"]["object"],
+            )
+    return artifacts

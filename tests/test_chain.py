@@ -1,0 +1,98 @@
+"""The chain layer on both backends: deploy, revert decoding, time travel, snapshots, compile errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from market.chain import Chain, dev_accounts
+from market.errors import ChainError, CompileError, ContractRevert
+from market.paths import ROOT
+from market.solc import compile_contracts
+
+PROBE_DIR = Path(__file__).parent / "contracts_chain"
+
+
+@pytest.fixture(scope="module")
+def probe_artifact():
+    """The compiled Probe test contract."""
+    return compile_contracts([PROBE_DIR])["Probe"]
+
+
+def test_deploy_transact_and_read(chain: Chain, probe_artifact) -> None:
+    probe = chain.deploy(probe_artifact, sender=chain.accounts[0])
+    receipt = chain.transact(probe.functions.set(42), chain.accounts[1])
+    assert receipt["status"] == 1
+    assert chain.call(probe.functions.stored()) == 42
+
+
+def test_custom_error_is_decoded_with_arguments(chain: Chain, probe_artifact) -> None:
+    probe = chain.deploy(probe_artifact)
+    with pytest.raises(ContractRevert) as info:
+        chain.transact(probe.functions.set(3), chain.accounts[1])
+    assert info.value.name == "TooSmall"
+    assert info.value.error_args == (3, 10)
+    with pytest.raises(ContractRevert) as info:
+        chain.transact(probe.functions.set(3), chain.accounts[1], gas=200_000)
+    assert info.value.name == "TooSmall"
+    with pytest.raises(ContractRevert) as info:
+        chain.call(probe.functions.named(), sender=chain.accounts[2])
+    assert info.value.error_args == ("probe", chain.accounts[2].address)
+
+
+def test_plain_reason_and_panic(chain: Chain, probe_artifact) -> None:
+    probe = chain.deploy(probe_artifact)
+    with pytest.raises(ContractRevert) as info:
+        chain.call(probe.functions.legacy())
+    assert info.value.name == "Error" and info.value.error_args == ("plain reason",)
+    with pytest.raises(ContractRevert) as info:
+        chain.call(probe.functions.panic(0))
+    assert info.value.name == "Panic" and info.value.error_args == (0x12,)
+
+
+def test_failed_state_changes_nothing(chain: Chain, probe_artifact) -> None:
+    probe = chain.deploy(probe_artifact)
+    chain.transact(probe.functions.set(11), chain.accounts[0])
+    with pytest.raises(ContractRevert):
+        chain.transact(probe.functions.set(1), chain.accounts[0], gas=100_000)
+    assert chain.call(probe.functions.stored()) == 11
+
+
+def test_time_travel_and_snapshot(chain: Chain, probe_artifact) -> None:
+    probe = chain.deploy(probe_artifact)
+    start = chain.now()
+    chain.time_travel(3600)
+    assert chain.now() >= start + 3600
+    assert chain.call(probe.functions.now_()) >= start + 3600
+    snap = chain.snapshot()
+    chain.transact(probe.functions.set(99), chain.accounts[0])
+    chain.revert(snap)
+    assert chain.call(probe.functions.stored()) == 0
+
+
+def test_development_accounts_are_funded_and_shared(chain: Chain) -> None:
+    assert [a.address for a in chain.accounts[:3]] == [a.address for a in dev_accounts(3)]
+    assert chain.balance(chain.accounts[0].address) > 10**21
+
+
+def test_unreachable_rpc_is_a_chain_error() -> None:
+    with pytest.raises(ChainError, match="cannot reach"):
+        Chain.connect("http://127.0.0.1:9", timeout=1)
+
+
+def test_compile_error_names_file_and_line(tmp_path: Path) -> None:
+    bad = ROOT / "build" / "test-bad-sol"
+    bad.mkdir(parents=True, exist_ok=True)
+    (bad / "Broken.sol").write_text("pragma solidity ^0.8.28;\ncontract Broken { function f() external { uint x = ; } }\n")
+    try:
+        with pytest.raises(CompileError, match=r"Broken\.sol:2:"):
+            compile_contracts([bad])
+    finally:
+        (bad / "Broken.sol").unlink()
+        bad.rmdir()
+
+
+def test_compile_is_cached(probe_artifact) -> None:
+    again = compile_contracts([PROBE_DIR])["Probe"]
+    assert again.bytecode == probe_artifact.bytecode

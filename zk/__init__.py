@@ -1,0 +1,1 @@
+"""Zero-knowledge round proofs: circuits, trusted setup, prover and verifiers."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from market.cli import bench, devnet
+from market.cli.evaluate import eval_command
 
 app = typer.Typer(
     name="fedmarket",
@@ -14,3 +15,4 @@ app = typer.Typer(
 )
 app.add_typer(devnet.app, name="devnet")
 app.add_typer(bench.app, name="bench")
+app.command("eval")(eval_command)

@@ -1,0 +1,128 @@
+"""The local devnet: anvil and a js-ipfs node on 127.0.0.1, the contracts deployed, all recorded in one file.
+
+`up` twice does not start two; `down` stops, by pid, exactly what `up` started. The devnet file
+(`.fedmarket/devnet/devnet.json`) holds the RPC URL, the IPFS API address, the contract addresses
+and the funded development accounts (well-known test keys: never use them on a real chain).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from market.anvil import process_alive, rpc_ready, start_anvil, stop_process
+from market.chain import Chain, dev_accounts
+from market.errors import ConfigError
+from market.paths import STATE
+
+DEVNET_DIR = STATE / "devnet"
+DEVNET_FILE = DEVNET_DIR / "devnet.json"
+DEFAULT_RPC_PORT = 8545
+DEFAULT_IPFS_API_PORT = 5001
+
+
+@dataclass
+class Devnet:
+    """What `devnet up` started and deployed."""
+
+    rpc_url: str
+    chain_id: int
+    anvil_pid: int
+    ipfs_api: str
+    ipfs_pid: int
+    ipfs_repo: str
+    contracts: dict[str, str] = field(default_factory=dict)
+    accounts: list[dict[str, str]] = field(default_factory=list)
+
+    def save(self, path: Path = DEVNET_FILE) -> None:
+        """Write the devnet file atomically."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path = DEVNET_FILE) -> Devnet:
+        """Read the devnet file; a clear error if there is none."""
+        if not path.exists():
+            raise ConfigError(f"no devnet file at {path}: run `fedmarket devnet up` first")
+        data: dict[str, Any] = json.loads(path.read_text())
+        return cls(**data)
+
+    def chain(self) -> Chain:
+        """A Chain connected to this devnet's anvil."""
+        return Chain.connect(self.rpc_url)
+
+
+def status(path: Path = DEVNET_FILE) -> dict[str, Any]:
+    """The devnet file plus whether each process is alive and answering."""
+    devnet = Devnet.load(path)
+    return {
+        **asdict(devnet),
+        "anvil_running": process_alive(devnet.anvil_pid) and rpc_ready(devnet.rpc_url),
+        "ipfs_running": process_alive(devnet.ipfs_pid),
+    }
+
+
+def is_up(path: Path = DEVNET_FILE) -> bool:
+    """True if a devnet file exists and its anvil answers."""
+    try:
+        devnet = Devnet.load(path)
+    except ConfigError:
+        return False
+    return process_alive(devnet.anvil_pid) and rpc_ready(devnet.rpc_url)
+
+
+def up(rpc_port: int = DEFAULT_RPC_PORT, ipfs_api_port: int = DEFAULT_IPFS_API_PORT, path: Path = DEVNET_FILE) -> Devnet:
+    """Start anvil and the IPFS node, deploy the marketplace, write the devnet file (no-op if already up)."""
+    from market.ipfs_node import start_node, stop_node
+    from market.marketplace import Marketplace
+
+    if is_up(path):
+        return Devnet.load(path)
+    if path.exists():
+        down(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    anvil = start_anvil(port=rpc_port, log=path.parent / "anvil.log")
+    try:
+        node = start_node(path.parent / "ipfs", api_port=ipfs_api_port)
+    except BaseException:
+        stop_process(anvil.pid)
+        raise
+    try:
+        chain = Chain.connect(anvil.url)
+        market = Marketplace.deploy(chain, chain.accounts[0])
+    except BaseException:
+        stop_process(anvil.pid)
+        stop_node(node)
+        raise
+    devnet = Devnet(
+        rpc_url=anvil.url,
+        chain_id=chain.chain_id,
+        anvil_pid=anvil.pid,
+        ipfs_api=node.api_addr,
+        ipfs_pid=node.pid,
+        ipfs_repo=str(node.repo),
+        contracts={"FedMarket": market.address},
+        accounts=[{"address": a.address, "private_key": a.key.hex()} for a in dev_accounts()],
+    )
+    devnet.save(path)
+    return devnet
+
+
+def down(path: Path = DEVNET_FILE) -> list[str]:
+    """Stop the processes named in the devnet file and remove it; returns what was stopped."""
+    from market.ipfs_node import stop_node_pid
+
+    devnet = Devnet.load(path)
+    stopped = []
+    if process_alive(devnet.anvil_pid):
+        stop_process(devnet.anvil_pid)
+        stopped.append(f"anvil (pid {devnet.anvil_pid})")
+    if process_alive(devnet.ipfs_pid):
+        stop_node_pid(devnet.ipfs_pid)
+        stopped.append(f"ipfs (pid {devnet.ipfs_pid})")
+    path.unlink()
+    return stopped

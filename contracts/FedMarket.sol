@@ -1,0 +1,864 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IRoundVerifier} from "./IRoundVerifier.sol";
+
+/// @title FedMarket
+/// @notice A federated-learning marketplace: owners escrow a reward budget, trainers stake and submit
+///         committed model updates, a bonded aggregator posts each round's outlier flags and
+///         contribution scores with a zero-knowledge proof, and the contract pays by the rules of
+///         docs/PROTOCOL.md §5-§7. Many projects live in one contract; every balance is pulled.
+/// @dev Money is conserved per asset: the contract's balance of an asset equals the sum, over the
+///      projects in that asset, of `budgetLeft + ownerRefund + bondHeld` plus every participant's
+///      `stake + rewards`. Nothing moves one party's credited balance to another.
+contract FedMarket is ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @notice Lifecycle of a project; `None` marks an id that was never created.
+    enum State {
+        None,
+        Created,
+        Open,
+        Training,
+        Finished,
+        Cancelled
+    }
+
+    /// @notice A trainer's standing in a project.
+    enum Status {
+        None,
+        Active,
+        Ejected
+    }
+
+    /// @notice Why a project was cancelled.
+    enum CancelReason {
+        OwnerCancelled,
+        NotEnoughTrainers,
+        AggregatorTimeout
+    }
+
+    /// @notice What the owner fixes when creating a project (stored packed; never changes).
+    /// @param token ERC-20 used for budget, stakes and bond; address(0) for ETH
+    /// @param rounds Number of training rounds R (>= 1)
+    /// @param minTrainers Trainers needed to start (>= 1)
+    /// @param maxTrainers Most trainers that may join (<= 256 and <= the verifier's slots)
+    /// @param krumF Multi-Krum's assumed number of attackers f (PROTOCOL.md §3)
+    /// @param krumM Multi-Krum's selection size m (0: n - f)
+    /// @param rule Outlier rule: 0 Multi-Krum, 1 FLTrust-cosine
+    /// @param quantBits Quantization bit width (PROTOCOL.md §1), 2..32
+    /// @param aggregator The bonded aggregator's address
+    /// @param openWindow Seconds the aggregator has to open a round after the previous transition
+    /// @param submitWindow Seconds trainers have to submit once a round is open
+    /// @param postWindow Seconds the aggregator has to post after the submission window closes
+    /// @param verifier Round-proof verifier (IRoundVerifier)
+    /// @param joinDeadline Absolute timestamp after which nobody may join
+    /// @param tauPct Multi-Krum's outlier threshold in percent (0: plain Multi-Krum)
+    /// @param slashBps Share of a flagged trainer's stake slashed, in basis points (<= 10000)
+    /// @param stake Exact stake each trainer deposits
+    /// @param aggregatorBond Exact bond the aggregator deposits
+    /// @param quantScaleLog2 Quantization scale exponent (PROTOCOL.md §1)
+    /// @param viewOffset First flat parameter index of the proof view (PROTOCOL.md §2)
+    /// @param viewLen Length of the proof view (>= 1)
+    /// @param specHash Hash of the task and model specification
+    struct ProjectParams {
+        address token;
+        uint16 rounds;
+        uint16 minTrainers;
+        uint16 maxTrainers;
+        uint16 krumF;
+        uint16 krumM;
+        uint8 rule;
+        uint8 quantBits;
+        address aggregator;
+        uint32 openWindow;
+        uint32 submitWindow;
+        uint32 postWindow;
+        IRoundVerifier verifier;
+        uint64 joinDeadline;
+        uint16 tauPct;
+        uint16 slashBps;
+        uint128 stake;
+        uint128 aggregatorBond;
+        uint8 quantScaleLog2;
+        uint64 viewOffset;
+        uint64 viewLen;
+        bytes32 specHash;
+    }
+
+    /// @notice The mutable lifecycle fields of a project, packed in one storage slot.
+    /// @param state Current lifecycle state
+    /// @param round Latest round opened (0 before the first)
+    /// @param roundOpen True between openRound and postRound of `round`
+    /// @param nTrainers Trainers joined (slots 0..nTrainers-1)
+    /// @param nActive Joined trainers not ejected
+    /// @param verifierSlots N = verifier.maxTrainers(), read once at creation
+    /// @param deadline Training: the openRound deadline while no round is open, else the end of the
+    ///        submission window
+    /// @param postDeadline The postRound deadline of the open round
+    struct Progress {
+        State state;
+        uint16 round;
+        bool roundOpen;
+        uint16 nTrainers;
+        uint16 nActive;
+        uint16 verifierSlots;
+        uint64 deadline;
+        uint64 postDeadline;
+    }
+
+    /// @notice A project's money, in its asset.
+    /// @param budget Total reward budget escrowed
+    /// @param budgetLeft Budget not yet allotted to a round
+    /// @param ownerRefund What the owner may withdraw now
+    /// @param bondHeld The aggregator's bond while held (0 once withdrawn or slashed)
+    struct Funds {
+        uint128 budget;
+        uint128 budgetLeft;
+        uint128 ownerRefund;
+        uint128 bondHeld;
+    }
+
+    /// @notice One trainer in one project, packed in one storage slot.
+    /// @param stake Stake still held for the trainer
+    /// @param rewards Credited, unclaimed rewards
+    /// @param status None, Active or Ejected
+    /// @param slot The trainer's join index
+    struct Participant {
+        uint112 stake;
+        uint112 rewards;
+        Status status;
+        uint8 slot;
+    }
+
+    /// @notice Per-round data fixed when the round opens.
+    /// @param vCommit Commitment to the round's validation direction
+    /// @param pending Bitmap of active slots that have not submitted yet
+    struct Round {
+        uint256 vCommit;
+        uint256 pending;
+    }
+
+    struct Project {
+        ProjectParams params;
+        address owner;
+        Progress progress;
+        Funds funds;
+        uint256 ejectedMask;
+    }
+
+    /// @notice BN254 scalar field modulus; commitments are field elements.
+    uint256 public constant FIELD_MODULUS =
+        21888242871839275222246405745257275088548364400416034343698204186575808495617;
+    /// @notice Largest budget, stake or bond in a project (fits the packed participant slot).
+    uint256 public constant MAX_AMOUNT = type(uint112).max;
+    /// @notice Most trainer slots a verifier may hash into the public input.
+    uint256 public constant MAX_VERIFIER_SLOTS = 1024;
+    /// @notice Basis-point denominator of `slashBps`.
+    uint256 public constant BPS = 10_000;
+
+    /// @notice Number of projects created; ids run from 1 to projectCount.
+    uint256 public projectCount;
+
+    mapping(uint256 pid => Project) private _projects;
+    mapping(uint256 pid => mapping(address trainer => Participant)) private _participants;
+    mapping(uint256 pid => mapping(uint256 slot => address)) private _trainerAt;
+    mapping(uint256 pid => mapping(uint256 round => Round)) private _rounds;
+    mapping(uint256 pid => mapping(uint256 round => mapping(uint256 slot => uint256))) private _commitments;
+
+    /// @notice A project was created; the CIDs (binary CIDv1) are only recorded here.
+    event ProjectCreated(
+        uint256 indexed pid,
+        address indexed owner,
+        address indexed aggregator,
+        ProjectParams params,
+        uint256 budget,
+        bytes taskCid,
+        bytes modelCid
+    );
+    /// @notice The owner added `amount` to the budget, now `budget`.
+    event Funded(uint256 indexed pid, uint256 amount, uint256 budget);
+    /// @notice The aggregator deposited its bond; the project is Open.
+    event AggregatorBonded(uint256 indexed pid, address indexed aggregator, uint256 amount);
+    /// @notice A trainer joined with its stake and got slot `slot`.
+    event TrainerJoined(uint256 indexed pid, address indexed trainer, uint256 slot, uint256 stake);
+    /// @notice Training started with `nTrainers`; round 1 must open by `openDeadline`.
+    event TrainingStarted(uint256 indexed pid, uint256 nTrainers, uint256 openDeadline);
+    /// @notice Round `round` opened with the validation-direction commitment `vCommit`.
+    event RoundOpened(
+        uint256 indexed pid, uint256 indexed round, uint256 vCommit, uint256 windowEnd, uint256 postDeadline
+    );
+    /// @notice A trainer committed to its update of round `round`.
+    event UpdateSubmitted(
+        uint256 indexed pid, uint256 indexed round, address indexed trainer, uint256 slot, bytes cid, uint256 commitment
+    );
+    /// @notice The aggregator posted round `round` with a proof that verified.
+    event RoundPosted(
+        uint256 indexed pid, uint256 indexed round, bytes modelCid, bytes vCid, uint8[] flags, int64[] scores
+    );
+    /// @notice A flagged trainer lost `amount` of its stake and was ejected.
+    event TrainerSlashed(
+        uint256 indexed pid, uint256 indexed round, address indexed trainer, uint256 slot, uint8 flag, uint256 amount
+    );
+    /// @notice The last round was posted.
+    event ProjectFinished(uint256 indexed pid);
+    /// @notice The project was cancelled.
+    event ProjectCancelled(uint256 indexed pid, CancelReason reason);
+    /// @notice A trainer claimed its credited rewards.
+    event Claimed(uint256 indexed pid, address indexed trainer, uint256 amount);
+    /// @notice A trainer withdrew its stake.
+    event StakeWithdrawn(uint256 indexed pid, address indexed trainer, uint256 amount);
+    /// @notice The owner withdrew its refundable balance.
+    event RefundWithdrawn(uint256 indexed pid, address indexed owner, uint256 amount);
+    /// @notice The aggregator withdrew its bond.
+    event BondWithdrawn(uint256 indexed pid, address indexed aggregator, uint256 amount);
+
+    /// @notice No project has this id.
+    error UnknownProject(uint256 pid);
+    /// @notice The project is in state `current`; the call needs `expected`.
+    error WrongState(uint256 pid, State current, State expected);
+    /// @notice Funding is only possible while Created or Open.
+    error FundingClosed(uint256 pid, State current);
+    /// @notice Cancelling is only possible while Created or Open.
+    error NotCancellable(uint256 pid, State current);
+    /// @notice The stake stays locked until the project ends or the trainer is ejected.
+    error StakeLocked(uint256 pid, State current);
+    /// @notice The bond stays locked until the project is Finished or Cancelled.
+    error BondLocked(uint256 pid, State current);
+    /// @notice Only the project's owner may do this.
+    error NotOwner(uint256 pid, address caller);
+    /// @notice Only the project's aggregator may do this.
+    error NotAggregator(uint256 pid, address caller);
+    /// @notice The caller is not a trainer of the project.
+    error NotTrainer(uint256 pid, address caller);
+    /// @notice The trainer was ejected and may not submit.
+    error TrainerEjected(uint256 pid, address trainer);
+    /// @notice The address already joined this project.
+    error AlreadyJoined(uint256 pid, address trainer);
+    /// @notice The project already has its `maxTrainers`.
+    error ProjectFull(uint256 pid, uint256 maxTrainers);
+    /// @notice Starting needs `minTrainers`; only `joined` joined.
+    error NotEnoughTrainers(uint256 pid, uint256 joined, uint256 minTrainers);
+    /// @notice Enough trainers joined: only the owner may cancel, and anyone may start.
+    error QuorumReached(uint256 pid, uint256 joined, uint256 minTrainers);
+    /// @notice The trainer in `slot` already submitted in `round`.
+    error AlreadySubmitted(uint256 pid, uint256 round, uint256 slot);
+    /// @notice The submission window closed at `windowEnd`.
+    error WindowClosed(uint256 pid, uint256 windowEnd, uint256 nowTs);
+    /// @notice The submission window is open until `windowEnd` and not every active trainer submitted.
+    error WindowOpen(uint256 pid, uint256 windowEnd, uint256 nowTs);
+    /// @notice The deadline `deadline` has passed.
+    error DeadlinePassed(uint256 pid, uint256 deadline, uint256 nowTs);
+    /// @notice The deadline `deadline` has not passed yet.
+    error DeadlineNotPassed(uint256 pid, uint256 deadline, uint256 nowTs);
+    /// @notice The call names round `got`; the open (or readable) round is `expected`.
+    error WrongRound(uint256 expected, uint256 got);
+    /// @notice No round is open (`round` is the latest one).
+    error RoundNotOpen(uint256 pid, uint256 round);
+    /// @notice Round `round` is already open.
+    error RoundAlreadyOpen(uint256 pid, uint256 round);
+    /// @notice The amount sent (or received) was `got`; `expected` was required.
+    error WrongAmount(uint256 expected, uint256 got);
+    /// @notice Adding zero is not allowed.
+    error ZeroAmount();
+    /// @notice `amount` exceeds the largest amount `max` a project can hold.
+    error AmountTooLarge(uint256 amount, uint256 max);
+    /// @notice The project parameter `name` is invalid.
+    error InvalidParameter(string name);
+    /// @notice A commitment must be a nonzero BN254 field element.
+    error InvalidCommitment(uint256 commitment);
+    /// @notice A CID must not be empty.
+    error EmptyCid();
+    /// @notice An array has `got` entries; it needs `expected` (one per joined trainer).
+    error LengthMismatch(uint256 expected, uint256 got);
+    /// @notice A flag must be 0, 1 or 2.
+    error InvalidFlag(uint256 slot, uint256 flag);
+    /// @notice A slot without a submission must have flag 0 and score 0.
+    error AbsentSlotNotZero(uint256 slot);
+    /// @notice A flagged slot must have score 0.
+    error FlaggedSlotScored(uint256 slot, int64 score);
+    /// @notice The verifier rejected the round's proof.
+    error InvalidProof(uint256 pid, uint256 round);
+    /// @notice The caller has nothing to withdraw here.
+    error NothingToWithdraw();
+    /// @notice Sending `amount` wei to `to` failed.
+    error TransferFailed(address to, uint256 amount);
+
+    // ----------------------------------------------------------------------------------------
+    // Setup: create, fund, bond, join, start, cancel
+    // ----------------------------------------------------------------------------------------
+
+    /// @notice Create a project and escrow its budget (ETH: send exactly `budget`; ERC-20: approve it).
+    /// @param params The project's parameters (see ProjectParams)
+    /// @param budget The reward budget escrowed now (more can be added with fund)
+    /// @param taskCid Binary CIDv1 of the task description (emitted only)
+    /// @param modelCid Binary CIDv1 of the initial model g(0) (emitted only)
+    /// @return pid The new project's id
+    function createProject(
+        ProjectParams calldata params,
+        uint256 budget,
+        bytes calldata taskCid,
+        bytes calldata modelCid
+    ) external payable nonReentrant returns (uint256 pid) {
+        uint16 slots = _checkParams(params);
+        if (budget > MAX_AMOUNT) revert AmountTooLarge(budget, MAX_AMOUNT);
+        pid = ++projectCount;
+        Project storage p = _projects[pid];
+        p.params = params;
+        p.owner = msg.sender;
+        p.progress = Progress(State.Created, 0, false, 0, 0, slots, 0, 0);
+        p.funds = Funds(uint128(budget), uint128(budget), 0, 0);
+        emit ProjectCreated(pid, msg.sender, params.aggregator, params, budget, taskCid, modelCid);
+        _pull(params.token, budget);
+    }
+
+    /// @notice Add `amount` to the budget of a Created or Open project (owner only).
+    /// @param pid Project id
+    /// @param amount Amount added (ETH: send exactly this)
+    function fund(uint256 pid, uint256 amount) external payable nonReentrant {
+        Project storage p = _projects[pid];
+        State s = _existing(p, pid);
+        if (s != State.Created && s != State.Open) revert FundingClosed(pid, s);
+        if (msg.sender != p.owner) revert NotOwner(pid, msg.sender);
+        if (amount == 0) revert ZeroAmount();
+        uint256 budget = uint256(p.funds.budget) + amount;
+        if (budget > MAX_AMOUNT) revert AmountTooLarge(budget, MAX_AMOUNT);
+        p.funds.budget = uint128(budget);
+        p.funds.budgetLeft += uint128(amount);
+        emit Funded(pid, amount, budget);
+        _pull(p.params.token, amount);
+    }
+
+    /// @notice The aggregator deposits its exact bond; the project opens for trainers.
+    /// @param pid Project id
+    function bond(uint256 pid) external payable nonReentrant {
+        Project storage p = _projects[pid];
+        _expect(p, pid, State.Created);
+        if (msg.sender != p.params.aggregator) revert NotAggregator(pid, msg.sender);
+        if (block.timestamp > p.params.joinDeadline) {
+            revert DeadlinePassed(pid, p.params.joinDeadline, block.timestamp);
+        }
+        uint256 amount = p.params.aggregatorBond;
+        p.progress.state = State.Open;
+        p.funds.bondHeld = uint128(amount);
+        emit AggregatorBonded(pid, msg.sender, amount);
+        _pull(p.params.token, amount);
+    }
+
+    /// @notice Join an Open project with the exact stake; the join index is the trainer's slot.
+    /// @param pid Project id
+    function join(uint256 pid) external payable nonReentrant {
+        Project storage p = _projects[pid];
+        Progress memory pr = p.progress;
+        if (pr.state != State.Open) _revertState(pid, pr.state, State.Open);
+        if (block.timestamp > p.params.joinDeadline) {
+            revert DeadlinePassed(pid, p.params.joinDeadline, block.timestamp);
+        }
+        if (pr.nTrainers >= p.params.maxTrainers) revert ProjectFull(pid, p.params.maxTrainers);
+        Participant storage pt = _participants[pid][msg.sender];
+        if (pt.status != Status.None) revert AlreadyJoined(pid, msg.sender);
+        uint256 stake = p.params.stake;
+        uint256 slot = pr.nTrainers;
+        _participants[pid][msg.sender] = Participant(uint112(stake), 0, Status.Active, uint8(slot));
+        _trainerAt[pid][slot] = msg.sender;
+        p.progress.nTrainers = pr.nTrainers + 1;
+        p.progress.nActive = pr.nActive + 1;
+        emit TrainerJoined(pid, msg.sender, slot, stake);
+        _pull(p.params.token, stake);
+    }
+
+    /// @notice Start training: the owner once `minTrainers` joined, anyone after the join deadline.
+    /// @param pid Project id
+    function start(uint256 pid) external nonReentrant {
+        Project storage p = _projects[pid];
+        _expect(p, pid, State.Open);
+        if (msg.sender != p.owner && block.timestamp <= p.params.joinDeadline) {
+            revert DeadlineNotPassed(pid, p.params.joinDeadline, block.timestamp);
+        }
+        uint256 joined = p.progress.nTrainers;
+        if (joined < p.params.minTrainers) revert NotEnoughTrainers(pid, joined, p.params.minTrainers);
+        uint256 openDeadline = block.timestamp + p.params.openWindow;
+        p.progress.state = State.Training;
+        p.progress.deadline = uint64(openDeadline);
+        emit TrainingStarted(pid, joined, openDeadline);
+    }
+
+    /// @notice Cancel a Created or Open project with full refunds: the owner at any time, anyone
+    ///         after the join deadline if fewer than `minTrainers` joined.
+    /// @param pid Project id
+    function cancel(uint256 pid) external nonReentrant {
+        Project storage p = _projects[pid];
+        State s = _existing(p, pid);
+        if (s != State.Created && s != State.Open) revert NotCancellable(pid, s);
+        CancelReason reason = CancelReason.OwnerCancelled;
+        if (msg.sender != p.owner) {
+            if (block.timestamp <= p.params.joinDeadline) {
+                revert DeadlineNotPassed(pid, p.params.joinDeadline, block.timestamp);
+            }
+            uint256 joined = p.progress.nTrainers;
+            if (joined >= p.params.minTrainers) revert QuorumReached(pid, joined, p.params.minTrainers);
+            reason = CancelReason.NotEnoughTrainers;
+        }
+        Funds memory f = p.funds;
+        p.funds.ownerRefund = f.ownerRefund + f.budgetLeft;
+        p.funds.budgetLeft = 0;
+        p.progress.state = State.Cancelled;
+        emit ProjectCancelled(pid, reason);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Rounds
+    // ----------------------------------------------------------------------------------------
+
+    /// @notice Open the next round with the commitment to its validation direction (aggregator only,
+    ///         within `openWindow` of the previous transition).
+    /// @param pid Project id
+    /// @param vCommit Poseidon commitment to the quantized validation direction (a field element)
+    function openRound(uint256 pid, uint256 vCommit) external nonReentrant {
+        Project storage p = _projects[pid];
+        Progress memory pr = p.progress;
+        if (pr.state != State.Training) _revertState(pid, pr.state, State.Training);
+        if (msg.sender != p.params.aggregator) revert NotAggregator(pid, msg.sender);
+        if (pr.roundOpen) revert RoundAlreadyOpen(pid, pr.round);
+        if (block.timestamp > pr.deadline) revert DeadlinePassed(pid, pr.deadline, block.timestamp);
+        if (vCommit == 0 || vCommit >= FIELD_MODULUS) revert InvalidCommitment(vCommit);
+        uint256 round = pr.round + 1;
+        uint256 windowEnd = block.timestamp + p.params.submitWindow;
+        uint256 postDeadline = windowEnd + p.params.postWindow;
+        _rounds[pid][round] = Round(vCommit, _lowMask(pr.nTrainers) & ~p.ejectedMask);
+        pr.round = uint16(round);
+        pr.roundOpen = true;
+        pr.deadline = uint64(windowEnd);
+        pr.postDeadline = uint64(postDeadline);
+        p.progress = pr;
+        emit RoundOpened(pid, round, vCommit, windowEnd, postDeadline);
+    }
+
+    /// @notice Commit to this round's update: once per trainer per round, inside the window.
+    /// @param pid Project id
+    /// @param round The open round
+    /// @param cid Binary CIDv1 of the update blob
+    /// @param commitment Poseidon commitment to the quantized proof view (PROTOCOL.md §2)
+    function submitUpdate(uint256 pid, uint256 round, bytes calldata cid, uint256 commitment) external {
+        Progress memory pr = _projects[pid].progress;
+        _checkOpenRound(pid, pr, round);
+        if (block.timestamp > pr.deadline) revert WindowClosed(pid, pr.deadline, block.timestamp);
+        Participant memory pt = _participants[pid][msg.sender];
+        if (pt.status != Status.Active) {
+            if (pt.status == Status.None) revert NotTrainer(pid, msg.sender);
+            revert TrainerEjected(pid, msg.sender);
+        }
+        if (commitment == 0 || commitment >= FIELD_MODULUS) revert InvalidCommitment(commitment);
+        if (cid.length == 0) revert EmptyCid();
+        Round storage rd = _rounds[pid][round];
+        uint256 bit = 1 << pt.slot;
+        uint256 pending = rd.pending;
+        if (pending & bit == 0) revert AlreadySubmitted(pid, round, pt.slot);
+        rd.pending = pending & ~bit;
+        _commitments[pid][round][pt.slot] = commitment;
+        emit UpdateSubmitted(pid, round, msg.sender, pt.slot, cid, commitment);
+    }
+
+    /// @notice Post a round: flags and scores per slot, the new model, the revealed validation
+    ///         direction and the proof. Verifies the proof against the public input of
+    ///         PROTOCOL.md §6, credits rewards and slashes by §7, and advances the project.
+    /// @param pid Project id
+    /// @param round The open round
+    /// @param modelCid Binary CIDv1 of the new global model g(round)
+    /// @param vCid Binary CIDv1 of the revealed validation direction
+    /// @param flags Per slot: 0 accepted or absent, 1 outlier, 2 invalid blob
+    /// @param scores Per slot contribution score (0 for absent and flagged slots)
+    /// @param proof Groth16 proof in EVM order
+    function postRound(
+        uint256 pid,
+        uint256 round,
+        bytes calldata modelCid,
+        bytes calldata vCid,
+        uint8[] calldata flags,
+        int64[] calldata scores,
+        uint256[8] calldata proof
+    ) external nonReentrant {
+        Project storage p = _projects[pid];
+        uint256 input = _checkPost(p, pid, round, flags, scores);
+        if (!p.params.verifier.verifyRound(input, proof)) revert InvalidProof(pid, round);
+        emit RoundPosted(pid, round, modelCid, vCid, flags, scores);
+        _settle(p, pid, round, flags, scores);
+    }
+
+    /// @notice Cancel a Training project whose aggregator missed the openRound or postRound
+    ///         deadline (anyone): the whole bond and the unspent budget become the owner's refund;
+    ///         credited rewards stay claimable and stakes become withdrawable.
+    /// @param pid Project id
+    function timeout(uint256 pid) external nonReentrant {
+        Project storage p = _projects[pid];
+        Progress memory pr = p.progress;
+        if (pr.state != State.Training) _revertState(pid, pr.state, State.Training);
+        uint256 deadline = pr.roundOpen ? pr.postDeadline : pr.deadline;
+        if (block.timestamp <= deadline) revert DeadlineNotPassed(pid, deadline, block.timestamp);
+        Funds memory f = p.funds;
+        p.funds = Funds(f.budget, 0, f.ownerRefund + f.budgetLeft + f.bondHeld, 0);
+        p.progress.state = State.Cancelled;
+        emit ProjectCancelled(pid, CancelReason.AggregatorTimeout);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Pull payments
+    // ----------------------------------------------------------------------------------------
+
+    /// @notice Withdraw the caller's credited rewards (any time).
+    /// @param pid Project id
+    function claim(uint256 pid) external nonReentrant {
+        Participant storage pt = _participants[pid][msg.sender];
+        uint256 amount = pt.rewards;
+        if (amount == 0) revert NothingToWithdraw();
+        pt.rewards = 0;
+        emit Claimed(pid, msg.sender, amount);
+        _push(_projects[pid].params.token, msg.sender, amount);
+    }
+
+    /// @notice Withdraw the caller's stake once the project is Finished or Cancelled, or once ejected.
+    /// @param pid Project id
+    function withdrawStake(uint256 pid) external nonReentrant {
+        Participant storage pt = _participants[pid][msg.sender];
+        Status status = pt.status;
+        if (status == Status.None) revert NotTrainer(pid, msg.sender);
+        State s = _projects[pid].progress.state;
+        if (status != Status.Ejected && s != State.Finished && s != State.Cancelled) revert StakeLocked(pid, s);
+        uint256 amount = pt.stake;
+        if (amount == 0) revert NothingToWithdraw();
+        pt.stake = 0;
+        emit StakeWithdrawn(pid, msg.sender, amount);
+        _push(_projects[pid].params.token, msg.sender, amount);
+    }
+
+    /// @notice Withdraw the owner's refundable balance (dust, unspent budget, slashes; any time).
+    /// @param pid Project id
+    function withdrawRefund(uint256 pid) external nonReentrant {
+        Project storage p = _projects[pid];
+        _existing(p, pid);
+        if (msg.sender != p.owner) revert NotOwner(pid, msg.sender);
+        uint256 amount = p.funds.ownerRefund;
+        if (amount == 0) revert NothingToWithdraw();
+        p.funds.ownerRefund = 0;
+        emit RefundWithdrawn(pid, msg.sender, amount);
+        _push(p.params.token, msg.sender, amount);
+    }
+
+    /// @notice Withdraw the aggregator's bond once Finished, or Cancelled without a timeout.
+    /// @param pid Project id
+    function withdrawBond(uint256 pid) external nonReentrant {
+        Project storage p = _projects[pid];
+        State s = _existing(p, pid);
+        if (msg.sender != p.params.aggregator) revert NotAggregator(pid, msg.sender);
+        if (s != State.Finished && s != State.Cancelled) revert BondLocked(pid, s);
+        uint256 amount = p.funds.bondHeld;
+        if (amount == 0) revert NothingToWithdraw();
+        p.funds.bondHeld = 0;
+        emit BondWithdrawn(pid, msg.sender, amount);
+        _push(p.params.token, msg.sender, amount);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Views
+    // ----------------------------------------------------------------------------------------
+
+    /// @notice Everything stored about a project.
+    /// @param pid Project id
+    /// @return params The creation parameters
+    /// @return owner The owner
+    /// @return progress Lifecycle fields
+    /// @return funds Money fields
+    /// @return ejectedMask Bitmap of ejected slots
+    function project(uint256 pid)
+        external
+        view
+        returns (ProjectParams memory params, address owner, Progress memory progress, Funds memory funds, uint256 ejectedMask)
+    {
+        Project storage p = _projects[pid];
+        _existing(p, pid);
+        return (p.params, p.owner, p.progress, p.funds, p.ejectedMask);
+    }
+
+    /// @notice A round's validation commitment, the bitmap of active slots still expected, and
+    ///         the commitments of slots 0..nTrainers-1 (0 where absent).
+    /// @param pid Project id
+    /// @param round Round number, 1..current round
+    /// @return vCommit The validation-direction commitment
+    /// @return pending Bitmap of slots that were expected and did not submit (yet)
+    /// @return commitments One commitment per joined slot
+    function roundState(uint256 pid, uint256 round)
+        external
+        view
+        returns (uint256 vCommit, uint256 pending, uint256[] memory commitments)
+    {
+        Progress memory pr = _readableRound(pid, round);
+        Round storage rd = _rounds[pid][round];
+        commitments = new uint256[](pr.nTrainers);
+        for (uint256 i; i < pr.nTrainers; ++i) {
+            commitments[i] = _commitments[pid][round][i];
+        }
+        return (rd.vCommit, rd.pending, commitments);
+    }
+
+    /// @notice A trainer's packed record (status None if it never joined).
+    /// @param pid Project id
+    /// @param trainer The trainer's address
+    /// @return The participant record
+    function participant(uint256 pid, address trainer) external view returns (Participant memory) {
+        return _participants[pid][trainer];
+    }
+
+    /// @notice The trainer in `slot` (address(0) if the slot is empty).
+    /// @param pid Project id
+    /// @param slot Join index
+    /// @return The trainer's address
+    function trainerAt(uint256 pid, uint256 slot) external view returns (address) {
+        return _trainerAt[pid][slot];
+    }
+
+    /// @notice The public input a proof of `round` must have for these flags and scores
+    ///         (PROTOCOL.md §6); reverts like postRound on flags or scores it would refuse.
+    /// @param pid Project id
+    /// @param round Round number, 1..current round
+    /// @param flags Per slot flags
+    /// @param scores Per slot scores
+    /// @return The public input, sha256(data) >> 3
+    function roundPublicInput(uint256 pid, uint256 round, uint8[] calldata flags, int64[] calldata scores)
+        external
+        view
+        returns (uint256)
+    {
+        Progress memory pr = _readableRound(pid, round);
+        return _publicInput(pid, round, _rounds[pid][round].vCommit, pr, flags, scores);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Internals
+    // ----------------------------------------------------------------------------------------
+
+    /// @dev Validate creation parameters; returns the verifier's slot count N.
+    function _checkParams(ProjectParams calldata p) private view returns (uint16) {
+        if (p.token != address(0) && p.token.code.length == 0) revert InvalidParameter("token");
+        if (p.aggregator == address(0)) revert InvalidParameter("aggregator");
+        if (p.rounds == 0) revert InvalidParameter("rounds");
+        if (p.minTrainers == 0 || p.minTrainers > p.maxTrainers) revert InvalidParameter("minTrainers");
+        if (p.maxTrainers > 256) revert InvalidParameter("maxTrainers");
+        if (p.krumM > p.maxTrainers) revert InvalidParameter("krumM");
+        if (p.rule > 1) revert InvalidParameter("rule");
+        if (p.quantBits < 2 || p.quantBits > 32) revert InvalidParameter("quantBits");
+        if (p.openWindow == 0) revert InvalidParameter("openWindow");
+        if (p.submitWindow == 0) revert InvalidParameter("submitWindow");
+        if (p.postWindow == 0) revert InvalidParameter("postWindow");
+        if (p.joinDeadline <= block.timestamp) revert InvalidParameter("joinDeadline");
+        if (p.slashBps > BPS) revert InvalidParameter("slashBps");
+        if (p.viewLen == 0) revert InvalidParameter("viewLen");
+        if (p.stake > MAX_AMOUNT) revert AmountTooLarge(p.stake, MAX_AMOUNT);
+        if (p.aggregatorBond > MAX_AMOUNT) revert AmountTooLarge(p.aggregatorBond, MAX_AMOUNT);
+        if (address(p.verifier).code.length == 0) revert InvalidParameter("verifier");
+        uint256 slots = p.verifier.maxTrainers();
+        if (slots < p.maxTrainers || slots > MAX_VERIFIER_SLOTS) revert InvalidParameter("verifier");
+        return uint16(slots);
+    }
+
+    /// @dev The project's state; reverts UnknownProject for an id never created.
+    function _existing(Project storage p, uint256 pid) private view returns (State s) {
+        s = p.progress.state;
+        if (s == State.None) revert UnknownProject(pid);
+    }
+
+    /// @dev Revert unless the project is in `expected`.
+    function _expect(Project storage p, uint256 pid, State expected) private view {
+        State s = p.progress.state;
+        if (s != expected) _revertState(pid, s, expected);
+    }
+
+    /// @dev Revert with UnknownProject or WrongState.
+    function _revertState(uint256 pid, State current, State expected) private pure {
+        if (current == State.None) revert UnknownProject(pid);
+        revert WrongState(pid, current, expected);
+    }
+
+    /// @dev Revert unless the project is Training with `round` open.
+    function _checkOpenRound(uint256 pid, Progress memory pr, uint256 round) private pure {
+        if (pr.state != State.Training) _revertState(pid, pr.state, State.Training);
+        if (!pr.roundOpen) revert RoundNotOpen(pid, pr.round);
+        if (round != pr.round) revert WrongRound(pr.round, round);
+    }
+
+    /// @dev postRound's checks (state, round, caller, deadlines, flags and scores); returns the
+    ///      round's public input.
+    function _checkPost(Project storage p, uint256 pid, uint256 round, uint8[] calldata flags, int64[] calldata scores)
+        private
+        view
+        returns (uint256)
+    {
+        Progress memory pr = p.progress;
+        _checkOpenRound(pid, pr, round);
+        if (msg.sender != p.params.aggregator) revert NotAggregator(pid, msg.sender);
+        if (block.timestamp > pr.postDeadline) revert DeadlinePassed(pid, pr.postDeadline, block.timestamp);
+        Round storage rd = _rounds[pid][round];
+        if (block.timestamp <= pr.deadline && rd.pending != 0) {
+            revert WindowOpen(pid, pr.deadline, block.timestamp);
+        }
+        return _publicInput(pid, round, rd.vCommit, pr, flags, scores);
+    }
+
+    /// @dev The progress of a project whose round `round` was opened (for the views).
+    function _readableRound(uint256 pid, uint256 round) private view returns (Progress memory pr) {
+        pr = _projects[pid].progress;
+        if (pr.state == State.None) revert UnknownProject(pid);
+        if (round == 0 || round > pr.round) revert WrongRound(pr.round, round);
+    }
+
+    /// @dev Bitmap with the low `n` bits set.
+    function _lowMask(uint256 n) private pure returns (uint256) {
+        return n == 256 ? type(uint256).max : (1 << n) - 1;
+    }
+
+    /// @dev PROTOCOL.md §6: check flags and scores against the stored commitments and hash
+    ///      chainId || marketplace || pid || round || vCommit || nTrainers || N slots of
+    ///      (commitment | flag << 254, int64 score) into one field element. The buffer is
+    ///      allocated once (zeroed, so the slots at or beyond nTrainers stay zero).
+    function _publicInput(
+        uint256 pid,
+        uint256 round,
+        uint256 vCommit,
+        Progress memory pr,
+        uint8[] calldata flags,
+        int64[] calldata scores
+    ) private view returns (uint256) {
+        uint256 n = pr.nTrainers;
+        if (flags.length != n) revert LengthMismatch(n, flags.length);
+        if (scores.length != n) revert LengthMismatch(n, scores.length);
+        uint256 len = 74 + 40 * uint256(pr.verifierSlots);
+        // One spare word: the 32-byte store of the last score runs 24 bytes past the data.
+        bytes memory data = new bytes(len + 32);
+        assembly ("memory-safe") {
+            mstore(data, len)
+            let q := add(data, 32)
+            mstore(q, shl(192, chainid()))
+            mstore(add(q, 8), shl(96, address()))
+            mstore(add(q, 28), shl(192, pid))
+            mstore(add(q, 36), shl(224, round))
+            mstore(add(q, 40), vCommit)
+            mstore(add(q, 72), shl(240, n))
+        }
+        mapping(uint256 => uint256) storage cs = _commitments[pid][round];
+        for (uint256 i; i < n; ++i) {
+            uint256 c = cs[i];
+            uint256 flag = flags[i];
+            int64 score = scores[i];
+            if (flag > 2) revert InvalidFlag(i, flag);
+            if (c == 0) {
+                if (flag != 0 || score != 0) revert AbsentSlotNotZero(i);
+            } else if (flag != 0 && score != 0) {
+                revert FlaggedSlotScored(i, score);
+            }
+            assembly ("memory-safe") {
+                let at := add(add(data, 106), mul(i, 40))
+                mstore(at, or(c, shl(254, flag)))
+                mstore(add(at, 32), shl(192, and(score, 0xffffffffffffffff)))
+            }
+        }
+        return uint256(sha256(data)) >> 3;
+    }
+
+    /// @dev PROTOCOL.md §7: credit the round budget, slash flagged slots, then close the round
+    ///      and finish the project after the last one.
+    function _settle(Project storage p, uint256 pid, uint256 round, uint8[] calldata flags, int64[] calldata scores)
+        private
+    {
+        Funds memory f = p.funds;
+        uint256 rounds = p.params.rounds;
+        uint256 roundBudget = round == rounds ? f.budgetLeft : f.budget / rounds;
+        uint256 toOwner = _credit(pid, roundBudget, scores);
+        (uint256 slashed, uint256 ejected) = _slash(p, pid, round, flags);
+        f.budgetLeft -= uint128(roundBudget);
+        f.ownerRefund += uint128(toOwner + slashed);
+        Progress memory pr = p.progress;
+        pr.nActive -= uint16(ejected);
+        pr.roundOpen = false;
+        if (round == rounds) {
+            f.ownerRefund += f.budgetLeft;
+            f.budgetLeft = 0;
+            pr.state = State.Finished;
+            emit ProjectFinished(pid);
+        } else {
+            pr.deadline = uint64(block.timestamp + p.params.openWindow);
+        }
+        p.funds = f;
+        p.progress = pr;
+    }
+
+    /// @dev Split `roundBudget` over the slots in proportion to max(score, 0), each share floored
+    ///      (flagged and absent slots score 0); returns what is left for the owner (the dust, or
+    ///      everything when no score is positive).
+    function _credit(uint256 pid, uint256 roundBudget, int64[] calldata scores) private returns (uint256 left) {
+        uint256 n = scores.length;
+        uint256 positive;
+        for (uint256 i; i < n; ++i) {
+            if (scores[i] > 0) positive += uint256(uint64(scores[i]));
+        }
+        left = roundBudget;
+        if (positive == 0) return left;
+        for (uint256 i; i < n; ++i) {
+            int64 score = scores[i];
+            if (score <= 0) continue;
+            uint256 reward = roundBudget * uint256(uint64(score)) / positive;
+            _participants[pid][_trainerAt[pid][i]].rewards += uint112(reward);
+            left -= reward;
+        }
+    }
+
+    /// @dev Slash `slashBps` of the stake of every slot flagged 1 or 2 and eject it; returns the
+    ///      total slashed and the number ejected.
+    function _slash(Project storage p, uint256 pid, uint256 round, uint8[] calldata flags)
+        private
+        returns (uint256 total, uint256 ejected)
+    {
+        uint256 n = flags.length;
+        for (uint256 i; i < n; ++i) {
+            uint8 flag = flags[i];
+            if (flag == 0) continue;
+            address trainer = _trainerAt[pid][i];
+            Participant storage pt = _participants[pid][trainer];
+            uint256 stake = pt.stake;
+            uint256 amount = stake * p.params.slashBps / BPS;
+            pt.stake = uint112(stake - amount);
+            pt.status = Status.Ejected;
+            p.ejectedMask |= 1 << i;
+            total += amount;
+            ++ejected;
+            emit TrainerSlashed(pid, round, trainer, i, flag, amount);
+        }
+    }
+
+    /// @dev Take `amount` of `token` from the caller: ETH must be sent exactly; ERC-20 is pulled
+    ///      with safeTransferFrom and must arrive in full (no fee-on-transfer tokens).
+    function _pull(address token, uint256 amount) private {
+        if (token == address(0)) {
+            if (msg.value != amount) revert WrongAmount(amount, msg.value);
+            return;
+        }
+        if (msg.value != 0) revert WrongAmount(0, msg.value);
+        if (amount == 0) return;
+        IERC20 t = IERC20(token);
+        uint256 before = t.balanceOf(address(this));
+        t.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = t.balanceOf(address(this)) - before;
+        if (received != amount) revert WrongAmount(amount, received);
+    }
+
+    /// @dev Pay `amount` of `token` to `to` (the last step of every withdrawal).
+    function _push(address token, address to, uint256 amount) private {
+        if (token == address(0)) {
+            (bool ok,) = to.call{value: amount}("");
+            if (!ok) revert TransferFailed(to, amount);
+        } else {
+            IERC20(token).safeTransfer(to, amount);
+        }
+    }
+}

@@ -1,0 +1,147 @@
+"""Compile the round circuit and make its keys, cached under build/zk/<key> (docs/ZK.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from market.errors import CompileError, ProofError, ToolchainError
+from market.paths import BUILD, NODE_MODULES
+
+CIRCUITS = Path(__file__).resolve().parent / "circuits"
+INSECURE_MARK = "INSECURE DEVELOPMENT SETUP"
+INSECURE_TEXT = (
+    f"{INSECURE_MARK}: single-party Groth16 keys whose maker can forge proofs. "
+    "Use a public ptau and a phase-2 ceremony (docs/ZK.md) for real value."
+)
+
+
+@dataclass(frozen=True)
+class CircuitParams:
+    """Template parameters of zk/circuits/round.circom (see its header)."""
+
+    n: int
+    d: int
+    bits: int = 16
+    f: int = 0
+    m: int = 0
+    tau_pct: int = 0
+
+    def __post_init__(self) -> None:
+        if not (self.n >= 2 and self.d >= 1 and 2 <= self.bits <= 32):
+            raise ProofError(f"unsupported circuit parameters {self}")
+        if min(self.f, self.m, self.tau_pct) < 0:
+            raise ProofError("f, m and tau_pct must be >= 0")
+
+    def main_source(self) -> str:
+        """The circom main file instantiating the template with these parameters."""
+        p = self
+        return (
+            "pragma circom 2.1.0;\n"
+            'include "round.circom";\n'
+            f"component main = RoundProof({p.n}, {p.d}, {p.bits}, {p.f}, {p.m}, {p.tau_pct});\n"
+        )
+
+
+def circuit_key(params: CircuitParams) -> str:
+    """Cache key: hash of the circuit sources, the circomlib version and the parameters."""
+    h = hashlib.sha256()
+    for src in sorted(CIRCUITS.glob("*.circom")):
+        h.update(src.name.encode() + b"\0" + src.read_bytes())
+    h.update(_circomlib_version().encode())
+    h.update(json.dumps(asdict(params), sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def artifact_dir(params: CircuitParams) -> Path:
+    """build/zk/<key>: r1cs, wasm and keys for these parameters."""
+    return BUILD / "zk" / circuit_key(params)
+
+
+def _circomlib_version() -> str:
+    """Version of the circomlib the circuit includes."""
+    pkg = NODE_MODULES / "circomlib" / "package.json"
+    if not pkg.exists():
+        raise ToolchainError(f"circomlib not found at {pkg}: run scripts/bootstrap.sh")
+    return str(json.loads(pkg.read_text())["version"])
+
+
+def compile_circuit(params: CircuitParams) -> Path:
+    """circom2 --O2 --r1cs --wasm, once per key; returns the artifact folder."""
+    out = artifact_dir(params)
+    if (out / "main.r1cs").exists() and (out / "main_js" / "main.wasm").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "main.circom").write_text(params.main_source())
+    (out / "params.json").write_text(json.dumps(asdict(params), sort_keys=True))
+    circom = NODE_MODULES / ".bin" / "circom2"
+    # circom2 runs under WASI and sees only the folders below its working directory
+    cwd = Path(os.path.commonpath([out, CIRCUITS, NODE_MODULES]))
+    rel = [os.path.relpath(x, cwd) for x in (out / "main.circom", CIRCUITS, NODE_MODULES, out)]
+    cmd = [str(circom), rel[0], "--O2", "--r1cs", "--wasm", "-l", rel[1], "-l", rel[2], "-o", rel[3]]
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if res.returncode != 0 or not (out / "main.r1cs").exists():
+        raise CompileError(f"circom failed for {params}:\n{res.stdout}\n{res.stderr}")
+    (out / "circom.log").write_text(res.stdout)
+    return out
+
+
+def constraint_count(params: CircuitParams) -> int:
+    """Number of R1CS constraints (read from the .r1cs header)."""
+    r1cs = compile_circuit(params) / "main.r1cs"
+    with r1cs.open("rb") as fh:
+        fh.seek(8)
+        for _ in range(int.from_bytes(fh.read(4), "little")):
+            kind, size = int.from_bytes(fh.read(4), "little"), int.from_bytes(fh.read(8), "little")
+            if kind == 1:  # header: n8, prime, nWires, nPubOut, nPubIn, nPrvIn, nLabels (u64), nConstraints
+                n8 = int.from_bytes(fh.read(4), "little")
+                fh.seek(n8 + 16 + 8, 1)
+                return int.from_bytes(fh.read(4), "little")
+            fh.seek(size, 1)
+    raise CompileError(f"no header section in {r1cs}")
+
+
+def dev_setup(params: CircuitParams) -> Path:
+    """Fast single-party setup with groth16py, marked and printed as INSECURE; cached."""
+    import groth16py
+
+    out = compile_circuit(params)
+    if (out / "dev.pk").exists() and (out / "verification_key.json").exists():
+        check_setup_mark(out)
+        return out
+    print(f"WARNING: {INSECURE_TEXT}", file=sys.stderr)
+    t0 = time.perf_counter()
+    pk, vk = groth16py.setup(str(out / "main.r1cs"))
+    pk.save(str(out / "dev.pk"))
+    (out / "verification_key.json").write_text(vk.to_json())
+    mark = {"setup": INSECURE_MARK, "warning": INSECURE_TEXT, "seconds": time.perf_counter() - t0}
+    (out / "SETUP.json").write_text(json.dumps(mark, indent=1))
+    return out
+
+
+def check_setup_mark(out: Path) -> dict[str, object]:
+    """Read the setup mark; warn loudly when the keys come from the insecure development setup."""
+    mark = json.loads((out / "SETUP.json").read_text())
+    if mark.get("setup") == INSECURE_MARK:
+        print(f"WARNING: {INSECURE_TEXT} ({out})", file=sys.stderr)
+    return mark
+
+
+def is_insecure(out: Path) -> bool:
+    """True when the keys in `out` come from the development setup."""
+    return json.loads((out / "SETUP.json").read_text()).get("setup") == INSECURE_MARK
+
+
+def run_node(args: list[str], cwd: Path | None = None, timeout: float = 3600) -> str:
+    """Run a Node tool from node_modules/.bin; its stdout, or ToolchainError with its output."""
+    exe = NODE_MODULES / ".bin" / args[0]
+    res = subprocess.run([str(exe), *args[1:]], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if res.returncode != 0:
+        raise ToolchainError(f"{' '.join(args[:3])} failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
+    return res.stdout

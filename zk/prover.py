@@ -1,0 +1,113 @@
+"""Round proofs: witness with the circuit's wasm, Groth16 with groth16py (default) or snarkjs (reference)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from market.errors import ProofError, ToolchainError
+from market.paths import NODE_MODULES
+from zk.build import run_node
+
+Backend = Literal["groth16py", "snarkjs"]
+DEFAULT_BACKEND: Backend = "groth16py"
+
+
+@dataclass(frozen=True)
+class Proof:
+    """A Groth16 proof in EVM order: a.x, a.y, b.x1, b.x0, b.y1, b.y0, c.x, c.y."""
+
+    words: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.words) != 8:
+            raise ProofError(f"a proof has 8 words, got {len(self.words)}")
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> Proof:
+        """Parse the 256-byte Ethereum layout that groth16py returns."""
+        if len(blob) != 256:
+            raise ProofError(f"a proof is 256 bytes, got {len(blob)}")
+        return cls(tuple(int.from_bytes(blob[32 * i : 32 * i + 32], "big") for i in range(8)))
+
+    def to_bytes(self) -> bytes:
+        """The 256-byte Ethereum layout."""
+        return b"".join(w.to_bytes(32, "big") for w in self.words)
+
+    @classmethod
+    def from_snarkjs(cls, proof: dict[str, list]) -> Proof:
+        """From snarkjs proof.json (G2 coordinates [c0, c1])."""
+        a, b, c = proof["pi_a"], proof["pi_b"], proof["pi_c"]
+        w = [a[0], a[1], b[0][1], b[0][0], b[1][1], b[1][0], c[0], c[1]]
+        return cls(tuple(int(x) for x in w))
+
+    def to_snarkjs(self) -> dict[str, object]:
+        """To snarkjs proof.json."""
+        w = [str(x) for x in self.words]
+        return {"pi_a": [w[0], w[1], "1"], "pi_b": [[w[3], w[2]], [w[5], w[4]], ["1", "0"]],
+                "pi_c": [w[6], w[7], "1"], "protocol": "groth16", "curve": "bn128"}
+
+
+def compute_witness(out: Path, inputs: dict[str, object], wtns: Path) -> None:
+    """Run the circuit's witness calculator (Node + wasm); fails on any violated constraint."""
+    js = out / "main_js"
+    inp = wtns.with_suffix(".input.json")
+    inp.write_text(json.dumps(_decimal(inputs)))
+    res = subprocess.run(["node", str(js / "generate_witness.js"), str(js / "main.wasm"), str(inp), str(wtns)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        raise ProofError(f"witness generation failed (the round's data is inconsistent): {res.stderr[-800:]}")
+
+
+def _decimal(x: object) -> object:
+    """Every integer as a decimal string (JSON numbers lose precision in Node)."""
+    if isinstance(x, dict):
+        return {k: _decimal(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_decimal(v) for v in x]
+    return str(int(x))  # type: ignore[call-overload]
+
+
+@functools.lru_cache(maxsize=4)
+def _proving_key(path: str):  # noqa: ANN202 - groth16py.ProvingKey
+    """Load (once per process) a groth16py proving key."""
+    import groth16py
+
+    return groth16py.ProvingKey.load(path)
+
+
+def proving_key_path(out: Path) -> Path:
+    """The groth16py proving key in an artifact folder: the ceremony's import, else the dev key."""
+    for name in ("ceremony.pk", "dev.pk"):
+        if (out / name).exists():
+            return out / name
+    raise ProofError(f"no proving key in {out}: run zk.build.dev_setup or a ceremony")
+
+
+def prove_wtns(out: Path, wtns: Path, backend: Backend = DEFAULT_BACKEND) -> Proof:
+    """Prove from a witness file with the chosen backend."""
+    if backend == "groth16py":
+        import groth16py
+
+        return Proof.from_bytes(groth16py.prove_wtns(_proving_key(str(proving_key_path(out))), str(wtns)))
+    zkey = out / "round.zkey"
+    if not zkey.exists():
+        raise ToolchainError(f"snarkjs needs a .zkey; {out} has a development key only (docs/ZK.md)")
+    proof_json, public_json = wtns.with_suffix(".proof.json"), wtns.with_suffix(".public.json")
+    run_node(["snarkjs", "groth16", "prove", str(zkey), str(wtns), str(proof_json), str(public_json)])
+    return Proof.from_snarkjs(json.loads(proof_json.read_text()))
+
+
+def prove(out: Path, inputs: dict[str, object], backend: Backend = DEFAULT_BACKEND) -> Proof:
+    """Witness then proof for one set of circuit inputs."""
+    if not (NODE_MODULES / ".bin" / "snarkjs").exists():
+        raise ToolchainError("node_modules missing: run scripts/bootstrap.sh")
+    with tempfile.TemporaryDirectory(prefix="fedmarket-zk-") as tmp:
+        wtns = Path(tmp) / "round.wtns"
+        compute_witness(out, inputs, wtns)
+        return prove_wtns(out, wtns, backend)

@@ -1,0 +1,139 @@
+"""Circuit inputs for one round, from the aggregator's own integer functions (PROTOCOL §2, §3, §5, §6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from aggregator.distances import pairwise_sq_distances
+from aggregator.krum import multi_krum
+from aggregator.shapley import first_order_shapley, harmonic_parts, inner_products
+from market.commitment import commit
+from market.errors import ProofError
+from market.public_input import public_input
+from market.quant import QuantSpec
+from zk.build import CircuitParams
+
+FIELD_R = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One trainer slot: its on-chain commitment (0: absent) and its quantized proof view.
+
+    `update is None` with a commitment means the blob was invalid (flag 2, the aggregator's claim).
+    """
+
+    commitment: int = 0
+    update: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class RoundContext:
+    """What binds a proof to one round of one project on one chain (PROTOCOL §6)."""
+
+    chain_id: int
+    marketplace: str
+    project_id: int
+    round: int
+    n_trainers: int
+
+
+@dataclass(frozen=True)
+class RoundWitness:
+    """Circuit inputs plus the round's outcome exactly as the contract will hash it."""
+
+    inputs: dict[str, object]
+    public_input: int
+    commitments: list[int]
+    flags: list[int]
+    scores: list[int]
+
+
+def _offset(q: torch.Tensor, spec: QuantSpec) -> list[int]:
+    """PROTOCOL §1 offset form o = q + 2^(bits-1) as Python ints."""
+    return [int(x) + spec.offset for x in q.tolist()]
+
+
+def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_commit: int,
+                  slots: list[Slot]) -> RoundWitness:
+    """Run the aggregation rule on the valid slots and lay out every circuit input."""
+    n, d, spec = params.n, params.d, QuantSpec(bits=params.bits)
+    if len(slots) > n or ctx.n_trainers > n or len(slots) > ctx.n_trainers:
+        raise ProofError(f"{len(slots)} slots / {ctx.n_trainers} trainers exceed the circuit's {n}")
+    slots = list(slots) + [Slot()] * (n - len(slots))
+    if tuple(v.shape) != (d,) or commit(v, spec) != v_commit:
+        raise ProofError("v does not match its commitment or the circuit's view size")
+    valid = [i for i, s in enumerate(slots) if s.commitment != 0 and s.update is not None]
+    for i in valid:
+        u = slots[i].update
+        assert u is not None
+        if tuple(u.shape) != (d,) or commit(u, spec) != slots[i].commitment:
+            raise ProofError(f"slot {i}: the update does not hash to its commitment")
+    U = torch.stack([slots[i].update for i in valid]) if valid else torch.zeros((0, d), dtype=torch.int64)
+    dist = pairwise_sq_distances(U)
+    kr = multi_krum(dist, params.f, params.m, params.tau_pct)
+    a = inner_products(U, v) if valid else []
+    sc = first_order_shapley(a, kr.accepted)
+
+    flags = [2 if s.commitment != 0 and s.update is None else 0 for s in slots]
+    scores = [0] * n
+    nb = [[0] * n for _ in range(n)]
+    kth, sel, ref = [0] * n, [0] * n, [0] * n
+    dl = dist.tolist()
+    for r, i in enumerate(valid):
+        flags[i] = int(kr.outlier[r])
+        scores[i] = sc[r]
+        sel[i] = int(kr.selected[r])
+        near = sorted((dl[r][c], c) for c in range(len(valid)) if c != r)[: kr.k]
+        for _, c in near:
+            nb[i][valid[c]] = 1
+        kth[i] = near[-1][0] if near else 0
+    if valid:
+        ref[valid[kr.order[kr.m_eff - 1]]] = 1
+    rem = _remainders(a, kr.accepted, sc)
+    rems = [0] * n
+    for r, i in enumerate(valid):
+        rems[i] = rem[r]
+
+    commitments = [s.commitment for s in slots]
+    t = ctx.n_trainers
+    pub = public_input(ctx.chain_id, ctx.marketplace, ctx.project_id, ctx.round, v_commit,
+                       t, n, commitments[:t], flags[:t], scores[:t])
+    zero = [0] * d
+    inputs: dict[str, object] = {
+        "chainId": ctx.chain_id,
+        "marketplace": int(ctx.marketplace, 16),
+        "projectId": ctx.project_id,
+        "round": ctx.round,
+        "nTrainers": ctx.n_trainers,
+        "vCommit": v_commit,
+        "v": _offset(v, spec),
+        "commitment": commitments,
+        "flag": flags,
+        "score": [s % FIELD_R for s in scores],
+        "u": [_offset(s.update, spec) if i in valid and s.update is not None else zero
+              for i, s in enumerate(slots)],
+        "nb": nb,
+        "kth": kth,
+        "sel": sel,
+        "ref": ref,
+        "rem": rems,
+    }
+    return RoundWitness(inputs, pub, commitments, flags, scores)
+
+
+def _remainders(a: list[int], accepted: list[bool], scores: list[int]) -> list[int]:
+    """`N_i - score_i * D_n` of PROTOCOL §3 for each valid update (0 when not accepted)."""
+    idx = [i for i, ok in enumerate(accepted) if ok]
+    n = len(idx)
+    out = [0] * len(a)
+    if n < 2:
+        return out
+    q, p = harmonic_parts(n)
+    s = sum(a[i] for i in idx)
+    den = n * (n - 1) * q
+    for i in idx:
+        out[i] = (n - 1) * q * a[i] + (n * a[i] - s) * p - scores[i] * den
+    return out

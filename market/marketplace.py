@@ -375,10 +375,18 @@ class Marketplace:
 
     # -- events -----------------------------------------------------------------------------------
     def _decode(self, name: str, raw: Any) -> MarketEvent:
-        """A web3 EventData as a MarketEvent."""
+        """A web3 EventData as a MarketEvent (params as ProjectParams, enums as IntEnums)."""
+        args = dict(raw["args"])
+        if "params" in args:
+            args["params"] = ProjectParams.from_tuple(list(dict(args["params"]).values()))
+        if "reason" in args:
+            args["reason"] = CancelReason(args["reason"])
+        for key in ("flags", "scores"):
+            if key in args:
+                args[key] = [int(v) for v in args[key]]
         return MarketEvent(
             name=name,
-            args=dict(raw["args"]),
+            args=args,
             block_number=int(raw["blockNumber"]),
             tx_hash="0x" + bytes(raw["transactionHash"]).hex(),
             log_index=int(raw["logIndex"]),

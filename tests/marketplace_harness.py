@@ -76,11 +76,8 @@ class Deployment:
         return ProjectParams.make(**base)
 
     def create(self, budget: int = 10**18, **overrides: Any) -> int:
-        """Create a project with `budget`; returns its id."""
+        """Create a project with `budget` (ERC-20: tokens from deploy_token are pre-approved); returns its id."""
         params = self.params(**overrides)
-        if not params.is_eth:
-            token = self.token_contract(params.token)
-            self.chain.transact(token.functions.approve(self.market.address, budget), self.owner, gas=100_000)
         return self.market.create_project(params, budget, self.owner, task_cid=CID, model_cid=MODEL_CID)
 
     def token_contract(self, address: str) -> Contract:
@@ -88,10 +85,10 @@ class Deployment:
         return next(t for t in self.tokens.values() if t.address == address)
 
     def deploy_token(self, name: str = "TestToken") -> Contract:
-        """Deploy a mintable test ERC-20 and give every account 10**24 of it, approved to the market."""
+        """Deploy a mintable test ERC-20 and give every account 2**120 of it, approved to the market."""
         token = self.chain.deploy(test_artifacts()[name], sender=self.owner)
         for acct in self.chain.accounts:
-            self.chain.transact(token.functions.mint(acct.address, 10**24), self.owner, gas=100_000)
+            self.chain.transact(token.functions.mint(acct.address, 2**120), self.owner, gas=100_000)
             self.chain.transact(
                 token.functions.approve(self.market.address, 2**255), acct, gas=100_000
             )

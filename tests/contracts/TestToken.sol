@@ -34,3 +34,19 @@ contract FeeToken is ERC20 {
         super._update(from, to, value);
     }
 }
+
+/// @title FalseToken
+/// @notice TEST ONLY: an ERC-20 whose transferFrom returns false instead of reverting.
+contract FalseToken is ERC20 {
+    constructor() ERC20("False Token", "NOPE") {}
+
+    /// @notice Mint `amount` to `to`.
+    function mint(address to, uint256 amount) external {
+        _mint(to, amount);
+    }
+
+    /// @dev Always fails quietly.
+    function transferFrom(address, address, uint256) public pure override returns (bool) {
+        return false;
+    }
+}

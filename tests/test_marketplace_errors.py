@@ -1,0 +1,491 @@
+"""Every FedMarket custom error is reachable and names what was wrong; access control, deadlines, replays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from market.chain import Chain
+from market.errors import ContractRevert
+from market.marketplace import ProjectParams, State
+from market.public_input import FIELD_MODULUS
+from tests.marketplace_harness import CID, MODEL_CID, V_COMMIT, Deployment, assert_solvent, commitment, deploy
+
+MAX_AMOUNT = 2**112 - 1
+
+
+def reverts(name: str, action: Callable[[], Any], *args: Any) -> ContractRevert:
+    """Run `action`, expect the custom error `name` (and `args` if given)."""
+    with pytest.raises(ContractRevert) as info:
+        action()
+    assert info.value.name == name, f"expected {name}, got {info.value}"
+    if args:
+        assert info.value.error_args == args
+    return info.value
+
+
+def training(dep: Deployment, n: int = 2, **overrides: Any) -> int:
+    """A project in Training with `n` trainers and no round open yet."""
+    pid = dep.create(min_trainers=1, **overrides)
+    dep.start(pid, n)
+    return pid
+
+
+def in_round(dep: Deployment, n: int = 2, submitted: tuple[int, ...] = (0,), **overrides: Any) -> int:
+    """A project with round 1 open and `submitted` slots submitted."""
+    pid = training(dep, n, **overrides)
+    dep.market.open_round(pid, V_COMMIT, dep.aggregator)
+    dep.submit(pid, 1, submitted)
+    return pid
+
+
+def case_unknown_project(dep: Deployment) -> None:
+    reverts("UnknownProject", lambda: dep.market.bond(99, dep.aggregator, value=0), 99)
+    reverts("UnknownProject", lambda: dep.market.cancel(0, dep.owner), 0)
+    reverts("UnknownProject", lambda: dep.market.project(7), 7)
+
+
+def case_wrong_state(dep: Deployment) -> None:
+    m = dep.market
+    pid = dep.create()
+    reverts("WrongState", lambda: m.join(pid, dep.trainers[0]), pid, State.CREATED, State.OPEN)
+    reverts("WrongState", lambda: m.start(pid, dep.owner), pid, State.CREATED, State.OPEN)
+    reverts("WrongState", lambda: m.open_round(pid, V_COMMIT, dep.aggregator), pid, State.CREATED, State.TRAINING)
+    reverts("WrongState", lambda: m.timeout(pid, dep.owner), pid, State.CREATED, State.TRAINING)
+    m.bond(pid, dep.aggregator)
+    reverts("WrongState", lambda: m.bond(pid, dep.aggregator), pid, State.OPEN, State.CREATED)
+    reverts(
+        "WrongState", lambda: m.submit_update(pid, 1, CID, 5, dep.trainers[0]), pid, State.OPEN, State.TRAINING
+    )
+
+
+def case_funding_closed(dep: Deployment) -> None:
+    pid = training(dep)
+    reverts("FundingClosed", lambda: dep.market.fund(pid, 1, dep.owner), pid, State.TRAINING)
+
+
+def case_not_cancellable(dep: Deployment) -> None:
+    pid = training(dep)
+    reverts("NotCancellable", lambda: dep.market.cancel(pid, dep.owner), pid, State.TRAINING)
+
+
+def case_stake_locked(dep: Deployment) -> None:
+    pid = dep.create()
+    dep.open(pid, 1)
+    reverts("StakeLocked", lambda: dep.market.withdraw_stake(pid, dep.trainers[0]), pid, State.OPEN)
+
+
+def case_bond_locked(dep: Deployment) -> None:
+    pid = training(dep)
+    reverts("BondLocked", lambda: dep.market.withdraw_bond(pid, dep.aggregator), pid, State.TRAINING)
+
+
+def case_not_owner(dep: Deployment) -> None:
+    m = dep.market
+    pid = dep.create()
+    stranger = dep.trainers[3]
+    reverts("NotOwner", lambda: m.fund(pid, 1, stranger), pid, stranger.address)
+    reverts("NotOwner", lambda: m.withdraw_refund(pid, stranger), pid, stranger.address)
+
+
+def case_not_aggregator(dep: Deployment) -> None:
+    m = dep.market
+    pid = dep.create()
+    reverts("NotAggregator", lambda: m.bond(pid, dep.owner), pid, dep.owner.address)
+    dep.start(pid, 2)
+    reverts("NotAggregator", lambda: m.open_round(pid, V_COMMIT, dep.owner), pid, dep.owner.address)
+    m.open_round(pid, V_COMMIT, dep.aggregator)
+    dep.submit(pid, 1, [0, 1])
+    proof = dep.proof(pid, 1, [0, 0], [1, 1])
+    reverts(
+        "NotAggregator",
+        lambda: m.post_round(pid, 1, MODEL_CID, CID, [0, 0], [1, 1], proof, dep.trainers[0]),
+        pid,
+        dep.trainers[0].address,
+    )
+    reverts("NotAggregator", lambda: m.withdraw_bond(pid, dep.owner), pid, dep.owner.address)
+
+
+def case_not_trainer(dep: Deployment) -> None:
+    pid = in_round(dep)
+    outsider = dep.trainers[6]
+    reverts("NotTrainer", lambda: dep.market.submit_update(pid, 1, CID, 5, outsider), pid, outsider.address)
+    reverts("NotTrainer", lambda: dep.market.withdraw_stake(pid, outsider), pid, outsider.address)
+
+
+def case_trainer_ejected(dep: Deployment) -> None:
+    m = dep.market
+    pid = in_round(dep, 2, (0, 1), rounds=2)
+    dep.post(pid, 1, [0, 1], [3, 0])
+    m.open_round(pid, V_COMMIT, dep.aggregator)
+    bad = dep.trainers[1]
+    reverts("TrainerEjected", lambda: m.submit_update(pid, 2, CID, 9, bad), pid, bad.address)
+    m.withdraw_stake(pid, bad)  # ejected: withdrawable at once, minus the slash
+    assert m.participant(pid, bad.address).stake == 0
+    assert_solvent(dep)
+
+
+def case_already_joined(dep: Deployment) -> None:
+    pid = dep.create()
+    dep.open(pid, 1)
+    reverts("AlreadyJoined", lambda: dep.market.join(pid, dep.trainers[0]), pid, dep.trainers[0].address)
+
+
+def case_project_full(dep: Deployment) -> None:
+    pid = dep.create(max_trainers=2)
+    dep.open(pid, 2)
+    reverts("ProjectFull", lambda: dep.market.join(pid, dep.trainers[2]), pid, 2)
+
+
+def case_not_enough_trainers(dep: Deployment) -> None:
+    pid = dep.create(min_trainers=3)
+    dep.open(pid, 2)
+    reverts("NotEnoughTrainers", lambda: dep.market.start(pid, dep.owner), pid, 2, 3)
+
+
+def case_quorum_reached(dep: Deployment) -> None:
+    pid = dep.create(min_trainers=2)
+    dep.open(pid, 2)
+    dep.chain.time_travel(1_001)
+    reverts("QuorumReached", lambda: dep.market.cancel(pid, dep.trainers[0]), pid, 2, 2)
+
+
+def case_already_submitted(dep: Deployment) -> None:
+    pid = in_round(dep)
+    reverts("AlreadySubmitted", lambda: dep.market.submit_update(pid, 1, CID, 77, dep.trainers[0]), pid, 1, 0)
+
+
+def case_window_closed(dep: Deployment) -> None:
+    pid = in_round(dep)
+    end = dep.market.project(pid).deadline
+    dep.chain.time_travel(601)
+    err = reverts("WindowClosed", lambda: dep.market.submit_update(pid, 1, CID, 5, dep.trainers[1]))
+    assert err.error_args[:2] == (pid, end)
+
+
+def case_window_open(dep: Deployment) -> None:
+    pid = in_round(dep, 2, (0,))
+    err = reverts("WindowOpen", lambda: dep.post(pid, 1, [0, 0], [1, 0]))
+    assert err.error_args[:2] == (pid, dep.market.project(pid).deadline)
+
+
+def case_deadline_passed(dep: Deployment) -> None:
+    m = dep.market
+    pid = dep.create()
+    dep.chain.time_travel(1_001)
+    reverts("DeadlinePassed", lambda: m.bond(pid, dep.aggregator))
+    pid = dep.create()
+    m.bond(pid, dep.aggregator)
+    dep.chain.time_travel(1_001)
+    reverts("DeadlinePassed", lambda: m.join(pid, dep.trainers[0]))
+    pid = training(dep)
+    dep.chain.time_travel(601)
+    reverts("DeadlinePassed", lambda: m.open_round(pid, V_COMMIT, dep.aggregator))
+    pid = in_round(dep, 2, (0,))
+    proof = dep.proof(pid, 1, [0, 0], [1, 0])
+    dep.chain.time_travel(1_201)
+    reverts("DeadlinePassed", lambda: m.post_round(pid, 1, MODEL_CID, CID, [0, 0], [1, 0], proof, dep.aggregator))
+
+
+def case_deadline_not_passed(dep: Deployment) -> None:
+    m = dep.market
+    pid = dep.create(min_trainers=2)
+    dep.open(pid, 1)
+    reverts("DeadlineNotPassed", lambda: m.cancel(pid, dep.trainers[0]))
+    dep.market.join(pid, dep.trainers[1])
+    reverts("DeadlineNotPassed", lambda: m.start(pid, dep.trainers[0]))
+    m.start(pid, dep.owner)
+    reverts("DeadlineNotPassed", lambda: m.timeout(pid, dep.trainers[0]))
+    m.open_round(pid, V_COMMIT, dep.aggregator)
+    dep.chain.time_travel(601)  # window over, post deadline not yet
+    reverts("DeadlineNotPassed", lambda: m.timeout(pid, dep.trainers[0]))
+
+
+def case_wrong_round(dep: Deployment) -> None:
+    m = dep.market
+    pid = in_round(dep, 2, (0, 1), rounds=3)
+    dep.post(pid, 1, [0, 0], [1, 1])
+    m.open_round(pid, V_COMMIT, dep.aggregator)
+    # A round-1 submission replayed into round 2 (or sent ahead to round 3) is refused.
+    reverts("WrongRound", lambda: m.submit_update(pid, 1, CID, commitment(0, 1), dep.trainers[0]), 2, 1)
+    reverts("WrongRound", lambda: m.submit_update(pid, 3, CID, commitment(0, 1), dep.trainers[0]), 2, 3)
+    reverts("WrongRound", lambda: dep.post(pid, 1, [0, 0], [0, 0]), 2, 1)
+    reverts("WrongRound", lambda: m.round_state(pid, 3), 2, 3)
+
+
+def case_round_not_open(dep: Deployment) -> None:
+    pid = training(dep)
+    reverts("RoundNotOpen", lambda: dep.market.submit_update(pid, 1, CID, 5, dep.trainers[0]), pid, 0)
+
+
+def case_round_already_open(dep: Deployment) -> None:
+    pid = in_round(dep)
+    reverts("RoundAlreadyOpen", lambda: dep.market.open_round(pid, V_COMMIT, dep.aggregator), pid, 1)
+
+
+def case_wrong_amount(dep: Deployment) -> None:
+    m = dep.market
+    params = dep.params()
+    reverts("WrongAmount", lambda: m.create_project(params, 100, dep.owner, value=99), 100, 99)
+    pid = dep.create()
+    reverts("WrongAmount", lambda: m.bond(pid, dep.aggregator, value=1), 10**16, 1)
+    m.bond(pid, dep.aggregator)
+    reverts("WrongAmount", lambda: m.join(pid, dep.trainers[0], value=10**15 + 1), 10**15, 10**15 + 1)
+    reverts("WrongAmount", lambda: m.fund(pid, 5, dep.owner, value=4), 5, 4)
+    token = dep.deploy_token()
+    erc = dep.params(token=token.address)
+    reverts("WrongAmount", lambda: m.create_project(erc, 100, dep.owner, value=1), 0, 1)
+
+
+def case_zero_amount(dep: Deployment) -> None:
+    pid = dep.create()
+    reverts("ZeroAmount", lambda: dep.market.fund(pid, 0, dep.owner))
+
+
+def case_amount_too_large(dep: Deployment) -> None:
+    m = dep.market
+    reverts("AmountTooLarge", lambda: m.create_project(dep.params(), MAX_AMOUNT + 1, dep.owner, value=0))
+    reverts(
+        "AmountTooLarge", lambda: m.create_project(dep.params(stake=MAX_AMOUNT + 1), 0, dep.owner), MAX_AMOUNT + 1,
+        MAX_AMOUNT,
+    )
+    token = dep.deploy_token()
+    pid = dep.create(budget=MAX_AMOUNT - 5, token=token.address)
+    reverts("AmountTooLarge", lambda: m.fund(pid, 6, dep.owner), MAX_AMOUNT + 1, MAX_AMOUNT)
+
+
+BAD_PARAMS: dict[str, dict[str, Any]] = {
+    "token": {"token": "0x000000000000000000000000000000000000dEaD"},
+    "aggregator": {"aggregator": "0x" + "00" * 20},
+    "rounds": {"rounds": 0},
+    "minTrainers": {"min_trainers": 5, "max_trainers": 4},
+    "maxTrainers": {"max_trainers": 257},
+    "krumM": {"krum_m": 5, "max_trainers": 4},
+    "rule": {"rule": 2},
+    "quantBits": {"quant_bits": 33},
+    "openWindow": {"open_window": 0},
+    "submitWindow": {"submit_window": 0},
+    "postWindow": {"post_window": 0},
+    "joinDeadline": {"join_deadline": 1},
+    "slashBps": {"slash_bps": 10_001},
+    "viewLen": {"view_len": 0},
+    "verifier": {"max_trainers": 9},  # the verifier has only 8 slots
+}
+
+
+def case_invalid_parameter(dep: Deployment) -> None:
+    for name, overrides in BAD_PARAMS.items():
+        params = dep.params(**overrides)
+        reverts("InvalidParameter", lambda p=params: dep.market.create_project(p, 0, dep.owner), name)
+    no_code = dep.params(verifier=dep.owner.address)
+    reverts("InvalidParameter", lambda: dep.market.create_project(no_code, 0, dep.owner), "verifier")
+
+
+def case_invalid_commitment(dep: Deployment) -> None:
+    m = dep.market
+    pid = training(dep)
+    reverts("InvalidCommitment", lambda: m.open_round(pid, FIELD_MODULUS, dep.aggregator), FIELD_MODULUS)
+    m.open_round(pid, V_COMMIT, dep.aggregator)
+    reverts("InvalidCommitment", lambda: m.submit_update(pid, 1, CID, 0, dep.trainers[0]), 0)
+    reverts(
+        "InvalidCommitment", lambda: m.submit_update(pid, 1, CID, FIELD_MODULUS, dep.trainers[0]), FIELD_MODULUS
+    )
+
+
+def case_empty_cid(dep: Deployment) -> None:
+    pid = in_round(dep, 2, ())
+    reverts("EmptyCid", lambda: dep.market.submit_update(pid, 1, b"", 5, dep.trainers[0]))
+
+
+def case_post_checks(dep: Deployment) -> None:
+    m = dep.market
+    pid = in_round(dep, 3, (0, 1))
+    dep.chain.time_travel(601)
+
+    def post(flags: list[int], scores: list[int]) -> None:
+        m.post_round(pid, 1, MODEL_CID, CID, flags, scores, [0] * 8, dep.aggregator)
+
+    reverts("LengthMismatch", lambda: post([0, 0], [1, 1, 0]), 3, 2)
+    reverts("LengthMismatch", lambda: post([0, 0, 0], [1, 1]), 3, 2)
+    reverts("InvalidFlag", lambda: post([0, 3, 0], [1, 0, 0]), 1, 3)
+    reverts("AbsentSlotNotZero", lambda: post([0, 0, 1], [1, 1, 0]), 2)
+    reverts("AbsentSlotNotZero", lambda: post([0, 0, 0], [1, 1, -1]), 2)
+    reverts("FlaggedSlotScored", lambda: post([2, 0, 0], [4, 1, 0]), 0, 4)
+    reverts("InvalidProof", lambda: post([0, 0, 0], [1, 1, 0]), pid, 1)
+    reverts("AbsentSlotNotZero", lambda: m.public_input(pid, 1, [0, 0, 2], [0, 0, 0]), 2)
+
+
+def case_nothing_to_withdraw(dep: Deployment) -> None:
+    m = dep.market
+    pid = dep.create()
+    dep.open(pid, 1)
+    reverts("NothingToWithdraw", lambda: m.claim(pid, dep.trainers[0]))
+    reverts("NothingToWithdraw", lambda: m.withdraw_refund(pid, dep.owner))
+    m.cancel(pid, dep.owner)
+    m.withdraw_stake(pid, dep.trainers[0])
+    reverts("NothingToWithdraw", lambda: m.withdraw_stake(pid, dep.trainers[0]))
+    m.withdraw_bond(pid, dep.aggregator)
+    reverts("NothingToWithdraw", lambda: m.withdraw_bond(pid, dep.aggregator))
+    m.withdraw_refund(pid, dep.owner)
+    reverts("NothingToWithdraw", lambda: m.withdraw_refund(pid, dep.owner))
+
+
+def case_safe_erc20_failed(dep: Deployment) -> None:
+    token = dep.deploy_token("FalseToken")
+    reverts("SafeERC20FailedOperation", lambda: dep.create(budget=10, token=token.address), token.address)
+
+
+def receiver_trainer(dep: Deployment, attack: int) -> tuple[Any, int]:
+    """A finished project whose trainer in slot 0 is a ReentrantReceiver set to `attack` on payment."""
+    from tests.marketplace_harness import test_artifacts
+
+    chain, m = dep.chain, dep.market
+    receiver = chain.deploy(test_artifacts()["ReentrantReceiver"], m.address, sender=dep.owner)
+    pid = dep.create(rounds=1, min_trainers=2)
+    m.bond(pid, dep.aggregator)
+    stake = m.project(pid).params.stake
+    join = m.contract.functions.join(pid)._encode_transaction_data()
+    chain.transact(receiver.functions.act(join, stake), dep.owner, value=stake, gas=400_000)
+    m.join(pid, dep.trainers[0])
+    m.start(pid, dep.owner)
+    m.open_round(pid, V_COMMIT, dep.aggregator)
+    submit = m.contract.functions.submitUpdate(pid, 1, CID, commitment(0))._encode_transaction_data()
+    chain.transact(receiver.functions.act(submit, 0), dep.owner, gas=400_000)
+    m.submit_update(pid, 1, CID, commitment(1), dep.trainers[0])
+    dep.post(pid, 1, [0, 0], [1, 1])
+    chain.transact(receiver.functions.setAttack(attack, pid), dep.owner, gas=100_000)
+    return receiver, pid
+
+
+def case_transfer_failed(dep: Deployment) -> None:
+    receiver, pid = receiver_trainer(dep, 5)  # RejectPayment
+    claim = dep.market.contract.functions.claim(pid)._encode_transaction_data()
+    rewards = dep.market.participant(pid, receiver.address).rewards
+    reverts(
+        "TransferFailed",
+        lambda: dep.chain.transact(receiver.functions.act(claim, 0), dep.owner, gas=400_000),
+        receiver.address,
+        rewards,
+    )
+
+
+def case_reentrancy_guard(dep: Deployment) -> None:
+    """The guard's error surfaces inside the re-entering receiver (see check_reentrancy_blocked)."""
+    check_reentrancy_blocked(dep, 1)
+
+
+ERROR_CASES: dict[str, Callable[[Deployment], None]] = {
+    "UnknownProject": case_unknown_project,
+    "WrongState": case_wrong_state,
+    "FundingClosed": case_funding_closed,
+    "NotCancellable": case_not_cancellable,
+    "StakeLocked": case_stake_locked,
+    "BondLocked": case_bond_locked,
+    "NotOwner": case_not_owner,
+    "NotAggregator": case_not_aggregator,
+    "NotTrainer": case_not_trainer,
+    "TrainerEjected": case_trainer_ejected,
+    "AlreadyJoined": case_already_joined,
+    "ProjectFull": case_project_full,
+    "NotEnoughTrainers": case_not_enough_trainers,
+    "QuorumReached": case_quorum_reached,
+    "AlreadySubmitted": case_already_submitted,
+    "WindowClosed": case_window_closed,
+    "WindowOpen": case_window_open,
+    "DeadlinePassed": case_deadline_passed,
+    "DeadlineNotPassed": case_deadline_not_passed,
+    "WrongRound": case_wrong_round,
+    "RoundNotOpen": case_round_not_open,
+    "RoundAlreadyOpen": case_round_already_open,
+    "WrongAmount": case_wrong_amount,
+    "ZeroAmount": case_zero_amount,
+    "AmountTooLarge": case_amount_too_large,
+    "InvalidParameter": case_invalid_parameter,
+    "InvalidCommitment": case_invalid_commitment,
+    "EmptyCid": case_empty_cid,
+    "LengthMismatch": case_post_checks,
+    "InvalidFlag": case_post_checks,
+    "AbsentSlotNotZero": case_post_checks,
+    "FlaggedSlotScored": case_post_checks,
+    "InvalidProof": case_post_checks,
+    "NothingToWithdraw": case_nothing_to_withdraw,
+    "TransferFailed": case_transfer_failed,
+    "SafeERC20FailedOperation": case_safe_erc20_failed,
+    "ReentrancyGuardReentrantCall": case_reentrancy_guard,
+}
+CASES = sorted(set(ERROR_CASES.values()), key=lambda f: f.__name__)
+
+
+def test_every_custom_error_has_a_case() -> None:
+    from market.marketplace import artifacts
+
+    abi_errors = {e["name"] for e in artifacts()["FedMarket"].abi if e["type"] == "error"}
+    assert abi_errors == set(ERROR_CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda f: f.__name__.removeprefix("case_"))
+def test_error_cases(anvil_chain: Chain, case: Callable[[Deployment], None]) -> None:
+    dep = deploy(anvil_chain)
+    case(dep)
+    assert_solvent(dep)
+
+
+def check_reentrancy_blocked(dep: Deployment, attack: int) -> None:
+    """Re-entering the marketplace from a payment fails with the guard's error; the payment is made once."""
+    m = dep.market
+    receiver, pid = receiver_trainer(dep, attack)
+    rewards = m.participant(pid, receiver.address).rewards
+    before = dep.chain.balance(receiver.address)
+    claim = m.contract.functions.claim(pid)._encode_transaction_data()
+    dep.chain.transact(receiver.functions.act(claim, 0), dep.owner, gas=400_000)
+    assert dep.chain.balance(receiver.address) - before == rewards
+    assert dep.chain.call(receiver.functions.received()) == 1
+    assert dep.chain.call(receiver.functions.reentered()) is False
+    selector = dep.chain.call(receiver.functions.lastError())[:4]
+    assert dep.chain.decode_revert(selector).name == "ReentrancyGuardReentrantCall"
+    assert m.participant(pid, receiver.address).rewards == 0
+    assert_solvent(dep)
+
+
+@pytest.mark.parametrize("attack", [1, 2, 3, 4], ids=["claim", "withdrawStake", "withdrawRefund", "withdrawBond"])
+def test_reentrant_receiver_is_blocked(chain: Chain, attack: int) -> None:
+    check_reentrancy_blocked(deploy(chain), attack)
+
+
+def test_proof_does_not_transfer_between_projects_or_marketplaces(anvil_chain: Chain) -> None:
+    dep = deploy(anvil_chain)
+    other = deploy(anvil_chain)
+    pids = []
+    for d in (dep, dep, other):
+        pid = in_round(d, 2, (0, 1))
+        pids.append(pid)
+    flags, scores = [0, 0], [1, 1]
+    proof = dep.proof(pids[0], 1, flags, scores)
+    anvil_chain.time_travel(601)
+    reverts("InvalidProof", lambda: dep.market.post_round(pids[1], 1, MODEL_CID, CID, flags, scores, proof, dep.aggregator))
+    reverts(
+        "InvalidProof", lambda: other.market.post_round(pids[2], 1, MODEL_CID, CID, flags, scores, proof, dep.aggregator)
+    )
+    dep.market.post_round(pids[0], 1, MODEL_CID, CID, flags, scores, proof, dep.aggregator)
+
+
+def test_signed_submission_cannot_be_replayed(anvil_chain: Chain) -> None:
+    dep = deploy(anvil_chain)
+    pid = in_round(dep, 2, ())
+    trainer = dep.trainers[0]
+    fn = dep.market.contract.functions.submitUpdate(pid, 1, CID, commitment(0))
+    tx = fn.build_transaction(anvil_chain._tx_params(trainer, 0, 200_000))
+    raw = trainer.sign_transaction(tx).raw_transaction
+    anvil_chain.w3.eth.wait_for_transaction_receipt(anvil_chain.w3.eth.send_raw_transaction(raw))
+    with pytest.raises(Exception, match="nonce"):
+        anvil_chain.w3.eth.send_raw_transaction(raw)
+    assert dep.market.round_state(pid, 1).commitments == (commitment(0), 0)
+
+
+def test_params_round_trip(anvil_chain: Chain) -> None:
+    dep = deploy(anvil_chain)
+    params = dep.params(spec_hash=bytes(range(32)), view_offset=5, view_len=77, krum_f=1, krum_m=2, tau_pct=150)
+    pid = dep.market.create_project(params, 0, dep.owner)
+    assert dep.market.project(pid).params == params
+    assert ProjectParams.from_tuple(params.as_tuple()) == params

@@ -1,0 +1,231 @@
+"""FedMarket lifecycle paths on both backends: rewards to the wei, slashing, cancels, timeouts, ERC-20."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from market.chain import Chain
+from market.marketplace import CancelReason, State, Status
+from market.public_input import public_input
+from tests.marketplace_harness import CID, MODEL_CID, V_COMMIT, assert_solvent, commitment, deploy, held
+
+
+def rewards_for(budget: int, scores: list[int], flags: list[int]) -> tuple[list[int], int]:
+    """PROTOCOL.md §7 for one round: each slot's reward and the owner's dust."""
+    positive = sum(max(s, 0) for s, f in zip(scores, flags) if f == 0)
+    if positive == 0:
+        return [0] * len(scores), budget
+    shares = [budget * max(s, 0) // positive if f == 0 else 0 for s, f in zip(scores, flags)]
+    return shares, budget - sum(shares)
+
+
+def test_full_lifecycle_pays_every_party_to_the_wei(chain: Chain) -> None:
+    dep = deploy(chain, slots=8)
+    market = dep.market
+    budget = 10**18 + 7
+    pid = dep.create(budget=budget, rounds=2, min_trainers=3, max_trainers=4, slash_bps=2_500)
+    assert market.project(pid).state == State.CREATED
+    dep.open(pid, 4)
+    assert market.project(pid).state == State.OPEN
+    market.start(pid, dep.owner)
+    assert market.project(pid).state == State.TRAINING
+    stake = market.project(pid).params.stake
+
+    scores1, flags1 = [5, 3, 0, -2], [0, 0, 1, 0]
+    dep.round(pid, scores1, flags1)
+    round1 = budget // 2
+    shares1, dust1 = rewards_for(round1, scores1, flags1)
+    slashed = stake * 2_500 // 10_000
+    project = market.project(pid)
+    assert project.round == 1 and not project.round_open and project.n_active == 3
+    assert project.ejected_mask == 0b0100
+    assert project.owner_refund == dust1 + slashed
+    ejected = market.participant(pid, dep.trainers[2].address)
+    assert ejected.status == Status.EJECTED and ejected.stake == stake - slashed
+
+    # Round 2: the ejected trainer cannot submit; slot 3 stays absent; the last round takes the remainder.
+    scores2, flags2 = [7, 0, 0, 0], [0, 0, 0, 0]
+    dep.round(pid, scores2, flags2, submitted=[0, 1])
+    round2 = budget - round1
+    shares2, dust2 = rewards_for(round2, scores2, flags2)
+    project = market.project(pid)
+    assert project.state == State.FINISHED and project.budget_left == 0
+    assert project.owner_refund == dust1 + slashed + dust2
+    for slot in range(4):
+        assert market.participant(pid, dep.trainers[slot].address).rewards == shares1[slot] + shares2[slot]
+    assert_solvent(dep)
+
+    before = held(dep)
+    paid = 0
+    for slot in (0, 1):
+        receipt = market.claim(pid, dep.trainers[slot])
+        (event,) = market.receipt_events(receipt, "Claimed")
+        assert event.args["amount"] == shares1[slot] + shares2[slot]
+        paid += event.args["amount"]
+    for slot in range(4):
+        market.withdraw_stake(pid, dep.trainers[slot])
+        paid += stake - (slashed if slot == 2 else 0)
+    market.withdraw_refund(pid, dep.owner)
+    market.withdraw_bond(pid, dep.aggregator)
+    paid += dust1 + slashed + dust2 + market.project(pid).params.aggregator_bond
+    assert before - held(dep) == paid
+    assert held(dep) == 0
+    assert_solvent(dep)
+
+
+def test_public_input_matches_python_and_binds_the_round(chain: Chain) -> None:
+    dep = deploy(chain, slots=8)
+    market = dep.market
+    pid = dep.create(rounds=2, min_trainers=1, max_trainers=5)
+    dep.start(pid, 5)
+    market.open_round(pid, V_COMMIT, dep.aggregator)
+    dep.submit(pid, 1, [0, 1, 3, 4])
+    rng = random.Random(7)
+    commitments = market.round_state(pid, 1).commitments
+    assert commitments == tuple(commitment(s, 1) if s != 2 else 0 for s in range(5))
+    for _ in range(5):
+        flags = [0 if c == 0 else rng.choice([0, 0, 1, 2]) for c in commitments]
+        scores = [rng.randint(-(2**63), 2**63 - 1) if c and f == 0 else 0 for c, f in zip(commitments, flags)]
+        expected = public_input(chain.chain_id, market.address, pid, 1, V_COMMIT, 5, 8, commitments, flags, scores)
+        assert market.public_input(pid, 1, flags, scores) == expected
+        assert expected < 2**253
+    # A proof for round 1 is refused for round 2, and vice versa (the input binds the round).
+    flags, scores = [0] * 5, [1, 1, 0, 1, 1]
+    proof1 = dep.proof(pid, 1, flags, scores)
+    chain.time_travel(601)
+    market.post_round(pid, 1, MODEL_CID, CID, flags, scores, proof1, dep.aggregator)
+    market.open_round(pid, V_COMMIT, dep.aggregator)
+    dep.submit(pid, 2, [0, 1, 3, 4], salt=0)
+    chain.time_travel(601)
+    from market.errors import ContractRevert
+
+    with pytest.raises(ContractRevert) as info:
+        market.post_round(pid, 2, MODEL_CID, CID, flags, scores, proof1, dep.aggregator)
+    assert info.value.name == "InvalidProof"
+
+
+def test_owner_cancel_and_quorum_cancel_refund_everyone(chain: Chain) -> None:
+    dep = deploy(chain)
+    market = dep.market
+    pid = dep.create(budget=5 * 10**17, min_trainers=3)
+    dep.open(pid, 2)
+    receipt = market.cancel(pid, dep.owner)
+    (event,) = market.receipt_events(receipt, "ProjectCancelled")
+    assert event.args["reason"] == CancelReason.OWNER_CANCELLED
+    project = market.project(pid)
+    assert project.state == State.CANCELLED and project.owner_refund == 5 * 10**17 and project.bond_held == 10**16
+    market.withdraw_refund(pid, dep.owner)
+    market.withdraw_bond(pid, dep.aggregator)
+    for trainer in dep.trainers[:2]:
+        market.withdraw_stake(pid, trainer)
+
+    # After the join deadline with too few trainers, anyone may cancel.
+    pid2 = dep.create(budget=10**17, min_trainers=3)
+    dep.open(pid2, 1)
+    chain.time_travel(1_001)
+    receipt = market.cancel(pid2, dep.trainers[5])
+    (event,) = market.receipt_events(receipt, "ProjectCancelled")
+    assert event.args["reason"] == CancelReason.NOT_ENOUGH_TRAINERS
+    market.withdraw_stake(pid2, dep.trainers[0])
+    market.withdraw_refund(pid2, dep.owner)
+    market.withdraw_bond(pid2, dep.aggregator)
+    assert held(dep) == 0
+    assert_solvent(dep)
+
+
+def test_aggregator_timeouts_slash_the_bond(chain: Chain) -> None:
+    dep = deploy(chain)
+    market = dep.market
+    budget = 9 * 10**17
+    # Missed postRound: round 2's budget is unspent, round 1's rewards stay claimable.
+    pid = dep.create(budget=budget, rounds=3, min_trainers=2)
+    dep.start(pid, 2)
+    dep.round(pid, [1, 3])
+    market.open_round(pid, V_COMMIT, dep.aggregator)
+    dep.submit(pid, 2, [0, 1])
+    project = market.project(pid)
+    chain.time_travel(project.post_deadline - chain.now() + 1)
+    receipt = market.timeout(pid, dep.trainers[7])
+    (event,) = market.receipt_events(receipt, "ProjectCancelled")
+    assert event.args["reason"] == CancelReason.AGGREGATOR_TIMEOUT
+    project = market.project(pid)
+    assert project.state == State.CANCELLED and project.bond_held == 0
+    assert project.owner_refund == budget - budget // 3 + 10**16
+    assert market.participant(pid, dep.trainers[1].address).rewards == (budget // 3) * 3 // 4
+    market.claim(pid, dep.trainers[1])
+    market.withdraw_stake(pid, dep.trainers[0])
+
+    # Missed openRound right after start.
+    pid2 = dep.create(budget=budget, rounds=3, min_trainers=1)
+    dep.start(pid2, 1)
+    chain.time_travel(601)
+    market.timeout(pid2, dep.owner)
+    assert market.project(pid2).owner_refund == budget + 10**16
+    assert_solvent(dep)
+
+
+def test_anyone_starts_after_the_join_deadline_and_early_post_when_all_submitted(chain: Chain) -> None:
+    dep = deploy(chain)
+    market = dep.market
+    pid = dep.create(rounds=1, min_trainers=2)
+    dep.open(pid, 2)
+    chain.time_travel(1_001)
+    market.start(pid, dep.trainers[4])
+    market.open_round(pid, V_COMMIT, dep.aggregator)
+    dep.submit(pid, 1, [0, 1])
+    assert market.round_state(pid, 1).pending == 0
+    receipt = dep.post(pid, 1, [0, 0], [0, 0])  # inside the window: everyone submitted
+    assert market.receipt_events(receipt, "ProjectFinished")
+    assert market.project(pid).owner_refund == 10**18  # no positive score: the round budget goes back
+    assert_solvent(dep)
+
+
+def test_erc20_project_and_fee_token_refused(chain: Chain) -> None:
+    dep = deploy(chain)
+    market = dep.market
+    token = dep.deploy_token()
+    budget = 3 * 10**18 + 1
+    pid = dep.create(budget=budget, token=token.address, rounds=1, min_trainers=2)
+    market.fund(pid, 10**18, dep.owner)
+    dep.start(pid, 2)
+    dep.round(pid, [2, 1])
+    total = budget + 10**18
+    assert market.participant(pid, dep.trainers[0].address).rewards == total * 2 // 3
+    assert_solvent(dep, token.address)
+    before = chain.call(token.functions.balanceOf(dep.trainers[0].address))
+    market.claim(pid, dep.trainers[0])
+    market.withdraw_stake(pid, dep.trainers[0])
+    after = chain.call(token.functions.balanceOf(dep.trainers[0].address))
+    assert after - before == total * 2 // 3 + market.project(pid).params.stake
+    assert chain.balance(market.address) == 0
+    assert_solvent(dep, token.address)
+
+    from market.errors import ContractRevert
+
+    fee = dep.deploy_token("FeeToken")
+    with pytest.raises(ContractRevert) as info:
+        dep.create(budget=10**18, token=fee.address)
+    assert info.value.name == "WrongAmount" and info.value.error_args == (10**18, 10**18 - 10**16)
+
+
+def test_events_are_decoded_with_binary_cids(chain: Chain) -> None:
+    dep = deploy(chain)
+    market = dep.market
+    first = chain.w3.eth.block_number
+    pid = dep.create(rounds=1, min_trainers=1)
+    dep.start(pid, 1)
+    dep.round(pid, [4])
+    (created,) = market.events("ProjectCreated", pid, first)
+    assert created.args["taskCid"] == CID and created.args["modelCid"] == MODEL_CID
+    assert created.args["params"] == market.project(pid).params
+    assert created.args["params"].aggregator == dep.aggregator.address
+    (submitted,) = market.events("UpdateSubmitted", pid, first)
+    assert submitted.args["cid"] == CID and submitted.args["commitment"] == commitment(0, 1)
+    assert submitted.args["trainer"] == dep.trainers[0].address
+    (posted,) = market.events("RoundPosted", pid, first)
+    assert posted.args["scores"] == [4] and posted.args["modelCid"] == MODEL_CID
+    names = ["AggregatorBonded", "TrainerJoined", "TrainingStarted", "RoundOpened", "ProjectFinished"]
+    assert all(len(market.events(name, pid, first)) == 1 for name in names)
+    assert market.events("RoundPosted", pid + 1, first) == []

@@ -1,52 +1,76 @@
-"""Shared helpers for the zero-knowledge tests: a tiny circuit, its dev keys and round data."""
+"""Shared helpers for the zero-knowledge tests: a tiny round circuit, its dev keys and round data."""
 
 from __future__ import annotations
 
-import functools
-import json
+from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
 import torch
 
-from market.paths import NODE_MODULES
-from market.public_input import FIELD_MODULUS as R
+from market.commitment import commit
 from market.quant import QuantSpec
+from zk.build import CircuitParams, dev_setup
+from zk.prover import Proof, prove
+from zk.witness import RoundContext, RoundWitness, Slot, build_witness
 
-N_ROUNDS_P = [56, 57, 56, 60, 60, 63, 64, 63, 60, 66, 60, 65, 70, 60, 64, 68]
-
-
-@functools.lru_cache(maxsize=1)
-def _constants() -> tuple[list, list]:
-    """circomlibjs' reference Poseidon constants (C, M), as ints."""
-    raw = json.loads((NODE_MODULES / "circomlibjs" / "src" / "poseidon_constants.json").read_text())
-    c = [[int(x, 16) for x in row] for row in raw["C"]]
-    m = [[[int(x, 16) for x in r] for r in mat] for mat in raw["M"]]
-    return c, m
+#: n = 4 slots, a 16-value view, Multi-Krum with f = 1 (k = 1, m_eff = n0 - 1): ~130k constraints.
+PARAMS = CircuitParams(n=4, d=16, f=1)
+SPEC = QuantSpec(bits=PARAMS.bits)
+CTX = RoundContext(chain_id=31337, marketplace="0x" + "ab" * 20, project_id=7, round=3, n_trainers=4)
 
 
-def ref_poseidon(inputs: list[int]) -> int:
-    """Reference circomlib Poseidon (independent of market/poseidon.py), for cross-checks."""
-    cs, ms = _constants()
-    t = len(inputs) + 1
-    c, m, rp = cs[t - 2], ms[t - 2], N_ROUNDS_P[t - 2]
-    st = [0] + [x % R for x in inputs]
-    for r in range(8 + rp):
-        st = [(a + c[r * t + i]) % R for i, a in enumerate(st)]
-        if r < 4 or r >= 4 + rp:
-            st = [pow(a, 5, R) for a in st]
+@dataclass(frozen=True)
+class RoundCase:
+    """A proven round: its data, witness and proof."""
+
+    v: torch.Tensor
+    v_commit: int
+    slots: list[Slot]
+    witness: RoundWitness
+    proof: Proof
+
+
+def updates(seed: int, poisoned: tuple[int, ...] = (3,)) -> list[torch.Tensor]:
+    """Honest small updates around a common direction; `poisoned` slots scaled far away."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randint(-400, 400, (PARAMS.d,), generator=g)
+    out = [base + torch.randint(-60, 60, (PARAMS.d,), generator=g) for _ in range(PARAMS.n)]
+    for i in poisoned:
+        out[i] = (-40 * out[i]).clamp(-SPEC.qmax, SPEC.qmax)
+    return out
+
+
+def direction(seed: int) -> torch.Tensor:
+    """A quantized validation direction (PROTOCOL §4 range)."""
+    g = torch.Generator().manual_seed(seed + 1000)
+    return torch.randint(-SPEC.qmax, SPEC.qmax + 1, (PARAMS.d,), generator=g)
+
+
+def make_round(out: Path, ups: list[torch.Tensor | None], ctx: RoundContext = CTX, seed: int = 0,
+               absent: tuple[int, ...] = ()) -> RoundCase:
+    """Commit, witness and prove one round; `None` updates are invalid blobs (flag 2)."""
+    v = direction(seed)
+    vc = commit(v, SPEC)
+    slots = []
+    for i, u in enumerate(ups):
+        if i in absent:
+            slots.append(Slot())
+        elif u is None:
+            slots.append(Slot(commitment=commit(updates(seed + 1)[i], SPEC)))
         else:
-            st[0] = pow(st[0], 5, R)
-        st = [sum(m[i][j] * st[j] for j in range(t)) % R for i in range(t)]
-    return st[0]
+            slots.append(Slot(commit(u, SPEC), u))
+    w = build_witness(PARAMS, ctx, v, vc, slots)
+    return RoundCase(v, vc, slots, w, prove(out, w.inputs))
 
 
-def ref_commit(q: torch.Tensor, spec: QuantSpec) -> int:
-    """PROTOCOL §2 commitment with the reference Poseidon."""
-    vals = [int(x) + spec.offset for x in q.tolist()]
-    per = 252 // spec.bits
-    elems = [sum(o << (spec.bits * j) for j, o in enumerate(vals[s : s + per])) for s in range(0, len(vals), per)]
-    h = len(vals)
-    blocks = max(1, -(-len(elems) // 15))
-    for bi in range(blocks):
-        chunk = elems[15 * bi : 15 * bi + 15]
-        h = ref_poseidon([h] + chunk + [0] * (15 - len(chunk)))
-    return h
+@pytest.fixture(scope="session")
+def zk_artifacts() -> Path:
+    """Compiled tiny round circuit with development keys (cached under build/zk)."""
+    return dev_setup(PARAMS)
+
+
+@pytest.fixture(scope="session")
+def honest_round(zk_artifacts: Path) -> RoundCase:
+    """Three honest trainers and one poisoned one (slot 3)."""
+    return make_round(zk_artifacts, list(updates(0)))

@@ -1,0 +1,158 @@
+"""Round proofs off chain: completeness, and soundness against tampered data, proofs and witnesses."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import groth16py
+import pytest
+
+from aggregator.shapley import first_order_shapley, inner_products
+from market.errors import ProofError
+from market.public_input import public_input
+from tests.fixtures_zk import CTX, PARAMS, RoundCase, honest_round, make_round, updates, zk_artifacts  # noqa: F401
+from zk.build import INSECURE_MARK, constraint_count, is_insecure
+from zk.prover import Proof, compute_witness
+from zk.verifier import VerifyingKey, verify
+
+R = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+
+
+def _pub(case: RoundCase, **change: object) -> int:
+    """The public input of `case` with some of its fields changed."""
+    f = dict(chain_id=CTX.chain_id, marketplace=CTX.marketplace, pid=CTX.project_id, round_=CTX.round,
+             v_commit=case.v_commit, n_trainers=CTX.n_trainers, n_slots=PARAMS.n,
+             commitments=case.witness.commitments, flags=case.witness.flags, scores=case.witness.scores)
+    f.update(change)
+    return public_input(**f)  # type: ignore[arg-type]
+
+
+def _vk(out: Path) -> VerifyingKey:
+    return VerifyingKey.load(out / "verification_key.json")
+
+
+def test_development_setup_is_marked_insecure(zk_artifacts: Path) -> None:
+    assert is_insecure(zk_artifacts)
+    assert INSECURE_MARK in (zk_artifacts / "SETUP.json").read_text()
+    assert constraint_count(PARAMS) < 200_000
+
+
+def test_honest_round_outcome_is_the_aggregators(honest_round: RoundCase) -> None:
+    w = honest_round.witness
+    assert w.flags == [0, 0, 0, 1]
+    ups = [s.update for s in honest_round.slots]
+    import torch
+
+    a = inner_products(torch.stack(ups), honest_round.v)
+    assert w.scores == first_order_shapley(a, [True, True, True, False])
+    assert w.public_input == _pub(honest_round)
+
+
+def test_valid_proof_verifies_in_python_and_groth16py(zk_artifacts: Path, honest_round: RoundCase) -> None:
+    pub = honest_round.witness.public_input
+    assert verify(_vk(zk_artifacts), honest_round.proof, [pub])
+    gv = groth16py.Verifier(groth16py.VerifyingKey.from_snarkjs_file(str(zk_artifacts / "verification_key.json")))
+    assert gv.verify(honest_round.proof.to_bytes(), [pub])
+
+
+def _tampered(case: RoundCase) -> dict[str, dict[str, object]]:
+    w = case.witness
+    scores, flags, comms = list(w.scores), list(w.flags), list(w.commitments)
+    scores[0] += 1
+    flags[3] = 0
+    comms[1] = (comms[1] + 1) % R
+    return {
+        "score": {"scores": scores},
+        "flag": {"flags": flags},
+        "commitment": {"commitments": comms},
+        "round": {"round_": CTX.round + 1},  # also: the proof replayed in the next round
+        "project": {"pid": CTX.project_id + 1},
+        "chain id": {"chain_id": 1},
+        "marketplace": {"marketplace": "0x" + "cd" * 20},
+        "v commitment": {"v_commit": case.v_commit + 1},
+    }
+
+
+@pytest.mark.parametrize("what", ["score", "flag", "commitment", "round", "project", "chain id",
+                                  "marketplace", "v commitment"])
+def test_changed_public_data_is_rejected(zk_artifacts: Path, honest_round: RoundCase, what: str) -> None:
+    pub = _pub(honest_round, **_tampered(honest_round)[what])
+    assert pub != honest_round.witness.public_input
+    assert not verify(_vk(zk_artifacts), honest_round.proof, [pub])
+
+
+def test_tampered_proof_is_rejected(zk_artifacts: Path, honest_round: RoundCase) -> None:
+    vk, pub, w = _vk(zk_artifacts), honest_round.witness.public_input, list(honest_round.proof.words)
+    for i in (0, 2, 6):
+        bad = list(w)
+        bad[i] = (bad[i] + 1) % (2**256)
+        assert not verify(vk, Proof(tuple(bad)), [pub])
+    swapped = w[:2] + [w[3], w[2], w[5], w[4]] + w[6:]  # G2 in snarkjs order instead of EVM order
+    assert not verify(vk, Proof(tuple(swapped)), [pub])
+    assert not verify(vk, honest_round.proof, [pub + R])  # not a field element
+
+
+def test_swapped_outlier_admits_no_witness(zk_artifacts: Path, honest_round: RoundCase, tmp_path: Path) -> None:
+    """Flag the honest slot 0 instead of the poisoned slot 3: no consistent witness exists."""
+    inputs = dict(honest_round.witness.inputs)
+    inputs["flag"] = [1, 0, 0, 0]
+    with pytest.raises(ProofError):
+        compute_witness(zk_artifacts, inputs, tmp_path / "a.wtns")
+    inputs["sel"] = [0, 1, 1, 1]  # also move the selection: the Krum ranking check fails
+    inputs["ref"] = [0, 0, 0, 1]
+    with pytest.raises(ProofError):
+        compute_witness(zk_artifacts, inputs, tmp_path / "b.wtns")
+
+
+def test_inconsistent_witness_is_refused(zk_artifacts: Path, honest_round: RoundCase, tmp_path: Path) -> None:
+    inputs = dict(honest_round.witness.inputs)
+    u = [list(row) for row in inputs["u"]]  # type: ignore[union-attr]
+    u[0][0] += 1  # no longer the committed update
+    with pytest.raises(ProofError):
+        compute_witness(zk_artifacts, {**inputs, "u": u}, tmp_path / "u.wtns")
+    scores = list(inputs["score"])  # type: ignore[call-overload]
+    scores[1] = (scores[1] + 1) % R
+    with pytest.raises(ProofError):
+        compute_witness(zk_artifacts, {**inputs, "score": scores}, tmp_path / "s.wtns")
+    bad_slots = list(honest_round.slots)
+    bad_slots[0] = dataclasses.replace(bad_slots[0], update=bad_slots[1].update)
+    from zk.witness import build_witness
+
+    with pytest.raises(ProofError):
+        build_witness(PARAMS, CTX, honest_round.v, honest_round.v_commit, bad_slots)
+
+
+def test_invalid_and_absent_slots(zk_artifacts: Path) -> None:
+    """Slot 1 sent an invalid blob (flag 2), slot 2 sent nothing: both unscored."""
+    case = make_round(zk_artifacts, [*updates(5)[:1], None, None, updates(5)[3]], seed=5, absent=(2,))
+    w = case.witness
+    assert w.flags == [0, 2, 0, 1] and w.commitments[2] == 0
+    assert w.scores[1:] == [0, 0, 0]
+    assert verify(_vk(zk_artifacts), case.proof, [w.public_input])
+
+
+def test_key_without_phase2_contribution_is_refused(zk_artifacts: Path, tmp_path: Path) -> None:
+    vk = json.loads((zk_artifacts / "verification_key.json").read_text())
+    vk["vk_delta_2"] = vk["vk_gamma_2"]
+    with pytest.raises(ProofError, match="delta == gamma"):
+        VerifyingKey.from_json(vk)
+    forged = tmp_path / "forged"
+    shutil.copytree(zk_artifacts, forged, ignore=shutil.ignore_patterns("*.pk", "main_js", "*.r1cs"))
+    (forged / "verification_key.json").write_text(json.dumps(vk))
+    from zk.onchain import deploy_verifier
+
+    with pytest.raises(ProofError, match="delta == gamma"):
+        deploy_verifier(None, forged, allow_insecure=True)  # type: ignore[arg-type]
+
+
+def test_groth16py_proof_verifies_with_snarkjs(zk_artifacts: Path, honest_round: RoundCase, tmp_path: Path) -> None:
+    from zk.build import run_node
+
+    (tmp_path / "proof.json").write_text(json.dumps(honest_round.proof.to_snarkjs()))
+    (tmp_path / "public.json").write_text(json.dumps([str(honest_round.witness.public_input)]))
+    out = run_node(["snarkjs", "groth16", "verify", str(zk_artifacts / "verification_key.json"),
+                    str(tmp_path / "public.json"), str(tmp_path / "proof.json")])
+    assert "OK" in out

@@ -1,0 +1,75 @@
+"""One entry point for a round: outlier rule, proven scores and the new global model (PROTOCOL §3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from aggregator.average import average
+from aggregator.errors import AggregationError
+from aggregator.fltrust import CosineResult, clip_weights, clipped_average, cosine_filter
+from aggregator.krum import KrumResult, multi_krum
+from aggregator.shapley import distances_and_inner, first_order_shapley, inner_products
+from market.quant import QuantSpec
+from market.training import pick_device
+
+RULES = ("multi_krum", "fltrust", "none")
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """Which outlier rule and its parameters. Defaults were tuned by aggregator/evaluate.py."""
+
+    rule: str = "multi_krum"
+    f: int = 3
+    m: int = 0
+    tau_pct: int = 150
+    cos_threshold_pct: int = 0
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise AggregationError(f"unknown rule {self.rule!r}; choose one of {RULES}")
+
+
+@dataclass(frozen=True)
+class RoundOutcome:
+    """Decisions (trainer-index order), proven scores, inner products a_i and the new global model."""
+
+    accepted: list[bool]
+    outlier: list[bool]
+    scores: list[int]
+    inner: list[int]
+    new_global: torch.Tensor
+    detail: KrumResult | CosineResult | None
+
+
+def aggregate_round(
+    U_view: torch.Tensor, U_full: torch.Tensor, v: torch.Tensor, g_prev: torch.Tensor,
+    spec: QuantSpec, config: RuleConfig = RuleConfig(),
+) -> RoundOutcome:
+    """Run the configured outlier rule on the proof views, score the accepted, average the full updates.
+
+    Runs on CUDA when present (integer results identical to the CPU's); returns the model on the CPU.
+    """
+    n = U_view.shape[0]
+    if U_full.shape[0] != n:
+        raise AggregationError("U_view and U_full differ in number of updates")
+    dev = pick_device()
+    U_view, U_full, v, g_prev = U_view.to(dev), U_full.to(dev), v.to(dev), g_prev.to(dev)
+    detail: KrumResult | CosineResult | None = None
+    if config.rule == "multi_krum":
+        dist, a = distances_and_inner(U_view, v)
+        detail = multi_krum(dist, config.f, config.m, config.tau_pct)
+        accepted = detail.accepted
+    elif config.rule == "fltrust":
+        detail = cosine_filter(U_view, v, config.cos_threshold_pct)
+        accepted, a = detail.accepted, detail.inner
+    else:
+        accepted, a = [True] * n, inner_products(U_view, v)
+    scores = first_order_shapley(a, accepted)
+    if config.rule == "fltrust":
+        new_global = clipped_average(g_prev, U_full, clip_weights(detail.sq_norms, accepted), spec)
+    else:
+        new_global = average(g_prev, U_full, accepted, spec)
+    return RoundOutcome(accepted, [not x for x in accepted], scores, a, new_global.cpu(), detail)

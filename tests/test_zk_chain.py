@@ -1,0 +1,87 @@
+"""Round proofs on chain: the generated verifier on eth-tester and anvil, and postRound end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from web3 import Web3
+
+from market.chain import Chain
+from market.commitment import commit
+from market.errors import ContractRevert, ProofError
+from market.marketplace import Marketplace
+from market.public_input import public_input
+from market.solc import compile_contracts
+from tests.fixtures_zk import CTX, PARAMS, SPEC, RoundCase, direction, honest_round, updates, zk_artifacts  # noqa: F401
+from tests.marketplace_harness import CID, MODEL_CID, Deployment
+from zk.onchain import deploy_verifier, solidity_dir, verify_on_chain
+from zk.prover import Proof, prove
+from zk.witness import RoundContext, Slot, build_witness
+
+
+def test_insecure_keys_need_an_explicit_opt_in(zk_artifacts: Path) -> None:
+    with pytest.raises(ProofError, match="INSECURE DEVELOPMENT SETUP"):
+        deploy_verifier(Chain.in_process(), zk_artifacts)
+
+
+def test_generated_verifier_on_chain(chain: Chain, zk_artifacts: Path, honest_round: RoundCase) -> None:
+    verifier = deploy_verifier(chain, zk_artifacts, allow_insecure=True)
+    assert chain.call(verifier.functions.maxTrainers()) == PARAMS.n
+    assert chain.call(verifier.functions.krumF()) == PARAMS.f
+    w, proof = honest_round.witness, honest_round.proof
+    assert verify_on_chain(chain, verifier, proof, w.public_input)
+    scores = list(w.scores)
+    scores[0] -= 1
+    forged = public_input(CTX.chain_id, CTX.marketplace, CTX.project_id, CTX.round, honest_round.v_commit,
+                          CTX.n_trainers, PARAMS.n, w.commitments, w.flags, scores)
+    assert not verify_on_chain(chain, verifier, proof, forged)
+    replay = public_input(CTX.chain_id, CTX.marketplace, CTX.project_id, CTX.round + 1, honest_round.v_commit,
+                          CTX.n_trainers, PARAMS.n, w.commitments, w.flags, w.scores)
+    assert not verify_on_chain(chain, verifier, proof, replay)
+    bad = list(proof.words)
+    bad[7] ^= 1  # C off the curve: the generated verifier reverts, the wrapper answers false
+    assert not verify_on_chain(chain, verifier, Proof(tuple(bad)), w.public_input)
+
+
+def test_verify_round_with_too_little_gas_reverts(anvil_chain: Chain, zk_artifacts: Path,
+                                                   honest_round: RoundCase) -> None:
+    """Never a silent `false` for want of gas (what makes estimate_gas under-report)."""
+    verifier = deploy_verifier(anvil_chain, zk_artifacts, allow_insecure=True)
+    fn = verifier.functions.verifyRound(honest_round.witness.public_input, list(honest_round.proof.words))
+    selector = Web3.keccak(text="VerifierGasTooLow(uint256,uint256)")[:4].hex()
+    with pytest.raises(Exception, match=selector):
+        fn.call({"from": anvil_chain.accounts[0].address, "gas": 200_000})
+    assert anvil_chain.estimate(fn, anvil_chain.accounts[0]) > 320_000
+
+
+@pytest.mark.slow
+@pytest.mark.anvil
+def test_post_round_with_a_real_proof(anvil_chain: Chain, zk_artifacts: Path) -> None:
+    """FedMarket on anvil checks a real round proof; a changed score is refused with InvalidProof."""
+    chain = anvil_chain
+    verifier = deploy_verifier(chain, zk_artifacts, allow_insecure=True)
+    arts = compile_contracts(extra_dirs=(solidity_dir(zk_artifacts),))
+    market = Marketplace.deploy(chain, chain.accounts[0], arts["FedMarket"])
+    dep = Deployment(chain, market, verifier, PARAMS.n)
+    pid = dep.create(krum_f=PARAMS.f, view_len=PARAMS.d, max_trainers=PARAMS.n)
+    dep.start(pid, PARAMS.n)
+    v = direction(0)
+    market.open_round(pid, commit(v, SPEC), dep.aggregator)
+    round_ = market.project(pid).round
+    ups = updates(0)
+    for i, u in enumerate(ups):
+        market.submit_update(pid, round_, CID, commit(u, SPEC), dep.trainers[i])
+    if market.round_state(pid, round_).pending:
+        chain.time_travel(market.project(pid).deadline - chain.now() + 1)
+    ctx = RoundContext(chain.w3.eth.chain_id, market.address, pid, round_, PARAMS.n)
+    w = build_witness(PARAMS, ctx, v, commit(v, SPEC), [Slot(commit(u, SPEC), u) for u in ups])
+    assert w.public_input == market.public_input(pid, round_, w.flags, w.scores)
+    proof = prove(zk_artifacts, w.inputs)
+    scores = list(w.scores)
+    scores[0] += 1
+    with pytest.raises(ContractRevert) as err:
+        market.post_round(pid, round_, MODEL_CID, CID, w.flags, scores, proof.words, dep.aggregator)
+    assert err.value.name == "InvalidProof"
+    receipt = market.post_round(pid, round_, MODEL_CID, CID, w.flags, w.scores, proof.words, dep.aggregator)
+    assert receipt["status"] == 1

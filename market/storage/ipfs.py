@@ -15,8 +15,6 @@ from market.storage.base import ContentMismatch, ContentTooLarge, NodeUnreachabl
 from market.storage.cid import Cid, canonical
 from market.storage.unixfs import CHUNK_SIZE, cid_of
 
-# ipfshttpclient 0.7.0 passes urllib3 a `strict` argument that current urllib3 warns about on every pool.
-warnings.filterwarnings("ignore", message="The 'strict' parameter is no longer needed", category=FutureWarning)
 
 
 class IpfsStorage(Storage):
@@ -33,7 +31,10 @@ class IpfsStorage(Storage):
         """One RPC bounded by the node (`timeout` option) and by the client, with client errors as StorageError."""
         opts = {**(opts or {}), "timeout": f"{self.timeout:g}s"}
         try:
-            return fn(*args, opts=opts, timeout=self.timeout + 5, **kwargs)
+            with warnings.catch_warnings():
+                # ipfshttpclient 0.7.0 passes urllib3 a `strict` argument that current urllib3 warns about.
+                warnings.filterwarnings("ignore", message="The 'strict' parameter", category=FutureWarning)
+                return fn(*args, opts=opts, timeout=self.timeout + 5, **kwargs)
         except ipfs_errors.ConnectionError as e:
             raise NodeUnreachable(f"IPFS node at {self.api_addr} is unreachable: {e}") from None
         except ipfs_errors.TimeoutError:

@@ -1,0 +1,191 @@
+"""The devnet IPFS node: npm js-ipfs 0.66.1, offline, API and gateway on loopback; started and stopped by pid."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+from market.errors import ToolchainError
+from market.paths import NODE_MODULES
+
+# Popen objects of the nodes this process started, kept so they are reaped (and not warned about) on stop.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+_RECORD = "node.json"
+
+
+@dataclass(frozen=True)
+class NodeHandle:
+    """A started node: its process (pid + creation time, against pid reuse), repo and loopback ports."""
+
+    pid: int
+    create_time: float
+    repo: str
+    api_port: int
+    gateway_port: int
+
+    @property
+    def api_addr(self) -> str:
+        """The RPC API as a multiaddr (what IpfsStorage and ipfshttpclient take)."""
+        return f"/ip4/127.0.0.1/tcp/{self.api_port}/http"
+
+    @property
+    def api_url(self) -> str:
+        """The RPC API as an http URL."""
+        return f"http://127.0.0.1:{self.api_port}"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _node_dir(state_dir: str | os.PathLike[str]) -> Path:
+    """Where the node's repo, log and handle live under the devnet state dir."""
+    return Path(state_dir) / "ipfs"
+
+
+def _command(*args: str) -> list[str]:
+    """`node <js-ipfs cli> args...`; ToolchainError if node or the npm package is missing."""
+    node, cli = shutil.which("node"), NODE_MODULES / "ipfs" / "src" / "cli.js"
+    if node is None or not cli.is_file():
+        raise ToolchainError(f"js-ipfs needs node and {cli}: run scripts/bootstrap.sh")
+    return [node, str(cli), *args]
+
+
+def _alive(handle: NodeHandle) -> bool:
+    """Whether the handle's process still runs (same pid and creation time, not a zombie)."""
+    try:
+        p = psutil.Process(handle.pid)
+        return p.create_time() == handle.create_time and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def api_answers(api_url: str, timeout: float = 2.0) -> bool:
+    """Whether an IPFS RPC API answers `version` at `api_url`."""
+    try:
+        return httpx.post(f"{api_url}/api/v0/version", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def read_handle(state_dir: str | os.PathLike[str]) -> NodeHandle | None:
+    """The handle recorded by the last start under `state_dir`, if any."""
+    try:
+        return NodeHandle(**json.loads((_node_dir(state_dir) / _RECORD).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def is_running(state_dir: str | os.PathLike[str]) -> bool:
+    """Whether the node recorded under `state_dir` runs and its API answers."""
+    handle = read_handle(state_dir)
+    return handle is not None and _alive(handle) and api_answers(handle.api_url)
+
+
+def _configure(repo: Path, api_port: int, gateway_port: int) -> None:
+    """Create the repo if needed, then make it offline (no bootstrap, MDNS, routing or swarm) on loopback ports."""
+    env = {**os.environ, "IPFS_PATH": str(repo)}
+    if not (repo / "config").is_file():
+        res = subprocess.run(_command("init", "--emptyRepo"), env=env, capture_output=True, timeout=120, check=False)
+        if res.returncode != 0:
+            raise ToolchainError(f"jsipfs init failed: {res.stderr.decode(errors='replace')[-2000:]}")
+    cfg = json.loads((repo / "config").read_text())
+    cfg["Addresses"] = {
+        "API": f"/ip4/127.0.0.1/tcp/{api_port}", "Gateway": f"/ip4/127.0.0.1/tcp/{gateway_port}", "RPC": "",
+        "Swarm": [], "Announce": [], "NoAnnounce": [], "Delegates": [],
+    }
+    cfg["Bootstrap"] = []
+    cfg["Discovery"] = {"MDNS": {"Enabled": False}, "webRTCStar": {"Enabled": False}}
+    cfg["Routing"] = {"Type": "none"}
+    (repo / "config").write_text(json.dumps(cfg, indent=2))
+    # A node killed hard leaves its lock and API file behind; no node of ours runs on this repo now.
+    shutil.rmtree(repo / "repo.lock", ignore_errors=True)
+    (repo / "api").unlink(missing_ok=True)
+
+
+def _wait_api(handle: NodeHandle, log: Path, timeout: float) -> None:
+    """Block until the node's API answers; ToolchainError (with the log's tail) if it dies or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if api_answers(handle.api_url, timeout=1.0):
+            return
+        if not _alive(handle):
+            raise ToolchainError(f"js-ipfs exited during start-up:\n{log.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.2)
+    raise ToolchainError(f"js-ipfs API on port {handle.api_port} did not answer within {timeout:g} s")
+
+
+def start_node(
+    state_dir: str | os.PathLike[str], api_port: int = 5001, gateway_port: int | None = None, timeout: float = 90.0
+) -> NodeHandle:
+    """Start the node on `api_port` (or return the one already running there) and wait until its API answers."""
+    base = _node_dir(state_dir)
+    existing = read_handle(state_dir)
+    if existing is not None and _alive(existing):
+        if existing.api_port != api_port:
+            raise ToolchainError(f"an IPFS node already runs for {state_dir} on port {existing.api_port}; stop it first")
+        try:
+            _wait_api(existing, base / "daemon.log", timeout)
+            return existing
+        except ToolchainError:
+            if _alive(existing):
+                raise
+    if existing is not None:
+        stop_node(existing)  # a dead node (or one that just died): reap it if it was ours, drop its record
+    repo = base / "repo"
+    repo.mkdir(parents=True, exist_ok=True)
+    _configure(repo, api_port, gateway_port or free_port())
+    log = base / "daemon.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            _command("daemon", "--offline"), env={**os.environ, "IPFS_PATH": str(repo)},
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    _CHILDREN[proc.pid] = proc
+    cfg = json.loads((repo / "config").read_text())
+    handle = NodeHandle(proc.pid, psutil.Process(proc.pid).create_time(), str(repo), api_port,
+                        int(cfg["Addresses"]["Gateway"].rsplit("/", 1)[1]))
+    (base / _RECORD).write_text(json.dumps(asdict(handle)))
+    try:
+        _wait_api(handle, log, timeout)
+    except BaseException:
+        stop_node(handle)
+        raise
+    return handle
+
+
+def stop_node(target: NodeHandle | str | os.PathLike[str], timeout: float = 15.0) -> None:
+    """Stop a node (by handle, or the one recorded under a state dir): SIGTERM its process group, then SIGKILL."""
+    handle = target if isinstance(target, NodeHandle) else read_handle(target)
+    if handle is None:
+        return
+    if _alive(handle):
+        root = psutil.Process(handle.pid)
+        procs = [root, *root.children(recursive=True)]
+        try:
+            os.killpg(handle.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        _, left = psutil.wait_procs(procs, timeout=timeout)
+        for p in left:
+            p.kill()
+        psutil.wait_procs(left, timeout=5)
+    child = _CHILDREN.pop(handle.pid, None)
+    if child is not None:
+        child.wait(timeout=5)
+    state_dir = Path(handle.repo).parent.parent
+    if read_handle(state_dir) == handle:
+        (_node_dir(state_dir) / _RECORD).unlink(missing_ok=True)

@@ -229,6 +229,16 @@ class Chain:
             "maxPriorityFeePerGas": tip,
         }
 
+    def transfer(self, sender: LocalAccount, to: str, value: int) -> TxReceipt:
+        """Send `value` wei of ether from `sender` to `to`."""
+        tx = {**self._tx_params(sender, value, 21_000), "to": Web3.to_checksum_address(to)}
+        receipt = self.w3.eth.wait_for_transaction_receipt(
+            self.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction), timeout=120
+        )
+        if receipt["status"] != 1:
+            raise ChainError(f"transfer of {value} wei to {to} failed")
+        return receipt
+
     # -- state and time -------------------------------------------------------------------------
     def balance(self, address: str) -> int:
         """Ether balance in wei."""

@@ -1,0 +1,156 @@
+"""The aggregator node: opens rounds, validates and scores updates, proves and posts.
+
+Every step is derived from the chain and storage (the node keeps no state of its own), and every
+computation is deterministic, so a node that crashes and restarts recomputes the same v, the same
+decisions and the same blobs, and the contract refuses a second post of the same round.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+import torch
+from eth_account.signers.local import LocalAccount
+
+from aggregator.direction import validation_direction
+from aggregator.rules import aggregate_round
+from market.blob import UpdateHeader
+from market.commitment import commit
+from market.context import ProjectContext
+from market.errors import ProofError
+from market.marketplace import State
+from market.modelblob import encode_direction, encode_model
+from market.storage import cid_to_bytes
+from market.training import evaluate
+from market.validate import Submission, Verdict, validate_round
+from zk.build import CircuitParams, dev_setup
+from zk.prover import DEFAULT_BACKEND, Backend, prove
+from zk.witness import RoundContext, Slot, build_witness
+
+
+def circuit_params(ctx: ProjectContext) -> CircuitParams:
+    """The round circuit a project's verifier was built for (PROTOCOL §3 Multi-Krum parameters)."""
+    p = ctx.params
+    return CircuitParams(n=p.max_trainers, d=p.view_len, bits=p.quant_bits, f=p.krum_f, m=p.krum_m, tau_pct=p.tau_pct)
+
+
+@dataclass
+class RoundResult:
+    """What the node did in one round, for tables and reports."""
+
+    round: int
+    trainers: list[str]
+    submitted: list[int]
+    flags: list[int]
+    scores: list[int]
+    reasons: dict[str, str]
+    accuracy: float
+    loss: float
+    prove_s: float
+    gas: int
+    model_cid: str
+    proof: tuple[int, ...]
+    public_input: int
+
+
+class AggregatorNode:
+    """Processes the rounds of one project for its bonded aggregator."""
+
+    def __init__(self, ctx: ProjectContext, signer: LocalAccount, circuit_dir: Path | None = None,
+                 backend: Backend = DEFAULT_BACKEND) -> None:
+        self.ctx = ctx
+        self.signer = signer
+        self.backend = backend
+        self.circuit_dir = circuit_dir or dev_setup(circuit_params(ctx))
+
+    @property
+    def market(self):  # noqa: ANN201 - Marketplace
+        """The marketplace wrapper."""
+        return self.ctx.market
+
+    def direction(self, g_prev: torch.Tensor) -> torch.Tensor:
+        """The quantized validation direction at g(r-1) over the proof view (PROTOCOL §4)."""
+        c = self.ctx
+        return validation_direction(c.task.build_model, g_prev, c.task.val, c.manifest.view, c.manifest.quant)
+
+    def step(self) -> str | RoundResult:
+        """Do the one thing the chain says is due now: open a round, post it, or nothing."""
+        project = self.market.project(self.ctx.pid)
+        if project.state != State.TRAINING:
+            return f"project is {project.state.name}"
+        if not project.round_open:
+            return self.open_round(project.round + 1)
+        rs = self.market.round_state(self.ctx.pid, project.round)
+        if rs.pending != 0 and self.market.chain.now() <= project.deadline:
+            return f"round {project.round}: waiting for submissions"
+        return self.post_round(project.round)
+
+    def open_round(self, round_: int) -> str:
+        """Commit to v at g(round-1) and open the round."""
+        v = self.direction(self.ctx.global_model(round_ - 1))
+        self.market.open_round(self.ctx.pid, commit(v, self.ctx.manifest.quant), self.signer)
+        return f"round {round_}: opened"
+
+    def _verdicts(self, round_: int) -> tuple[list[str], dict[int, Verdict]]:
+        """Fetch and validate every submission of the round; trainers by slot and verdicts by slot."""
+        c = self.ctx
+        trainers = self.market.trainers(c.pid)
+        events = [e for e in self.market.events("UpdateSubmitted", c.pid, from_block=c.created.block_number)
+                  if int(e.args["round"]) == round_]
+        expected = UpdateHeader(
+            chain_id=self.market.chain.chain_id, marketplace=self.market.address, project_id=c.pid, round=round_,
+            trainer=trainers[0], model_spec_hash=c.spec_hex, quant=c.manifest.quant,
+            view_offset=c.params.view_offset, view_length=c.params.view_len,
+        )
+        subs = [Submission(e.args["trainer"], e.args["cid"], int(e.args["commitment"])) for e in events]
+        verdicts = validate_round(subs, expected, c.layout, c.storage)
+        return trainers, {int(e.args["slot"]): v for e, v in zip(events, verdicts)}
+
+    def post_round(self, round_: int) -> RoundResult:
+        """Validate, run the rule, aggregate, upload, prove and post round `round_`."""
+        c, quant = self.ctx, self.ctx.manifest.quant
+        g_prev = c.global_model(round_ - 1)
+        v = self.direction(g_prev)
+        rs = self.market.round_state(c.pid, round_)
+        if commit(v, quant) != rs.v_commit:
+            raise ProofError(f"round {round_}: the recomputed validation direction does not match the on-chain commitment")
+        trainers, verdicts = self._verdicts(round_)
+        slots = [Slot(rs.commitments[i], verdicts[i].update.view() if verdicts[i].accepted else None)
+                 if i in verdicts else Slot() for i in range(len(trainers))]
+        rctx = RoundContext(self.market.chain.chain_id, self.market.address, c.pid, round_, len(trainers))
+        witness = build_witness(circuit_params(c), rctx, v, rs.v_commit, slots)
+
+        valid = [i for i in sorted(verdicts) if verdicts[i].accepted]
+        view = torch.stack([verdicts[i].update.view() for i in valid]) if valid else torch.zeros((0, c.params.view_len), dtype=torch.int64)
+        full = torch.stack([verdicts[i].update.flat for i in valid]) if valid else torch.zeros((0, c.numel), dtype=torch.int64)
+        outcome = aggregate_round(view, full, v, g_prev, quant, c.manifest.rule)
+        if [witness.flags[i] for i in valid] != [int(x) for x in outcome.outlier]:
+            raise ProofError(f"round {round_}: the aggregation rule and the circuit witness disagree")
+
+        loss, acc = evaluate(c.task.build_model, outcome.new_global, c.task.val)
+        n = len(trainers)
+        reasons = {trainers[i]: f"{v.reason}: {v.detail}" for i, v in verdicts.items() if not v.accepted}
+        reasons.update({trainers[i]: "outlier (Multi-Krum)" for i in valid if witness.flags[i] == 1})
+        report = {"round": round_, "flags": witness.flags[:n], "scores": witness.scores[:n], "reasons": reasons,
+                  "val_accuracy": acc, "val_loss": loss, "submitted": sorted(verdicts)}
+        model_cid = c.storage.add(encode_model(outcome.new_global, c.pid, round_, c.spec_hex, report))
+        v_cid = c.storage.add(encode_direction(v, c.pid, round_))
+        t0 = time.perf_counter()
+        proof = prove(self.circuit_dir, witness.inputs, self.backend)
+        prove_s = time.perf_counter() - t0
+        receipt = self.market.post_round(c.pid, round_, cid_to_bytes(model_cid), cid_to_bytes(v_cid),
+                                         witness.flags[:n], witness.scores[:n], list(proof.words), self.signer)
+        return RoundResult(round_, trainers, sorted(verdicts), witness.flags[:n], witness.scores[:n], reasons, acc, loss, prove_s,
+                           int(receipt["gasUsed"]), model_cid, proof.words, witness.public_input)
+
+    def run(self, poll_s: float = 1.0, stop_when_done: bool = True) -> None:
+        """Follow the chain until the project ends: open and post each round when due."""
+        while True:
+            result = self.step()
+            if isinstance(result, str) and result.startswith("project is") and stop_when_done:
+                project = self.market.project(self.ctx.pid)
+                if project.state in (State.FINISHED, State.CANCELLED):
+                    return
+            if isinstance(result, str):
+                time.sleep(poll_s)

@@ -1,0 +1,85 @@
+"""What every party reads about a project from the chain and storage alone (no local state).
+
+Nodes derive all their decisions from this view, so that a restart loses nothing: the
+manifest and the initial model come from the ProjectCreated event, g(r) from RoundPosted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from market.errors import ConfigError, StorageError
+from market.manifest import Manifest
+from market.marketplace import Marketplace, MarketEvent, ProjectParams
+from market.modelblob import decode_model
+from market.storage import Storage, cid_from_bytes
+from market.tasks import Task, get_task, layout, num_params
+from market.tasks.params import ParamSlot
+
+
+@dataclass(frozen=True)
+class ProjectContext:
+    """A project's immutable facts: its parameters, manifest, task and the block it was created in."""
+
+    market: Marketplace
+    storage: Storage
+    pid: int
+    params: ProjectParams
+    manifest: Manifest
+    task: Task
+    created: MarketEvent
+
+    @property
+    def spec_hex(self) -> str:
+        """The on-chain specHash as 64 hex digits (what update blobs must name)."""
+        return self.params.spec_hash.hex()
+
+    @property
+    def layout(self) -> list[ParamSlot]:
+        """The model's parameter layout (names and shapes, flat order)."""
+        return layout(self.task.build_model())
+
+    @property
+    def numel(self) -> int:
+        """Number of parameters of the model."""
+        return num_params(self.task.build_model())
+
+    def round_event(self, round_: int) -> MarketEvent | None:
+        """The RoundPosted event of `round_`, if it was posted."""
+        events = [e for e in self.market.events("RoundPosted", self.pid, from_block=self.created.block_number)
+                  if int(e.args["round"]) == round_]
+        return events[0] if events else None
+
+    def global_model(self, round_: int) -> torch.Tensor:
+        """g(round_): the initial model for 0, else the model posted with that round."""
+        if round_ == 0:
+            cid = cid_from_bytes(self.created.args["modelCid"])
+        else:
+            event = self.round_event(round_)
+            if event is None:
+                raise ConfigError(f"project {self.pid}: round {round_} has not been posted")
+            cid = cid_from_bytes(event.args["modelCid"])
+        return decode_model(self.storage.get(cid), self.numel, self.spec_hex).weights
+
+
+def load_context(market: Marketplace, storage: Storage, pid: int) -> ProjectContext:
+    """Read a project's parameters and creation event, fetch and check its manifest."""
+    created = market.events("ProjectCreated", pid)
+    if not created:
+        raise ConfigError(f"no project {pid} on the marketplace at {market.address}")
+    event = created[0]
+    params = market.project(pid).params
+    try:
+        raw = storage.get(cid_from_bytes(event.args["taskCid"]))
+    except StorageError as exc:
+        raise ConfigError(f"project {pid}: cannot fetch its task manifest: {exc}") from None
+    manifest = Manifest.from_json(raw)
+    if manifest.digest() != bytes(params.spec_hash):
+        raise ConfigError(f"project {pid}: the task manifest does not hash to the on-chain specHash")
+    try:
+        task = get_task(manifest.task)
+    except KeyError as exc:
+        raise ConfigError(str(exc)) from None
+    return ProjectContext(market, storage, pid, params, manifest, task, event)

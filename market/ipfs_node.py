@@ -167,25 +167,47 @@ def start_node(
     return handle
 
 
+def _terminate(root: psutil.Process, timeout: float) -> None:
+    """SIGTERM the process group led by `root`, SIGKILL whatever is left after `timeout`, and reap our child."""
+    procs = [root, *root.children(recursive=True)]
+    try:
+        os.killpg(root.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    _, left = psutil.wait_procs(procs, timeout=timeout)
+    for p in left:
+        p.kill()
+    psutil.wait_procs(left, timeout=5)
+    child = _CHILDREN.pop(root.pid, None)
+    if child is not None:
+        child.wait(timeout=5)
+
+
 def stop_node(target: NodeHandle | str | os.PathLike[str], timeout: float = 15.0) -> None:
-    """Stop a node (by handle, or the one recorded under a state dir): SIGTERM its process group, then SIGKILL."""
+    """Stop a node (by handle, or the one recorded under a state dir) and drop its record; no-op if none runs."""
     handle = target if isinstance(target, NodeHandle) else read_handle(target)
     if handle is None:
         return
     if _alive(handle):
-        root = psutil.Process(handle.pid)
-        procs = [root, *root.children(recursive=True)]
-        try:
-            os.killpg(handle.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        _, left = psutil.wait_procs(procs, timeout=timeout)
-        for p in left:
-            p.kill()
-        psutil.wait_procs(left, timeout=5)
-    child = _CHILDREN.pop(handle.pid, None)
-    if child is not None:
-        child.wait(timeout=5)
+        _terminate(psutil.Process(handle.pid), timeout)
+    else:
+        child = _CHILDREN.pop(handle.pid, None)
+        if child is not None:
+            child.wait(timeout=5)
     state_dir = Path(handle.repo).parent.parent
     if read_handle(state_dir) == handle:
         (_node_dir(state_dir) / _RECORD).unlink(missing_ok=True)
+
+
+def stop_node_pid(pid: int, timeout: float = 15.0) -> None:
+    """Stop the js-ipfs node with process id `pid`; ToolchainError if that pid is some other program."""
+    try:
+        proc = psutil.Process(pid)
+        is_node = proc.name() == "ipfs" and Path(proc.exe()).name.startswith("node")
+    except psutil.NoSuchProcess:
+        return
+    except psutil.Error as e:
+        raise ToolchainError(f"cannot inspect process {pid}: {e}") from None
+    if not is_node:
+        raise ToolchainError(f"process {pid} is not a js-ipfs node; not stopping it")
+    _terminate(proc, timeout)

@@ -11,8 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from market.errors import StorageError
-from market.ipfs_node import NodeHandle, free_port, is_running, start_node, stop_node
+from market.errors import StorageError, ToolchainError
+from market.ipfs_node import NodeHandle, free_port, is_running, read_handle, start_node, stop_node, stop_node_pid
 from market.storage import (
     Cid, ContentMismatch, ContentTooLarge, IpfsStorage, LocalStorage, NodeUnreachable, cid_from_bytes, cid_of,
     cid_to_bytes,
@@ -169,5 +169,13 @@ def test_node_lifecycle_leaves_nothing_behind(tmp_path: Path) -> None:
     try:
         assert IpfsStorage(handle.api_addr, timeout=5).get(cid) == b"survives restarts"
     finally:
-        stop_node(handle)
-    assert not psutil.pid_exists(handle.pid) or psutil.Process(handle.pid).status() == psutil.STATUS_ZOMBIE
+        stop_node_pid(handle.pid)  # what `fedmarket devnet down` uses
+    assert not is_running(tmp_path) and not psutil.pid_exists(handle.pid)
+    stop_node(tmp_path)  # drops the stale record
+    assert read_handle(tmp_path) is None
+
+
+
+def test_stop_node_pid_refuses_other_processes() -> None:
+    with pytest.raises(ToolchainError):
+        stop_node_pid(os.getpid())

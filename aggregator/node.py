@@ -8,6 +8,7 @@ decisions and the same blobs, and the contract refuses a second post of the same
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -144,13 +145,18 @@ class AggregatorNode:
         return RoundResult(round_, trainers, sorted(verdicts), witness.flags[:n], witness.scores[:n], reasons, acc, loss, prove_s,
                            int(receipt["gasUsed"]), model_cid, proof.words, witness.public_input)
 
-    def run(self, poll_s: float = 1.0, stop_when_done: bool = True) -> None:
-        """Follow the chain until the project ends: open and post each round when due."""
+    def run(self, poll_s: float = 1.0, log: Callable[[str], None] = print) -> None:
+        """Follow the chain until the project has finished or been cancelled, opening and posting each round."""
+        last = ""
         while True:
             result = self.step()
-            if isinstance(result, str) and result.startswith("project is") and stop_when_done:
-                project = self.market.project(self.ctx.pid)
-                if project.state in (State.FINISHED, State.CANCELLED):
-                    return
-            if isinstance(result, str):
+            line = result if isinstance(result, str) else (
+                f"round {result.round}: posted, flags {result.flags}, val. accuracy {100 * result.accuracy:.1f}%, "
+                f"proof {result.prove_s:.1f} s, gas {result.gas:,}")
+            if line != last:
+                log(line)
+                last = line
+            if self.market.project(self.ctx.pid).state in (State.FINISHED, State.CANCELLED):
+                return
+            if isinstance(result, str) and ("waiting" in result or result.startswith("project is")):
                 time.sleep(poll_s)

@@ -32,7 +32,7 @@ class Devnet:
     anvil_pid: int
     ipfs_api: str
     ipfs_pid: int
-    ipfs_repo: str
+    ipfs_state: str
     contracts: dict[str, str] = field(default_factory=dict)
     accounts: list[dict[str, str]] = field(default_factory=list)
 
@@ -87,7 +87,7 @@ def up(rpc_port: int = DEFAULT_RPC_PORT, ipfs_api_port: int = DEFAULT_IPFS_API_P
     path.parent.mkdir(parents=True, exist_ok=True)
     anvil = start_anvil(port=rpc_port, log=path.parent / "anvil.log")
     try:
-        node = start_node(path.parent / "ipfs", api_port=ipfs_api_port)
+        node = start_node(path.parent, api_port=ipfs_api_port)
     except BaseException:
         stop_process(anvil.pid)
         raise
@@ -104,7 +104,7 @@ def up(rpc_port: int = DEFAULT_RPC_PORT, ipfs_api_port: int = DEFAULT_IPFS_API_P
         anvil_pid=anvil.pid,
         ipfs_api=node.api_addr,
         ipfs_pid=node.pid,
-        ipfs_repo=str(node.repo),
+        ipfs_state=str(path.parent),
         contracts={"FedMarket": market.address},
         accounts=[{"address": a.address, "private_key": a.key.hex()} for a in dev_accounts()],
     )
@@ -114,7 +114,7 @@ def up(rpc_port: int = DEFAULT_RPC_PORT, ipfs_api_port: int = DEFAULT_IPFS_API_P
 
 def down(path: Path = DEVNET_FILE) -> list[str]:
     """Stop the processes named in the devnet file and remove it; returns what was stopped."""
-    from market.ipfs_node import stop_node_pid
+    from market.ipfs_node import stop_node
 
     devnet = Devnet.load(path)
     stopped = []
@@ -122,7 +122,7 @@ def down(path: Path = DEVNET_FILE) -> list[str]:
         stop_process(devnet.anvil_pid)
         stopped.append(f"anvil (pid {devnet.anvil_pid})")
     if process_alive(devnet.ipfs_pid):
-        stop_node_pid(devnet.ipfs_pid)
+        stop_node(Path(devnet.ipfs_state))
         stopped.append(f"ipfs (pid {devnet.ipfs_pid})")
     path.unlink()
     return stopped

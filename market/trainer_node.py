@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+from collections.abc import Callable
 
 import torch
 from eth_account.signers.local import LocalAccount
@@ -119,11 +120,23 @@ class TrainerNode:
             done.append(f"withdrew stake {part.stake}")
         return "; ".join(done) or "settled"
 
-    def run(self, poll_s: float = 1.0) -> None:
-        """Follow the project until it ends and this trainer is settled."""
+    def done(self) -> bool:
+        """True once there is nothing more for this trainer to do in the project."""
+        c = self.ctx
+        project = c.market.project(c.pid)
+        part = c.market.participant(c.pid, self.signer.address)
+        if part.status == Status.NONE:
+            return project.state not in (State.CREATED, State.OPEN)
+        ended = project.state in (State.FINISHED, State.CANCELLED) or part.status == Status.EJECTED
+        return ended and (not self.settle_at_end or (part.rewards == 0 and part.stake == 0))
+
+    def run(self, poll_s: float = 1.0, log: Callable[[str], None] = print) -> None:
+        """Follow the project until this trainer is done, logging every action."""
         while True:
             status = self.step()
-            if status == "settled" or (status.startswith("project is")):
+            if status != "waiting":
+                log(status)
+            if self.done():
                 return
-            if status in ("waiting", "joined") or status.startswith("claimed") or status.startswith("withdrew"):
+            if status == "waiting":
                 time.sleep(poll_s)

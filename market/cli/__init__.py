@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from market.cli import bench, devnet
+from market.cli import aggregator, bench, devnet, owner, trainer
+from market.cli.demo import demo_command
 from market.cli.evaluate import eval_command
 
 app = typer.Typer(
@@ -13,6 +14,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+app.add_typer(owner.app, name="owner")
+app.add_typer(trainer.app, name="trainer")
+app.add_typer(aggregator.app, name="aggregator")
 app.add_typer(devnet.app, name="devnet")
 app.add_typer(bench.app, name="bench")
 app.command("eval")(eval_command)
+app.command("demo")(demo_command)

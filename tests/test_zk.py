@@ -37,7 +37,7 @@ def _vk(out: Path) -> VerifyingKey:
 def test_development_setup_is_marked_insecure(zk_artifacts: Path) -> None:
     assert is_insecure(zk_artifacts)
     assert INSECURE_MARK in (zk_artifacts / "SETUP.json").read_text()
-    assert constraint_count(PARAMS) < 200_000
+    assert constraint_count(zk_artifacts) < 200_000
 
 
 def test_honest_round_outcome_is_the_aggregators(honest_round: RoundCase) -> None:

@@ -73,13 +73,19 @@ def _circomlib_version() -> str:
 
 
 def compile_circuit(params: CircuitParams) -> Path:
-    """circom2 --O2 --r1cs --wasm, once per key; returns the artifact folder."""
+    """circom2 --O2 --r1cs --wasm of the round circuit, once per key; returns the artifact folder."""
     out = artifact_dir(params)
-    if (out / "main.r1cs").exists() and (out / "main_js" / "main.wasm").exists():
-        return out
+    if not ((out / "main.r1cs").exists() and (out / "main_js" / "main.wasm").exists()):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "params.json").write_text(json.dumps(asdict(params), sort_keys=True))
+        compile_main(params.main_source(), out)
+    return out
+
+
+def compile_main(source: str, out: Path) -> None:
+    """Compile a circom main file (it may include round.circom and circomlib) into `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "main.circom").write_text(params.main_source())
-    (out / "params.json").write_text(json.dumps(asdict(params), sort_keys=True))
+    (out / "main.circom").write_text(source)
     circom = NODE_MODULES / ".bin" / "circom2"
     # circom2 runs under WASI and sees only the folders below its working directory
     cwd = Path(os.path.commonpath([out, CIRCUITS, NODE_MODULES]))
@@ -87,14 +93,13 @@ def compile_circuit(params: CircuitParams) -> Path:
     cmd = [str(circom), rel[0], "--O2", "--r1cs", "--wasm", "-l", rel[1], "-l", rel[2], "-o", rel[3]]
     res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     if res.returncode != 0 or not (out / "main.r1cs").exists():
-        raise CompileError(f"circom failed for {params}:\n{res.stdout}\n{res.stderr}")
+        raise CompileError(f"circom failed in {out}:\n{res.stdout}\n{res.stderr}")
     (out / "circom.log").write_text(res.stdout)
-    return out
 
 
-def constraint_count(params: CircuitParams) -> int:
-    """Number of R1CS constraints (read from the .r1cs header)."""
-    r1cs = compile_circuit(params) / "main.r1cs"
+def constraint_count(out: Path) -> int:
+    """Number of R1CS constraints of <out>/main.r1cs (read from its header)."""
+    r1cs = out / "main.r1cs"
     with r1cs.open("rb") as fh:
         fh.seek(8)
         for _ in range(int.from_bytes(fh.read(4), "little")):

@@ -1,0 +1,72 @@
+"""Production path on a small circuit: local ptau, phase-2 contributions, both provers, all verifiers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import groth16py
+import pytest
+import torch
+
+from market.commitment import commit
+from market.errors import ProofError
+from market.paths import BUILD
+from market.quant import QuantSpec
+from zk import ceremony
+from zk.build import compile_main, is_insecure, run_node
+from zk.prover import compute_witness, prove_wtns
+from zk.verifier import VerifyingKey, verify
+
+#: The round circuit's commitment block alone (~600 constraints): a ptau of 2^10 suffices.
+SOURCE = """pragma circom 2.1.0;
+include "round.circom";
+template CommitOnly() { signal input o[16]; signal output out; component c = Commit(16, 16); c.o <== o; out <== c.out; }
+component main = CommitOnly();
+"""
+
+
+@pytest.fixture(scope="module")
+def ceremony_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A finished two-contribution ceremony over a locally made (insecure) ptau."""
+    ptau = ceremony.local_ptau(10, BUILD / "zk" / "ptau" / "local-10.ptau")
+    out = tmp_path_factory.mktemp("ceremony")
+    compile_main(SOURCE, out)
+    ceremony.start(out, ptau)
+    ceremony.contribute(out, "owner")
+    ceremony.contribute(out, "aggregator")
+    return ceremony.finalize(out, ptau), ptau
+
+
+@pytest.mark.slow
+def test_initial_zkey_is_refused(ceremony_dir: tuple[Path, Path], tmp_path: Path) -> None:
+    out, _ = ceremony_dir
+    vk = tmp_path / "vk0.json"
+    run_node(["snarkjs", "zkey", "export", "verificationkey", str(out / "ceremony" / "0000.zkey"), str(vk)])
+    with pytest.raises(ProofError, match="delta == gamma"):
+        VerifyingKey.load(vk)
+    VerifyingKey.load(out / "verification_key.json")
+    assert is_insecure(out)  # the ptau was made locally
+
+
+@pytest.mark.slow
+def test_both_provers_cross_verify(ceremony_dir: tuple[Path, Path], tmp_path: Path) -> None:
+    """groth16py and snarkjs proofs from the same zkey; each accepted by snarkjs, groth16py and py-ecc."""
+    out, _ = ceremony_dir
+    spec = QuantSpec()
+    q = torch.arange(-8, 8) * 1000
+    wtns = tmp_path / "w.wtns"
+    compute_witness(out, {"o": [int(x) + spec.offset for x in q]}, wtns)
+    pub = [commit(q, spec)]
+    vk = VerifyingKey.load(out / "verification_key.json")
+    gv = groth16py.Verifier(groth16py.VerifyingKey.from_snarkjs_file(str(out / "verification_key.json")))
+    (tmp_path / "public.json").write_text(json.dumps([str(pub[0])]))
+    for backend in ("groth16py", "snarkjs"):
+        proof = prove_wtns(out, wtns, backend)  # type: ignore[arg-type]
+        assert verify(vk, proof, pub)
+        assert not verify(vk, proof, [pub[0] + 1])
+        assert gv.verify(proof.to_bytes(), pub)
+        (tmp_path / "proof.json").write_text(json.dumps(proof.to_snarkjs()))
+        res = run_node(["snarkjs", "groth16", "verify", str(out / "verification_key.json"),
+                        str(tmp_path / "public.json"), str(tmp_path / "proof.json")])
+        assert "OK" in res

@@ -156,7 +156,11 @@ class AggregatorNode:
             if line != last:
                 log(line)
                 last = line
-            if self.market.project(self.ctx.pid).state in (State.FINISHED, State.CANCELLED):
+            project = self.market.project(self.ctx.pid)
+            if project.state in (State.FINISHED, State.CANCELLED):
+                if project.bond_held:
+                    self.market.withdraw_bond(self.ctx.pid, self.signer)
+                    log(f"withdrew the bond ({project.bond_held} wei)")
                 return
             if isinstance(result, str) and ("waiting" in result or result.startswith("project is")):
                 time.sleep(poll_s)

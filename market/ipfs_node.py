@@ -51,6 +51,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _port_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:`port` (so an answering API there will be ours)."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def _node_dir(state_dir: str | os.PathLike[str]) -> Path:
     """Where the node's repo, log and handle live under the devnet state dir."""
     return Path(state_dir) / "ipfs"
@@ -145,9 +155,13 @@ def start_node(
                 raise
     if existing is not None:
         stop_node(existing)  # a dead node (or one that just died): reap it if it was ours, drop its record
+    gateway_port = gateway_port or free_port()
+    for port in (api_port, gateway_port):
+        if not _port_free(port):
+            raise ToolchainError(f"port {port} on 127.0.0.1 is in use; pick another for the IPFS node")
     repo = base / "repo"
     repo.mkdir(parents=True, exist_ok=True)
-    _configure(repo, api_port, gateway_port or free_port())
+    _configure(repo, api_port, gateway_port)
     log = base / "daemon.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -155,9 +169,7 @@ def start_node(
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     _CHILDREN[proc.pid] = proc
-    cfg = json.loads((repo / "config").read_text())
-    handle = NodeHandle(proc.pid, psutil.Process(proc.pid).create_time(), str(repo), api_port,
-                        int(cfg["Addresses"]["Gateway"].rsplit("/", 1)[1]))
+    handle = NodeHandle(proc.pid, psutil.Process(proc.pid).create_time(), str(repo), api_port, gateway_port)
     (base / _RECORD).write_text(json.dumps(asdict(handle)))
     try:
         _wait_api(handle, log, timeout)

@@ -179,3 +179,9 @@ def test_node_lifecycle_leaves_nothing_behind(tmp_path: Path) -> None:
 def test_stop_node_pid_refuses_other_processes() -> None:
     with pytest.raises(ToolchainError):
         stop_node_pid(os.getpid())
+
+
+@pytest.mark.ipfs
+def test_start_refuses_a_busy_port(ipfs_api: NodeHandle, tmp_path: Path) -> None:
+    with pytest.raises(ToolchainError, match="in use"):
+        start_node(tmp_path, api_port=ipfs_api.api_port)

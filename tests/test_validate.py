@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from market.blob import decode, encode, size_cap
+from market.errors import InvalidBlob
 from market.ipfs_node import NodeHandle
 from market.quant import QuantSpec
 from market.storage import IpfsStorage, LocalStorage, cid_of, cid_to_bytes
@@ -30,7 +31,7 @@ def submit(store: LocalStorage, blob: bytes, trainer: str = TRAINER, commitment:
     if commitment is None:
         try:
             commitment = decode(blob, dataclasses.replace(HEADER, trainer=trainer), LAYOUT).commitment()
-        except Exception:
+        except InvalidBlob:
             commitment = 1
     return Submission(trainer, cid_to_bytes(cid), commitment)
 

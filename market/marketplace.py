@@ -216,7 +216,7 @@ class Marketplace:
         self.artifact = artifact or artifacts()["FedMarket"]
         self.contract: Contract = chain.contract(address, self.artifact)
         self.address: str = self.contract.address
-        self._tokens: dict[int, str] = {}
+        self._params: dict[int, ProjectParams] = {}
 
     @classmethod
     def deploy(cls, chain: Chain, sender: LocalAccount, artifact: ContractArtifact | None = None) -> Marketplace:
@@ -234,13 +234,13 @@ class Marketplace:
         """The ETH to attach: `value` if given, else `amount` for an ETH project and 0 for ERC-20."""
         if value is not None:
             return value
-        return amount if int(self.token_of(pid), 16) == 0 else 0
+        return amount if self.params(pid).is_eth else 0
 
-    def token_of(self, pid: int) -> str:
-        """The asset of project `pid` (cached; it never changes)."""
-        if pid not in self._tokens:
-            self._tokens[pid] = self.project(pid).params.token
-        return self._tokens[pid]
+    def params(self, pid: int) -> ProjectParams:
+        """The creation parameters of project `pid` (cached: they never change)."""
+        if pid not in self._params:
+            self._params[pid] = self.project(pid).params
+        return self._params[pid]
 
     def create_project(
         self,
@@ -259,7 +259,7 @@ class Marketplace:
         receipt = self.chain.transact(fn, sender=sender, value=value, gas=gas or GAS_CREATE)
         (event,) = self.receipt_events(receipt, "ProjectCreated")
         pid = int(event.args["pid"])
-        self._tokens[pid] = params.token
+        self._params[pid] = event.args["params"]
         return pid
 
     def fund(self, pid: int, amount: int, sender: LocalAccount, *, value: int | None = None) -> TxReceipt:
@@ -268,12 +268,12 @@ class Marketplace:
 
     def bond(self, pid: int, sender: LocalAccount, *, value: int | None = None) -> TxReceipt:
         """Deposit the aggregator's bond (aggregator)."""
-        amount = self.project(pid).params.aggregator_bond
+        amount = self.params(pid).aggregator_bond
         return self._send(self.contract.functions.bond(pid), sender, self._value(pid, amount, value))
 
     def join(self, pid: int, sender: LocalAccount, *, value: int | None = None) -> TxReceipt:
         """Join with the project's stake (trainer)."""
-        amount = self.project(pid).params.stake
+        amount = self.params(pid).stake
         return self._send(self.contract.functions.join(pid), sender, self._value(pid, amount, value))
 
     def start(self, pid: int, sender: LocalAccount) -> TxReceipt:
@@ -339,11 +339,12 @@ class Marketplace:
 
     def project(self, pid: int) -> Project:
         """Everything stored about project `pid`."""
-        params, owner, progress, funds, ejected = self.chain.call(self.contract.functions.project(pid))
+        params_tuple, owner, progress, funds, ejected = self.chain.call(self.contract.functions.project(pid))
+        params = self._params.setdefault(pid, ProjectParams.from_tuple(params_tuple))
         state, round_, round_open, n_trainers, n_active, slots, deadline, post_deadline = progress
         budget, budget_left, owner_refund, bond_held = funds
         return Project(
-            pid=pid, params=ProjectParams.from_tuple(params), owner=owner, state=State(state), round=round_,
+            pid=pid, params=params, owner=owner, state=State(state), round=round_,
             round_open=bool(round_open), n_trainers=n_trainers, n_active=n_active, verifier_slots=slots,
             deadline=deadline, post_deadline=post_deadline, budget=budget, budget_left=budget_left,
             owner_refund=owner_refund, bond_held=bond_held, ejected_mask=ejected,

@@ -124,7 +124,7 @@ class DecodedUpdate:
         """The quantized update per parameter (views into `flat`)."""
         sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
         parts = torch.split(self.flat, sizes)
-        return {n: p.view(s) for n, p, s in zip(self.names, parts, self.shapes)}
+        return {n: p.view(s) for n, p, s in zip(self.names, parts, self.shapes, strict=True)}
 
     def view(self) -> torch.Tensor:
         """The proof view: flat indices [view_offset, view_offset + view_length)."""

@@ -146,7 +146,7 @@ def start_node(
     existing = read_handle(state_dir)
     if existing is not None and _alive(existing):
         if existing.api_port != api_port:
-            raise ToolchainError(f"an IPFS node already runs for {state_dir} on port {existing.api_port}; stop it first")
+            raise ToolchainError(f"an IPFS node already runs for {state_dir} on port {existing.api_port}; stop it")
         try:
             _wait_api(existing, base / "daemon.log", timeout)
             return existing

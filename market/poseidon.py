@@ -92,14 +92,14 @@ def poseidon(inputs: Sequence[int], init_state: int = 0) -> int:
     t = n + 1
     prm = _params(t)
     c, half = prm.c, N_ROUNDS_F // 2
-    state = [(_num(v) + k) % _P for v, k in zip([init_state, *inputs], c)]
+    state = [(_num(v) + k) % _P for v, k in zip([init_state, *inputs], c[:t], strict=True)]
     for r in range(half - 1):
         state = _full_round(state, prm.m_cols, c[(r + 1) * t : (r + 2) * t])
     state = _full_round(state, prm.p_cols, c[half * t : (half + 1) * t])
     base = (half + 1) * t
     # Sparse partial rounds; state[1..] stays unreduced (under 520 bits) until after the last one.
     x, rest = state[0], state[1:]
-    for r, (first, row, col) in enumerate(zip(prm.s_first, prm.s_rows, prm.s_cols)):
+    for r, (first, row, col) in enumerate(zip(prm.s_first, prm.s_rows, prm.s_cols, strict=True)):
         a2 = x * x % _P
         x = (a2 * a2 % _P * x + c[base + r]) % _P
         s0 = (first * x + sum(map(mul, row, rest))) % _P

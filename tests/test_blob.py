@@ -15,7 +15,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from market.blob import FORMAT, UpdateHeader, decode, encode, size_cap
+from market.blob import UpdateHeader, decode, encode, size_cap
 from market.errors import ConfigError, InvalidBlob, QuantizationError
 from market.quant import QuantSpec, quantize
 
@@ -178,9 +178,8 @@ def test_fuzz_decoder_raises_only_invalid_blob(data: st.DataObject) -> None:
         names = st.sampled_from([s.name for s in LAYOUT] + ["other"])
         header = data.draw(st.dictionaries(names, entry | json_values, max_size=5))
         if data.draw(st.booleans()):
-            header["__metadata__"] = data.draw(
-                st.just(HEADER.to_metadata()) | st.dictionaries(st.text(max_size=10), st.text(max_size=10)) | json_values
-            )
+            metas = st.just(HEADER.to_metadata()) | st.dictionaries(st.text(max_size=10), st.text(max_size=10))
+            header["__metadata__"] = data.draw(metas | json_values)
         text = json.dumps(header).encode()
         blob = struct.pack("<Q", len(text)) + text + data.draw(st.binary(max_size=300))
     try:

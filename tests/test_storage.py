@@ -14,7 +14,14 @@ import pytest
 from market.errors import StorageError, ToolchainError
 from market.ipfs_node import NodeHandle, free_port, is_running, read_handle, start_node, stop_node, stop_node_pid
 from market.storage import (
-    Cid, ContentMismatch, ContentTooLarge, IpfsStorage, LocalStorage, NodeUnreachable, cid_from_bytes, cid_of,
+    Cid,
+    ContentMismatch,
+    ContentTooLarge,
+    IpfsStorage,
+    LocalStorage,
+    NodeUnreachable,
+    cid_from_bytes,
+    cid_of,
     cid_to_bytes,
 )
 

@@ -52,7 +52,8 @@ def test_accepted(store: LocalStorage) -> None:
 def test_cid_mismatch(store: LocalStorage) -> None:
     sub = submit(store, encode(update(), HEADER, LAYOUT))
     assert reason(store, dataclasses.replace(sub, cid=b"\x01\x55garbage")) == "cid_mismatch"
-    assert reason(store, dataclasses.replace(sub, cid="QmbWqxBEKC3P8tqsKc98xmWNzrzDtRLMiMPL8wBuTGsMnR")) == "cid_mismatch"
+    v0 = "QmbWqxBEKC3P8tqsKc98xmWNzrzDtRLMiMPL8wBuTGsMnR"  # a valid CID, but not the canonical form
+    assert reason(store, dataclasses.replace(sub, cid=v0)) == "cid_mismatch"
     path = next(store.root.rglob(str(cid_of(encode(update(), HEADER, LAYOUT)))))
     path.write_bytes(encode(update(seed=1), HEADER, LAYOUT))  # the store now serves other bytes under that CID
     assert reason(store, sub) == "cid_mismatch"
@@ -70,8 +71,9 @@ def test_undecodable(store: LocalStorage) -> None:
 @pytest.mark.parametrize(
     ("change", "code"),
     [({"chain_id": 1}, "wrong_chain"), ({"marketplace": "0x" + "99" * 20}, "wrong_contract"),
-     ({"project_id": 4}, "wrong_project"), ({"round": 1}, "wrong_round"), ({"model_spec_hash": "77" * 32}, "wrong_spec"),
-     ({"quant": QuantSpec(16, 10)}, "wrong_spec"), ({"view_offset": 0}, "wrong_spec")],
+     ({"project_id": 4}, "wrong_project"), ({"round": 1}, "wrong_round"),
+     ({"model_spec_hash": "77" * 32}, "wrong_spec"), ({"quant": QuantSpec(16, 10)}, "wrong_spec"),
+     ({"view_offset": 0}, "wrong_spec")],
 )
 def test_wrong_header_field(store: LocalStorage, change: dict[str, object], code: str) -> None:
     blob = encode(update(), dataclasses.replace(HEADER, **change), LAYOUT)
@@ -134,12 +136,13 @@ def test_round_over_ipfs_keeps_good_blobs(ipfs_api: NodeHandle) -> None:
     ipfs = IpfsStorage(ipfs_api.api_addr, timeout=2)
     good = encode(update(seed=3), HEADER, LAYOUT)
     other = "0x" + "56" * 20
-    good2 = encode(update(seed=4), dataclasses.replace(HEADER, trainer=other), LAYOUT)
+    header2 = dataclasses.replace(HEADER, trainer=other)
+    good2 = encode(update(seed=4), header2, LAYOUT)
     subs = [
         Submission(TRAINER, cid_to_bytes(ipfs.add(good)), decode(good, HEADER, LAYOUT).commitment()),
         Submission("0x" + "78" * 20, str(cid_of(b"not on the node")), 5),
         Submission("0x" + "9a" * 20, ipfs.add(b"garbage"), 5),
-        Submission(other, ipfs.add(good2), decode(good2, dataclasses.replace(HEADER, trainer=other), LAYOUT).commitment()),
+        Submission(other, ipfs.add(good2), decode(good2, header2, LAYOUT).commitment()),
     ]
     verdicts = validate_round(subs, HEADER, LAYOUT, ipfs)
     assert [v.reason for v in verdicts] == [None, "unavailable", "undecodable", None]

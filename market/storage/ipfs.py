@@ -16,7 +16,6 @@ from market.storage.cid import Cid, canonical
 from market.storage.unixfs import CHUNK_SIZE, cid_of
 
 
-
 class IpfsStorage(Storage):
     """A Kubo-compatible node at `api_addr` (multiaddr); `timeout` seconds bound every call, client and server side."""
 

@@ -47,15 +47,11 @@ def validate_submission(
     sub: Submission, expected: UpdateHeader, layout: Sequence[Param], storage: Storage, max_size: int | None = None
 ) -> Verdict:
     """Fetch, decode and check one blob; the trainer it must name is the on-chain submitter, not `expected.trainer`."""
-    cid_text = sub.cid.hex() if isinstance(sub.cid, bytes) else str(sub.cid)
-
-    def reject(reason: str, detail: str) -> Verdict:
-        return Verdict(sub.trainer, cid_text, reason, detail)
-
     try:
         cid = str(canonical(sub.cid))
     except StorageError as e:
-        return reject("cid_mismatch", f"not a fedmarket CID: {e}")
+        shown = "0x" + sub.cid.hex() if isinstance(sub.cid, bytes) else str(sub.cid)
+        return Verdict(sub.trainer, shown, "cid_mismatch", f"not a fedmarket CID: {e}")
     cap = size_cap(layout) if max_size is None else max_size
     try:
         blob = storage.get(cid, max_size=cap)

@@ -112,7 +112,12 @@ class Cid:
 
 def canonical(cid: str | bytes | Cid) -> Cid:
     """A fedmarket CID (CIDv1, sha2-256, raw or dag-pb) from text, binary or Cid; StorageError otherwise."""
-    c = cid if isinstance(cid, Cid) else Cid.from_bytes(cid) if isinstance(cid, bytes | bytearray) else Cid.parse(cid)
+    if isinstance(cid, Cid):
+        c = cid
+    elif isinstance(cid, bytes | bytearray):
+        c = Cid.from_bytes(cid)
+    else:
+        c = Cid.parse(cid)
     if c.version != 1 or c.hash_code != SHA2_256 or len(c.digest) != 32 or c.codec not in (RAW, DAG_PB):
         raise StorageError(f"{c} is not a CIDv1 sha2-256 raw/dag-pb CID")
     return c

@@ -19,11 +19,16 @@ RULES = ("multi_krum", "fltrust", "none")
 
 @dataclass(frozen=True)
 class RuleConfig:
-    """Which outlier rule and its parameters. Defaults were tuned by aggregator/evaluate.py."""
+    """Which outlier rule and its parameters.
+
+    Defaults tuned with aggregator/evaluate.py for 10 trainers (k = n0 - f - 2 = 6 neighbours,
+    6 selected, others flagged beyond 1.5 x s_ref). `m` must stay at most n0 minus the expected
+    attackers, or selected attackers are never flagged.
+    """
 
     rule: str = "multi_krum"
-    f: int = 3
-    m: int = 0
+    f: int = 2
+    m: int = 6
     tau_pct: int = 150
     cos_threshold_pct: int = 0
 

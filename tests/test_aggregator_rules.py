@@ -91,3 +91,11 @@ def test_aggregate_round_fltrust_and_none() -> None:
     assert fa.accepted == [True, True] and fa.new_global.tolist() == [0.0, 0.0]
     with pytest.raises(AggregationError):
         RuleConfig(rule="median")
+
+
+@pytest.mark.parametrize("rule", ["multi_krum", "fltrust", "none"])
+def test_aggregate_round_with_no_valid_update(rule: str) -> None:
+    empty = torch.zeros((0, 3), dtype=torch.int64)
+    g = torch.tensor([1.0, 2.0, 3.0])
+    out = aggregate_round(empty, empty, torch.tensor([1, 0, 0]), g, SPEC, RuleConfig(rule=rule))
+    assert out.accepted == [] and out.scores == [] and torch.equal(out.new_global, g)

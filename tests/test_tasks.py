@@ -38,6 +38,8 @@ def test_flatten_unflatten_roundtrip() -> None:
     assert torch.equal(flat[:2048], model[0].weight.detach().reshape(-1))
     with pytest.raises(ValueError):
         unflatten_into(model, flat[:-1])
+    task = get_task("digits-mlp")
+    assert torch.equal(flatten(task.model(3)), flat) and not torch.equal(flatten(task.model(4)), flat)
 
 
 def test_spec_hash_is_stable_and_distinguishes_tasks() -> None:

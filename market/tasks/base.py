@@ -45,9 +45,10 @@ class Task:
     definition: dict[str, Any] = field(default_factory=dict)
 
     def model(self, seed: int = 0) -> nn.Module:
-        """A freshly initialised model (deterministic for a given seed)."""
-        torch.manual_seed(seed)
-        return self.build_model()
+        """A freshly initialised model (deterministic for a given seed; the global RNG is left alone)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.build_model()
 
     def view(self) -> tuple[int, int]:
         """The proof view (offset, length) in the flat parameter vector."""

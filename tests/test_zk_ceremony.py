@@ -14,16 +14,10 @@ from market.errors import ProofError
 from market.paths import BUILD
 from market.quant import QuantSpec
 from zk import ceremony
+from zk.bench import COMMIT_ONLY_SOURCE
 from zk.build import compile_main, is_insecure, run_node
 from zk.prover import compute_witness, prove_wtns
 from zk.verifier import VerifyingKey, verify
-
-#: The round circuit's commitment block alone (~600 constraints): a ptau of 2^10 suffices.
-SOURCE = """pragma circom 2.1.0;
-include "round.circom";
-template CommitOnly() { signal input o[16]; signal output out; component c = Commit(16, 16); c.o <== o; out <== c.out; }
-component main = CommitOnly();
-"""
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +25,7 @@ def ceremony_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A finished two-contribution ceremony over a locally made (insecure) ptau."""
     ptau = ceremony.local_ptau(10, BUILD / "zk" / "ptau" / "local-10.ptau")
     out = tmp_path_factory.mktemp("ceremony")
-    compile_main(SOURCE, out)
+    compile_main(COMMIT_ONLY_SOURCE, out)
     ceremony.start(out, ptau)
     ceremony.contribute(out, "owner")
     ceremony.contribute(out, "aggregator")

@@ -135,6 +135,9 @@ contract FedMarket is ReentrancyGuardTransient {
     }
 
     /// @notice Per-round data fixed when the round opens.
+    /// @dev `pending` is the complement of a submitted-slots bitmap: openRound writes it nonzero
+    ///      (the aggregator pays the fresh slot), so each submission is a cheap nonzero write that
+    ///      clears one bit, and "every active trainer submitted" is `pending == 0`.
     /// @param vCommit Commitment to the round's validation direction
     /// @param pending Bitmap of active slots that have not submitted yet
     struct Round {
@@ -142,6 +145,7 @@ contract FedMarket is ReentrancyGuardTransient {
         uint256 pending;
     }
 
+    /// @notice Everything stored per project: parameters, owner, lifecycle, money, ejected slots.
     struct Project {
         ProjectParams params;
         address owner;
@@ -163,10 +167,15 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @notice Number of projects created; ids run from 1 to projectCount.
     uint256 public projectCount;
 
+    /// @dev Projects by id.
     mapping(uint256 pid => Project) private _projects;
+    /// @dev One packed slot per (project, trainer): later updates are warm nonzero writes.
     mapping(uint256 pid => mapping(address trainer => Participant)) private _participants;
+    /// @dev Trainer address by join index.
     mapping(uint256 pid => mapping(uint256 slot => address)) private _trainerAt;
+    /// @dev Validation commitment and pending-slot bitmap per round.
     mapping(uint256 pid => mapping(uint256 round => Round)) private _rounds;
+    /// @dev Update commitment per (round, slot); 0 means no submission.
     mapping(uint256 pid => mapping(uint256 round => mapping(uint256 slot => uint256))) private _commitments;
 
     /// @notice A project was created; the CIDs (binary CIDv1) are only recorded here.

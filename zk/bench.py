@@ -56,28 +56,40 @@ def _witness(p: CircuitParams, ctx: RoundContext, v: torch.Tensor, ups: list[tor
     return build_witness(p, ctx, v, commit(v, spec), [Slot(commit(u, spec), u) for u in ups])
 
 
-def _peak(cmd: list[str]) -> tuple[float, float]:
-    """Run a command; (seconds, peak resident MiB of it and its children)."""
+def _peak(cmd: list[str]) -> tuple[float, float, float, str]:
+    """Run a command; (seconds, peak resident MiB, CPU seconds, stdout) of it and its children."""
     t0 = time.perf_counter()
     proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    peak = [0]
+    peak, cpu = [0], [0.0]
 
     def watch() -> None:
         while proc.poll() is None:
             try:
-                rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+                procs = [proc, *proc.children(recursive=True)]
+                peak[0] = max(peak[0], sum(p.memory_info().rss for p in procs))
+                cpu[0] = max(cpu[0], sum(sum(p.cpu_times()[:2]) for p in procs))
             except psutil.Error:
                 break
-            peak[0] = max(peak[0], rss)
             time.sleep(0.05)
 
     th = threading.Thread(target=watch)
     th.start()
-    _, err = proc.communicate()
+    out, err = proc.communicate()
     th.join()
     if proc.returncode != 0:
         raise RuntimeError(err.decode()[-1000:])
-    return time.perf_counter() - t0, peak[0] / 2**20
+    return time.perf_counter() - t0, peak[0] / 2**20, cpu[0], out.decode()
+
+
+def _groth16py_child(out: Path, wtns: Path) -> list[str]:
+    """A child process that loads the proving key, then proves; prints both times as JSON."""
+    code = ("import json, time; from pathlib import Path; import groth16py; "
+            "from zk.prover import proving_key_path; t = time.perf_counter(); "
+            f"pk = groth16py.ProvingKey.load(str(proving_key_path(Path({str(out)!r})))); "
+            "t1 = time.perf_counter(); "
+            f"groth16py.prove_wtns(pk, {str(wtns)!r}); "
+            "print(json.dumps({'load_s': t1 - t, 'prove_s': time.perf_counter() - t1}))")
+    return [sys.executable, "-c", code]
 
 
 def prove_case(p: CircuitParams) -> dict[str, float]:
@@ -96,9 +108,9 @@ def prove_case(p: CircuitParams) -> dict[str, float]:
         t0 = time.perf_counter()
         compute_witness(out, w.inputs, wtns)
         res[f"witness_s_{tag}"] = time.perf_counter() - t0
-        code = (f"from pathlib import Path; from zk.prover import prove_wtns; "
-                f"prove_wtns(Path({str(out)!r}), Path({str(wtns)!r}), 'groth16py')")
-        res[f"prove_s_{tag}"], res[f"prove_peak_mib_{tag}"] = _peak([sys.executable, "-c", code])
+        _, res[f"prove_peak_mib_{tag}"], res[f"prove_cpu_s_{tag}"], times = _peak(_groth16py_child(out, wtns))
+        res[f"prove_s_{tag}"] = json.loads(times)["prove_s"]  # the key stays loaded in a prover node
+        res[f"key_load_s_{tag}"] = json.loads(times)["load_s"]
         proof = prove_wtns(out, wtns)
     t0 = time.perf_counter()
     ok = verify(VerifyingKey.load(out / "verification_key.json"), proof, [w.public_input])
@@ -121,13 +133,12 @@ def prover_comparison() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         wtns = Path(tmp) / "w.wtns"
         compute_witness(out, {"o": list(range(16))}, wtns)
-        code = (f"from pathlib import Path; from zk.prover import prove_wtns; "
-                f"prove_wtns(Path({str(out)!r}), Path({str(wtns)!r}), 'groth16py')")
-        res["prove_s_commit16_groth16py"], res["prove_peak_mib_commit16_groth16py"] = _peak(
-            [sys.executable, "-c", code])
+        wall, res["prove_peak_mib_commit16_groth16py"], _, times = _peak(_groth16py_child(out, wtns))
+        res["prove_s_commit16_groth16py"] = json.loads(times)["prove_s"]
+        res["prove_wall_s_commit16_groth16py"] = wall
         snarkjs = [str(NODE_MODULES / ".bin" / "snarkjs"), "groth16", "prove", str(out / "round.zkey"), str(wtns),
                    str(Path(tmp) / "p.json"), str(Path(tmp) / "pub.json")]
-        res["prove_s_commit16_snarkjs"], res["prove_peak_mib_commit16_snarkjs"] = _peak(snarkjs)
+        res["prove_wall_s_commit16_snarkjs"], res["prove_peak_mib_commit16_snarkjs"], _, _ = _peak(snarkjs)
     return res
 
 
@@ -187,8 +198,12 @@ def _anvil_chain(n_accounts: int) -> tuple[Chain, int]:
 
 
 def run(budget_s: float = 2400.0) -> dict:
-    """All the figures that fit in `budget_s` seconds; skipped cases are named with the reason."""
+    """All the figures that fit in `budget_s` seconds; skipped cases are named with the reason.
+
+    Partial results are kept in build/zk/bench-partial.json as each case ends.
+    """
     t_start = time.perf_counter()
+    partial = BUILD / "zk" / "bench-partial.json"
     res: dict = {"prover_default": "groth16py", "setup": "INSECURE DEVELOPMENT SETUP (groth16py single-party)"}
     res["constraints_per_param"] = slope()
     skipped: list[str] = []
@@ -196,6 +211,7 @@ def run(budget_s: float = 2400.0) -> dict:
     try:
         for n in (4, 32):
             res.update(gas_case(chain, CircuitParams(n=n, d=15, f=1)))
+            partial.write_text(json.dumps(res, indent=1))
     finally:
         stop_process(pid)
     for n, d in CASES:
@@ -207,6 +223,7 @@ def run(budget_s: float = 2400.0) -> dict:
             skipped.append(f"n{n}_d{d}: ~{estimate} constraints exceed {MAX_CONSTRAINTS} on this machine")
             continue
         res.update(prove_case(CircuitParams(n=n, d=d, f=1)))
+        partial.write_text(json.dumps(res, indent=1))
     res.update(prover_comparison())
     res["snarkjs"] = ("round circuits need a ceremony .zkey and snarkjs cannot prepare a 2^17+ ptau here: "
                       "both provers are compared on the commitment circuit (prove_s_commit16_*)")

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from market.commitment import commit
+from market.public_input import FIELD_MODULUS as R
+from market.public_input import public_input
 from market.quant import QuantSpec
 from zk.build import CircuitParams, dev_setup
 from zk.prover import Proof, prove
@@ -17,6 +19,7 @@ from zk.witness import RoundContext, RoundWitness, Slot, build_witness
 #: n = 4 slots, a 16-value view, Multi-Krum with f = 1 (k = 1, m_eff = n0 - 1): ~130k constraints.
 PARAMS = CircuitParams(n=4, d=16, f=1)
 SPEC = QuantSpec(bits=PARAMS.bits)
+TAMPERED = ["score", "flag", "commitment", "round", "project", "chain id", "marketplace", "v commitment"]
 CTX = RoundContext(chain_id=31337, marketplace="0x" + "ab" * 20, project_id=7, round=3, n_trainers=4)
 
 
@@ -62,6 +65,34 @@ def make_round(out: Path, ups: list[torch.Tensor | None], ctx: RoundContext = CT
             slots.append(Slot(commit(u, SPEC), u))
     w = build_witness(PARAMS, ctx, v, vc, slots)
     return RoundCase(v, vc, slots, w, prove(out, w.inputs))
+
+
+def public_data(case: RoundCase, **change: object) -> int:
+    """The public input of `case` with some of its fields changed."""
+    f = dict(chain_id=CTX.chain_id, marketplace=CTX.marketplace, pid=CTX.project_id, round_=CTX.round,
+             v_commit=case.v_commit, n_trainers=CTX.n_trainers, n_slots=PARAMS.n,
+             commitments=case.witness.commitments, flags=case.witness.flags, scores=case.witness.scores)
+    f.update(change)
+    return public_input(**f)  # type: ignore[arg-type]
+
+
+def tampered(case: RoundCase) -> dict[str, dict[str, object]]:
+    """Each way of changing the round's public data, as public_data() overrides."""
+    w = case.witness
+    scores, flags, comms = list(w.scores), list(w.flags), list(w.commitments)
+    scores[0] += 1
+    flags[3] = 0
+    comms[1] = (comms[1] + 1) % R
+    return {
+        "score": {"scores": scores},
+        "flag": {"flags": flags},
+        "commitment": {"commitments": comms},
+        "round": {"round_": CTX.round + 1},  # also: the proof replayed in the next round
+        "project": {"pid": CTX.project_id + 1},
+        "chain id": {"chain_id": 1},
+        "marketplace": {"marketplace": "0x" + "cd" * 20},
+        "v commitment": {"v_commit": case.v_commit + 1},
+    }
 
 
 @pytest.fixture(scope="session")

@@ -9,25 +9,17 @@ from pathlib import Path
 
 import groth16py
 import pytest
+import torch
 
 from aggregator.shapley import first_order_shapley, inner_products
 from market.errors import ProofError
-from market.public_input import public_input
-from tests.fixtures_zk import CTX, PARAMS, RoundCase, honest_round, make_round, updates, zk_artifacts  # noqa: F401
+from market.public_input import FIELD_MODULUS as R
+from tests.fixtures_zk import (  # noqa: F401 - fixtures
+    CTX, PARAMS, TAMPERED, RoundCase, honest_round, make_round, public_data, tampered, updates, zk_artifacts,
+)
 from zk.build import INSECURE_MARK, constraint_count, is_insecure
 from zk.prover import Proof, compute_witness
 from zk.verifier import VerifyingKey, verify
-
-R = 21888242871839275222246405745257275088548364400416034343698204186575808495617
-
-
-def _pub(case: RoundCase, **change: object) -> int:
-    """The public input of `case` with some of its fields changed."""
-    f = dict(chain_id=CTX.chain_id, marketplace=CTX.marketplace, pid=CTX.project_id, round_=CTX.round,
-             v_commit=case.v_commit, n_trainers=CTX.n_trainers, n_slots=PARAMS.n,
-             commitments=case.witness.commitments, flags=case.witness.flags, scores=case.witness.scores)
-    f.update(change)
-    return public_input(**f)  # type: ignore[arg-type]
 
 
 def _vk(out: Path) -> VerifyingKey:
@@ -44,11 +36,9 @@ def test_honest_round_outcome_is_the_aggregators(honest_round: RoundCase) -> Non
     w = honest_round.witness
     assert w.flags == [0, 0, 0, 1]
     ups = [s.update for s in honest_round.slots]
-    import torch
-
     a = inner_products(torch.stack(ups), honest_round.v)
     assert w.scores == first_order_shapley(a, [True, True, True, False])
-    assert w.public_input == _pub(honest_round)
+    assert w.public_input == public_data(honest_round)
 
 
 def test_valid_proof_verifies_in_python_and_groth16py(zk_artifacts: Path, honest_round: RoundCase) -> None:
@@ -58,28 +48,9 @@ def test_valid_proof_verifies_in_python_and_groth16py(zk_artifacts: Path, honest
     assert gv.verify(honest_round.proof.to_bytes(), [pub])
 
 
-def _tampered(case: RoundCase) -> dict[str, dict[str, object]]:
-    w = case.witness
-    scores, flags, comms = list(w.scores), list(w.flags), list(w.commitments)
-    scores[0] += 1
-    flags[3] = 0
-    comms[1] = (comms[1] + 1) % R
-    return {
-        "score": {"scores": scores},
-        "flag": {"flags": flags},
-        "commitment": {"commitments": comms},
-        "round": {"round_": CTX.round + 1},  # also: the proof replayed in the next round
-        "project": {"pid": CTX.project_id + 1},
-        "chain id": {"chain_id": 1},
-        "marketplace": {"marketplace": "0x" + "cd" * 20},
-        "v commitment": {"v_commit": case.v_commit + 1},
-    }
-
-
-@pytest.mark.parametrize("what", ["score", "flag", "commitment", "round", "project", "chain id",
-                                  "marketplace", "v commitment"])
+@pytest.mark.parametrize("what", TAMPERED)
 def test_changed_public_data_is_rejected(zk_artifacts: Path, honest_round: RoundCase, what: str) -> None:
-    pub = _pub(honest_round, **_tampered(honest_round)[what])
+    pub = public_data(honest_round, **tampered(honest_round)[what])
     assert pub != honest_round.witness.public_input
     assert not verify(_vk(zk_artifacts), honest_round.proof, [pub])
 

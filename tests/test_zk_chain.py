@@ -11,9 +11,10 @@ from market.chain import Chain
 from market.commitment import commit
 from market.errors import ContractRevert, ProofError
 from market.marketplace import Marketplace
-from market.public_input import public_input
 from market.solc import compile_contracts
-from tests.fixtures_zk import CTX, PARAMS, SPEC, RoundCase, direction, honest_round, updates, zk_artifacts  # noqa: F401
+from tests.fixtures_zk import (  # noqa: F401 - fixtures
+    PARAMS, SPEC, RoundCase, direction, honest_round, public_data, tampered, updates, zk_artifacts,
+)
 from tests.marketplace_harness import CID, MODEL_CID, Deployment
 from zk.onchain import deploy_verifier, solidity_dir, verify_on_chain
 from zk.prover import Proof, prove
@@ -31,14 +32,8 @@ def test_generated_verifier_on_chain(chain: Chain, zk_artifacts: Path, honest_ro
     assert chain.call(verifier.functions.krumF()) == PARAMS.f
     w, proof = honest_round.witness, honest_round.proof
     assert verify_on_chain(chain, verifier, proof, w.public_input)
-    scores = list(w.scores)
-    scores[0] -= 1
-    forged = public_input(CTX.chain_id, CTX.marketplace, CTX.project_id, CTX.round, honest_round.v_commit,
-                          CTX.n_trainers, PARAMS.n, w.commitments, w.flags, scores)
-    assert not verify_on_chain(chain, verifier, proof, forged)
-    replay = public_input(CTX.chain_id, CTX.marketplace, CTX.project_id, CTX.round + 1, honest_round.v_commit,
-                          CTX.n_trainers, PARAMS.n, w.commitments, w.flags, w.scores)
-    assert not verify_on_chain(chain, verifier, proof, replay)
+    for what, change in tampered(honest_round).items():  # score, flag, ..., the next round (a replay)
+        assert not verify_on_chain(chain, verifier, proof, public_data(honest_round, **change)), what
     bad = list(proof.words)
     bad[7] ^= 1  # C off the curve: the generated verifier reverts, the wrapper answers false
     assert not verify_on_chain(chain, verifier, Proof(tuple(bad)), w.public_input)

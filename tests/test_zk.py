@@ -15,11 +15,14 @@ from aggregator.shapley import first_order_shapley, inner_products
 from market.errors import ProofError
 from market.public_input import FIELD_MODULUS as R
 from tests.fixtures_zk import (  # noqa: F401 - fixtures
-    CTX, PARAMS, TAMPERED, RoundCase, honest_round, make_round, public_data, tampered, updates, zk_artifacts,
+    CTX, PARAMS, SPEC, TAMPERED, RoundCase, direction, honest_round, make_round, public_data, tampered, updates,
+    zk_artifacts,
 )
-from zk.build import INSECURE_MARK, constraint_count, is_insecure
+from market.commitment import commit
+from zk.build import INSECURE_MARK, CircuitParams, compile_circuit, constraint_count, is_insecure
 from zk.prover import Proof, compute_witness
 from zk.verifier import VerifyingKey, verify
+from zk.witness import Slot, build_witness
 
 
 def _vk(out: Path) -> VerifyingKey:
@@ -90,8 +93,6 @@ def test_inconsistent_witness_is_refused(zk_artifacts: Path, honest_round: Round
         compute_witness(zk_artifacts, {**inputs, "score": scores}, tmp_path / "s.wtns")
     bad_slots = list(honest_round.slots)
     bad_slots[0] = dataclasses.replace(bad_slots[0], update=bad_slots[1].update)
-    from zk.witness import build_witness
-
     with pytest.raises(ProofError):
         build_witness(PARAMS, CTX, honest_round.v, honest_round.v_commit, bad_slots)
 
@@ -127,3 +128,28 @@ def test_groth16py_proof_verifies_with_snarkjs(zk_artifacts: Path, honest_round:
     out = run_node(["snarkjs", "groth16", "verify", str(zk_artifacts / "verification_key.json"),
                     str(tmp_path / "public.json"), str(tmp_path / "proof.json")])
     assert "OK" in out
+
+
+TAU_PARAMS = CircuitParams(n=4, d=16, f=1, m=2, tau_pct=150)
+
+
+@pytest.fixture(scope="module")
+def tau_circuit() -> Path:
+    """m = 2, tau_pct = 150: compiled only (a witness checks every constraint; no keys needed)."""
+    return compile_circuit(TAU_PARAMS)
+
+
+@pytest.mark.parametrize(("seed", "flags"), [(0, [0, 0, 0, 1]), (1, [1, 0, 0, 1])])
+def test_tolerance_rule_and_ties(tau_circuit: Path, tmp_path: Path, seed: int, flags: list[int]) -> None:
+    """Seed 0: krum tie between slots 0 and 1 (index wins), slot 2 unselected but within tau;
+    seed 1: slot 0 unselected and beyond tau. Any other flags admit no witness."""
+    ups, v = updates(seed), direction(seed)
+    slots = [Slot(commit(u, SPEC), u) for u in ups]
+    w = build_witness(TAU_PARAMS, CTX, v, commit(v, SPEC), slots)
+    assert w.flags == flags
+    compute_witness(tau_circuit, w.inputs, tmp_path / "ok.wtns")
+    for i in range(3):
+        bad = list(w.inputs["flag"])  # type: ignore[call-overload]
+        bad[i] = 1 - bad[i]
+        with pytest.raises(ProofError):
+            compute_witness(tau_circuit, {**w.inputs, "flag": bad}, tmp_path / f"bad{i}.wtns")

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 
 from market.chain import Chain
@@ -38,7 +39,8 @@ def verifier_artifacts(out: Path) -> tuple[ContractArtifact, ContractArtifact]:
     return arts["Groth16Verifier"], arts["RoundVerifier"]
 
 
-def deploy_verifier(chain: Chain, out: Path, sender=None, allow_insecure: bool = False) -> Contract:  # noqa: ANN001
+def deploy_verifier(chain: Chain, out: Path, sender: LocalAccount | None = None,
+                    allow_insecure: bool = False) -> Contract:
     """Deploy the generated verifier and its IRoundVerifier wrapper; refuses forgeable keys."""
     VerifyingKey.load(out / "verification_key.json")  # raises on delta == gamma (no phase 2)
     if is_insecure(out):

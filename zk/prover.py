@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Literal
 
 from market.errors import ProofError, ToolchainError
-from market.paths import NODE_MODULES
 from zk.build import run_node
 
 Backend = Literal["groth16py", "snarkjs"]
@@ -105,8 +104,6 @@ def prove_wtns(out: Path, wtns: Path, backend: Backend = DEFAULT_BACKEND) -> Pro
 
 def prove(out: Path, inputs: dict[str, object], backend: Backend = DEFAULT_BACKEND) -> Proof:
     """Witness then proof for one set of circuit inputs."""
-    if not (NODE_MODULES / ".bin" / "snarkjs").exists():
-        raise ToolchainError("node_modules missing: run scripts/bootstrap.sh")
     with tempfile.TemporaryDirectory(prefix="fedmarket-zk-") as tmp:
         wtns = Path(tmp) / "round.wtns"
         compute_witness(out, inputs, wtns)

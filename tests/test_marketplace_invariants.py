@@ -1,0 +1,418 @@
+"""Conservation of funds under random call sequences (hypothesis stateful testing on anvil).
+
+An independent Python ledger applies PROTOCOL.md §7 to every call the contract accepted. After
+each step: ETH in == ETH out + the contract's balance, to the wei. At check points and at the end
+of every sequence: the contract's balance == what it owes (read from its views) == the ledger,
+party by party. Every withdrawal pays exactly the caller's ledger balance, and one the ledger
+says is due never reverts. `FEDMARKET_HYPOTHESIS_EXAMPLES` raises the number of sequences.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from market.anvil import AnvilHandle
+from market.chain import Chain
+from market.errors import ContractRevert
+from market.marketplace import GAS_DEFAULT, State, Status
+from market.public_input import public_input
+from tests.marketplace_harness import CID, MODEL_CID, V_COMMIT, Deployment, commitment, deploy
+
+EXAMPLES = int(os.environ.get("FEDMARKET_HYPOTHESIS_EXAMPLES", "200"))
+STEPS = int(os.environ.get("FEDMARKET_HYPOTHESIS_STEPS", "10"))
+
+
+@dataclass
+class Ledger:
+    """One project by the rules, updated only from calls the contract accepted (never read back)."""
+
+    rounds: int
+    stake: int
+    bond: int
+    slash_bps: int
+    budget: int
+    budget_left: int
+    state: State = State.CREATED
+    round: int = 0
+    round_open: bool = False
+    window_end: int = 0
+    owner_refund: int = 0
+    bond_held: int = 0
+    slots: list[int] = field(default_factory=list)
+    stakes: dict[int, int] = field(default_factory=dict)
+    rewards: dict[int, int] = field(default_factory=dict)
+    ejected: set[int] = field(default_factory=set)
+    commitments: dict[int, int] = field(default_factory=dict)
+
+    def owed(self) -> int:
+        """Everything this project owes."""
+        return self.budget_left + self.owner_refund + self.bond_held + sum(self.stakes.values()) + sum(
+            self.rewards.values()
+        )
+
+    def post(self, flags: list[int], scores: list[int]) -> None:
+        """Apply §7 for the open round."""
+        last = self.round == self.rounds
+        budget = self.budget_left if last else self.budget // self.rounds
+        positive = sum(max(s, 0) for s in scores)
+        left = budget
+        for slot, (flag, score) in enumerate(zip(flags, scores)):
+            trainer = self.slots[slot]
+            if flag == 0 and score > 0:
+                share = budget * score // positive
+                self.rewards[trainer] += share
+                left -= share
+            elif flag:
+                cut = self.stakes[trainer] * self.slash_bps // 10_000
+                self.stakes[trainer] -= cut
+                self.owner_refund += cut
+                self.ejected.add(trainer)
+        self.budget_left -= budget
+        self.owner_refund += left
+        self.round_open = False
+        self.commitments = {}
+        if last:
+            self.owner_refund += self.budget_left
+            self.budget_left = 0
+            self.state = State.FINISHED
+
+    def cancel(self, slash_bond: bool) -> None:
+        """Cancelled: unspent budget (and a slashed bond) to the owner."""
+        self.owner_refund += self.budget_left + (self.bond_held if slash_bond else 0)
+        self.budget_left = 0
+        self.bond_held = 0 if slash_bond else self.bond_held
+        self.state = State.CANCELLED
+
+    @property
+    def settled(self) -> bool:
+        """Finished or Cancelled."""
+        return self.state in (State.FINISHED, State.CANCELLED)
+
+
+class MarketMachine(RuleBasedStateMachine):
+    """Random sequences of every marketplace entry point against one ledger."""
+
+    dep: ClassVar[Deployment]
+    projects = Bundle("projects")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chain = self.dep.chain
+        self.market = self.dep.market
+        self.fns = self.market.contract.functions
+        self.snapshot = self.chain.snapshot()
+        self.start_balance = self.chain.balance(self.market.address)
+        self.paid_in = 0
+        self.paid_out = 0
+        self.ledgers: dict[int, Ledger] = {}
+
+    # -- helpers -------------------------------------------------------------------------------
+    def party(self, index: int) -> Any:
+        """Owner (0), aggregator (1) or trainers (2..6); 7 is a bystander."""
+        return self.chain.accounts[index]
+
+    def attempt(self, fn: Any, who: int, value: int = 0, gas: int = GAS_DEFAULT) -> Any:
+        """Send `fn` if an eth_call says it would pass (a refused call costs one request); None if refused."""
+        sender = self.party(who)
+        try:
+            fn.call({"from": sender.address, "value": value})
+        except Exception:  # noqa: BLE001 - any revert: the transaction would change nothing
+            return None
+        try:
+            return self.chain.transact(fn, sender=sender, value=value, gas=gas)
+        except ContractRevert:
+            return None
+
+    def refused(self, fn: Any, who: int) -> bool:
+        """True if `fn` from party `who` reverts (checked with eth_call)."""
+        try:
+            fn.call({"from": self.party(who).address})
+        except Exception:  # noqa: BLE001 - a revert is what we check for
+            return True
+        return False
+
+    # -- setup -----------------------------------------------------------------------------------
+    @rule(
+        target=projects,
+        budget=st.integers(0, 10**18),
+        rounds=st.integers(1, 3),
+        min_trainers=st.integers(1, 2),
+        extra=st.integers(0, 2),
+        slash_bps=st.sampled_from([0, 1, 3_333, 10_000]),
+        stake=st.sampled_from([0, 1, 10**15 + 3]),
+        bond=st.sampled_from([0, 7, 10**16]),
+    )
+    def create(self, budget: int, rounds: int, min_trainers: int, extra: int, slash_bps: int, stake: int, bond: int) -> int:
+        params = self.dep.params(
+            rounds=rounds, min_trainers=min_trainers, max_trainers=min_trainers + extra, slash_bps=slash_bps,
+            stake=stake, aggregator_bond=bond, join_deadline=self.chain.now() + 900,
+        )
+        pid = self.market.create_project(params, budget, self.dep.owner)
+        self.paid_in += budget
+        self.ledgers[pid] = Ledger(rounds, stake, bond, slash_bps, budget, budget)
+        return pid
+
+    @initialize(
+        target=projects,
+        budget=st.integers(0, 10**18),
+        rounds=st.integers(1, 3),
+        n=st.integers(1, 4),
+        slash_bps=st.sampled_from([0, 1, 3_333, 10_000]),
+        stake=st.sampled_from([0, 1, 10**15 + 3]),
+        started=st.integers(0, 3),
+        played=st.integers(0, 2),
+        data=st.data(),
+    )
+    def first_project(
+        self, budget: int, rounds: int, n: int, slash_bps: int, stake: int, started: int, played: int,
+        data: st.DataObject,
+    ) -> int:
+        """Every sequence starts with one project with trainers, usually in Training with rounds played."""
+        pid = self.create(budget, rounds, 2, 2, slash_bps, stake, 10**16)
+        self.bond(pid, 1)
+        for trainer in range(2, 2 + n):
+            self.join(pid, trainer)
+        if started:
+            self.start(pid, 0)
+            for _ in range(played):
+                self.play_round(pid, data)
+        return pid
+
+    @rule(pid=projects, amount=st.integers(0, 10**17), who=st.sampled_from([0, 0, 2]))
+    def fund(self, pid: int, amount: int, who: int) -> None:
+        if self.attempt(self.fns.fund(pid, amount), who, amount):
+            ledger = self.ledgers[pid]
+            ledger.budget += amount
+            ledger.budget_left += amount
+            self.paid_in += amount
+
+    @rule(pid=projects, who=st.sampled_from([1, 1, 0]))
+    def bond(self, pid: int, who: int) -> None:
+        ledger = self.ledgers[pid]
+        if self.attempt(self.fns.bond(pid), who, ledger.bond):
+            ledger.bond_held = ledger.bond
+            ledger.state = State.OPEN
+            self.paid_in += ledger.bond
+
+    @rule(pid=projects, trainer=st.integers(2, 6))
+    def join(self, pid: int, trainer: int) -> None:
+        ledger = self.ledgers[pid]
+        if self.attempt(self.fns.join(pid), trainer, ledger.stake):
+            ledger.slots.append(trainer)
+            ledger.stakes[trainer] = ledger.stake
+            ledger.rewards[trainer] = 0
+            self.paid_in += ledger.stake
+
+    @rule(pid=projects, who=st.sampled_from([0, 0, 3]))
+    def start(self, pid: int, who: int) -> None:
+        if self.attempt(self.fns.start(pid), who):
+            self.ledgers[pid].state = State.TRAINING
+
+    @rule(pid=projects, n=st.integers(1, 4), who=st.sampled_from([0, 0, 5]))
+    def launch(self, pid: int, n: int, who: int) -> None:
+        """A longer stride: bond, `n` trainers join, start."""
+        self.bond(pid, 1)
+        for trainer in range(2, 2 + n):
+            self.join(pid, trainer)
+        self.start(pid, who)
+
+    @rule(pid=projects, who=st.sampled_from([0, 4]), wait=st.booleans())
+    def cancel(self, pid: int, who: int, wait: bool) -> None:
+        if wait:
+            self.travel(1_000)
+        if self.attempt(self.fns.cancel(pid), who):
+            self.ledgers[pid].cancel(slash_bond=False)
+
+    # -- rounds ----------------------------------------------------------------------------------
+    @rule(pid=projects)
+    def open_round(self, pid: int) -> None:
+        receipt = self.attempt(self.fns.openRound(pid, V_COMMIT), 1)
+        if receipt:
+            ledger = self.ledgers[pid]
+            (event,) = self.market.receipt_events(receipt, "RoundOpened")
+            ledger.round += 1
+            ledger.round_open = True
+            ledger.window_end = int(event.args["windowEnd"])
+
+    @rule(pid=projects, trainer=st.integers(2, 6), stale=st.booleans())
+    def submit(self, pid: int, trainer: int, stale: bool) -> None:
+        ledger = self.ledgers[pid]
+        round_ = max(ledger.round - 1, 0) if stale else ledger.round
+        value = commitment(trainer, ledger.round)
+        if self.attempt(self.fns.submitUpdate(pid, round_, CID, value), trainer):
+            assert not stale, "a submission for a past round was accepted"
+            ledger.commitments[ledger.slots.index(trainer)] = value
+
+    @rule(pid=projects, data=st.data())
+    def post(self, pid: int, data: st.DataObject) -> None:
+        ledger = self.ledgers[pid]
+        if not ledger.round_open:
+            return
+        commitments = [ledger.commitments.get(slot, 0) for slot in range(len(ledger.slots))]
+        flags, scores = [], []
+        for c in commitments:
+            flag = data.draw(st.sampled_from([0, 0, 0, 1, 2])) if c else 0
+            score = data.draw(st.integers(-50, 10**6)) if c and flag == 0 else 0
+            flags.append(flag)
+            scores.append(score)
+        if data.draw(st.integers(0, 3)) and self.chain.now() <= ledger.window_end:
+            self.chain.time_travel(ledger.window_end - self.chain.now() + 1)
+        n, slots = len(commitments), self.dep.slots
+        proof = [
+            public_input(self.chain.chain_id, self.market.address, pid, ledger.round, V_COMMIT, n, slots,
+                         commitments, flags, scores)
+        ] + [0] * 7
+        fn = self.fns.postRound(pid, ledger.round, MODEL_CID, CID, flags, scores, proof)
+        if self.attempt(fn, 1, gas=2_000_000):
+            ledger.post(flags, scores)
+
+    @rule(pid=projects, data=st.data())
+    def play_round(self, pid: int, data: st.DataObject) -> None:
+        """A longer stride: open a round, some trainers submit, post it."""
+        self.open_round(pid)
+        for trainer in list(self.ledgers[pid].slots):
+            if data.draw(st.integers(0, 3)):
+                self.submit(pid, trainer, False)
+        self.post(pid, data)
+
+    @rule(pid=projects, data=st.data())
+    def play_round_and_claim(self, pid: int, data: st.DataObject) -> None:
+        """Play a round, then some trainers claim (and withdraw their stakes if they may)."""
+        self.play_round(pid, data)
+        for trainer in list(self.ledgers[pid].slots):
+            if data.draw(st.booleans()):
+                self.claim(pid, trainer)
+                self.withdraw_stake(pid, trainer)
+
+    @rule(pid=projects, wait=st.booleans())
+    def timeout(self, pid: int, wait: bool) -> None:
+        if wait:
+            self.travel(1_300)
+        if self.attempt(self.fns.timeout(pid), 7):
+            self.ledgers[pid].cancel(slash_bond=True)
+
+    @rule(seconds=st.sampled_from([30, 400, 700, 1_000]))
+    def travel(self, seconds: int) -> None:
+        self.chain.time_travel(seconds)
+
+    # -- withdrawals -----------------------------------------------------------------------------
+    def withdraw(self, fn: Any, event: str, who: int, due: int, allowed: bool) -> bool:
+        """A withdrawal pays exactly `due` when due and allowed, and is refused otherwise."""
+        if not (due > 0 and allowed):
+            assert self.refused(fn, who), f"{event}: party {who} would be paid although nothing is due"
+            return False
+        receipt = self.attempt(fn, who)
+        assert receipt is not None, f"{event}: {due} wei due to party {who} was refused"
+        (paid,) = self.market.receipt_events(receipt, event)
+        assert paid.args["amount"] == due
+        self.paid_out += due
+        return True
+
+    @rule(pid=projects, who=st.integers(0, 6))
+    def claim(self, pid: int, who: int) -> None:
+        ledger = self.ledgers[pid]
+        if self.withdraw(self.fns.claim(pid), "Claimed", who, ledger.rewards.get(who, 0), True):
+            ledger.rewards[who] = 0
+
+    @rule(pid=projects, who=st.integers(1, 6))
+    def withdraw_stake(self, pid: int, who: int) -> None:
+        ledger = self.ledgers[pid]
+        allowed = who in ledger.ejected or ledger.settled
+        if self.withdraw(self.fns.withdrawStake(pid), "StakeWithdrawn", who, ledger.stakes.get(who, 0), allowed):
+            ledger.stakes[who] = 0
+
+    @rule(pid=projects, who=st.sampled_from([0, 0, 2]))
+    def withdraw_refund(self, pid: int, who: int) -> None:
+        ledger = self.ledgers[pid]
+        due = ledger.owner_refund if who == 0 else 0
+        if self.withdraw(self.fns.withdrawRefund(pid), "RefundWithdrawn", who, due, True):
+            ledger.owner_refund = 0
+
+    @rule(pid=projects, who=st.sampled_from([1, 1, 0]))
+    def withdraw_bond(self, pid: int, who: int) -> None:
+        ledger = self.ledgers[pid]
+        due = ledger.bond_held if who == 1 else 0
+        if self.withdraw(self.fns.withdrawBond(pid), "BondWithdrawn", who, due, ledger.settled):
+            ledger.bond_held = 0
+
+    @rule(pid=projects)
+    def settle_all(self, pid: int) -> None:
+        """A longer stride: every party takes whatever the ledger says it is owed."""
+        for who in range(0, 7):
+            self.claim(pid, who)
+            if who:
+                self.withdraw_stake(pid, who)
+        self.withdraw_refund(pid, 0)
+        self.withdraw_bond(pid, 1)
+
+    # -- invariants ------------------------------------------------------------------------------
+    @invariant()
+    def conserved(self) -> None:
+        """ETH in == ETH out + balance, to the wei."""
+        balance = self.chain.balance(self.market.address) - self.start_balance
+        assert self.paid_in == self.paid_out + balance
+
+    @rule()
+    def audit(self) -> None:
+        """Balance == liabilities read from the views == the ledger, party by party; states agree."""
+        balance = self.chain.balance(self.market.address) - self.start_balance
+        assert balance == sum(ledger.owed() for ledger in self.ledgers.values())
+        owed = 0
+        for pid, ledger in self.ledgers.items():
+            project = self.market.project(pid)
+            assert (project.state, project.round, project.round_open) == (ledger.state, ledger.round, ledger.round_open)
+            assert (project.budget_left, project.owner_refund, project.bond_held) == (
+                ledger.budget_left, ledger.owner_refund, ledger.bond_held,
+            )
+            owed += project.budget_left + project.owner_refund + project.bond_held
+            assert project.n_trainers == len(ledger.slots)
+            for slot, who in enumerate(ledger.slots):
+                address = self.market.trainer_at(pid, slot)
+                assert address == self.party(who).address
+                record = self.market.participant(pid, address)
+                assert (record.stake, record.rewards) == (ledger.stakes[who], ledger.rewards[who])
+                assert (record.status == Status.EJECTED) == (who in ledger.ejected)
+                owed += record.stake + record.rewards
+        assert self.chain.balance(self.market.address) == owed
+
+    def teardown(self) -> None:
+        """Audit once more, then roll the chain back for the next sequence."""
+        try:
+            self.audit()
+        finally:
+            self.chain.revert(self.snapshot)
+
+
+@pytest.mark.slow
+@pytest.mark.anvil
+def test_money_is_conserved_under_random_sequences(anvil_node: AnvilHandle) -> None:
+    chain = Chain.connect(anvil_node.url)
+    snapshot = chain.snapshot()
+    try:
+        MarketMachine.dep = deploy(chain)
+        run_state_machine_as_test(
+            MarketMachine,
+            settings=settings(
+                max_examples=EXAMPLES,
+                stateful_step_count=STEPS,
+                deadline=None,
+                database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            ),
+        )
+    finally:
+        chain.revert(snapshot)

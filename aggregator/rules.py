@@ -22,14 +22,14 @@ class RuleConfig:
     """Which outlier rule and its parameters.
 
     Defaults tuned with aggregator/evaluate.py for 10 trainers (k = n0 - f - 2 = 6 neighbours,
-    6 selected, others flagged beyond 1.5 x s_ref). `m` must stay at most n0 minus the expected
+    6 selected, others flagged beyond 1.75 x s_ref). `m` must stay at most n0 minus the expected
     attackers, or selected attackers are never flagged.
     """
 
     rule: str = "multi_krum"
     f: int = 2
     m: int = 6
-    tau_pct: int = 150
+    tau_pct: int = 175
     cos_threshold_pct: int = 0
 
     def __post_init__(self) -> None:

@@ -12,7 +12,7 @@ from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 
 from market.chain import Chain
-from market.marketplace import ZERO_ADDRESS, Marketplace, ProjectParams, State
+from market.marketplace import ZERO_ADDRESS, Marketplace, ProjectParams
 from market.solc import ContractArtifact, compile_contracts
 
 TEST_CONTRACTS = Path(__file__).parent / "contracts"
@@ -22,7 +22,7 @@ V_COMMIT = 0x1234_5678
 
 
 @cache
-def test_artifacts() -> dict[str, ContractArtifact]:
+def with_test_contracts() -> dict[str, ContractArtifact]:
     """contracts/ plus the test-only contracts under tests/contracts, compiled once per process."""
     return compile_contracts([TEST_CONTRACTS])
 
@@ -86,7 +86,7 @@ class Deployment:
 
     def deploy_token(self, name: str = "TestToken") -> Contract:
         """Deploy a mintable test ERC-20 and give every account 2**120 of it, approved to the market."""
-        token = self.chain.deploy(test_artifacts()[name], sender=self.owner)
+        token = self.chain.deploy(with_test_contracts()[name], sender=self.owner)
         for acct in self.chain.accounts:
             self.chain.transact(token.functions.mint(acct.address, 2**120), self.owner, gas=100_000)
             self.chain.transact(
@@ -141,7 +141,7 @@ class Deployment:
 
 def deploy(chain: Chain, slots: int = 8) -> Deployment:
     """Deploy FedMarket and a HashCheckVerifier with `slots` trainer slots."""
-    arts = test_artifacts()
+    arts = with_test_contracts()
     market = Marketplace.deploy(chain, chain.accounts[0], arts["FedMarket"])
     verifier = chain.deploy(arts["HashCheckVerifier"], slots, sender=chain.accounts[0])
     return Deployment(chain, market, verifier, slots)
@@ -173,7 +173,3 @@ def assert_solvent(dep: Deployment, token: str = ZERO_ADDRESS) -> None:
     """The contract holds exactly what it owes, to the wei."""
     assert held(dep, token) == liabilities(dep, token)
 
-
-def settled(dep: Deployment, pid: int) -> bool:
-    """True once the project is Finished or Cancelled."""
-    return dep.market.project(pid).state in (State.FINISHED, State.CANCELLED)

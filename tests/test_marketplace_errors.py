@@ -8,9 +8,18 @@ from typing import Any
 import pytest
 from market.chain import Chain
 from market.errors import ContractRevert
-from market.marketplace import ProjectParams, State
+from market.marketplace import ProjectParams, State, artifacts
 from market.public_input import FIELD_MODULUS
-from tests.marketplace_harness import CID, MODEL_CID, V_COMMIT, Deployment, assert_solvent, commitment, deploy
+from tests.marketplace_harness import (
+    CID,
+    MODEL_CID,
+    V_COMMIT,
+    Deployment,
+    assert_solvent,
+    commitment,
+    deploy,
+    with_test_contracts,
+)
 
 MAX_AMOUNT = 2**112 - 1
 
@@ -338,10 +347,8 @@ def case_safe_erc20_failed(dep: Deployment) -> None:
 
 def receiver_trainer(dep: Deployment, attack: int) -> tuple[Any, int]:
     """A finished project whose trainer in slot 0 is a ReentrantReceiver set to `attack` on payment."""
-    from tests.marketplace_harness import test_artifacts
-
     chain, m = dep.chain, dep.market
-    receiver = chain.deploy(test_artifacts()["ReentrantReceiver"], m.address, sender=dep.owner)
+    receiver = chain.deploy(with_test_contracts()["ReentrantReceiver"], m.address, sender=dep.owner)
     pid = dep.create(rounds=1, min_trainers=2)
     m.bond(pid, dep.aggregator)
     stake = m.project(pid).params.stake
@@ -418,8 +425,6 @@ CASES = sorted(set(ERROR_CASES.values()), key=lambda f: f.__name__)
 
 
 def test_every_custom_error_has_a_case() -> None:
-    from market.marketplace import artifacts
-
     abi_errors = {e["name"] for e in artifacts()["FedMarket"].abi if e["type"] == "error"}
     assert abi_errors == set(ERROR_CASES)
 

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from market.chain import Chain
+from market.errors import ContractRevert
 from market.marketplace import CancelReason, State, Status
 from market.public_input import public_input
 from tests.marketplace_harness import CID, MODEL_CID, V_COMMIT, assert_solvent, commitment, deploy, held
@@ -99,8 +100,6 @@ def test_public_input_matches_python_and_binds_the_round(chain: Chain) -> None:
     market.open_round(pid, V_COMMIT, dep.aggregator)
     dep.submit(pid, 2, [0, 1, 3, 4], salt=0)
     chain.time_travel(601)
-    from market.errors import ContractRevert
-
     with pytest.raises(ContractRevert) as info:
         market.post_round(pid, 2, MODEL_CID, CID, flags, scores, proof1, dep.aggregator)
     assert info.value.name == "InvalidProof"
@@ -201,8 +200,6 @@ def test_erc20_project_and_fee_token_refused(chain: Chain) -> None:
     assert after - before == total * 2 // 3 + market.project(pid).params.stake
     assert chain.balance(market.address) == 0
     assert_solvent(dep, token.address)
-
-    from market.errors import ContractRevert
 
     fee = dep.deploy_token("FeeToken")
     with pytest.raises(ContractRevert) as info:

@@ -73,10 +73,10 @@ class DemoRun:
 
 
 def project_file(cfg: DemoConfig) -> ProjectFile:
-    """The demo's project: the task's proof view, Multi-Krum with f = attackers (at least 1)."""
+    """The demo's project: the task's proof view, Multi-Krum with f = attackers (at least 1) and m = n - f."""
     task = get_task(cfg.task)
     manifest = Manifest(task=task.name, spec_hash=task.spec_hash(), view=task.view(), hyper=HyperParams(),
-                        rule=RuleConfig(f=max(1, cfg.attackers)), quant=QuantSpec())
+                        rule=RuleConfig(f=max(1, cfg.attackers), m=0), quant=QuantSpec())
     return ProjectFile(
         manifest=manifest, rounds=cfg.rounds, min_trainers=cfg.trainers, max_trainers=cfg.trainers,
         budget=cfg.budget, stake=cfg.stake, aggregator_bond=cfg.bond, token="0x" + "00" * 20, aggregator=None,

@@ -36,16 +36,18 @@ class Devnet:
     contracts: dict[str, str] = field(default_factory=dict)
     accounts: list[dict[str, str]] = field(default_factory=list)
 
-    def save(self, path: Path = DEVNET_FILE) -> None:
+    def save(self, path: Path | None = None) -> None:
         """Write the devnet file atomically."""
+        path = path or DEVNET_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self), indent=2))
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path: Path = DEVNET_FILE) -> Devnet:
+    def load(cls, path: Path | None = None) -> Devnet:
         """Read the devnet file; a clear error if there is none."""
+        path = path or DEVNET_FILE
         if not path.exists():
             raise ConfigError(f"no devnet file at {path}: run `fedmarket devnet up` first")
         data: dict[str, Any] = json.loads(path.read_text())
@@ -56,7 +58,7 @@ class Devnet:
         return Chain.connect(self.rpc_url)
 
 
-def status(path: Path = DEVNET_FILE) -> dict[str, Any]:
+def status(path: Path | None = None) -> dict[str, Any]:
     """The devnet file plus whether each process is alive and answering."""
     devnet = Devnet.load(path)
     return {
@@ -66,7 +68,7 @@ def status(path: Path = DEVNET_FILE) -> dict[str, Any]:
     }
 
 
-def is_up(path: Path = DEVNET_FILE) -> bool:
+def is_up(path: Path | None = None) -> bool:
     """True if a devnet file exists and its anvil answers."""
     try:
         devnet = Devnet.load(path)
@@ -75,8 +77,9 @@ def is_up(path: Path = DEVNET_FILE) -> bool:
     return process_alive(devnet.anvil_pid) and rpc_ready(devnet.rpc_url)
 
 
-def up(rpc_port: int = DEFAULT_RPC_PORT, ipfs_api_port: int = DEFAULT_IPFS_API_PORT, path: Path = DEVNET_FILE) -> Devnet:
+def up(rpc_port: int = DEFAULT_RPC_PORT, ipfs_api_port: int = DEFAULT_IPFS_API_PORT, path: Path | None = None) -> Devnet:
     """Start anvil and the IPFS node, deploy the marketplace, write the devnet file (no-op if already up)."""
+    path = path or DEVNET_FILE
     from market.ipfs_node import start_node, stop_node
     from market.marketplace import Marketplace
 
@@ -112,8 +115,9 @@ def up(rpc_port: int = DEFAULT_RPC_PORT, ipfs_api_port: int = DEFAULT_IPFS_API_P
     return devnet
 
 
-def down(path: Path = DEVNET_FILE) -> list[str]:
+def down(path: Path | None = None) -> list[str]:
     """Stop the processes named in the devnet file and remove it; returns what was stopped."""
+    path = path or DEVNET_FILE
     from market.ipfs_node import stop_node
 
     devnet = Devnet.load(path)

@@ -137,11 +137,14 @@ def load_project_file(path: Path) -> ProjectFile:
             rule=RuleConfig(**{k: v for k, v in rule.items() if k != "slash_bps"}),
             quant=QuantSpec(**quant),
         )
+        max_trainers = int(proj.get("max_trainers", 8))
+        if manifest.rule.m > max_trainers or manifest.rule.f >= max_trainers:
+            raise ConfigError(f"[rule] needs f < max_trainers and m <= max_trainers ({max_trainers}); m = 0 selects n - f")
         return ProjectFile(
             manifest=manifest,
             rounds=int(proj.get("rounds", 5)),
             min_trainers=int(proj.get("min_trainers", 2)),
-            max_trainers=int(proj.get("max_trainers", 8)),
+            max_trainers=max_trainers,
             budget=parse_amount(proj.get("budget", "10 ether")),
             stake=parse_amount(proj.get("stake", "1 ether")),
             aggregator_bond=parse_amount(proj.get("aggregator_bond", "2 ether")),

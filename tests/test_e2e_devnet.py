@@ -34,6 +34,7 @@ aggregator_bond = "2 ether"
 submit_window = 600
 [rule]
 f = 1
+m = 0
 tau_pct = 150
 slash_bps = 5000
 """

@@ -1,0 +1,122 @@
+"""The product layer's pure parts: amounts, project files, manifests, model blobs, keystores, CLI errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from market.cli import app
+from market.errors import ConfigError, InvalidBlob
+from market.keys import create_keystore, load_keystore, resolve_signer
+from market.manifest import Manifest, load_project_file, parse_amount
+from market.modelblob import decode_direction, decode_model, encode_direction, encode_model
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "digits.toml"
+
+
+@pytest.mark.parametrize(
+    ("text", "wei"),
+    [(5, 5), ("7", 7), ("1 ether", 10**18), ("1.5 ether", 15 * 10**17), ("200 gwei", 200 * 10**9), ("3 wei", 3)],
+)
+def test_amounts(text: int | str, wei: int) -> None:
+    assert parse_amount(text) == wei
+
+
+@pytest.mark.parametrize("text", ["1 banana", "x ether", "0.5 wei", "-1 ether", "1 2 3"])
+def test_bad_amounts_name_the_value(text: str) -> None:
+    with pytest.raises(ConfigError, match="amount|number|whole"):
+        parse_amount(text)
+
+
+def test_example_project_file_round_trips_through_the_manifest() -> None:
+    pf = load_project_file(EXAMPLE)
+    assert (pf.rounds, pf.max_trainers, pf.budget) == (5, 4, 8 * 10**18)
+    assert pf.manifest.view == (0, 650)
+    again = Manifest.from_json(pf.manifest.to_json())
+    assert again == pf.manifest and again.digest() == pf.manifest.digest()
+    assert len(pf.manifest.digest()) == 32
+
+
+def test_project_file_errors_say_what_is_wrong(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no project file"):
+        load_project_file(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[project\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_project_file(bad)
+    bad.write_text('[project]\ntask = "cats"\n')
+    with pytest.raises(ConfigError, match="unknown task"):
+        load_project_file(bad)
+    bad.write_text("[project]\nmax_trainers = 4\n[rule]\nm = 6\n")
+    with pytest.raises(ConfigError, match="m <= max_trainers"):
+        load_project_file(bad)
+    bad.write_text("[training]\nepochz = 3\n")
+    with pytest.raises(ConfigError, match="unknown or missing field"):
+        load_project_file(bad)
+
+
+def test_manifest_rejects_garbage() -> None:
+    for raw in (b"not json", b'{"version": 99}', b'{"version": 1, "task": "x"}'):
+        with pytest.raises(ConfigError):
+            Manifest.from_json(raw)
+
+
+def test_model_blob_round_trip_and_refusals() -> None:
+    w = torch.linspace(-1, 1, 650)
+    raw = encode_model(w, 3, 2, "ab" * 32, {"val_accuracy": 0.9})
+    blob = decode_model(raw, 650, "ab" * 32)
+    assert torch.equal(blob.weights, w) and (blob.project_id, blob.round) == (3, 2)
+    assert blob.report == {"val_accuracy": 0.9}
+    with pytest.raises(InvalidBlob) as info:
+        decode_model(raw, 651)
+    assert info.value.reason == "wrong_shape"
+    with pytest.raises(InvalidBlob) as info:
+        decode_model(raw, 650, "cd" * 32)
+    assert info.value.reason == "wrong_spec"
+    with pytest.raises(InvalidBlob) as info:
+        decode_model(encode_model(torch.full((650,), float("nan")), 3, 2, "ab" * 32, {}), 650)
+    assert info.value.reason == "not_finite"
+    with pytest.raises(InvalidBlob) as info:
+        decode_model(b"\x00" * 7, 650)
+    assert info.value.reason == "undecodable"
+    with pytest.raises(InvalidBlob) as info:
+        decode_model(encode_direction(torch.zeros(650, dtype=torch.int64), 3, 2), 650)
+    assert info.value.reason == "undecodable"
+
+
+def test_direction_blob_round_trip() -> None:
+    v = torch.arange(-5, 5, dtype=torch.int64)
+    assert torch.equal(decode_direction(encode_direction(v, 1, 1), 10), v)
+    with pytest.raises(InvalidBlob):
+        decode_direction(encode_direction(v, 1, 1), 11)
+
+
+def test_keystore_round_trip_and_wrong_password(tmp_path: Path) -> None:
+    path = tmp_path / "key.json"
+    account = create_keystore(path, "pw")
+    assert load_keystore(path, "pw").address == account.address
+    with pytest.raises(ConfigError, match="wrong password"):
+        load_keystore(path, "nope")
+    with pytest.raises(ConfigError, match="refusing to overwrite"):
+        create_keystore(path, "pw")
+    with pytest.raises(ConfigError, match="exactly one signer"):
+        resolve_signer(None, None)
+    with pytest.raises(ConfigError, match="exactly one signer"):
+        resolve_signer(path, 1)
+    with pytest.raises(ConfigError, match="numbered 0..9"):
+        resolve_signer(None, 12)
+
+
+def test_cli_without_a_devnet_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("market.devnet.DEVNET_FILE", tmp_path / "none.json")
+    result = CliRunner().invoke(app, ["owner", "status", "1"])
+    assert result.exit_code == 2
+    assert "fedmarket devnet up" in result.output
+
+
+def test_cli_refuses_a_key_on_the_command_line() -> None:
+    result = CliRunner().invoke(app, ["trainer", "join", "1", "--private-key", "0x01"])
+    assert result.exit_code == 2

@@ -287,7 +287,7 @@ def plot(logs: dict[str, dict[str, RunLog]], cfg: EvalConfig, agreement: dict[st
         ax.axhline(100 * runs["clean"].accuracy, color=f"C{j}", linestyle=":", linewidth=1)
     ax.set_xticks(np.arange(len(cfg.attacks)) + 0.4 - width / 2, cfg.attacks, rotation=20)
     ax.set_ylabel(f"test accuracy (%), {top} of {cfg.n_trainers} attackers")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, ncol=len(logs), loc="lower center", bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout()
     fig.savefig(out_dir / "accuracy.png", dpi=100)
     plt.close(fig)

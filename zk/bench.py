@@ -197,6 +197,12 @@ def _anvil_chain(n_accounts: int) -> tuple[Chain, int]:
     return chain, handle.pid
 
 
+def estimate_constraints(n: int, d: int) -> int:
+    """Rough size of RoundProof(n, d, 16): §6 sha256 blocks, range checks, distances."""
+    blocks = (8 * (74 + 40 * n) + 65 + 511) // 512
+    return 29_300 * blocks + 18 * (n + 1) * d + d * n * (n - 1) // 2
+
+
 def run(budget_s: float = 2400.0) -> dict:
     """All the figures that fit in `budget_s` seconds; skipped cases are named with the reason.
 
@@ -218,7 +224,7 @@ def run(budget_s: float = 2400.0) -> dict:
         if time.perf_counter() - t_start > budget_s:
             skipped.append(f"n{n}_d{d}: time budget of {budget_s:.0f} s spent")
             continue
-        estimate = 30_000 * (n + 2) // 4 * 4 + 18 * n * d + d * n * (n - 1) // 2
+        estimate = estimate_constraints(n, d)
         if estimate > MAX_CONSTRAINTS:
             skipped.append(f"n{n}_d{d}: ~{estimate} constraints exceed {MAX_CONSTRAINTS} on this machine")
             continue

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -72,13 +75,25 @@ def _circomlib_version() -> str:
     return str(json.loads(pkg.read_text())["version"])
 
 
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on <out>/.lock: one process builds, the others wait and reuse."""
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / ".lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def compile_circuit(params: CircuitParams) -> Path:
     """circom2 --O2 --r1cs --wasm of the round circuit, once per key; returns the artifact folder."""
     out = artifact_dir(params)
-    if not ((out / "main.r1cs").exists() and (out / "main_js" / "main.wasm").exists()):
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "params.json").write_text(json.dumps(asdict(params), sort_keys=True))
-        compile_main(params.main_source(), out)
+    with _locked(out):
+        if not ((out / "main.r1cs").exists() and (out / "main_js" / "main.wasm").exists()):
+            (out / "params.json").write_text(json.dumps(asdict(params), sort_keys=True))
+            compile_main(params.main_source(), out)
     return out
 
 
@@ -113,20 +128,24 @@ def constraint_count(out: Path) -> int:
 
 
 def dev_setup(params: CircuitParams) -> Path:
-    """Fast single-party setup with groth16py, marked and printed as INSECURE; cached."""
+    """Fast single-party setup with groth16py, marked and printed as INSECURE; cached.
+
+    Keys already installed in the folder (an earlier dev setup or a ceremony) are kept.
+    """
     import groth16py
 
     out = compile_circuit(params)
-    if (out / "dev.pk").exists() and (out / "verification_key.json").exists():
-        check_setup_mark(out)
-        return out
-    print(f"WARNING: {INSECURE_TEXT}", file=sys.stderr)
-    t0 = time.perf_counter()
-    pk, vk = groth16py.setup(str(out / "main.r1cs"))
-    pk.save(str(out / "dev.pk"))
-    (out / "verification_key.json").write_text(vk.to_json())
-    mark = {"setup": INSECURE_MARK, "warning": INSECURE_TEXT, "seconds": time.perf_counter() - t0}
-    (out / "SETUP.json").write_text(json.dumps(mark, indent=1))
+    with _locked(out):
+        if (out / "SETUP.json").exists():
+            check_setup_mark(out)
+            return out
+        print(f"WARNING: {INSECURE_TEXT}", file=sys.stderr)
+        t0 = time.perf_counter()
+        pk, vk = groth16py.setup(str(out / "main.r1cs"))
+        pk.save(str(out / "dev.pk"))
+        (out / "verification_key.json").write_text(vk.to_json())
+        mark = {"setup": INSECURE_MARK, "warning": INSECURE_TEXT, "seconds": time.perf_counter() - t0}
+        (out / "SETUP.json").write_text(json.dumps(mark, indent=1))  # last: marks the keys complete
     return out
 
 

@@ -39,6 +39,7 @@ def test_generated_verifier_on_chain(chain: Chain, zk_artifacts: Path, honest_ro
     assert not verify_on_chain(chain, verifier, Proof(tuple(bad)), w.public_input)
 
 
+@pytest.mark.anvil
 def test_verify_round_with_too_little_gas_reverts(anvil_chain: Chain, zk_artifacts: Path,
                                                    honest_round: RoundCase) -> None:
     """Never a silent `false` for want of gas (what makes estimate_gas under-report)."""

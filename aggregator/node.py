@@ -18,8 +18,8 @@ from aggregator.direction import validation_direction
 from aggregator.rules import aggregate_round
 from market.blob import UpdateHeader
 from market.commitment import commit
-from market.context import ProjectContext
-from market.errors import ProofError
+from market.context import ProjectContext, verifier_mismatches
+from market.errors import ConfigError, ProofError
 from market.marketplace import State
 from market.modelblob import encode_direction, encode_model
 from market.storage import cid_to_bytes
@@ -60,6 +60,9 @@ class AggregatorNode:
 
     def __init__(self, ctx: ProjectContext, signer: LocalAccount, circuit_dir: Path | None = None,
                  backend: Backend = DEFAULT_BACKEND) -> None:
+        mismatches = verifier_mismatches(ctx)
+        if mismatches:
+            raise ConfigError(f"project {ctx.pid}: its round verifier does not fit it: {'; '.join(mismatches)}")
         self.ctx = ctx
         self.signer = signer
         self.backend = backend

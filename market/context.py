@@ -64,6 +64,30 @@ class ProjectContext:
         return decode_model(self.storage.get(cid), self.numel, self.spec_hex).weights
 
 
+#: The getters RoundVerifier exposes (contracts/zk/RoundVerifier.sol), against the project's parameters.
+_VERIFIER_GETTERS = {"maxTrainers": "max_trainers", "viewLen": "view_len", "quantBits": "quant_bits",
+                     "krumF": "krum_f", "krumM": "krum_m", "tauPct": "tau_pct"}
+
+
+def verifier_mismatches(ctx: ProjectContext) -> list[str]:
+    """Where the project's round verifier was built for other settings than the project's (empty: it fits)."""
+    abi = [{"type": "function", "name": g, "inputs": [], "outputs": [{"type": "uint256", "name": ""}],
+            "stateMutability": "view"} for g in _VERIFIER_GETTERS]
+    verifier = ctx.market.chain.w3.eth.contract(address=ctx.params.verifier, abi=abi)
+    problems = []
+    for getter, field_name in _VERIFIER_GETTERS.items():
+        try:
+            value = int(ctx.market.chain.call(verifier.functions[getter]()))
+        except Exception:  # noqa: BLE001 - a verifier without the getter cannot be checked
+            problems.append(f"the verifier has no {getter}()")
+            continue
+        want = int(getattr(ctx.params, field_name))
+        if getter == "maxTrainers" and value >= want or getter != "maxTrainers" and value == want:
+            continue
+        problems.append(f"verifier {getter} = {value}, project {field_name} = {want}")
+    return problems
+
+
 def load_context(market: Marketplace, storage: Storage, pid: int) -> ProjectContext:
     """Read a project's parameters and creation event, fetch and check its manifest."""
     created = market.events("ProjectCreated", pid)

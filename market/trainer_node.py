@@ -18,7 +18,8 @@ from eth_account.signers.local import LocalAccount
 from market import attacks
 from market.blob import UpdateHeader, encode
 from market.commitment import commit_view
-from market.context import ProjectContext
+from market.context import ProjectContext, verifier_mismatches
+from market.errors import ConfigError
 from market.marketplace import State, Status
 from market.quant import quantize
 from market.storage import cid_to_bytes
@@ -52,6 +53,10 @@ class TrainerNode:
                  auto_join: bool = True, settle: bool = True) -> None:
         if attack is not None and attack not in SOLO_ATTACKS:
             raise ValueError(f"unknown attack {attack!r}; choose one of {SOLO_ATTACKS}")
+        mismatches = verifier_mismatches(ctx)
+        if mismatches:
+            raise ConfigError(f"project {ctx.pid}: its round verifier does not fit it, rounds could never be posted: "
+                              f"{'; '.join(mismatches)}")
         self.ctx = ctx
         self.signer = signer
         self.attack = attack

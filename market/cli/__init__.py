@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from market.cli import aggregator, bench, devnet, owner, trainer
+from market.cli import aggregator, bench, devnet, owner, trainer, zk
 from market.cli.demo import demo_command
 from market.cli.evaluate import eval_command
 
@@ -19,5 +19,6 @@ app.add_typer(trainer.app, name="trainer")
 app.add_typer(aggregator.app, name="aggregator")
 app.add_typer(devnet.app, name="devnet")
 app.add_typer(bench.app, name="bench")
+app.add_typer(zk.app, name="zk")
 app.command("eval")(eval_command)
 app.command("demo")(demo_command)

@@ -26,7 +26,7 @@ from market.storage import cid_to_bytes
 from market.training import evaluate
 from market.validate import Submission, Verdict, validate_round
 from zk.build import CircuitParams, dev_setup
-from zk.prover import DEFAULT_BACKEND, Backend, prove
+from zk.prover import DEFAULT_BACKEND, Backend, preload, prove
 from zk.witness import RoundContext, Slot, build_witness
 
 
@@ -67,6 +67,7 @@ class AggregatorNode:
         self.signer = signer
         self.backend = backend
         self.circuit_dir = circuit_dir or dev_setup(circuit_params(ctx))
+        preload(self.circuit_dir, backend)
 
     @property
     def market(self):  # noqa: ANN201 - Marketplace

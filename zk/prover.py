@@ -88,6 +88,12 @@ def proving_key_path(out: Path) -> Path:
     raise ProofError(f"no proving key in {out}: run zk.build.dev_setup or a ceremony")
 
 
+def preload(out: Path, backend: Backend = DEFAULT_BACKEND) -> None:
+    """Load the proving key now (tens of seconds for large circuits) so that the first proof is not slowed."""
+    if backend == "groth16py":
+        _proving_key(str(proving_key_path(out)))
+
+
 def prove_wtns(out: Path, wtns: Path, backend: Backend = DEFAULT_BACKEND) -> Proof:
     """Prove from a witness file with the chosen backend."""
     if backend == "groth16py":

@@ -93,6 +93,7 @@ def run() -> dict[str, Any]:
     for n, r in rounds.items():
         result[f"postRound_n{n}"] = r["postRound"]
         result[f"postRound_bookkeeping_n{n}"] = r["postRound_bookkeeping"]
+    result["withdraw"] = result["withdrawStake"]  # the trainer's withdrawal, as the issue names it
     result["verifier_call"] = small["verifier"]
     span = TRAINER_COUNTS[-1] - TRAINER_COUNTS[0]
     result["postRound_bookkeeping_per_trainer"] = round(

@@ -64,8 +64,20 @@ def status(path: Path | None = None) -> dict[str, Any]:
     return {
         **asdict(devnet),
         "anvil_running": process_alive(devnet.anvil_pid) and rpc_ready(devnet.rpc_url),
-        "ipfs_running": process_alive(devnet.ipfs_pid),
+        "ipfs_running": process_alive(devnet.ipfs_pid) if devnet.ipfs_pid else _answers(devnet.ipfs_api),
     }
+
+
+def _answers(api: str) -> bool:
+    """True if the IPFS RPC API at `api` (a node devnet did not start) takes an add."""
+    from market.errors import StorageError
+    from market.storage import IpfsStorage
+
+    try:
+        IpfsStorage(api, timeout=5).add(b"")
+    except StorageError:
+        return False
+    return True
 
 
 def is_up(path: Path | None = None) -> bool:
@@ -77,37 +89,45 @@ def is_up(path: Path | None = None) -> bool:
     return process_alive(devnet.anvil_pid) and rpc_ready(devnet.rpc_url)
 
 
-def up(rpc_port: int = DEFAULT_RPC_PORT, ipfs_api_port: int = DEFAULT_IPFS_API_PORT, path: Path | None = None) -> Devnet:
-    """Start anvil and the IPFS node, deploy the marketplace, write the devnet file (no-op if already up)."""
-    path = path or DEVNET_FILE
+def up(
+    rpc_port: int = DEFAULT_RPC_PORT,
+    ipfs_api_port: int = DEFAULT_IPFS_API_PORT,
+    path: Path | None = None,
+    ipfs_api: str | None = None,
+) -> Devnet:
+    """Start anvil and the IPFS node (or use the node at `ipfs_api`, e.g. your own Kubo), deploy the
+    marketplace and write the devnet file; does nothing if the devnet is already up."""
     from market.ipfs_node import start_node, stop_node
     from market.marketplace import Marketplace
+    from market.storage import IpfsStorage
 
+    path = path or DEVNET_FILE
     if is_up(path):
         return Devnet.load(path)
     if path.exists():
         down(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     anvil = start_anvil(port=rpc_port, log=path.parent / "anvil.log")
+    node = None
     try:
-        node = start_node(path.parent, api_port=ipfs_api_port)
-    except BaseException:
-        stop_process(anvil.pid)
-        raise
-    try:
+        if ipfs_api:
+            IpfsStorage(ipfs_api, timeout=10).add(b"")  # reachable, and answers Kubo-equal CIDs
+        else:
+            node = start_node(path.parent, api_port=ipfs_api_port)
         chain = Chain.connect(anvil.url)
         market = Marketplace.deploy(chain, chain.accounts[0])
     except BaseException:
         stop_process(anvil.pid)
-        stop_node(node)
+        if node is not None:
+            stop_node(node)
         raise
     devnet = Devnet(
         rpc_url=anvil.url,
         chain_id=chain.chain_id,
         anvil_pid=anvil.pid,
-        ipfs_api=node.api_addr,
-        ipfs_pid=node.pid,
-        ipfs_state=str(path.parent),
+        ipfs_api=node.api_addr if node else str(ipfs_api),
+        ipfs_pid=node.pid if node else 0,
+        ipfs_state=str(path.parent) if node else "",
         contracts={"FedMarket": market.address},
         accounts=[{"address": a.address, "private_key": a.key.hex()} for a in dev_accounts()],
     )
@@ -125,7 +145,7 @@ def down(path: Path | None = None) -> list[str]:
     if process_alive(devnet.anvil_pid):
         stop_process(devnet.anvil_pid)
         stopped.append(f"anvil (pid {devnet.anvil_pid})")
-    if process_alive(devnet.ipfs_pid):
+    if devnet.ipfs_pid and process_alive(devnet.ipfs_pid):
         stop_node(Path(devnet.ipfs_state))
         stopped.append(f"ipfs (pid {devnet.ipfs_pid})")
     path.unlink()

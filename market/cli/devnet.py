@@ -38,12 +38,13 @@ def _show(info: dict[str, object], as_json: bool) -> None:
 def up(
     rpc_port: int = typer.Option(devnet.DEFAULT_RPC_PORT, help="anvil JSON-RPC port on 127.0.0.1."),
     ipfs_port: int = typer.Option(devnet.DEFAULT_IPFS_API_PORT, help="IPFS RPC API port on 127.0.0.1."),
+    ipfs_api: str = typer.Option("", help="Use this IPFS node (e.g. your Kubo: /ip4/127.0.0.1/tcp/5001/http) instead of starting js-ipfs."),
     as_json: bool = JSON,
 ) -> None:
     """Start anvil and the IPFS node and deploy the contracts (does nothing if already up)."""
     was_up = devnet.is_up()
     try:
-        devnet.up(rpc_port=rpc_port, ipfs_api_port=ipfs_port)
+        devnet.up(rpc_port=rpc_port, ipfs_api_port=ipfs_port, ipfs_api=ipfs_api or None)
     except FedMarketError as exc:
         err_console.print(f"[red]devnet up failed:[/red] {exc}")
         raise typer.Exit(1) from None

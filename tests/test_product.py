@@ -120,3 +120,16 @@ def test_cli_without_a_devnet_says_what_to_do(tmp_path: Path, monkeypatch: pytes
 def test_cli_refuses_a_key_on_the_command_line() -> None:
     result = CliRunner().invoke(app, ["trainer", "join", "1", "--private-key", "0x01"])
     assert result.exit_code == 2
+
+
+def test_keys_commands_create_and_show_a_keystore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEDMARKET_PASSWORD", "correct horse")
+    path = tmp_path / "owner.json"
+    created = CliRunner().invoke(app, ["keys", "new", str(path), "--json"])
+    assert created.exit_code == 0, created.output
+    address = created.output.strip().splitlines()[-1].split('"address": "')[1].split('"')[0]
+    shown = CliRunner().invoke(app, ["keys", "show", str(path)])
+    assert shown.exit_code == 0 and address in shown.output
+    monkeypatch.setenv("FEDMARKET_PASSWORD", "wrong")
+    refused = CliRunner().invoke(app, ["keys", "show", str(path)])
+    assert refused.exit_code == 2 and "wrong password" in refused.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from market.cli import aggregator, bench, devnet, owner, trainer, zk
+from market.cli import aggregator, bench, devnet, keys, owner, trainer, zk
 from market.cli.demo import demo_command
 from market.cli.evaluate import eval_command
 
@@ -17,6 +17,7 @@ app = typer.Typer(
 app.add_typer(owner.app, name="owner")
 app.add_typer(trainer.app, name="trainer")
 app.add_typer(aggregator.app, name="aggregator")
+app.add_typer(keys.app, name="keys")
 app.add_typer(devnet.app, name="devnet")
 app.add_typer(bench.app, name="bench")
 app.add_typer(zk.app, name="zk")

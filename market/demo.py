@@ -104,8 +104,9 @@ def money_flows(market: Marketplace, pid: int, from_block: int) -> dict[str, int
 
 
 def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | None = None,
-             on_round: Callable[[RoundResult, DemoRun], None] | None = None) -> DemoRun:
-    """Run one whole project and check its invariants; `on_round` sees each posted round."""
+             on_round: Callable[[RoundResult, DemoRun], None] | None = None,
+             on_phase: Callable[[str], None] = lambda _: None) -> DemoRun:
+    """Run one whole project and check its invariants; `on_round` sees each posted round, `on_phase` each step."""
     from zk.verifier import VerifyingKey, verify
 
     t_start = time.perf_counter()
@@ -116,9 +117,11 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
         storage = LocalStorage(tmp.name)
     run = DemoRun(cfg)
     owner, agg_acct, *trainer_accts = accounts(chain, cfg.trainers)
+    on_phase("deploying the marketplace, building the round circuit and its keys")
     market = Marketplace.deploy(chain, owner)
     pf = project_file(cfg)
     created = create_project(market, storage, pf, owner, agg_acct.address)
+    on_phase("loading the proving key")
     ctx = load_context(market, storage, created.pid)
     aggregator = AggregatorNode(ctx, agg_acct)
     vk = VerifyingKey.load(aggregator.circuit_dir / "verification_key.json")
@@ -138,10 +141,13 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
 
     initial_loss, initial_acc = evaluate(ctx.task.build_model, ctx.global_model(0), ctx.task.test)
     proofs_ok = 0
-    for _ in range(cfg.rounds):
+    for r in range(1, cfg.rounds + 1):
+        on_phase(f"round {r}/{cfg.rounds}: opening (validation direction committed)")
         aggregator.step()
-        for node in nodes:
+        for i, node in enumerate(nodes):
+            on_phase(f"round {r}/{cfg.rounds}: trainer {i + 1}/{len(nodes)} training and uploading")
             node.step()
+        on_phase(f"round {r}/{cfg.rounds}: validating, scoring, proving and posting")
         result = aggregator.step()
         assert isinstance(result, RoundResult), result
         proofs_ok += verify(vk, _proof(result), [result.public_input])
@@ -149,6 +155,7 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
         if on_round:
             on_round(result, run)
 
+    on_phase("settling: claims, stake withdrawals, refund, bond")
     for node in nodes:
         node.settle()
     project = market.project(created.pid)

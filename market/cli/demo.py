@@ -63,11 +63,14 @@ def demo_command(
         chain, storage = Chain.connect(rpc), IpfsStorage(ipfs)
 
     def show(result, run) -> None:  # noqa: ANN001
-        if not as_json:
-            console.print(_round_table(result, run))
+        console.print(_round_table(result, run))
 
     try:
-        run = run_demo(cfg, chain=chain, storage=storage, on_round=show)
+        if as_json:
+            run = run_demo(cfg, chain=chain, storage=storage)
+        else:
+            with console.status("starting") as status:
+                run = run_demo(cfg, chain=chain, storage=storage, on_round=show, on_phase=status.update)
     except FedMarketError as exc:
         err_console.print(f"[red]demo failed:[/red] {exc}")
         raise typer.Exit(1) from None

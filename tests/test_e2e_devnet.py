@@ -35,7 +35,7 @@ submit_window = 600
 [rule]
 f = 1
 m = 0
-tau_pct = 150
+tau_pct = 175
 slash_bps = 5000
 """
 

@@ -36,8 +36,11 @@ def aggregate(as_json: bool = JSON) -> None:
 
 
 @app.command()
-def prove(as_json: bool = JSON) -> None:
+def prove(
+    budget: float = typer.Option(2400.0, help="Seconds to spend; the largest cases are skipped (and named) past it."),
+    as_json: bool = JSON,
+) -> None:
     """Constraints, witness and proving time, verification time and gas of round proofs."""
     from zk.bench import run
 
-    emit(run(), as_json, "round proofs")
+    emit(run(budget_s=budget), as_json, "round proofs")

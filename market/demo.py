@@ -29,10 +29,17 @@ from market.storage import LocalStorage, Storage
 from market.tasks import dirichlet_partition, get_task
 from market.trainer_node import SOLO_ATTACKS, TrainerNode
 from market.training import HyperParams, evaluate
+from zk.prover import Proof
+from zk.verifier import VerifyingKey, verify
 
 ETHER = 10**18
-MONEY_EVENTS = {"in": ("ProjectCreated", "Funded", "AggregatorBonded", "TrainerJoined"),
-                "out": ("Claimed", "StakeWithdrawn", "RefundWithdrawn", "BondWithdrawn")}
+#: Every event that moves a project's money: (party argument, amount argument, into the contract?).
+MONEY_EVENTS = {
+    "ProjectCreated": ("owner", "budget", True), "Funded": (None, "amount", True),
+    "AggregatorBonded": ("aggregator", "amount", True), "TrainerJoined": ("trainer", "stake", True),
+    "Claimed": ("trainer", "amount", False), "StakeWithdrawn": ("trainer", "amount", False),
+    "RefundWithdrawn": ("owner", "amount", False), "BondWithdrawn": ("aggregator", "amount", False),
+}
 
 
 @dataclass(frozen=True)
@@ -92,23 +99,10 @@ def accounts(chain: Chain, n: int) -> list[LocalAccount]:
     return accts
 
 
-def money_flows(market: Marketplace, pid: int, from_block: int) -> dict[str, int]:
-    """Wei into and out of the project, summed from its events."""
-    total = {"in": 0, "out": 0}
-    for direction, names in MONEY_EVENTS.items():
-        for name in names:
-            for e in market.events(name, pid, from_block=from_block):
-                key = "budget" if name == "ProjectCreated" else ("stake" if name == "TrainerJoined" else "amount")
-                total[direction] += int(e.args[key])
-    return total
-
-
 def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | None = None,
              on_round: Callable[[RoundResult, DemoRun], None] | None = None,
              on_phase: Callable[[str], None] = lambda _: None) -> DemoRun:
     """Run one whole project and check its invariants; `on_round` sees each posted round, `on_phase` each step."""
-    from zk.verifier import VerifyingKey, verify
-
     t_start = time.perf_counter()
     chain = chain or Chain.in_process()
     tmp = None
@@ -150,7 +144,7 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
         on_phase(f"round {r}/{cfg.rounds}: validating, scoring, proving and posting")
         result = aggregator.step()
         assert isinstance(result, RoundResult), result
-        proofs_ok += verify(vk, _proof(result), [result.public_input])
+        proofs_ok += verify(vk, Proof(result.proof), [result.public_input])
         run.rounds.append(result)
         if on_round:
             on_round(result, run)
@@ -164,9 +158,9 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
     if project.bond_held:
         market.withdraw_bond(created.pid, agg_acct)
 
-    flows = money_flows(market, created.pid, ctx.created.block_number)
     final_loss, final_acc = evaluate(ctx.task.build_model, ctx.global_model(cfg.rounds), ctx.task.test)
-    run.balances = _balances(market, created.pid, ctx.created.block_number, [owner, agg_acct, *trainer_accts])
+    run.balances = money_by_party(market, created.pid, ctx.created.block_number)
+    flows = {d: sum(party[d] for party in run.balances.values()) for d in ("in", "out")}
     honest_flagged = sum(f != 0 for r in run.rounds for t, f in zip(r.trainers, r.flags) if t not in run.attackers)
     attackers_flagged = sum(_always_flagged(run.rounds, a) for a in run.attackers)
     run.checks = {
@@ -197,24 +191,12 @@ def _always_flagged(rounds: list[RoundResult], trainer: str) -> bool:
     return bool(seen) and all(seen)
 
 
-def _proof(result: RoundResult):  # noqa: ANN202 - zk.prover.Proof
-    """The round's proof object."""
-    from zk.prover import Proof
-
-    return Proof(result.proof)
-
-
-def _balances(market: Marketplace, pid: int, from_block: int, accts: list[LocalAccount]) -> dict[str, dict[str, int]]:
-    """Per party: what it put in and took out of the project, from the events."""
-    out: dict[str, dict[str, int]] = {a.address: {"in": 0, "out": 0} for a in accts}
-    names = {"ProjectCreated": ("owner", "budget"), "Funded": (None, "amount"),
-             "AggregatorBonded": ("aggregator", "amount"), "TrainerJoined": ("trainer", "stake"),
-             "Claimed": ("trainer", "amount"), "StakeWithdrawn": ("trainer", "amount"),
-             "RefundWithdrawn": ("owner", "amount"), "BondWithdrawn": ("aggregator", "amount")}
+def money_by_party(market: Marketplace, pid: int, from_block: int) -> dict[str, dict[str, int]]:
+    """Per party: the wei it paid into the project and took out, summed from the project's events."""
+    out: dict[str, dict[str, int]] = {}
     owner = market.project(pid).owner
-    for name, (who, key) in names.items():
+    for name, (who, key, into) in MONEY_EVENTS.items():
         for e in market.events(name, pid, from_block=from_block):
-            party = e.args[who] if who else owner
-            direction = "in" if name in MONEY_EVENTS["in"] else "out"
-            out.setdefault(party, {"in": 0, "out": 0})[direction] += int(e.args[key])
+            party = out.setdefault(e.args[who] if who else owner, {"in": 0, "out": 0})
+            party["in" if into else "out"] += int(e.args[key])
     return out

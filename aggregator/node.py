@@ -19,7 +19,7 @@ from aggregator.rules import aggregate_round
 from market.blob import UpdateHeader
 from market.commitment import commit
 from market.context import ProjectContext, verifier_mismatches
-from market.errors import ConfigError, ProofError
+from market.errors import ChainError, ConfigError, ProofError, StorageError
 from market.marketplace import State
 from market.modelblob import encode_direction, encode_model
 from market.storage import cid_to_bytes
@@ -153,7 +153,10 @@ class AggregatorNode:
         """Follow the chain until the project has finished or been cancelled, opening and posting each round."""
         last = ""
         while True:
-            result = self.step()
+            try:
+                result = self.step()
+            except (ChainError, StorageError) as exc:  # transient: state comes from the chain, so retrying is safe
+                result = f"waiting after an error ({type(exc).__name__}: {exc})"
             line = result if isinstance(result, str) else (
                 f"round {result.round}: posted, flags {result.flags}, val. accuracy {100 * result.accuracy:.1f}%, "
                 f"proof {result.prove_s:.1f} s, gas {result.gas:,}")

@@ -19,7 +19,7 @@ from market import attacks
 from market.blob import UpdateHeader, encode
 from market.commitment import commit_view
 from market.context import ProjectContext, verifier_mismatches
-from market.errors import ConfigError
+from market.errors import ChainError, ConfigError, StorageError
 from market.marketplace import State, Status
 from market.quant import quantize
 from market.storage import cid_to_bytes
@@ -138,10 +138,13 @@ class TrainerNode:
     def run(self, poll_s: float = 1.0, log: Callable[[str], None] = print) -> None:
         """Follow the project until this trainer is done, logging every action."""
         while True:
-            status = self.step()
+            try:
+                status = self.step()
+            except (ChainError, StorageError) as exc:  # e.g. the window closed while training: try again later
+                status = f"waiting ({type(exc).__name__}: {exc})"
             if status != "waiting":
                 log(status)
             if self.done():
                 return
-            if status == "waiting":
+            if status.startswith("waiting"):
                 time.sleep(poll_s)

@@ -80,7 +80,7 @@ class Chain:
         """Connect to a JSON-RPC endpoint; `accounts` default to the development accounts."""
         w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
         try:
-            w3.eth.chain_id
+            w3.eth.get_block_number()
         except Exception as exc:  # noqa: BLE001 - any transport failure means unreachable
             raise ChainError(f"cannot reach a chain at {url}: {exc}") from None
         return cls(w3, accounts if accounts is not None else dev_accounts(), "rpc")

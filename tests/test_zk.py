@@ -15,9 +15,8 @@ from aggregator.shapley import first_order_shapley, inner_products
 from market.commitment import commit
 from market.errors import ProofError
 from market.public_input import FIELD_MODULUS as R
-from tests.fixtures_zk import (  # noqa: F401 - fixtures
-    CTX, PARAMS, SPEC, TAMPERED, RoundCase, direction, honest_round, make_round, public_data, tampered, updates,
-    zk_artifacts,
+from tests.fixtures_zk import (
+    CTX, PARAMS, SPEC, TAMPERED, RoundCase, direction, make_round, public_data, tampered, updates,
 )
 from zk.build import INSECURE_MARK, CircuitParams, compile_circuit, constraint_count, is_insecure
 from zk.prover import Proof, compute_witness

@@ -12,9 +12,7 @@ from market.commitment import commit
 from market.errors import ContractRevert, ProofError
 from market.marketplace import Marketplace
 from market.solc import compile_contracts
-from tests.fixtures_zk import (  # noqa: F401 - fixtures
-    PARAMS, SPEC, RoundCase, direction, honest_round, public_data, tampered, updates, zk_artifacts,
-)
+from tests.fixtures_zk import PARAMS, SPEC, RoundCase, direction, public_data, tampered, updates
 from tests.marketplace_harness import CID, MODEL_CID, Deployment
 from zk.onchain import deploy_verifier, solidity_dir, verify_on_chain
 from zk.prover import Proof, prove

@@ -84,7 +84,7 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 def bench_one(n: int, d: int, spec: QuantSpec, krum_fn: Callable[..., Any]) -> dict[str, Any]:
     """Time ours, NumPy and Flower on one input; check that decisions agree."""
     f = max(1, n // 10)
-    cfg = RuleConfig(f=f, m=0, tau_pct=0)
+    cfg = RuleConfig(f=f, m=0, tau_pct=0, dup_pct=0, floor_pct=0)
     U, v, g = make_inputs(n, d, f, seed=n * 7 + d)
     ours, t_ours = timed(lambda: aggregate_round(U, U, v, g, spec, cfg))
     Un, vn = U.numpy().astype(np.float64), v.numpy().astype(np.float64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -9,8 +10,8 @@ import torch
 from aggregator.average import average
 from aggregator.errors import AggregationError
 from aggregator.fltrust import CosineResult, clip_weights, clipped_average, cosine_filter
-from aggregator.krum import KrumResult, multi_krum
-from aggregator.shapley import distances_and_inner, first_order_shapley, inner_products
+from aggregator.screen import ScreenedKrum, screened_multi_krum
+from aggregator.shapley import distances_norms_inner, first_order_shapley, inner_products
 from market.quant import QuantSpec
 from market.training import pick_device
 
@@ -23,18 +24,24 @@ class RuleConfig:
 
     Defaults tuned with aggregator/evaluate.py for 10 trainers (k = n0 - f - 2 = 6 neighbours,
     6 selected, others flagged beyond 1.75 x s_ref). `m` must stay at most n0 minus the expected
-    attackers, or selected attackers are never flagged.
+    attackers, or selected attackers are never flagged. The free-rider screens (multi_krum only):
+    copies within 5% relative squared distance of an earlier update, and squared norms below 10%
+    of the selected mean; honest digits trainers stay above 40% on both (aggregator/evaluate.py).
     """
 
     rule: str = "multi_krum"
     f: int = 2
     m: int = 6
     tau_pct: int = 175
+    dup_pct: int = 5
+    floor_pct: int = 10
     cos_threshold_pct: int = 0
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
             raise AggregationError(f"unknown rule {self.rule!r}; choose one of {RULES}")
+        if min(self.f, self.m, self.tau_pct, self.dup_pct, self.floor_pct) < 0:
+            raise AggregationError(f"rule parameters must be >= 0: {self}")
 
 
 @dataclass(frozen=True)
@@ -46,26 +53,29 @@ class RoundOutcome:
     scores: list[int]
     inner: list[int]
     new_global: torch.Tensor
-    detail: KrumResult | CosineResult | None
+    detail: ScreenedKrum | CosineResult | None
 
 
 def aggregate_round(
     U_view: torch.Tensor, U_full: torch.Tensor, v: torch.Tensor, g_prev: torch.Tensor,
-    spec: QuantSpec, config: RuleConfig = RuleConfig(),
+    spec: QuantSpec, config: RuleConfig = RuleConfig(), seq: Sequence[int] | None = None,
 ) -> RoundOutcome:
     """Run the configured outlier rule on the proof views, score the accepted, average the full updates.
 
-    Runs on CUDA when present (integer results identical to the CPU's); returns the model on the CPU.
+    `seq` ranks the updates by submission (PROTOCOL §3 copies; default: row order). Runs on CUDA
+    when present (integer results identical to the CPU's); returns the model on the CPU.
     """
     n = U_view.shape[0]
     if U_full.shape[0] != n:
         raise AggregationError("U_view and U_full differ in number of updates")
+    seq = list(range(n)) if seq is None else list(seq)
     dev = pick_device()
     U_view, U_full, v, g_prev = U_view.to(dev), U_full.to(dev), v.to(dev), g_prev.to(dev)
-    detail: KrumResult | CosineResult | None = None
+    detail: ScreenedKrum | CosineResult | None = None
     if config.rule == "multi_krum":
-        dist, a = distances_and_inner(U_view, v)
-        detail = multi_krum(dist, config.f, config.m, config.tau_pct)
+        dist, nsq, a = distances_norms_inner(U_view, v)
+        c = config
+        detail = screened_multi_krum(dist, nsq, seq, c.f, c.m, c.tau_pct, c.dup_pct, c.floor_pct)
         accepted = detail.accepted
     elif config.rule == "fltrust":
         detail = cosine_filter(U_view, v, config.cos_threshold_pct)

@@ -30,14 +30,15 @@ def inner_products(U: torch.Tensor, v: torch.Tensor) -> list[int]:
     return [sum(int(x) * int(y) for x, y in zip(row, v.tolist())) for row in U.tolist()]
 
 
-def distances_and_inner(U: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
-    """`(pairwise_sq_distances(U), inner_products(U, v))` in one pass over U: Gram of [U; v] when exact."""
+def distances_norms_inner(U: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, list[int], list[int]]:
+    """`(dist, nsq, a)` of PROTOCOL §3 in one pass over U: the Gram matrix of [U; v] when it is exact."""
     n, d, m = check_matrix(U)
     mv = check_matrix(v[None, :])[2] if v.dim() == 1 else 0
     if v.dtype != torch.int64 or v.shape != (d,) or d * max(m, mv) ** 2 > F64_EXACT:
-        return pairwise_sq_distances(U), inner_products(U, v)
+        dist = pairwise_sq_distances(U)
+        return dist, [inner_products(U[i : i + 1], U[i])[0] for i in range(n)], inner_products(U, v)
     g = exact_gram(torch.cat([U, v.to(U.device)[None, :]]))
-    return gram_to_distances(g[:n, :n]), [int(x) for x in g[n, :n].tolist()]
+    return gram_to_distances(g[:n, :n]), [int(x) for x in g.diagonal()[:n].tolist()], [int(x) for x in g[n, :n].tolist()]
 
 
 def harmonic_parts(n: int) -> tuple[int, int]:

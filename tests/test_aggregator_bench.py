@@ -14,7 +14,7 @@ from market.quant import QuantSpec
 @pytest.mark.parametrize("tau", [0, 150])
 def test_numpy_baseline_matches_ours(tau: int) -> None:
     U, v, g = make_inputs(12, 3_000, f=2, seed=5)
-    cfg, spec = RuleConfig(f=2, m=0, tau_pct=tau), QuantSpec()
+    cfg, spec = RuleConfig(f=2, m=0, tau_pct=tau, dup_pct=0, floor_pct=0), QuantSpec()
     ours = aggregate_round(U, U, v, g, spec, cfg)
     acc, scores, new_g = numpy_pipeline(U.numpy().astype(np.float64), v.numpy().astype(np.float64), g.numpy(), cfg, spec)
     assert acc == ours.accepted and scores == ours.scores and np.array_equal(new_g, ours.new_global.numpy())

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from aggregator.distances import pairwise_sq_distances
 from aggregator.krum import multi_krum
-from aggregator.shapley import distances_and_inner, first_order_shapley, inner_products
+from aggregator.shapley import distances_norms_inner, first_order_shapley, inner_products
 
 
 def ref_dist(U: list[list[int]]) -> list[list[int]]:
@@ -77,8 +77,8 @@ def test_inner_products_and_shapley_match_reference(U: list[list[int]], data: st
     Ut, vt = torch.tensor(U, dtype=torch.int64), torch.tensor(v, dtype=torch.int64)
     a = inner_products(Ut, vt)
     assert a == [sum(x * y for x, y in zip(row, v)) for row in U]
-    D, a2 = distances_and_inner(Ut, vt)
-    assert a2 == a and D.tolist() == ref_dist(U)
+    D, nsq, a2 = distances_norms_inner(Ut, vt)
+    assert a2 == a and D.tolist() == ref_dist(U) and nsq == [sum(x * x for x in row) for row in U]
     scores = first_order_shapley(a, accepted)
     idx = [i for i, ok in enumerate(accepted) if ok]
     exact = brute_shapley([a[i] for i in idx])

@@ -75,7 +75,7 @@ def test_clip_weights_and_clipped_average() -> None:
 def test_aggregate_round_multi_krum() -> None:
     U = torch.tensor([[0], [1], [2], [3], [10]], dtype=torch.int64) * 4096
     v = torch.tensor([1], dtype=torch.int64)
-    out = aggregate_round(U, U, v, torch.zeros(1), SPEC, RuleConfig(f=1, m=0, tau_pct=0))
+    out = aggregate_round(U, U, v, torch.zeros(1), SPEC, RuleConfig(f=1, m=0, tau_pct=0, dup_pct=0, floor_pct=0))
     assert out.accepted == [True, True, True, True, False] and out.outlier[4]
     assert out.inner == [0, 4096, 8192, 12288, 40960]
     assert out.scores[4] == 0 and out.scores[3] > out.scores[0]

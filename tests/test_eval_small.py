@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aggregator.evaluate import EvalConfig, default_rules, reward_share, run, RunLog
+from aggregator.evaluate import EvalConfig, RunLog, default_rules, reward_share, run, run_seeds
 from market.training import HyperParams
 
 
@@ -28,3 +28,14 @@ def test_tiny_eval_writes_figures_and_plots(tmp_path) -> None:
     assert out["rules"]["fedavg"]["detection_all"]["recall"] == 0.0  # FedAvg flags nobody
     assert krum["free_rider_reward_share"]["free_rider_zero"] == 0.0  # zero updates earn nothing
     assert out["shapley"]["graded_quality"]["exact_shapley_evaluations"] == 2 * 16
+
+
+def test_run_seeds_reports_the_worst_seed(tmp_path) -> None:
+    rules = {k: v for k, v in default_rules().items() if k == "multi_krum_tau"}
+    cfg = EvalConfig(rounds=1, counts=(3,), attacks=("free_rider_copy",), hp=HyperParams(1, 16, 1.0), shapley_n=3, rules=rules)
+    out = run_seeds(tmp_path, (0, 1), cfg)
+    assert set(out["per_seed"]) == {"0", "1"} and (tmp_path / "seed1" / "eval.json").exists()
+    for key in ("detection_recall", "spearman_rho"):
+        assert out[key] == min(s[key] for s in out["per_seed"].values())
+    assert out["max_accuracy_drop_points_3of10"] == max(s["max_accuracy_drop_points_3of10"] for s in out["per_seed"].values())
+    assert out["detection_recall"] == 1.0  # copiers submit after their victims and are flagged

@@ -123,15 +123,24 @@ contract FedMarket is ReentrancyGuardTransient {
     }
 
     /// @notice One trainer in one project, packed in one storage slot.
+    /// @dev `seq` lives here rather than in per-round storage because submitUpdate already reads
+    ///      this slot (it is warm and nonzero): recording the rank costs one warm nonzero write
+    ///      (2.9k gas, or 100 when the rank repeats), openRound pays nothing for it, and the slot
+    ///      never needs pre-writing. The price is history: a submission in a later round overwrites
+    ///      the rank, so only the latest round's ranks are readable on chain (see submissionOrder);
+    ///      every rank is also in its UpdateSubmitted event.
     /// @param stake Stake still held for the trainer
     /// @param rewards Credited, unclaimed rewards
     /// @param status None, Active or Ejected
     /// @param slot The trainer's join index
+    /// @param seq 0-based rank of the trainer's latest submission in its round (PROTOCOL.md §6);
+    ///        meaningful only for a round in which the trainer has a commitment
     struct Participant {
         uint112 stake;
         uint112 rewards;
         Status status;
         uint8 slot;
+        uint8 seq;
     }
 
     /// @notice Per-round data fixed when the round opens.
@@ -200,9 +209,16 @@ contract FedMarket is ReentrancyGuardTransient {
     event RoundOpened(
         uint256 indexed pid, uint256 indexed round, uint256 vCommit, uint256 windowEnd, uint256 postDeadline
     );
-    /// @notice A trainer committed to its update of round `round`.
+    /// @notice A trainer committed to its update of round `round`; it was the round's submission
+    ///         number `seq` (0-based, PROTOCOL.md §6).
     event UpdateSubmitted(
-        uint256 indexed pid, uint256 indexed round, address indexed trainer, uint256 slot, bytes cid, uint256 commitment
+        uint256 indexed pid,
+        uint256 indexed round,
+        address indexed trainer,
+        uint256 slot,
+        bytes cid,
+        uint256 commitment,
+        uint256 seq
     );
     /// @notice The aggregator posted round `round` with a proof that verified.
     event RoundPosted(
@@ -265,6 +281,9 @@ contract FedMarket is ReentrancyGuardTransient {
     error DeadlineNotPassed(uint256 pid, uint256 deadline, uint256 nowTs);
     /// @notice The call names round `got`; the open (or readable) round is `expected`.
     error WrongRound(uint256 expected, uint256 got);
+    /// @notice Submission ranks are kept only for the latest round `latest`; those of earlier
+    ///         rounds are in their UpdateSubmitted events.
+    error OrderNotKept(uint256 pid, uint256 round, uint256 latest);
     /// @notice No round is open (`round` is the latest one).
     error RoundNotOpen(uint256 pid, uint256 round);
     /// @notice Round `round` is already open.
@@ -371,7 +390,7 @@ contract FedMarket is ReentrancyGuardTransient {
         if (pt.status != Status.None) revert AlreadyJoined(pid, msg.sender);
         uint256 stake = p.params.stake;
         uint256 slot = pr.nTrainers;
-        _participants[pid][msg.sender] = Participant(uint112(stake), 0, Status.Active, uint8(slot));
+        _participants[pid][msg.sender] = Participant(uint112(stake), 0, Status.Active, uint8(slot), 0);
         _trainerAt[pid][slot] = msg.sender;
         p.progress.nTrainers = pr.nTrainers + 1;
         p.progress.nActive = pr.nActive + 1;
@@ -446,7 +465,14 @@ contract FedMarket is ReentrancyGuardTransient {
         emit RoundOpened(pid, round, vCommit, windowEnd, postDeadline);
     }
 
-    /// @notice Commit to this round's update: once per trainer per round, inside the window.
+    /// @notice Commit to this round's update: once per trainer per round, inside the window. The
+    ///         submission's rank in the round (PROTOCOL.md §6) is recorded with it.
+    /// @dev The rank is the number of active slots that already submitted. The active slots are
+    ///      fixed while a round is open (joins end at start, ejections happen only in postRound),
+    ///      openRound wrote exactly them into `pending`, and `nActive` counts them (an ejected slot
+    ///      had to submit, so it was active and is counted off once). Hence
+    ///      rank = nActive - 1 - popcount(pending after clearing this slot's bit): no extra storage
+    ///      read (nActive is in the progress slot already loaded) and no counter to write.
     /// @param pid Project id
     /// @param round The open round
     /// @param cid Binary CIDv1 of the update blob
@@ -455,7 +481,8 @@ contract FedMarket is ReentrancyGuardTransient {
         Progress memory pr = _projects[pid].progress;
         _checkOpenRound(pid, pr, round);
         if (block.timestamp > pr.deadline) revert WindowClosed(pid, pr.deadline, block.timestamp);
-        Participant memory pt = _participants[pid][msg.sender];
+        Participant storage record = _participants[pid][msg.sender];
+        Participant memory pt = record;
         if (pt.status != Status.Active) {
             if (pt.status == Status.None) revert NotTrainer(pid, msg.sender);
             revert TrainerEjected(pid, msg.sender);
@@ -466,9 +493,12 @@ contract FedMarket is ReentrancyGuardTransient {
         uint256 bit = 1 << pt.slot;
         uint256 pending = rd.pending;
         if (pending & bit == 0) revert AlreadySubmitted(pid, round, pt.slot);
-        rd.pending = pending & ~bit;
+        pending &= ~bit;
+        rd.pending = pending;
         _commitments[pid][round][pt.slot] = commitment;
-        emit UpdateSubmitted(pid, round, msg.sender, pt.slot, cid, commitment);
+        uint256 seq = uint256(pr.nActive) - 1 - _popcount(pending);
+        record.seq = uint8(seq);
+        emit UpdateSubmitted(pid, round, msg.sender, pt.slot, cid, commitment, seq);
     }
 
     /// @notice Post a round: flags and scores per slot, the new model, the revealed validation
@@ -612,6 +642,23 @@ contract FedMarket is ReentrancyGuardTransient {
         return (rd.vCommit, rd.pending, commitments);
     }
 
+    /// @notice Each joined slot's 0-based submission rank in `round` (PROTOCOL.md §6), 0 for a slot
+    ///         without a commitment in that round.
+    /// @dev Ranks are stored per participant (see Participant), so only the latest round opened is
+    ///      readable, open or already posted; an earlier round reverts OrderNotKept (its ranks are
+    ///      in the UpdateSubmitted events), a round never opened reverts WrongRound.
+    /// @param pid Project id
+    /// @param round The latest round opened
+    /// @return seqs One rank per joined slot
+    function submissionOrder(uint256 pid, uint256 round) external view returns (uint8[] memory seqs) {
+        Progress memory pr = _latestRound(pid, round);
+        mapping(uint256 => uint256) storage cs = _commitments[pid][round];
+        seqs = new uint8[](pr.nTrainers);
+        for (uint256 i; i < pr.nTrainers; ++i) {
+            if (cs[i] != 0) seqs[i] = uint8(_seqOf(pid, i));
+        }
+    }
+
     /// @notice A trainer's packed record (status None if it never joined).
     /// @param pid Project id
     /// @param trainer The trainer's address
@@ -630,8 +677,10 @@ contract FedMarket is ReentrancyGuardTransient {
 
     /// @notice The public input a proof of `round` must have for these flags and scores
     ///         (PROTOCOL.md §6); reverts like postRound on flags or scores it would refuse.
+    /// @dev Only for the latest round opened (it needs the submission ranks, see submissionOrder);
+    ///      an earlier round reverts OrderNotKept.
     /// @param pid Project id
-    /// @param round Round number, 1..current round
+    /// @param round The latest round opened
     /// @param flags Per slot flags
     /// @param scores Per slot scores
     /// @return The public input, sha256(data) >> 3
@@ -640,7 +689,7 @@ contract FedMarket is ReentrancyGuardTransient {
         view
         returns (uint256)
     {
-        Progress memory pr = _readableRound(pid, round);
+        Progress memory pr = _latestRound(pid, round);
         return _publicInput(pid, round, _rounds[pid][round].vCommit, pr, flags, scores);
     }
 
@@ -722,6 +771,33 @@ contract FedMarket is ReentrancyGuardTransient {
         if (round == 0 || round > pr.round) revert WrongRound(pr.round, round);
     }
 
+    /// @dev The progress of a project whose latest round opened is `round` (views that need the
+    ///      submission ranks).
+    function _latestRound(uint256 pid, uint256 round) private view returns (Progress memory pr) {
+        pr = _readableRound(pid, round);
+        if (round != pr.round) revert OrderNotKept(pid, round, pr.round);
+    }
+
+    /// @dev Number of set bits of `x`, for `x` with at most 255 bits set (SWAR: the byte counts,
+    ///      each <= 8, summed into the top byte by one multiplication; 256 would wrap to 0).
+    function _popcount(uint256 x) private pure returns (uint256 c) {
+        assembly ("memory-safe") {
+            let m1 := 0x5555555555555555555555555555555555555555555555555555555555555555
+            let m2 := 0x3333333333333333333333333333333333333333333333333333333333333333
+            let m4 := 0x0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f
+            let h01 := 0x0101010101010101010101010101010101010101010101010101010101010101
+            x := sub(x, and(shr(1, x), m1))
+            x := add(and(x, m2), and(shr(2, x), m2))
+            x := and(add(x, shr(4, x)), m4)
+            c := shr(248, mul(x, h01))
+        }
+    }
+
+    /// @dev The recorded submission rank of the trainer in `slot` (its latest submission).
+    function _seqOf(uint256 pid, uint256 slot) private view returns (uint256) {
+        return _participants[pid][_trainerAt[pid][slot]].seq;
+    }
+
     /// @dev Bitmap with the low `n` bits set.
     function _lowMask(uint256 n) private pure returns (uint256) {
         return n == 256 ? type(uint256).max : (1 << n) - 1;
@@ -729,8 +805,9 @@ contract FedMarket is ReentrancyGuardTransient {
 
     /// @dev PROTOCOL.md §6: check flags and scores against the stored commitments and hash
     ///      chainId || marketplace || pid || round || vCommit || nTrainers || N slots of
-    ///      (commitment | flag << 254, int64 score) into one field element. The buffer is
-    ///      allocated once (zeroed, so the slots at or beyond nTrainers stay zero).
+    ///      (commitment | flag << 254, int64 score, uint8 seq) into one field element. The buffer
+    ///      is allocated once (zeroed, so the slots at or beyond nTrainers stay zero). `round` must
+    ///      be the latest round opened: the ranks are read from the participant records.
     function _publicInput(
         uint256 pid,
         uint256 round,
@@ -742,34 +819,46 @@ contract FedMarket is ReentrancyGuardTransient {
         uint256 n = pr.nTrainers;
         if (flags.length != n) revert LengthMismatch(n, flags.length);
         if (scores.length != n) revert LengthMismatch(n, scores.length);
-        uint256 len = 74 + 40 * uint256(pr.verifierSlots);
-        // One spare word: the 32-byte store of the last score runs 24 bytes past the data.
-        bytes memory data = new bytes(len + 32);
-        assembly ("memory-safe") {
-            mstore(data, len)
-            let q := add(data, 32)
-            mstore(q, shl(192, chainid()))
-            mstore(add(q, 8), shl(96, address()))
-            mstore(add(q, 28), shl(192, pid))
-            mstore(add(q, 36), shl(224, round))
-            mstore(add(q, 40), vCommit)
-            mstore(add(q, 72), shl(240, n))
+        bytes memory data;
+        {
+            uint256 len = 74 + 41 * uint256(pr.verifierSlots);
+            // One spare word: the 32-byte store of the last score runs 23 bytes past the data.
+            data = new bytes(len + 32);
+            assembly ("memory-safe") {
+                mstore(data, len)
+                let q := add(data, 32)
+                mstore(q, shl(192, chainid()))
+                mstore(add(q, 8), shl(96, address()))
+                mstore(add(q, 28), shl(192, pid))
+                mstore(add(q, 36), shl(224, round))
+                mstore(add(q, 40), vCommit)
+                mstore(add(q, 72), shl(240, n))
+            }
         }
         mapping(uint256 => uint256) storage cs = _commitments[pid][round];
         for (uint256 i; i < n; ++i) {
             uint256 c = cs[i];
-            uint256 flag = flags[i];
-            int64 score = scores[i];
-            if (flag > 2) revert InvalidFlag(i, flag);
-            if (c == 0) {
-                if (flag != 0 || score != 0) revert AbsentSlotNotZero(i);
-            } else if (flag != 0 && score != 0) {
-                revert FlaggedSlotScored(i, score);
+            {
+                uint256 flag = flags[i];
+                int64 score = scores[i];
+                if (flag > 2) revert InvalidFlag(i, flag);
+                if (c == 0) {
+                    if (flag != 0 || score != 0) revert AbsentSlotNotZero(i);
+                } else if (flag != 0 && score != 0) {
+                    revert FlaggedSlotScored(i, score);
+                }
+                assembly ("memory-safe") {
+                    let at := add(add(data, 106), mul(i, 41))
+                    mstore(at, or(c, shl(254, flag)))
+                    mstore(add(at, 32), shl(192, and(score, 0xffffffffffffffff)))
+                }
             }
-            assembly ("memory-safe") {
-                let at := add(add(data, 106), mul(i, 40))
-                mstore(at, or(c, shl(254, flag)))
-                mstore(add(at, 32), shl(192, and(score, 0xffffffffffffffff)))
+            // The rank byte follows the score (written after it: the score's store zeroes it).
+            if (c != 0) {
+                uint256 seq = _seqOf(pid, i);
+                assembly ("memory-safe") {
+                    mstore8(add(add(data, 146), mul(i, 41)), seq)
+                }
             }
         }
         return uint256(sha256(data)) >> 3;

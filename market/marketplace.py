@@ -183,12 +183,13 @@ class RoundState:
 
 @dataclass(frozen=True)
 class Participant:
-    """One trainer's record in one project."""
+    """One trainer's record in one project; `seq` is the rank of its latest submission in its round."""
 
     stake: int
     rewards: int
     status: Status
     slot: int
+    seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -357,10 +358,10 @@ class Marketplace:
 
     def participant(self, pid: int, trainer: str) -> Participant:
         """A trainer's record (status NONE if it never joined)."""
-        stake, rewards, status, slot = self.chain.call(
+        stake, rewards, status, slot, seq = self.chain.call(
             self.contract.functions.participant(pid, Web3.to_checksum_address(trainer))
         )
-        return Participant(int(stake), int(rewards), Status(status), int(slot))
+        return Participant(int(stake), int(rewards), Status(status), int(slot), int(seq))
 
     def trainer_at(self, pid: int, slot: int) -> str:
         """The trainer in `slot` (the zero address if empty)."""
@@ -370,8 +371,19 @@ class Marketplace:
         """Every joined trainer in slot order."""
         return [self.trainer_at(pid, slot) for slot in range(self.project(pid).n_trainers)]
 
+    def submission_order(self, pid: int, round_: int) -> list[int]:
+        """Each joined slot's 0-based submission rank in `round_`, 0 where it did not submit (PROTOCOL.md §6).
+
+        Only the latest round opened is kept on chain (earlier rounds revert OrderNotKept; their
+        ranks are the `seq` of their UpdateSubmitted events).
+        """
+        return [int(s) for s in self.chain.call(self.contract.functions.submissionOrder(pid, round_))]
+
     def public_input(self, pid: int, round_: int, flags: Sequence[int], scores: Sequence[int]) -> int:
-        """The public input the contract requires for these flags and scores (PROTOCOL.md §6)."""
+        """The public input the contract requires for these flags and scores (PROTOCOL.md §6).
+
+        The contract adds the submission ranks itself; only the latest round opened can be asked.
+        """
         return int(self.chain.call(self.contract.functions.roundPublicInput(pid, round_, list(flags), list(scores))))
 
     # -- events -----------------------------------------------------------------------------------

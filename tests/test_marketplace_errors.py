@@ -219,8 +219,23 @@ def case_wrong_round(dep: Deployment) -> None:
     # A round-1 submission replayed into round 2 (or sent ahead to round 3) is refused.
     reverts("WrongRound", lambda: m.submit_update(pid, 1, CID, commitment(0, 1), dep.trainers[0]), 2, 1)
     reverts("WrongRound", lambda: m.submit_update(pid, 3, CID, commitment(0, 1), dep.trainers[0]), 2, 3)
-    reverts("WrongRound", lambda: dep.post(pid, 1, [0, 0], [0, 0]), 2, 1)
+    reverts("WrongRound", lambda: m.post_round(pid, 1, MODEL_CID, CID, [0, 0], [0, 0], [0] * 8, dep.aggregator), 2, 1)
     reverts("WrongRound", lambda: m.round_state(pid, 3), 2, 3)
+    reverts("WrongRound", lambda: m.submission_order(pid, 3), 2, 3)
+    reverts("WrongRound", lambda: m.submission_order(pid, 0), 2, 0)
+
+
+def case_order_not_kept(dep: Deployment) -> None:
+    m = dep.market
+    pid = in_round(dep, 2, (1, 0), rounds=3)
+    dep.post(pid, 1, [0, 0], [1, 1])
+    assert m.submission_order(pid, 1) == [1, 0]  # the latest round stays readable once posted
+    m.open_round(pid, V_COMMIT, dep.aggregator)
+    # Ranks live in the participant records: once round 2 opens, round 1's are only in the events.
+    reverts("OrderNotKept", lambda: m.submission_order(pid, 1), pid, 1, 2)
+    reverts("OrderNotKept", lambda: m.public_input(pid, 1, [0, 0], [1, 1]), pid, 1, 2)
+    assert m.round_state(pid, 1).commitments == (commitment(0), commitment(1))
+    assert m.submission_order(pid, 2) == [0, 0]
 
 
 def case_round_not_open(dep: Deployment) -> None:
@@ -403,6 +418,7 @@ ERROR_CASES: dict[str, Callable[[Deployment], None]] = {
     "DeadlinePassed": case_deadline_passed,
     "DeadlineNotPassed": case_deadline_not_passed,
     "WrongRound": case_wrong_round,
+    "OrderNotKept": case_order_not_kept,
     "RoundNotOpen": case_round_not_open,
     "RoundAlreadyOpen": case_round_already_open,
     "WrongAmount": case_wrong_amount,

@@ -56,7 +56,7 @@ class Ledger:
     stakes: dict[int, int] = field(default_factory=dict)
     rewards: dict[int, int] = field(default_factory=dict)
     ejected: set[int] = field(default_factory=set)
-    commitments: dict[int, int] = field(default_factory=dict)
+    commitments: dict[int, int] = field(default_factory=dict)  # this round's, in submission order
 
     def owed(self) -> int:
         """Everything this project owes."""
@@ -253,8 +253,11 @@ class MarketMachine(RuleBasedStateMachine):
         ledger = self.ledgers[pid]
         round_ = max(ledger.round - 1, 0) if stale else ledger.round
         value = commitment(trainer, ledger.round)
-        if self.attempt(self.fns.submitUpdate(pid, round_, CID, value), trainer):
+        receipt = self.attempt(self.fns.submitUpdate(pid, round_, CID, value), trainer)
+        if receipt:
             assert not stale, "a submission for a past round was accepted"
+            (event,) = self.market.receipt_events(receipt, "UpdateSubmitted")
+            assert event.args["seq"] == len(ledger.commitments), "the submission rank is not the count before it"
             ledger.commitments[ledger.slots.index(trainer)] = value
 
     @rule(pid=projects, data=st.data())
@@ -263,6 +266,9 @@ class MarketMachine(RuleBasedStateMachine):
         if not ledger.round_open:
             return
         commitments = [ledger.commitments.get(slot, 0) for slot in range(len(ledger.slots))]
+        order = list(ledger.commitments)
+        seqs = [order.index(slot) if slot in ledger.commitments else 0 for slot in range(len(ledger.slots))]
+        assert self.market.submission_order(pid, ledger.round) == seqs
         flags, scores = [], []
         for c in commitments:
             flag = data.draw(st.sampled_from([0, 0, 0, 1, 2])) if c else 0
@@ -274,7 +280,7 @@ class MarketMachine(RuleBasedStateMachine):
         n, slots = len(commitments), self.dep.slots
         proof = [
             public_input(self.chain.chain_id, self.market.address, pid, ledger.round, V_COMMIT, n, slots,
-                         commitments, flags, scores)
+                         commitments, flags, scores, seqs)
         ] + [0] * 7
         fn = self.fns.postRound(pid, ledger.round, MODEL_CID, CID, flags, scores, proof)
         if self.attempt(fn, 1, gas=2_000_000):

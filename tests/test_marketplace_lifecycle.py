@@ -5,12 +5,24 @@ from __future__ import annotations
 import random
 
 import pytest
+from eth_account import Account
+from eth_utils import keccak
 
 from market.chain import Chain
 from market.errors import ContractRevert
-from market.marketplace import CancelReason, State, Status
+from market.marketplace import CancelReason, Marketplace, State, Status
 from market.public_input import public_input
-from tests.marketplace_harness import CID, MODEL_CID, V_COMMIT, assert_solvent, commitment, deploy, held
+from tests.marketplace_harness import (
+    CID,
+    MODEL_CID,
+    V_COMMIT,
+    Deployment,
+    assert_solvent,
+    commitment,
+    deploy,
+    held,
+    with_test_contracts,
+)
 
 
 def rewards_for(budget: int, scores: list[int], flags: list[int]) -> tuple[list[int], int]:
@@ -82,16 +94,25 @@ def test_public_input_matches_python_and_binds_the_round(chain: Chain) -> None:
     pid = dep.create(rounds=2, min_trainers=1, max_trainers=5)
     dep.start(pid, 5)
     market.open_round(pid, V_COMMIT, dep.aggregator)
-    dep.submit(pid, 1, [0, 1, 3, 4])
+    dep.submit(pid, 1, [3, 0, 4, 1])
     rng = random.Random(7)
     commitments = market.round_state(pid, 1).commitments
     assert commitments == tuple(commitment(s, 1) if s != 2 else 0 for s in range(5))
+    seqs = market.submission_order(pid, 1)
+    assert seqs == [1, 3, 0, 0, 2]
     for _ in range(5):
         flags = [0 if c == 0 else rng.choice([0, 0, 1, 2]) for c in commitments]
         scores = [rng.randint(-(2**63), 2**63 - 1) if c and f == 0 else 0 for c, f in zip(commitments, flags)]
-        expected = public_input(chain.chain_id, market.address, pid, 1, V_COMMIT, 5, 8, commitments, flags, scores)
+        expected = public_input(
+            chain.chain_id, market.address, pid, 1, V_COMMIT, 5, 8, commitments, flags, scores, seqs
+        )
         assert market.public_input(pid, 1, flags, scores) == expected
         assert expected < 2**253
+        # The ranks are hashed: the same round in slot order is another input.
+        in_slot_order = [0, 1, 0, 2, 3]
+        assert expected != public_input(
+            chain.chain_id, market.address, pid, 1, V_COMMIT, 5, 8, commitments, flags, scores, in_slot_order
+        )
     # A proof for round 1 is refused for round 2, and vice versa (the input binds the round).
     flags, scores = [0] * 5, [1, 1, 0, 1, 1]
     proof1 = dep.proof(pid, 1, flags, scores)
@@ -103,6 +124,82 @@ def test_public_input_matches_python_and_binds_the_round(chain: Chain) -> None:
     with pytest.raises(ContractRevert) as info:
         market.post_round(pid, 2, MODEL_CID, CID, flags, scores, proof1, dep.aggregator)
     assert info.value.name == "InvalidProof"
+
+
+def _check_order(dep: Deployment, pid: int, round_: int, order: list[int], n: int) -> list[int]:
+    """Slots in `order` submit in that order; the contract's ranks, events and public input agree with Python."""
+    market, chain = dep.market, dep.chain
+    first = chain.w3.eth.block_number + 1
+    dep.submit(pid, round_, order)
+    expected = [order.index(slot) if slot in order else 0 for slot in range(n)]
+    seqs = market.submission_order(pid, round_)
+    assert seqs == expected
+    events = [e for e in market.events("UpdateSubmitted", pid, first) if e.args["round"] == round_]
+    assert [(e.args["slot"], e.args["seq"]) for e in events] == [(slot, i) for i, slot in enumerate(order)]
+    for slot in order:
+        assert market.participant(pid, dep.trainers[slot].address).seq == expected[slot]
+    commitments = market.round_state(pid, round_).commitments
+    flags = [0] * n
+    scores = [slot + 1 if c else 0 for slot, c in enumerate(commitments)]
+    project = market.project(pid)
+    assert market.public_input(pid, round_, flags, scores) == public_input(
+        chain.chain_id, market.address, pid, round_, V_COMMIT, n, project.verifier_slots, commitments, flags,
+        scores, seqs,
+    )
+    return seqs
+
+
+def test_submission_ranks_out_of_slot_order_and_across_ejections(chain: Chain) -> None:
+    dep = deploy(chain, slots=8)
+    market = dep.market
+    pid = dep.create(rounds=3, min_trainers=1, max_trainers=6)
+    dep.start(pid, 6)
+
+    # Round 1: slots 2 and 3 stay absent (rank 0); 1 and 5 are flagged and ejected.
+    market.open_round(pid, V_COMMIT, dep.aggregator)
+    assert market.submission_order(pid, 1) == [0] * 6
+    assert _check_order(dep, pid, 1, [4, 1, 5, 0], 6) == [3, 1, 0, 0, 0, 2]
+    chain.time_travel(601)
+    dep.post(pid, 1, [0, 1, 0, 0, 0, 2], [1, 0, 0, 0, 1, 0])
+    assert market.project(pid).ejected_mask == 0b100010
+    assert market.submission_order(pid, 1) == [3, 1, 0, 0, 0, 2]  # still the latest round
+
+    # Round 2: the four remaining trainers rank 0..3 whatever their slots (slot 2 is flagged).
+    market.open_round(pid, V_COMMIT, dep.aggregator)
+    assert market.submission_order(pid, 2) == [0] * 6  # nobody submitted yet: old ranks are not shown
+    assert _check_order(dep, pid, 2, [3, 0, 4, 2], 6) == [1, 0, 3, 0, 2, 0]
+    assert market.round_state(pid, 2).pending == 0
+    dep.post(pid, 2, [0, 0, 1, 0, 0, 0], [1, 0, 0, 4, 1, 0])  # everyone submitted: no wait
+
+    # Round 3: three active trainers, two submit.
+    market.open_round(pid, V_COMMIT, dep.aggregator)
+    assert _check_order(dep, pid, 3, [4, 0], 6) == [1, 0, 0, 0, 0, 0]
+    chain.time_travel(601)
+    dep.post(pid, 3, [0] * 6, [1, 0, 0, 0, 5, 0])
+    assert market.project(pid).state == State.FINISHED
+    assert_solvent(dep)
+
+
+@pytest.mark.slow
+@pytest.mark.anvil
+def test_ranks_reach_255_with_256_trainers(anvil_chain: Chain) -> None:
+    """A full 256-slot project: every pending bit set at open, the last submitter ranks 255."""
+    extra = [Account.from_key(keccak(b"fedmarket-rank-%d" % i)) for i in range(256)]
+    base = anvil_chain.accounts
+    chain = Chain(anvil_chain.w3, base[:2] + extra, anvil_chain.backend)
+    for acct in extra:
+        chain.w3.provider.make_request("anvil_setBalance", [acct.address, hex(10**18)])
+    arts = with_test_contracts()
+    market = Marketplace.deploy(chain, base[0], arts["FedMarket"])
+    dep = Deployment(chain, market, chain.deploy(arts["HashCheckVerifier"], 256, sender=base[0]), 256)
+    pid = dep.create(rounds=1, min_trainers=1, max_trainers=256, stake=1, aggregator_bond=1)
+    dep.start(pid, 256)
+    market.open_round(pid, V_COMMIT, dep.aggregator)
+    assert market.round_state(pid, 1).pending == 2**256 - 1
+    order = list(range(255, -1, -1))
+    assert _check_order(dep, pid, 1, order, 256) == [255 - slot for slot in range(256)]
+    dep.post(pid, 1, [0] * 256, [slot + 1 for slot in range(256)])
+    assert_solvent(dep)
 
 
 def test_owner_cancel_and_quorum_cancel_refund_everyone(chain: Chain) -> None:
@@ -220,7 +317,7 @@ def test_events_are_decoded_with_binary_cids(chain: Chain) -> None:
     assert created.args["params"].aggregator == dep.aggregator.address
     (submitted,) = market.events("UpdateSubmitted", pid, first)
     assert submitted.args["cid"] == CID and submitted.args["commitment"] == commitment(0, 1)
-    assert submitted.args["trainer"] == dep.trainers[0].address
+    assert submitted.args["trainer"] == dep.trainers[0].address and submitted.args["seq"] == 0
     (posted,) = market.events("RoundPosted", pid, first)
     assert posted.args["scores"] == [4] and posted.args["modelCid"] == MODEL_CID
     names = ["AggregatorBonded", "TrainerJoined", "TrainingStarted", "RoundOpened", "ProjectFinished"]

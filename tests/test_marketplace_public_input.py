@@ -7,41 +7,57 @@ import hashlib
 import pytest
 
 from market.errors import ProofError
-from market.public_input import FIELD_MODULUS, public_input, public_input_data
+from market.public_input import FIELD_MODULUS, SLOT_BYTES, public_input, public_input_data
 
 MARKET = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
 
 def test_layout_is_exactly_section_6() -> None:
-    data = public_input_data(31337, MARKET, 3, 2, 99, 2, 4, [7, 0], [1, 0], [0, 0])
-    assert len(data) == 74 + 40 * 4
+    data = public_input_data(31337, MARKET, 3, 2, 99, 3, 4, [7, 0, 9], [1, 0, 0], [0, 0, -2], [1, 0, 0])
+    assert SLOT_BYTES == 41 and len(data) == 74 + 41 * 4
     assert data[:8] == (31337).to_bytes(8, "big")
     assert data[8:28] == bytes.fromhex(MARKET[2:])
     assert data[28:36] == (3).to_bytes(8, "big") and data[36:40] == (2).to_bytes(4, "big")
-    assert data[40:72] == (99).to_bytes(32, "big") and data[72:74] == (2).to_bytes(2, "big")
-    assert data[74:106] == (7 | 1 << 254).to_bytes(32, "big")
-    assert data[106:114] == bytes(8)
-    assert data[114:] == bytes(40 * 3)
-    scored = public_input_data(1, MARKET, 1, 1, 1, 1, 1, [5], [0], [-2])
-    assert scored[-8:] == bytes.fromhex("fffffffffffffffe")
-    value = public_input(31337, MARKET, 3, 2, 99, 2, 4, [7, 0], [1, 0], [0, 0])
+    assert data[40:72] == (99).to_bytes(32, "big") and data[72:74] == (3).to_bytes(2, "big")
+    slot0, slot1, slot2, slot3 = (data[74 + 41 * i : 74 + 41 * (i + 1)] for i in range(4))
+    assert slot0 == (7 | 1 << 254).to_bytes(32, "big") + bytes(8) + b"\x01"
+    assert slot1 == bytes(41)
+    assert slot2 == (9).to_bytes(32, "big") + bytes.fromhex("fffffffffffffffe") + b"\x00"
+    assert slot3 == bytes(41)
+    last = public_input_data(1, MARKET, 1, 1, 1, 1, 1, [5], [0], [3], [255])
+    assert last[-9:] == (3).to_bytes(8, "big") + b"\xff"
+    value = public_input(31337, MARKET, 3, 2, 99, 3, 4, [7, 0, 9], [1, 0, 0], [0, 0, -2], [1, 0, 0])
     assert value == int.from_bytes(hashlib.sha256(data).digest(), "big") >> 3 and value < FIELD_MODULUS
 
 
+def test_the_submission_order_changes_the_input() -> None:
+    args = (1, MARKET, 1, 1, 1, 2, 4, [5, 6], [0, 0], [1, 1])
+    assert public_input(*args, [0, 1]) != public_input(*args, [1, 0])
+
+
 @pytest.mark.parametrize(
-    ("n", "slots", "commitments", "flags", "scores", "message"),
+    ("n", "slots", "commitments", "flags", "scores", "seqs", "message"),
     [
-        (3, 2, [1, 1, 1], [0, 0, 0], [0, 0, 0], "do not fit"),
-        (2, 4, [1], [0, 0], [0, 0], "commitments"),
-        (1, 4, [FIELD_MODULUS], [0], [0], "field element"),
-        (1, 4, [1], [3], [0], "flag 3"),
-        (1, 4, [1], [0], [2**63], "int64"),
-        (1, 4, [0], [1], [0], "without a submission"),
-        (1, 4, [1], [2], [5], "flagged slot"),
+        (3, 2, [1, 1, 1], [0, 0, 0], [0, 0, 0], [0, 1, 2], "do not fit"),
+        (2, 4, [1], [0, 0], [0, 0], [0, 0], "commitments"),
+        (2, 4, [1, 2], [0, 0], [0, 0], [0], "seqs: expected 2"),
+        (1, 4, [FIELD_MODULUS], [0], [0], [0], "field element"),
+        (1, 4, [1], [3], [0], [0], "flag 3"),
+        (1, 4, [1], [0], [2**63], [0], "int64"),
+        (1, 4, [0], [1], [0], [0], "without a submission needs flag 0"),
+        (1, 4, [1], [2], [5], [0], "flagged slot"),
+        (2, 4, [1, 2], [0, 0], [0, 0], [0, 256], "slot 1: submission rank 256 does not fit uint8"),
+        (2, 4, [1, 2], [0, 0], [0, 0], [-1, 0], "slot 0: submission rank -1 does not fit uint8"),
+        (2, 4, [1, 0], [0, 0], [0, 0], [0, 1], "slot 1: a slot without a submission needs submission rank 0"),
+        (3, 4, [1, 2, 3], [0, 0, 0], [0, 0, 0], [1, 0, 1], "slot 2: submission rank 1 is also slot 0's"),
     ],
 )
 def test_refuses_what_the_contract_refuses(
-    n: int, slots: int, commitments: list[int], flags: list[int], scores: list[int], message: str
+    n: int, slots: int, commitments: list[int], flags: list[int], scores: list[int], seqs: list[int], message: str
 ) -> None:
     with pytest.raises(ProofError, match=message):
-        public_input(1, MARKET, 1, 1, 1, n, slots, commitments, flags, scores)
+        public_input(1, MARKET, 1, 1, 1, n, slots, commitments, flags, scores, seqs)
+
+
+def test_absent_slots_may_share_rank_zero() -> None:
+    public_input(1, MARKET, 1, 1, 1, 4, 4, [0, 3, 0, 4], [0, 0, 0, 0], [0, 0, 0, 0], [0, 1, 0, 0])

@@ -28,13 +28,28 @@ def _context(chain: Chain, circuit: list[int]) -> ProjectContext:
 
 
 def test_a_fitting_verifier_has_no_mismatch() -> None:
-    assert verifier_mismatches(_context(Chain.in_process(), [4, 650, 16, 1, 0, 150])) == []
+    assert verifier_mismatches(_context(Chain.in_process(), [4, 650, 16, 1, 0, 150, 5, 10])) == []
 
 
 @pytest.mark.parametrize(
     ("circuit", "what"),
-    [([4, 64, 16, 1, 0, 150], "viewLen"), ([4, 650, 16, 2, 0, 150], "krumF"), ([4, 650, 16, 1, 0, 0], "tauPct")],
+    [
+        ([4, 64, 16, 1, 0, 150, 5, 10], "viewLen"),
+        ([4, 650, 16, 2, 0, 150, 5, 10], "krumF"),
+        ([4, 650, 16, 1, 0, 0, 5, 10], "tauPct"),
+        ([4, 650, 16, 1, 0, 150, 0, 10], "dupPct"),
+        ([4, 650, 16, 1, 0, 150, 5, 0], "floorPct"),
+    ],
 )
 def test_a_verifier_for_other_settings_is_named(circuit: list[int], what: str) -> None:
     problems = verifier_mismatches(_context(Chain.in_process(), circuit))
     assert len(problems) == 1 and what in problems[0]
+
+
+def test_the_round_verifier_exposes_every_circuit_parameter() -> None:
+    chain = Chain.in_process()
+    owner = chain.accounts[0]
+    circuit = [4, 650, 16, 1, 2, 150, 7, 9]
+    verifier = chain.deploy(artifacts()["RoundVerifier"], owner.address, circuit, sender=owner)
+    getters = ["maxTrainers", "viewLen", "quantBits", "krumF", "krumM", "tauPct", "dupPct", "floorPct"]
+    assert [chain.call(verifier.functions[g]()) for g in getters] == circuit

@@ -18,6 +18,8 @@ from zk.verifier import VerifyingKey
 
 #: Gas a transaction calling verifyRound should reserve for it (RoundVerifier.VERIFY_GAS + margin).
 VERIFY_ROUND_GAS = 360_000
+#: CircuitParams fields passed, in this order, to the RoundVerifier constructor's `circuit` array.
+CIRCUIT_KEYS = ("n", "d", "bits", "f", "m", "tau_pct", "dup_pct", "floor_pct")
 
 
 def solidity_dir(out: Path) -> Path:
@@ -48,7 +50,10 @@ def deploy_verifier(chain: Chain, out: Path, sender: LocalAccount | None = None,
             raise ProofError(f"refusing to deploy: {INSECURE_TEXT}")
         print(f"WARNING: deploying keys from the {INSECURE_TEXT}", file=sys.stderr)
     p = json.loads((out / "params.json").read_text())
-    circuit = [int(p[k]) for k in ("n", "d", "bits", "f", "m", "tau_pct")]
+    missing = [k for k in CIRCUIT_KEYS if k not in p]
+    if missing:
+        raise ProofError(f"{out / 'params.json'} lacks {', '.join(missing)}: keys built for an older circuit")
+    circuit = [int(p[k]) for k in CIRCUIT_KEYS]
     groth16, wrapper = verifier_artifacts(out)
     g = chain.deploy(groth16, sender=sender)
     return chain.deploy(wrapper, g.address, circuit, sender=sender)

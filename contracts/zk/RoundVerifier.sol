@@ -25,22 +25,27 @@ contract RoundVerifier is IRoundVerifier {
     /// @notice The generated Groth16 verifier.
     IGroth16Verifier public immutable groth16;
     uint256 private immutable _slots;
-    /// @notice The circuit's other parameters: view length d, bits, Multi-Krum f and m, tau_pct.
+    /// @notice The circuit's other parameters (docs/PROTOCOL.md §3): view length d, bits,
+    ///         Multi-Krum f and m, tau_pct, the copy threshold dup_pct and the norm floor floor_pct.
     uint256 public immutable viewLen;
     uint256 public immutable quantBits;
     uint256 public immutable krumF;
     uint256 public immutable krumM;
     uint256 public immutable tauPct;
+    uint256 public immutable dupPct;
+    uint256 public immutable floorPct;
 
     /// @notice Fewer than VERIFY_GAS (plus the 1/64 the EVM keeps back) is left for the check.
     error VerifierGasTooLow(uint256 left, uint256 needed);
 
     /// @param verifier The generated verifier of the circuit's verifying key
-    /// @param circuit The circuit's parameters: slots N, view length d, bits, f, m, tau_pct
-    constructor(IGroth16Verifier verifier, uint256[6] memory circuit) {
+    /// @param circuit The circuit's parameters: slots N, view length d, bits, f, m, tau_pct,
+    ///        dup_pct, floor_pct
+    constructor(IGroth16Verifier verifier, uint256[8] memory circuit) {
         groth16 = verifier;
         (_slots, viewLen, quantBits) = (circuit[0], circuit[1], circuit[2]);
         (krumF, krumM, tauPct) = (circuit[3], circuit[4], circuit[5]);
+        (dupPct, floorPct) = (circuit[6], circuit[7]);
     }
 
     /// @inheritdoc IRoundVerifier

@@ -16,10 +16,11 @@ from zk.build import CircuitParams, dev_setup
 from zk.prover import Proof, prove
 from zk.witness import RoundContext, RoundWitness, Slot, build_witness
 
-#: n = 4 slots, a 16-value view, Multi-Krum with f = 1 (k = 1, m_eff = n0 - 1): ~130k constraints.
-PARAMS = CircuitParams(n=4, d=16, f=1)
+#: n = 4 slots, a 16-value view, Multi-Krum with f = 1 (k = 1, m_eff = n0 - 1), the copy rule at
+#: dup_pct = 5 and the norm floor at floor_pct = 10 (the aggregator's defaults): ~130k constraints.
+PARAMS = CircuitParams(n=4, d=16, f=1, dup_pct=5, floor_pct=10)
 SPEC = QuantSpec(bits=PARAMS.bits)
-TAMPERED = ["score", "flag", "commitment", "round", "project", "chain id", "marketplace", "v commitment"]
+TAMPERED = ["score", "flag", "seq", "commitment", "round", "project", "chain id", "marketplace", "v commitment"]
 CTX = RoundContext(chain_id=31337, marketplace="0x" + "ab" * 20, project_id=7, round=3, n_trainers=4)
 
 
@@ -50,19 +51,29 @@ def direction(seed: int) -> torch.Tensor:
     return torch.randint(-SPEC.qmax, SPEC.qmax + 1, (PARAMS.d,), generator=g)
 
 
-def make_round(out: Path, ups: list[torch.Tensor | None], ctx: RoundContext = CTX, seed: int = 0,
-               absent: tuple[int, ...] = ()) -> RoundCase:
-    """Commit, witness and prove one round; `None` updates are invalid blobs (flag 2)."""
-    v = direction(seed)
-    vc = commit(v, SPEC)
+def round_slots(ups: list[torch.Tensor | None], seed: int = 0, absent: tuple[int, ...] = (),
+                order: list[int] | None = None) -> list[Slot]:
+    """Slots of one round; `None` updates are invalid blobs (flag 2). The slots submitted in `order`
+    (default: slot order), so each present slot's seq is its rank there, as the contract counts it."""
+    present = [i for i in range(len(ups)) if i not in absent]
+    rank = {i: r for r, i in enumerate(order if order is not None else present)}
     slots = []
     for i, u in enumerate(ups):
         if i in absent:
             slots.append(Slot())
         elif u is None:
-            slots.append(Slot(commitment=commit(updates(seed + 1)[i], SPEC)))
+            slots.append(Slot(commitment=commit(updates(seed + 1)[i], SPEC), seq=rank[i]))
         else:
-            slots.append(Slot(commit(u, SPEC), u))
+            slots.append(Slot(commit(u, SPEC), u, rank[i]))
+    return slots
+
+
+def make_round(out: Path, ups: list[torch.Tensor | None], ctx: RoundContext = CTX, seed: int = 0,
+               absent: tuple[int, ...] = ()) -> RoundCase:
+    """Commit, witness and prove one round; `None` updates are invalid blobs (flag 2)."""
+    v = direction(seed)
+    vc = commit(v, SPEC)
+    slots = round_slots(ups, seed, absent)
     w = build_witness(PARAMS, ctx, v, vc, slots)
     return RoundCase(v, vc, slots, w, prove(out, w.inputs))
 
@@ -71,7 +82,8 @@ def public_data(case: RoundCase, **change: object) -> int:
     """The public input of `case` with some of its fields changed."""
     f = dict(chain_id=CTX.chain_id, marketplace=CTX.marketplace, pid=CTX.project_id, round_=CTX.round,
              v_commit=case.v_commit, n_trainers=CTX.n_trainers, n_slots=PARAMS.n,
-             commitments=case.witness.commitments, flags=case.witness.flags, scores=case.witness.scores)
+             commitments=case.witness.commitments, flags=case.witness.flags, scores=case.witness.scores,
+             seqs=case.witness.seqs)
     f.update(change)
     return public_input(**f)  # type: ignore[arg-type]
 
@@ -79,13 +91,15 @@ def public_data(case: RoundCase, **change: object) -> int:
 def tampered(case: RoundCase) -> dict[str, dict[str, object]]:
     """Each way of changing the round's public data, as public_data() overrides."""
     w = case.witness
-    scores, flags, comms = list(w.scores), list(w.flags), list(w.commitments)
+    scores, flags, comms, seqs = list(w.scores), list(w.flags), list(w.commitments), list(w.seqs)
     scores[0] += 1
     flags[3] = 0
     comms[1] = (comms[1] + 1) % R
+    seqs[0], seqs[1] = seqs[1], seqs[0]  # another submission order
     return {
         "score": {"scores": scores},
         "flag": {"flags": flags},
+        "seq": {"seqs": seqs},
         "commitment": {"commitments": comms},
         "round": {"round_": CTX.round + 1},  # also: the proof replayed in the next round
         "project": {"pid": CTX.project_id + 1},

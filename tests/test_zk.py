@@ -16,12 +16,12 @@ from market.commitment import commit
 from market.errors import ProofError
 from market.public_input import FIELD_MODULUS as R
 from tests.fixtures_zk import (
-    CTX, PARAMS, SPEC, TAMPERED, RoundCase, direction, make_round, public_data, tampered, updates,
+    CTX, PARAMS, SPEC, TAMPERED, RoundCase, direction, make_round, public_data, round_slots, tampered, updates,
 )
 from zk.build import INSECURE_MARK, CircuitParams, compile_circuit, constraint_count, is_insecure
 from zk.prover import Proof, compute_witness
 from zk.verifier import VerifyingKey, verify
-from zk.witness import Slot, build_witness
+from zk.witness import RoundWitness, Slot, build_witness
 
 
 def _vk(out: Path) -> VerifyingKey:
@@ -37,6 +37,7 @@ def test_development_setup_is_marked_insecure(zk_artifacts: Path) -> None:
 def test_honest_round_outcome_is_the_aggregators(honest_round: RoundCase) -> None:
     w = honest_round.witness
     assert w.flags == [0, 0, 0, 1]
+    assert w.seqs == [0, 1, 2, 3] and w.inputs["seq"] == w.seqs
     ups = [s.update for s in honest_round.slots]
     a = inner_products(torch.stack(ups), honest_round.v)
     assert w.scores == first_order_shapley(a, [True, True, True, False])
@@ -102,7 +103,18 @@ def test_invalid_and_absent_slots(zk_artifacts: Path) -> None:
     w = case.witness
     assert w.flags == [0, 2, 0, 1] and w.commitments[2] == 0
     assert w.scores[1:] == [0, 0, 0]
+    assert w.seqs == [0, 1, 0, 2]  # the invalid blob has a rank too; the absent slot has 0
     assert verify(_vk(zk_artifacts), case.proof, [w.public_input])
+
+
+@pytest.mark.parametrize("seqs", [[0, 1, 3, 2], [256, 1, 0, 2], [0, 1, 0, R - 1]])
+def test_seq_is_a_byte_and_zero_for_absent_slots(zk_artifacts: Path, tmp_path: Path, seqs: list[int]) -> None:
+    """The circuit refuses a rank on an absent slot and ranks outside uint8 (the hash takes 8 bits)."""
+    case_slots = round_slots([*updates(5)[:1], None, None, updates(5)[3]], seed=5, absent=(2,))
+    w = build_witness(PARAMS, CTX, direction(5), commit(direction(5), SPEC), case_slots)
+    compute_witness(zk_artifacts, w.inputs, tmp_path / "ok.wtns")
+    with pytest.raises(ProofError):
+        compute_witness(zk_artifacts, {**w.inputs, "seq": seqs}, tmp_path / "bad.wtns")
 
 
 def test_key_without_phase2_contribution_is_refused(zk_artifacts: Path, tmp_path: Path) -> None:
@@ -143,7 +155,7 @@ def test_tolerance_rule_and_ties(tau_circuit: Path, tmp_path: Path, seed: int, f
     """Seed 0: krum tie between slots 0 and 1 (index wins), slot 2 unselected but within tau;
     seed 1: slot 0 unselected and beyond tau. Any other flags admit no witness."""
     ups, v = updates(seed), direction(seed)
-    slots = [Slot(commit(u, SPEC), u) for u in ups]
+    slots = [Slot(commit(u, SPEC), u, i) for i, u in enumerate(ups)]
     w = build_witness(TAU_PARAMS, CTX, v, commit(v, SPEC), slots)
     assert w.flags == flags
     compute_witness(tau_circuit, w.inputs, tmp_path / "ok.wtns")
@@ -152,3 +164,81 @@ def test_tolerance_rule_and_ties(tau_circuit: Path, tmp_path: Path, seed: int, f
         bad[i] = 1 - bad[i]
         with pytest.raises(ProofError):
             compute_witness(tau_circuit, {**w.inputs, "flag": bad}, tmp_path / f"bad{i}.wtns")
+
+
+# ---- free-rider screens (PROTOCOL §3): copies and the norm floor, on the PARAMS circuit ----
+
+def _copied_round() -> list[torch.Tensor]:
+    """Slot 2 sends slot 0's update plus tiny noise; slot 3 is poisoned."""
+    ups = updates(0)
+    g = torch.Generator().manual_seed(77)
+    ups[2] = ups[0] + torch.randint(-2, 3, (PARAMS.d,), generator=g)
+    return ups
+
+
+def _witness(params: CircuitParams, ups: list[torch.Tensor], order: list[int] | None = None,
+             seed: int = 0) -> RoundWitness:
+    v = direction(seed)
+    return build_witness(params, CTX, v, commit(v, SPEC), round_slots(list(ups), seed, order=order))
+
+
+@pytest.mark.parametrize(("order", "flags"), [([0, 1, 2, 3], [0, 0, 1, 1]), ([2, 1, 0, 3], [1, 0, 0, 1])])
+def test_copy_is_flagged_and_the_earlier_update_kept(zk_artifacts: Path, tmp_path: Path, order: list[int],
+                                                     flags: list[int]) -> None:
+    """Of two near-identical updates the later submission is the copy: swapping the ranks swaps the flag.
+    The copy is scored 0 and the rest of the round is decided without it."""
+    ups = _copied_round()
+    w = _witness(PARAMS, ups, order)
+    assert w.flags == flags
+    copy = flags.index(1)
+    assert w.scores[copy] == 0 and w.inputs["sel"][copy] == 0  # type: ignore[index]
+    assert not any(w.inputs["nb"][i][copy] for i in range(PARAMS.n))  # type: ignore[index]
+    compute_witness(zk_artifacts, w.inputs, tmp_path / "ok.wtns")
+    for i in range(PARAMS.n):
+        bad = list(flags)
+        bad[i] = 1 - bad[i]
+        with pytest.raises(ProofError):
+            compute_witness(zk_artifacts, {**w.inputs, "flag": bad}, tmp_path / f"flag{i}.wtns")
+
+
+def test_hidden_or_misplaced_copy_admits_no_witness(zk_artifacts: Path, tau_circuit: Path, tmp_path: Path) -> None:
+    """Complete, self-consistent witnesses of the wrong outcome fail the copy constraints:
+    the round decided without the copy rule (copy accepted, Krum hints over all four), and the round
+    decided for the other submission order (the earlier update flagged) under the hashed ranks."""
+    ups = _copied_round()
+    honest = _witness(PARAMS, ups)
+    no_rule = _witness(dataclasses.replace(PARAMS, dup_pct=0), ups)
+    assert no_rule.flags == [0, 0, 0, 1] and honest.flags == [0, 0, 1, 1]
+    with pytest.raises(ProofError):
+        compute_witness(zk_artifacts, no_rule.inputs, tmp_path / "hide.wtns")
+    swapped = _witness(PARAMS, ups, order=[2, 1, 0, 3])
+    assert swapped.flags == [1, 0, 0, 1]
+    with pytest.raises(ProofError):
+        compute_witness(zk_artifacts, {**swapped.inputs, "seq": honest.seqs}, tmp_path / "earlier.wtns")
+    # with DUP = 0 (the tolerance circuit has no copy constraints) the copy is an ordinary update
+    plain = _witness(TAU_PARAMS, ups)
+    assert plain.flags[2] == 0
+    compute_witness(tau_circuit, plain.inputs, tmp_path / "plain.wtns")
+
+
+def test_zero_update_is_below_the_floor(zk_artifacts: Path, tmp_path: Path) -> None:
+    """A trainer that sends nothing (a zero update) is low: below floor_pct% of the lower median's
+    squared norm, flagged before Multi-Krum (which runs without it). Witnesses that hide it fail:
+    flag 0 alone, the round decided without the floor, and that round with the zero update named
+    as the median (so that nothing is below the floor)."""
+    ups = updates(0)
+    ups[1] = torch.zeros(PARAMS.d, dtype=torch.int64)
+    w = _witness(PARAMS, ups)
+    assert w.flags == [0, 1, 0, 1] and w.scores[1] == 0
+    assert w.inputs["med"] == [0, 0, 1, 0]  # nsq order: zero, 2, 0, poisoned 3; rank (4 - 1) // 2 = 1
+    assert w.inputs["sel"] == [1, 0, 1, 0]  # Multi-Krum over {0, 2, 3}: m_eff = 2
+    compute_witness(zk_artifacts, w.inputs, tmp_path / "ok.wtns")
+    with pytest.raises(ProofError):
+        compute_witness(zk_artifacts, {**w.inputs, "flag": [0, 0, 0, 1]}, tmp_path / "flag.wtns")
+    no_floor = _witness(dataclasses.replace(PARAMS, floor_pct=0), ups)
+    assert no_floor.flags == [0, 0, 0, 1]
+    for i, med in enumerate(([0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0])):
+        with pytest.raises(ProofError):
+            compute_witness(zk_artifacts, {**no_floor.inputs, "med": med}, tmp_path / f"hide{i}.wtns")
+    with pytest.raises(ProofError):  # another median for the honest outcome
+        compute_witness(zk_artifacts, {**w.inputs, "med": [1, 0, 0, 0]}, tmp_path / "med.wtns")

@@ -28,6 +28,8 @@ def test_generated_verifier_on_chain(chain: Chain, zk_artifacts: Path, honest_ro
     verifier = deploy_verifier(chain, zk_artifacts, allow_insecure=True)
     assert chain.call(verifier.functions.maxTrainers()) == PARAMS.n
     assert chain.call(verifier.functions.krumF()) == PARAMS.f
+    assert chain.call(verifier.functions.dupPct()) == PARAMS.dup_pct
+    assert chain.call(verifier.functions.floorPct()) == PARAMS.floor_pct
     w, proof = honest_round.witness, honest_round.proof
     assert verify_on_chain(chain, verifier, proof, w.public_input)
     for what, change in tampered(honest_round).items():  # score, flag, ..., the next round (a replay)
@@ -69,7 +71,9 @@ def test_post_round_with_a_real_proof(anvil_chain: Chain, zk_artifacts: Path) ->
     if market.round_state(pid, round_).pending:
         chain.time_travel(market.project(pid).deadline - chain.now() + 1)
     ctx = RoundContext(chain.w3.eth.chain_id, market.address, pid, round_, PARAMS.n)
-    w = build_witness(PARAMS, ctx, v, commit(v, SPEC), [Slot(commit(u, SPEC), u) for u in ups])
+    seqs = market.submission_order(pid, round_)
+    assert seqs == list(range(PARAMS.n))  # submitted in slot order
+    w = build_witness(PARAMS, ctx, v, commit(v, SPEC), [Slot(commit(u, SPEC), u, q) for u, q in zip(ups, seqs)])
     assert w.public_input == market.public_input(pid, round_, w.flags, w.scores)
     proof = prove(zk_artifacts, w.inputs)
     scores = list(w.scores)

@@ -29,6 +29,8 @@ from zk.witness import RoundContext, RoundWitness, Slot, build_witness
 
 #: Proving cases (n, d), cheapest first; later ones are skipped once the time budget is spent.
 CASES = [(4, 650), (8, 650), (16, 650), (4, 4096), (8, 4096), (16, 4096)]
+#: The rule of the proving cases: Multi-Krum f = 1 with both free-rider screens (examples/digits.toml).
+CASE_RULE = {"f": 1, "dup_pct": 5, "floor_pct": 10}
 #: Largest circuit attempted on a 2-core, 24 GiB machine (setup memory grows with it).
 MAX_CONSTRAINTS = 1_600_000
 CID = bytes.fromhex("01551220") + bytes(32)
@@ -41,19 +43,20 @@ component main = CommitOnly();
 
 
 def _round_data(p: CircuitParams, seed: int = 1) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """A validation direction and n updates, the last one poisoned."""
+    """A validation direction and n updates, the last one poisoned. The honest updates lie ~18%
+    (relative squared distance) apart: no copies at dup_pct = 5."""
     spec, g = QuantSpec(bits=p.bits), torch.Generator().manual_seed(seed)
     v = torch.randint(-spec.qmax, spec.qmax + 1, (p.d,), generator=g)
     base = torch.randint(-400, 400, (p.d,), generator=g)
-    ups = [base + torch.randint(-60, 60, (p.d,), generator=g) for _ in range(p.n)]
+    ups = [base + torch.randint(-120, 120, (p.d,), generator=g) for _ in range(p.n)]
     ups[-1] = (-40 * ups[-1]).clamp(-spec.qmax, spec.qmax)
     return v, ups
 
 
 def _witness(p: CircuitParams, ctx: RoundContext, v: torch.Tensor, ups: list[torch.Tensor]) -> RoundWitness:
-    """Witness of a round where every trainer submitted."""
+    """Witness of a round where every trainer submitted, in slot order (seq = slot)."""
     spec = QuantSpec(bits=p.bits)
-    return build_witness(p, ctx, v, commit(v, spec), [Slot(commit(u, spec), u) for u in ups])
+    return build_witness(p, ctx, v, commit(v, spec), [Slot(commit(u, spec), u, i) for i, u in enumerate(ups)])
 
 
 def _peak(cmd: list[str]) -> tuple[float, float, float, str]:
@@ -197,10 +200,11 @@ def _anvil_chain(n_accounts: int) -> tuple[Chain, int]:
     return chain, handle.pid
 
 
-def estimate_constraints(n: int, d: int) -> int:
-    """Rough size of RoundProof(n, d, 16): §6 sha256 blocks, range checks, distances."""
-    blocks = (8 * (74 + 40 * n) + 65 + 511) // 512
-    return 29_300 * blocks + 18 * (n + 1) * d + d * n * (n - 1) // 2
+def estimate_constraints(n: int, d: int, screens: bool = False) -> int:
+    """Rough size of RoundProof(n, d, 16): §6 sha256 blocks, range checks, distances; `screens`
+    (dup_pct or floor_pct > 0) adds the squared norms, one constraint per value per slot."""
+    blocks = (8 * (74 + 41 * n) + 65 + 511) // 512
+    return 29_300 * blocks + 18 * (n + 1) * d + d * n * (n - 1) // 2 + (n * d if screens else 0)
 
 
 def run(budget_s: float = 2400.0) -> dict:
@@ -224,11 +228,11 @@ def run(budget_s: float = 2400.0) -> dict:
         if time.perf_counter() - t_start > budget_s:
             skipped.append(f"n{n}_d{d}: time budget of {budget_s:.0f} s spent")
             continue
-        estimate = estimate_constraints(n, d)
+        estimate = estimate_constraints(n, d, screens=True)
         if estimate > MAX_CONSTRAINTS:
             skipped.append(f"n{n}_d{d}: ~{estimate} constraints exceed {MAX_CONSTRAINTS} on this machine")
             continue
-        res.update(prove_case(CircuitParams(n=n, d=d, f=1)))
+        res.update(prove_case(CircuitParams(n=n, d=d, **CASE_RULE)))
         partial.write_text(json.dumps(res, indent=1))
     res.update(prover_comparison())
     res["snarkjs"] = ("round circuits need a ceremony .zkey and snarkjs cannot prepare a 2^17+ ptau here: "

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from aggregator.distances import pairwise_sq_distances
-from aggregator.krum import multi_krum
+from aggregator.screen import screened_multi_krum
 from aggregator.shapley import first_order_shapley, harmonic_parts, inner_products
 from market.commitment import commit
 from market.errors import ProofError
@@ -20,13 +20,16 @@ FIELD_R = 2188824287183927522224640574525727508854836440041603434369820418657580
 
 @dataclass(frozen=True)
 class Slot:
-    """One trainer slot: its on-chain commitment (0: absent) and its quantized proof view.
+    """One trainer slot: its on-chain commitment (0: absent), its quantized proof view and `seq`,
+    the 0-based rank of its submission in the round as the marketplace recorded it (PROTOCOL §3, §6).
 
     `update is None` with a commitment means the blob was invalid (flag 2, the aggregator's claim).
+    An absent slot's `seq` is ignored (0 in the public input).
     """
 
     commitment: int = 0
     update: torch.Tensor | None = None
+    seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class RoundWitness:
     commitments: list[int]
     flags: list[int]
     scores: list[int]
+    seqs: list[int]
 
 
 def _offset(q: torch.Tensor, spec: QuantSpec) -> list[int]:
@@ -58,7 +62,8 @@ def _offset(q: torch.Tensor, spec: QuantSpec) -> list[int]:
 
 def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_commit: int,
                   slots: list[Slot]) -> RoundWitness:
-    """Run the aggregation rule on the valid slots and lay out every circuit input."""
+    """Run the aggregation rule (PROTOCOL §3: copies, norm floor, Multi-Krum) on the valid slots and
+    lay out every circuit input."""
     n, d, spec = params.n, params.d, QuantSpec(bits=params.bits)
     if len(slots) > n or ctx.n_trainers > n or len(slots) > ctx.n_trainers:
         raise ProofError(f"{len(slots)} slots / {ctx.n_trainers} trainers exceed the circuit's {n}")
@@ -71,28 +76,46 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
         assert u is not None
         if tuple(u.shape) != (d,) or commit(u, spec) != slots[i].commitment:
             raise ProofError(f"slot {i}: the update does not hash to its commitment")
+    seqs = [s.seq if s.commitment != 0 else 0 for s in slots]
+    for i, q in enumerate(seqs):
+        if not 0 <= q < 256:
+            raise ProofError(f"slot {i}: submission rank {q} is not a uint8")
+    ranks = [seqs[i] for i, s in enumerate(slots) if s.commitment != 0]
+    if len(set(ranks)) != len(ranks):
+        raise ProofError(f"the slots with a submission need distinct submission ranks, got {seqs}")
     U = torch.stack([slots[i].update for i in valid]) if valid else torch.zeros((0, d), dtype=torch.int64)
     dist = pairwise_sq_distances(U)
-    kr = multi_krum(dist, params.f, params.m, params.tau_pct)
+    nsq = [inner_products(U[r : r + 1], U[r])[0] for r in range(len(valid))]
+    sk = screened_multi_krum(dist, nsq, [seqs[i] for i in valid], params.f, params.m, params.tau_pct,
+                             params.dup_pct, params.floor_pct)
+    kr = sk.krum
     a = inner_products(U, v) if valid else []
-    sc = first_order_shapley(a, kr.accepted)
+    sc = first_order_shapley(a, sk.accepted)
 
     flags = [2 if s.commitment != 0 and s.update is None else 0 for s in slots]
     scores = [0] * n
+    for r, i in enumerate(valid):
+        flags[i] = int(sk.outlier[r])
+        scores[i] = sc[r]
+    # the floor's lower median (a hint only when the circuit has the floor)
+    med = [0] * n
+    if params.floor_pct > 0 and sk.median is not None:
+        med[valid[sk.median]] = 1
+    # Krum hints over the members of K only (copies and low updates take no part, like invalid slots)
     nb = [[0] * n for _ in range(n)]
     kth, sel, ref = [0] * n, [0] * n, [0] * n
     dl = dist.tolist()
-    for r, i in enumerate(valid):
-        flags[i] = int(kr.outlier[r])
-        scores[i] = sc[r]
-        sel[i] = int(kr.selected[r])
-        near = sorted((dl[r][c], c) for c in range(len(valid)) if c != r)[: kr.k]
+    members = [valid[r] for r in sk.members]
+    for p, i in enumerate(members):
+        r = sk.members[p]
+        sel[i] = int(kr.selected[p])
+        near = sorted((dl[r][sk.members[c]], c) for c in range(len(members)) if c != p)[: kr.k]
         for _, c in near:
-            nb[i][valid[c]] = 1
+            nb[i][members[c]] = 1
         kth[i] = near[-1][0] if near else 0
-    if valid:
-        ref[valid[kr.order[kr.m_eff - 1]]] = 1
-    rem = _remainders(a, kr.accepted, sc)
+    if members:
+        ref[members[kr.order[kr.m_eff - 1]]] = 1
+    rem = _remainders(a, sk.accepted, sc)
     rems = [0] * n
     for r, i in enumerate(valid):
         rems[i] = rem[r]
@@ -100,7 +123,7 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
     commitments = [s.commitment for s in slots]
     t = ctx.n_trainers
     pub = public_input(ctx.chain_id, ctx.marketplace, ctx.project_id, ctx.round, v_commit,
-                       t, n, commitments[:t], flags[:t], scores[:t])
+                       t, n, commitments[:t], flags[:t], scores[:t], seqs[:t])
     zero = [0] * d
     inputs: dict[str, object] = {
         "chainId": ctx.chain_id,
@@ -113,15 +136,17 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
         "commitment": commitments,
         "flag": flags,
         "score": [s % FIELD_R for s in scores],
+        "seq": seqs,
         "u": [_offset(s.update, spec) if i in valid and s.update is not None else zero
               for i, s in enumerate(slots)],
         "nb": nb,
         "kth": kth,
         "sel": sel,
         "ref": ref,
+        "med": med,
         "rem": rems,
     }
-    return RoundWitness(inputs, pub, commitments, flags, scores)
+    return RoundWitness(inputs, pub, commitments, flags, scores, seqs)
 
 
 def _remainders(a: list[int], accepted: list[bool], scores: list[int]) -> list[int]:

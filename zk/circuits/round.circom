@@ -7,6 +7,8 @@
 //   BITS    quantization width; every value is range-checked to [0, 2^BITS) in offset form
 //   F, M    Multi-Krum's f and m (m = 0: m_eff = max(1, n0 - f))
 //   TAU     tau_pct (0: plain Multi-Krum)
+//   DUP     dup_pct of the copy rule (0: no copy constraints at all)
+//   FLOOR   floor_pct of the norm floor (0: no floor constraints at all)
 // Single public signal: PROTOCOL §6's publicInput = sha256(data) >> 3.
 pragma circom 2.1.0;
 
@@ -85,13 +87,37 @@ template OneHot(n) {
     }
 }
 
+// PROTOCOL §3 copy test of slot i against slot j: seq_j < seq_i and 100 * dist(i, j) < DUP * nsq(j),
+// for a valid pair (vpair = valid_i * valid_j). seq < 2^8 and dist, nsq < 2^DB (range-checked or
+// built from range-checked values by the caller), so both comparators see operands below their width:
+// 100 * dist < 2^(DB + 7), DUP * nsq < 2^(DB + bitlen(DUP)). Both outputs are forced (Num2Bits).
+template CopyOf(DB, DUP) {
+    signal input vpair;
+    signal input seqI;
+    signal input seqJ;
+    signal input dist;
+    signal input nsqJ;
+    signal output out;
+    component earlier = LessThan(8);
+    earlier.in[0] <== seqJ;
+    earlier.in[1] <== seqI;
+    component close = LessThan(DB + 7 + bitlen(DUP));
+    close.in[0] <== 100 * dist;
+    close.in[1] <== DUP * nsqJ;
+    signal e;
+    e <== vpair * earlier.out;
+    out <== e * close.out;
+}
+
 // The round statement; see the header and docs/ZK.md for what each block proves.
-template RoundProof(N, D, BITS, F, M, TAU) {
+template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     var OFF = 1 << (BITS - 1);
-    var DB = 2 * BITS + bitlen(D);              // dist(i, j) < 2^DB
+    var DB = 2 * BITS + bitlen(D);              // dist(i, j) < 2^DB, nsq(i) <= D 2^(2 BITS - 2) < 2^DB
     var KB = DB + bitlen(N);                    // krum(i) < 2^KB
     var CB = KB + bitlen(N) + 1;                // composite keys krum * N + i
     var TB = KB + 7 + bitlen(TAU);              // 100 * krum and TAU * s_ref
+    var MB = DB + bitlen(N) + 1;                // norm keys nsq * N + i
+    var FB = DB + 7 + bitlen(FLOOR);            // 100 * nsq(i) and FLOOR * nsq(med)
     var QN = lcmUpTo(N);
     var RB = bitlen(N * (N - 1) * QN);          // remainders < D_n
 
@@ -107,11 +133,13 @@ template RoundProof(N, D, BITS, F, M, TAU) {
     signal input commitment[N];
     signal input flag[N];
     signal input score[N];                      // signed, as field elements
+    signal input seq[N];                        // submission ranks (PROTOCOL §6), 0 for absent slots
     signal input u[N][D];                       // offset form; zeros for empty and invalid slots
-    signal input nb[N][N];                      // Krum neighbour masks
-    signal input kth[N];                        // k-th smallest distance of each valid slot
+    signal input nb[N][N];                      // Krum neighbour masks (Krum members only)
+    signal input kth[N];                        // k-th smallest distance of each Krum member
     signal input sel[N];                        // Multi-Krum selection
     signal input ref[N];                        // the m_eff-th selected slot (one-hot)
+    signal input med[N];                        // the lower median of C by squared norm (one-hot; FLOOR > 0)
     signal input rem[N];                        // score remainders
 
     // ---- v binds to vCommit ----
@@ -135,12 +163,135 @@ template RoundProof(N, D, BITS, F, M, TAU) {
         isTwo[i] <== f01[i] / 2;
         valid[i] <== present[i] * (1 - isTwo[i]);
         cz[i].out * flag[i] === 0;              // absent: flag 0 (score 0 follows below)
+        cz[i].out * seq[i] === 0;               // absent: seq 0 (seq < 2^8: bSeq in the hash block)
         uc[i] = Commit(D, BITS);
         for (var k = 0; k < D; k++) { uc[i].o[k] <== u[i][k]; }
         (uc[i].out - commitment[i]) * valid[i] === 0;
     }
+
+    // ---- pairwise squared distances ----
+    signal dist[N][N];
+    signal dsq[N][N][D];
+    for (var i = 0; i < N; i++) {
+        for (var j = i + 1; j < N; j++) {
+            var acc = 0;
+            for (var k = 0; k < D; k++) {
+                dsq[i][j][k] <== (u[i][k] - u[j][k]) * (u[i][k] - u[j][k]);
+                acc += dsq[i][j][k];
+            }
+            dist[i][j] <== acc;
+            dist[j][i] <== acc;
+        }
+    }
+
+    // ---- squared norms nsq(i) = sum (u - OFF)^2 (D constraints per slot), only when a screen needs them ----
+    var nsq[N];
+    for (var i = 0; i < N; i++) { nsq[i] = 0; }
+    if (DUP > 0 || FLOOR > 0) {
+        signal usq[N][D];
+        for (var i = 0; i < N; i++) {
+            for (var k = 0; k < D; k++) {
+                usq[i][k] <== (u[i][k] - OFF) * (u[i][k] - OFF);
+                nsq[i] += usq[i][k];
+            }
+        }
+    }
+
+    // ---- copies: dup(i) = OR_j valid_i valid_j (seq_j < seq_i) (100 dist(i, j) < DUP nsq(j)) ----
+    // The OR is "sum of the N - 1 pair bits != 0" (IsZero; the sum is < N, no wrap-around).
+    // cin = valid and not a copy: the set C. dup(i) <= valid(i), so cin is linear.
+    signal dup[N];
+    signal cin[N];
+    if (DUP > 0) {
+        signal vp[N][N];
+        component cpy[N][N];
+        component anyCopy[N];
+        for (var i = 0; i < N; i++) {
+            for (var j = i + 1; j < N; j++) { vp[i][j] <== valid[i] * valid[j]; }
+        }
+        for (var i = 0; i < N; i++) {
+            var cnt = 0;
+            for (var j = 0; j < N; j++) {
+                if (j != i) {
+                    cpy[i][j] = CopyOf(DB, DUP);
+                    if (j > i) { cpy[i][j].vpair <== vp[i][j]; } else { cpy[i][j].vpair <== vp[j][i]; }
+                    cpy[i][j].seqI <== seq[i];
+                    cpy[i][j].seqJ <== seq[j];
+                    cpy[i][j].dist <== dist[i][j];
+                    cpy[i][j].nsqJ <== nsq[j];
+                    cnt += cpy[i][j].out;
+                }
+            }
+            anyCopy[i] = IsZero();
+            anyCopy[i].in <== cnt;
+            dup[i] <== 1 - anyCopy[i].out;
+        }
+    } else {
+        for (var i = 0; i < N; i++) { dup[i] <== 0; }
+    }
+    for (var i = 0; i < N; i++) { cin[i] <== valid[i] - dup[i]; }
+
+    // ---- norm floor: med = the lower median of C by key nsq * N + i (hint, one-hot), proven by
+    // counting: exactly (|C| - 1) \ 2 members of C have a smaller key (keys are distinct, so this
+    // pins one element). low(i) = cin(i) (100 nsq(i) < FLOOR nsq(med)). kin = cin - low: the set K.
+    // Keys < N (2^DB + 1) <= 2^MB; 100 nsq < 2^(DB + 7) and FLOOR nsq(med) < 2^(DB + bitlen(FLOOR)).
+    signal low[N];
+    signal kin[N];
+    if (FLOOR > 0) {
+        var c = 0;
+        for (var i = 0; i < N; i++) { c += cin[i]; }
+        component hotC = OneHot(N);
+        hotC.x <== c;
+        var rank = 0;
+        for (var t = 1; t <= N; t++) { rank += hotC.e[t] * ((t - 1) \ 2); }
+        var medCount = 0;
+        var medKey = 0;
+        var medIdx = 0;
+        signal medKeyPart[N];
+        for (var i = 0; i < N; i++) {
+            med[i] * (med[i] - 1) === 0;
+            med[i] * (1 - cin[i]) === 0;
+            medCount += med[i];
+            medKeyPart[i] <== med[i] * (nsq[i] * N + i);
+            medKey += medKeyPart[i];
+            medIdx += med[i] * i;
+        }
+        medCount === 1 - hotC.e[0];             // one median when C is not empty, else none
+        signal keyMed;
+        keyMed <== medKey;
+        signal nsqMed;
+        nsqMed <== (keyMed - medIdx) / N;       // = nsq(med) (0 when C is empty)
+        component smaller[N];
+        component under[N];
+        signal isSmaller[N];
+        var nSmaller = 0;
+        for (var i = 0; i < N; i++) {
+            smaller[i] = LessThan(MB);
+            smaller[i].in[0] <== nsq[i] * N + i;
+            smaller[i].in[1] <== keyMed;
+            isSmaller[i] <== cin[i] * smaller[i].out;
+            nSmaller += isSmaller[i];
+            under[i] = LessThan(FB);
+            under[i].in[0] <== 100 * nsq[i];
+            under[i].in[1] <== FLOOR * nsqMed;
+            low[i] <== cin[i] * under[i].out;
+        }
+        nSmaller === rank;
+    } else {
+        for (var i = 0; i < N; i++) { low[i] <== 0; }
+    }
+    for (var i = 0; i < N; i++) { kin[i] <== cin[i] - low[i]; }
+
+    // ---- Multi-Krum over K (valid, not a copy, not low): n0 = |K|, k(n0), m_eff(n0) from one-hot tables ----
+    signal kp[N][N];                            // both in K
+    for (var i = 0; i < N; i++) {
+        for (var j = i + 1; j < N; j++) {
+            kp[i][j] <== kin[i] * kin[j];
+            kp[j][i] <== kp[i][j];
+        }
+    }
     var n0 = 0;
-    for (var i = 0; i < N; i++) { n0 += valid[i]; }
+    for (var i = 0; i < N; i++) { n0 += kin[i]; }
     component hot0 = OneHot(N);
     hot0.x <== n0;
     var kk = 0;
@@ -154,24 +305,6 @@ template RoundProof(N, D, BITS, F, M, TAU) {
         kk += hot0.e[c] * kc;
         meff += hot0.e[c] * mc;
         hasRef += hot0.e[c] * (mc > 0 ? 1 : 0);
-    }
-
-    // ---- pairwise squared distances ----
-    signal dist[N][N];
-    signal dsq[N][N][D];
-    signal vp[N][N];
-    for (var i = 0; i < N; i++) {
-        for (var j = i + 1; j < N; j++) {
-            var acc = 0;
-            for (var k = 0; k < D; k++) {
-                dsq[i][j][k] <== (u[i][k] - u[j][k]) * (u[i][k] - u[j][k]);
-                acc += dsq[i][j][k];
-            }
-            dist[i][j] <== acc;
-            dist[j][i] <== acc;
-            vp[i][j] <== valid[i] * valid[j];
-            vp[j][i] <== vp[i][j];
-        }
     }
 
     // ---- krum(i) = sum of the k smallest dist(i, j): mask nb, threshold kth ----
@@ -188,18 +321,18 @@ template RoundProof(N, D, BITS, F, M, TAU) {
         for (var j = 0; j < N; j++) {
             if (j != i) {
                 nb[i][j] * (nb[i][j] - 1) === 0;
-                nb[i][j] * (1 - vp[i][j]) === 0;
+                nb[i][j] * (1 - kp[i][j]) === 0;
                 cnt += nb[i][j];
                 nbd[i][j] <== nb[i][j] * dist[i][j];
                 ks += nbd[i][j];
-                // nb = 1: dist <= kth; nb = 0: dist >= kth (only between valid slots)
+                // nb = 1: dist <= kth; nb = 0: dist >= kth (only between members of K)
                 w[i][j] <== nb[i][j] * (kth[i] - dist[i][j]);
-                xg[i][j] <== vp[i][j] * (dist[i][j] - kth[i] + 2 * w[i][j]);
+                xg[i][j] <== kp[i][j] * (dist[i][j] - kth[i] + 2 * w[i][j]);
                 rcmp[i][j] = Range(DB + 1);
                 rcmp[i][j].in <== xg[i][j];
             }
         }
-        kv[i] <== kk * valid[i];
+        kv[i] <== kk * kin[i];
         cnt === kv[i];
         krum[i] <== ks;
     }
@@ -212,7 +345,7 @@ template RoundProof(N, D, BITS, F, M, TAU) {
     signal refKey[N];
     for (var i = 0; i < N; i++) {
         sel[i] * (sel[i] - 1) === 0;
-        sel[i] * (1 - valid[i]) === 0;
+        sel[i] * (1 - kin[i]) === 0;
         ref[i] * (ref[i] - 1) === 0;
         ref[i] * (1 - sel[i]) === 0;
         selCount += sel[i];
@@ -232,24 +365,33 @@ template RoundProof(N, D, BITS, F, M, TAU) {
     component rsel[N];
     for (var i = 0; i < N; i++) {
         ya[i] <== sel[i] * (T - krum[i] * N - i);
-        yb[i] <== (valid[i] - sel[i]) * (krum[i] * N + i - T - 1);
+        yb[i] <== (kin[i] - sel[i]) * (krum[i] * N + i - T - 1);
         rsel[i] = Range(CB);
         rsel[i].in <== ya[i] + yb[i];
     }
 
-    // ---- outliers, flags, accepted set ----
-    signal outlier[N];
-    signal acc[N];
+    // ---- Krum outliers: in K, not selected, and (TAU == 0 or 100 krum(i) > TAU s_ref) ----
+    signal krumOut[N];
     component gt[N];
     for (var i = 0; i < N; i++) {
         if (TAU == 0) {
-            outlier[i] <== valid[i] - sel[i];
+            krumOut[i] <== kin[i] - sel[i];
         } else {
             gt[i] = LessThan(TB);
             gt[i].in[0] <== TAU * sRef;
             gt[i].in[1] <== 100 * krum[i];
-            outlier[i] <== (valid[i] - sel[i]) * gt[i].out;
+            krumOut[i] <== (kin[i] - sel[i]) * gt[i].out;
         }
+    }
+
+    // ---- outliers, flags, accepted set ----
+    // copy, low and Krum outlier are mutually exclusive: a copy is outside C (cin = 0, so low = 0),
+    // a copy or a low update is outside K (kin = 0, so sel = 0 and krumOut = 0). Their sum is the
+    // outlier bit.
+    signal outlier[N];
+    signal acc[N];
+    for (var i = 0; i < N; i++) {
+        outlier[i] <== dup[i] + low[i] + krumOut[i];
         flag[i] - 2 * isTwo[i] === outlier[i];  // flag 1 exactly for the outliers
         acc[i] <== valid[i] - outlier[i];
     }
@@ -315,7 +457,7 @@ template RoundProof(N, D, BITS, F, M, TAU) {
     }
 
     // ---- public input: sha256 over PROTOCOL §6's data, top 253 bits ----
-    var NB = 8 * (8 + 20 + 8 + 4 + 32 + 2 + 40 * N);
+    var NB = 8 * (8 + 20 + 8 + 4 + 32 + 2 + 41 * N);
     component sha = Sha256(NB);
     var pos = 0;
     component bChain = Num2Bits(64);
@@ -339,6 +481,7 @@ template RoundProof(N, D, BITS, F, M, TAU) {
     bN.in <== nTrainers;
     for (var b = 15; b >= 0; b--) { sha.in[pos] <== bN.out[b]; pos++; }
     component bC[N];
+    component bSeq[N];
     for (var i = 0; i < N; i++) {
         bC[i] = Num2Bits_strict();
         bC[i].in <== commitment[i];
@@ -347,6 +490,9 @@ template RoundProof(N, D, BITS, F, M, TAU) {
         for (var b = 253; b >= 0; b--) { sha.in[pos] <== bC[i].out[b]; pos++; }
         sha.in[pos] <== 1 - sb[i].out[63]; pos++;  // two's complement sign bit
         for (var b = 62; b >= 0; b--) { sha.in[pos] <== sb[i].out[b]; pos++; }
+        bSeq[i] = Num2Bits(8);                  // uint8 seq_i: also its range check
+        bSeq[i].in <== seq[i];
+        for (var b = 7; b >= 0; b--) { sha.in[pos] <== bSeq[i].out[b]; pos++; }
     }
     var acc253 = 0;
     for (var b = 0; b < 253; b++) { acc253 += sha.out[b] * (1 << (252 - b)); }

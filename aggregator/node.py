@@ -15,7 +15,9 @@ import torch
 from eth_account.signers.local import LocalAccount
 
 from aggregator.direction import validation_direction
+from aggregator.fltrust import CosineResult
 from aggregator.rules import aggregate_round
+from aggregator.screen import ScreenedKrum
 from market.blob import UpdateHeader
 from market.commitment import commit
 from market.context import ProjectContext, verifier_mismatches
@@ -31,9 +33,18 @@ from zk.witness import RoundContext, Slot, build_witness
 
 
 def circuit_params(ctx: ProjectContext) -> CircuitParams:
-    """The round circuit a project's verifier was built for (PROTOCOL §3 Multi-Krum parameters)."""
+    """The round circuit a project's verifier was built for (its slots and PROTOCOL §3 rule parameters)."""
     p = ctx.params
-    return CircuitParams(n=p.max_trainers, d=p.view_len, bits=p.quant_bits, f=p.krum_f, m=p.krum_m, tau_pct=p.tau_pct)
+    return CircuitParams.for_rule(p.max_trainers, p.view_len, p.quant_bits, ctx.manifest.rule)
+
+
+def outlier_reason(decision: ScreenedKrum | CosineResult | None, pos: int) -> str:
+    """Why the `pos`-th valid update is an outlier (PROTOCOL §3), for the round report."""
+    if isinstance(decision, ScreenedKrum) and decision.copy[pos]:
+        return "outlier: a copy of an update submitted before it"
+    if isinstance(decision, ScreenedKrum) and decision.low[pos]:
+        return "outlier: norm below the floor (free rider)"
+    return "outlier (Multi-Krum)"
 
 
 @dataclass
@@ -121,7 +132,8 @@ class AggregatorNode:
         if commit(v, quant) != rs.v_commit:
             raise ProofError(f"round {round_}: the recomputed validation direction does not match the on-chain commitment")
         trainers, verdicts = self._verdicts(round_)
-        slots = [Slot(rs.commitments[i], verdicts[i].update.view() if verdicts[i].accepted else None)
+        seqs = self.market.submission_order(c.pid, round_)
+        slots = [Slot(rs.commitments[i], verdicts[i].update.view() if verdicts[i].accepted else None, seqs[i])
                  if i in verdicts else Slot() for i in range(len(trainers))]
         rctx = RoundContext(self.market.chain.chain_id, self.market.address, c.pid, round_, len(trainers))
         witness = build_witness(circuit_params(c), rctx, v, rs.v_commit, slots)
@@ -129,14 +141,14 @@ class AggregatorNode:
         valid = [i for i in sorted(verdicts) if verdicts[i].accepted]
         view = torch.stack([verdicts[i].update.view() for i in valid]) if valid else torch.zeros((0, c.params.view_len), dtype=torch.int64)
         full = torch.stack([verdicts[i].update.flat for i in valid]) if valid else torch.zeros((0, c.numel), dtype=torch.int64)
-        outcome = aggregate_round(view, full, v, g_prev, quant, c.manifest.rule)
+        outcome = aggregate_round(view, full, v, g_prev, quant, c.manifest.rule, [seqs[i] for i in valid])
         if [witness.flags[i] for i in valid] != [int(x) for x in outcome.outlier]:
             raise ProofError(f"round {round_}: the aggregation rule and the circuit witness disagree")
 
         loss, acc = evaluate(c.task.build_model, outcome.new_global, c.task.val)
         n = len(trainers)
         reasons = {trainers[i]: f"{v.reason}: {v.detail}" for i, v in verdicts.items() if not v.accepted}
-        reasons.update({trainers[i]: "outlier (Multi-Krum)" for i in valid if witness.flags[i] == 1})
+        reasons.update({trainers[i]: outlier_reason(outcome.detail, pos) for pos, i in enumerate(valid) if witness.flags[i] == 1})
         report = {"round": round_, "flags": witness.flags[:n], "scores": witness.scores[:n], "reasons": reasons,
                   "val_accuracy": acc, "val_loss": loss, "submitted": sorted(verdicts)}
         model_cid = c.storage.add(encode_model(outcome.new_global, c.pid, round_, c.spec_hex, report))

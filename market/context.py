@@ -64,9 +64,11 @@ class ProjectContext:
         return decode_model(self.storage.get(cid), self.numel, self.spec_hex).weights
 
 
-#: The getters RoundVerifier exposes (contracts/zk/RoundVerifier.sol), against the project's parameters.
+#: The getters RoundVerifier exposes (contracts/zk/RoundVerifier.sol), against the project's on-chain
+#: parameters or, for the rule parameters the chain does not hold, its manifest's [rule].
 _VERIFIER_GETTERS = {"maxTrainers": "max_trainers", "viewLen": "view_len", "quantBits": "quant_bits",
-                     "krumF": "krum_f", "krumM": "krum_m", "tauPct": "tau_pct"}
+                     "krumF": "krum_f", "krumM": "krum_m", "tauPct": "tau_pct",
+                     "dupPct": "rule.dup_pct", "floorPct": "rule.floor_pct"}
 
 
 def verifier_mismatches(ctx: ProjectContext) -> list[str]:
@@ -81,7 +83,8 @@ def verifier_mismatches(ctx: ProjectContext) -> list[str]:
         except Exception:  # noqa: BLE001 - a verifier without the getter cannot be checked
             problems.append(f"the verifier has no {getter}()")
             continue
-        want = int(getattr(ctx.params, field_name))
+        source = ctx.manifest.rule if field_name.startswith("rule.") else ctx.params
+        want = int(getattr(source, field_name.removeprefix("rule.")))
         if getter == "maxTrainers" and value >= want or getter != "maxTrainers" and value == want:
             continue
         problems.append(f"verifier {getter} = {value}, project {field_name} = {want}")

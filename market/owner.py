@@ -37,8 +37,7 @@ def deploy_round_verifier(market: Marketplace, pf: ProjectFile, sender: LocalAcc
 
     if pf.manifest.rule.rule != "multi_krum":
         raise ConfigError("only the multi_krum rule has a round circuit; set [rule] rule = 'multi_krum'")
-    params = CircuitParams(n=pf.max_trainers, d=pf.manifest.view[1], bits=pf.manifest.quant.bits,
-                           f=pf.manifest.rule.f, m=pf.manifest.rule.m, tau_pct=pf.manifest.rule.tau_pct)
+    params = CircuitParams.for_rule(pf.max_trainers, pf.manifest.view[1], pf.manifest.quant.bits, pf.manifest.rule)
     return str(deploy_verifier(market.chain, dev_setup(params), sender=sender, allow_insecure=True).address)
 
 

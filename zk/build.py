@@ -13,9 +13,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from market.errors import CompileError, ProofError, ToolchainError
 from market.paths import BUILD, NODE_MODULES
+
+if TYPE_CHECKING:
+    from aggregator.rules import RuleConfig
 
 CIRCUITS = Path(__file__).resolve().parent / "circuits"
 INSECURE_MARK = "INSECURE DEVELOPMENT SETUP"
@@ -35,12 +39,20 @@ class CircuitParams:
     f: int = 0
     m: int = 0
     tau_pct: int = 0
+    dup_pct: int = 0
+    floor_pct: int = 0
 
     def __post_init__(self) -> None:
         if not (self.n >= 2 and self.d >= 1 and 2 <= self.bits <= 32):
             raise ProofError(f"unsupported circuit parameters {self}")
-        if min(self.f, self.m, self.tau_pct) < 0:
-            raise ProofError("f, m and tau_pct must be >= 0")
+        if min(self.f, self.m, self.tau_pct, self.dup_pct, self.floor_pct) < 0:
+            raise ProofError("f, m, tau_pct, dup_pct and floor_pct must be >= 0")
+
+    @classmethod
+    def for_rule(cls, n: int, d: int, bits: int, rule: RuleConfig) -> CircuitParams:
+        """The circuit proving `rule` (multi_krum) for n slots, a d-long view and `bits`-bit values."""
+        return cls(n=n, d=d, bits=bits, f=rule.f, m=rule.m, tau_pct=rule.tau_pct,
+                   dup_pct=rule.dup_pct, floor_pct=rule.floor_pct)
 
     def main_source(self) -> str:
         """The circom main file instantiating the template with these parameters."""
@@ -48,7 +60,7 @@ class CircuitParams:
         return (
             "pragma circom 2.1.0;\n"
             'include "round.circom";\n'
-            f"component main = RoundProof({p.n}, {p.d}, {p.bits}, {p.f}, {p.m}, {p.tau_pct});\n"
+            f"component main = RoundProof({p.n}, {p.d}, {p.bits}, {p.f}, {p.m}, {p.tau_pct}, {p.dup_pct}, {p.floor_pct});\n"
         )
 
 

@@ -14,7 +14,7 @@ ceremony = typer.Typer(help="Production keys: a public ptau plus contributions f
                        no_args_is_help=True)
 app.add_typer(ceremony, name="ceremony")
 
-PROJECT = typer.Argument(..., help="The project's TOML file: it fixes the circuit (slots, view, bits, f, m, tau).")
+PROJECT = typer.Argument(..., help="The project's TOML file: it fixes the circuit (slots, view, bits, rule parameters).")
 
 
 def _params(project_file: Path):  # noqa: ANN202 - zk.build.CircuitParams
@@ -23,9 +23,7 @@ def _params(project_file: Path):  # noqa: ANN202 - zk.build.CircuitParams
     from zk.build import CircuitParams
 
     pf = load_project_file(project_file)
-    rule = pf.manifest.rule
-    return CircuitParams(n=pf.max_trainers, d=pf.manifest.view[1], bits=pf.manifest.quant.bits,
-                         f=rule.f, m=rule.m, tau_pct=rule.tau_pct)
+    return CircuitParams.for_rule(pf.max_trainers, pf.manifest.view[1], pf.manifest.quant.bits, pf.manifest.rule)
 
 
 def _artifacts(project_file: Path) -> Path:

@@ -8,9 +8,10 @@ Shapley, average), for every attack with 0, 2 and 3 attackers and every rule, an
 Definitions. Accuracy drops are in points of test accuracy against the same rule's clean run
 (all trainers honest) and against its honest-only run (the attackers absent: the data they
 withhold is lost whatever the rule). Detection counts outlier flags per trainer and round:
-`detection_*` over every attack (free riders included) plus the clean run, `detection_*_poisoning`
-without the free riders, which no distance rule can see (their defence is the score: they earn
-`free_rider_reward_share` of the budgets). `spearman_rho` compares, for 8 trainers, the sum over
+`detection_*` over every attack (free riders included: the §3 screens catch copies, which are
+submitted after their victims, and zero updates) plus the clean run, `detection_*_poisoning`
+without the free riders; `free_rider_reward_share` is what free riders still earn. `run_seeds`
+repeats everything per seed and reports the worst seed. `spearman_rho` compares, for 8 trainers, the sum over
 rounds of each round's proven scores (divided by the round's largest |score|) with the sum of
 exact accuracy-based Shapley values (validation accuracy of g + mean of the coalition's updates),
 when trainers differ in quality (label noise i/8 for trainer i, on top of Dirichlet non-IID);
@@ -161,24 +162,34 @@ def noisy_labels(data: Split, rate: float, seed: int) -> Split:
 
 
 def shapley_agreement(task: Task, parts: list[Split], cfg: EvalConfig) -> dict[str, Any]:
-    """Spearman rho between proven first-order Shapley and exact accuracy Shapley over clean FedAvg rounds."""
+    """Spearman rho between proven first-order Shapley and exact accuracy Shapley over clean FedAvg rounds.
+
+    Also exact validation-loss Shapley, the smooth utility the proven score linearises: how well
+    the proven score tracks it, and how well even it agrees with accuracy Shapley (a ceiling for
+    any loss-based score when accuracy differences are mostly evaluation noise).
+    """
     build, view = task.build_model, task.view()
     g = flatten(task.model(cfg.seed))
-    rhos, proven_total, acc_total = [], np.zeros(len(parts)), np.zeros(len(parts))
+    n = len(parts)
+    rhos, proven_total, acc_total, loss_total = [], np.zeros(n), np.zeros(n), np.zeros(n)
     evals, seconds = 0, 0.0
     for r in range(cfg.rounds):
         q = torch.stack([quantize(u, cfg.spec) for u in round_updates(task, g, parts, r, cfg)])
         v = validation_direction(build, g, task.val, view, cfg.spec)
         out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, RuleConfig(rule="none"))
-        report = exact_shapley(len(parts), coalition_accuracy(build, g, [dequantize(row, cfg.spec) for row in q], task.val))
+        steps = [dequantize(row, cfg.spec) for row in q]
+        report = exact_shapley(n, coalition_accuracy(build, g, steps, task.val))
         evals, seconds = evals + report.evaluations, seconds + report.seconds
         rhos.append(float(spearmanr(out.scores, report.values).statistic))
         proven_total += np.array(out.scores, dtype=np.float64) / max(1, max(abs(s) for s in out.scores))
         acc_total += np.array(report.values)
+        loss_total += np.array(exact_shapley(n, coalition_accuracy(build, g, steps, task.val, "loss")).values)
         g = out.new_global
     return {
         "rho": float(spearmanr(proven_total, acc_total).statistic),
         "rho_per_round": rhos,
+        "rho_proven_vs_loss_shapley": float(spearmanr(proven_total, loss_total).statistic),
+        "rho_loss_shapley_vs_accuracy_shapley": float(spearmanr(loss_total, acc_total).statistic),
         "exact_shapley_evaluations": evals,
         "exact_shapley_seconds": seconds,
     }

@@ -108,12 +108,17 @@ def accuracy_shapley(n: int, utility: Utility, exact_max: int = 10, seed: int = 
 
 
 def coalition_accuracy(
-    build: Callable[[], nn.Module], g_prev: torch.Tensor, updates: list[torch.Tensor], data: Split
+    build: Callable[[], nn.Module], g_prev: torch.Tensor, updates: list[torch.Tensor], data: Split,
+    metric: str = "accuracy",
 ) -> Utility:
-    """U(S) = accuracy on `data` of g_prev plus the mean of the updates in S (g_prev itself for S empty)."""
+    """U(S) = accuracy (or, with metric="loss", minus the loss) on `data` of g_prev plus the mean of
+    the updates in S (g_prev itself for S empty)."""
+    if metric not in ("accuracy", "loss"):
+        raise ValueError(f"metric must be 'accuracy' or 'loss', got {metric!r}")
 
     def utility(s: frozenset[int]) -> float:
         step = torch.stack([updates[i] for i in sorted(s)]).mean(dim=0) if s else torch.zeros_like(g_prev)
-        return evaluate(build, g_prev + step, data)[1]
+        loss, acc = evaluate(build, g_prev + step, data)
+        return acc if metric == "accuracy" else -loss
 
     return utility

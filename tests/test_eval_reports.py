@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 
 from aggregator.reports import accuracy_shapley, coalition_accuracy, exact_shapley, gtg_shapley, leave_one_out
@@ -44,3 +47,13 @@ def test_coalition_accuracy_utility() -> None:
     assert u(frozenset({0})) == base
     assert u(frozenset({0, 1})) == base  # g / 2: the same arg-max everywhere
     assert u(frozenset({1})) == float((task.val.y == 0).float().mean())  # all-zero model predicts class 0
+
+
+def test_coalition_loss_utility() -> None:
+    task = get_task("digits-softmax")
+    g = flatten(task.model(0))
+    u = coalition_accuracy(task.build_model, g, [torch.zeros(650), -g], task.val, "loss")
+    assert abs(u(frozenset({1})) + math.log(10)) < 1e-5  # the all-zero model: uniform, loss ln 10
+    assert u(frozenset({0})) == u(frozenset())
+    with pytest.raises(ValueError, match="metric"):
+        coalition_accuracy(task.build_model, g, [], task.val, "f1")

@@ -41,9 +41,9 @@ def circuit_params(ctx: ProjectContext) -> CircuitParams:
 def outlier_reason(decision: ScreenedKrum | CosineResult | None, pos: int) -> str:
     """Why the `pos`-th valid update is an outlier (PROTOCOL §3), for the round report."""
     if isinstance(decision, ScreenedKrum) and decision.copy[pos]:
-        return "outlier: a copy of an update submitted before it"
+        return "outlier (copy of an update submitted before it)"
     if isinstance(decision, ScreenedKrum) and decision.low[pos]:
-        return "outlier: norm below the floor (free rider)"
+        return "outlier (norm below the floor)"
     return "outlier (Multi-Krum)"
 
 

@@ -47,8 +47,8 @@ class DemoConfig:
     """What the demo runs: counts, attacks, rounds, task and where."""
 
     trainers: int = 8
-    attackers: int = 2
-    attacks: tuple[str, ...] = ("sign_flip", "scaling")
+    attackers: int = 3
+    attacks: tuple[str, ...] = ("sign_flip", "scaling", "free_rider_copy")
     rounds: int = 5
     task: str = "digits-softmax"
     alpha: float = 0.5

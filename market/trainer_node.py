@@ -16,18 +16,18 @@ import torch
 from eth_account.signers.local import LocalAccount
 
 from market import attacks
-from market.blob import UpdateHeader, encode
+from market.blob import UpdateHeader, decode, encode
 from market.commitment import commit_view
 from market.context import ProjectContext, verifier_mismatches
 from market.errors import ChainError, ConfigError, StorageError
 from market.marketplace import State, Status
 from market.quant import quantize
-from market.storage import cid_to_bytes
+from market.storage import cid_from_bytes, cid_to_bytes
 from market.tasks.base import Split
 from market.training import local_update
 
 #: Attacks a single trainer can mount on its own (the evaluation also has group attacks).
-SOLO_ATTACKS = ("sign_flip", "scaling", "gaussian", "label_flip", "free_rider_zero")
+SOLO_ATTACKS = ("sign_flip", "scaling", "gaussian", "label_flip", "free_rider_zero", "free_rider_copy")
 
 
 def round_seed(trainer: str, round_: int, base: int) -> int:
@@ -64,8 +64,32 @@ class TrainerNode:
         self.settle_at_end = settle
         self.data = attacks.label_flip(data, ctx.task.num_classes) if attack == "label_flip" else data
 
+    def header(self, round_: int, trainer: str) -> UpdateHeader:
+        """The blob header every update of `trainer` in `round_` carries."""
+        c = self.ctx
+        return UpdateHeader(
+            chain_id=c.market.chain.chain_id, marketplace=c.market.address, project_id=c.pid, round=round_,
+            trainer=trainer, model_spec_hash=c.spec_hex, quant=c.manifest.quant,
+            view_offset=c.params.view_offset, view_length=c.params.view_len,
+        )
+
+    def copy_source(self, round_: int) -> torch.Tensor | None:
+        """free_rider_copy: the first update another trainer submitted this round, read back from
+        storage as anyone can (None while there is none)."""
+        c = self.ctx
+        for e in c.market.events("UpdateSubmitted", c.pid, from_block=c.created.block_number):
+            if int(e.args["round"]) == round_ and e.args["trainer"] != self.signer.address:
+                blob = c.storage.get(cid_from_bytes(e.args["cid"]))
+                return decode(blob, self.header(round_, e.args["trainer"]), c.layout).dequantized()
+        return None
+
     def update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor:
         """This round's float update: honest local training, then the attack if any."""
+        if self.attack == "free_rider_copy":
+            victim = self.copy_source(round_)
+            if victim is None:
+                raise ConfigError(f"round {round_}: no update to copy yet")
+            return attacks.free_rider_copy(victim, seed=round_seed(self.signer.address, round_, 2))
         hyper = dataclasses.replace(self.ctx.manifest.hyper, seed=round_seed(self.signer.address, round_, self.ctx.manifest.hyper.seed))
         honest = local_update(self.ctx.task.build_model, g_prev, self.data, hyper)
         if self.attack == "sign_flip":
@@ -83,12 +107,7 @@ class TrainerNode:
         """Train on g(round-1), upload the blob and commit to it on chain; returns the CID."""
         c = self.ctx
         update = self.update(round_, c.global_model(round_ - 1))
-        header = UpdateHeader(
-            chain_id=c.market.chain.chain_id, marketplace=c.market.address, project_id=c.pid, round=round_,
-            trainer=self.signer.address, model_spec_hash=c.spec_hex, quant=c.manifest.quant,
-            view_offset=c.params.view_offset, view_length=c.params.view_len,
-        )
-        blob = encode(split_flat(update, c), header, c.layout)
+        blob = encode(split_flat(update, c), self.header(round_, self.signer.address), c.layout)
         cid = c.storage.add(blob)
         commitment = commit_view(quantize(update, c.manifest.quant), c.params.view_offset, c.params.view_len, c.manifest.quant)
         c.market.submit_update(c.pid, round_, cid_to_bytes(cid), commitment, self.signer)
@@ -105,6 +124,8 @@ class TrainerNode:
         if project.state == State.TRAINING and project.round_open and part.status == Status.ACTIVE:
             pending = c.market.round_state(c.pid, project.round).pending
             if pending >> part.slot & 1 and c.market.chain.now() <= project.deadline:
+                if self.attack == "free_rider_copy" and self.copy_source(project.round) is None:
+                    return f"round {project.round}: waiting for an update to copy"
                 return f"round {project.round}: submitted {self.submit(project.round)}"
         if project.state in (State.FINISHED, State.CANCELLED) or part.status == Status.EJECTED:
             return self.settle() if self.settle_at_end else f"project is {project.state.name}"

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def test_demo_json_reports_a_conserving_fully_proven_run(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "market.cli", "demo", "--trainers", "4", "--attackers", "1", "--rounds", "2",
-         "--out", str(tmp_path), "--json"],
+         "--attack", "free_rider_copy", "--out", str(tmp_path), "--json"],
         capture_output=True, text=True, timeout=1200,
     )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
@@ -28,6 +28,7 @@ def test_demo_json_reports_a_conserving_fully_proven_run(tmp_path: Path) -> None
     assert figures["wall_seconds"] > 0
     report = (tmp_path / "report.md").read_text()
     assert "funds_conserved: PASS" in report
+    assert "copy of an update submitted before it" in report  # read back from storage, flagged by the proof
     for plot in ("accuracy.png", "payouts.png", "flags.png"):
         assert (tmp_path / plot).stat().st_size > 1000
 

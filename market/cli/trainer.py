@@ -55,7 +55,7 @@ def run(
     pid: int,
     data: Path | None = typer.Option(None, help="Private training data: .npz, .csv or an image folder."),
     partition: str = typer.Option("", help="Simulation: train on share I of N of the built-in task (I/N)."),
-    attack: str = typer.Option("", help="Evaluation only: mount this attack (sign_flip, scaling, gaussian, label_flip, free_rider_zero)."),
+    attack: str = typer.Option("", help="Evaluation only: mount this attack (sign_flip, scaling, gaussian, label_flip, free_rider_zero, free_rider_copy)."),
     poll: float = typer.Option(1.0, help="Seconds between looks at the chain."),
     keystore: Path | None = KEYSTORE, dev_account: int | None = DEV_ACCOUNT,
     rpc: str = RPC, ipfs: str = IPFS, market: str = MARKET,

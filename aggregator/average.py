@@ -21,6 +21,12 @@ def average(g_prev: torch.Tensor, Q_full: torch.Tensor, accepted: list[bool], sp
     idx = [i for i, ok in enumerate(accepted) if ok]
     if not idx:
         return g_prev.detach().to(torch.float32).clone()
-    total = Q_full[torch.tensor(idx, device=Q_full.device)].sum(dim=0)
+    rejected = [i for i, ok in enumerate(accepted) if not ok]
+    if len(rejected) < len(idx):  # all rows minus the few rejected: one streaming pass, no gathered copy
+        total = Q_full.sum(dim=0)
+        if rejected:
+            total -= Q_full[torch.tensor(rejected, device=Q_full.device)].sum(dim=0)
+    else:
+        total = Q_full[torch.tensor(idx, device=Q_full.device)].sum(dim=0)
     step = total.to(torch.float64) / float(len(idx) * 2**spec.scale_log2)
     return (g_prev.detach().to(step.device, torch.float64) + step).to(torch.float32)

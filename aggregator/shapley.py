@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from aggregator.distances import F64_EXACT, check_matrix, exact_gram, f64_blocks, gram_to_distances, pairwise_sq_distances
+from aggregator.distances import F64_EXACT, check_matrix, f64_blocks, gram_to_distances, pairwise_sq_distances
 from aggregator.errors import AggregationError
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
@@ -31,14 +31,21 @@ def inner_products(U: torch.Tensor, v: torch.Tensor) -> list[int]:
 
 
 def distances_norms_inner(U: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, list[int], list[int]]:
-    """`(dist, nsq, a)` of PROTOCOL §3 in one pass over U: the Gram matrix of [U; v] when it is exact."""
+    """`(dist, nsq, a)` of PROTOCOL §3 in one pass over U's float64 column blocks (Gram matrix and
+    U v together) when every partial sum is exact; exact integer fallbacks otherwise."""
     n, d, m = check_matrix(U)
     mv = check_matrix(v[None, :])[2] if v.dim() == 1 else 0
     if v.dtype != torch.int64 or v.shape != (d,) or d * max(m, mv) ** 2 > F64_EXACT:
         dist = pairwise_sq_distances(U)
         return dist, [inner_products(U[i : i + 1], U[i])[0] for i in range(n)], inner_products(U, v)
-    g = exact_gram(torch.cat([U, v.to(U.device)[None, :]]))
-    return gram_to_distances(g[:n, :n]), [int(x) for x in g.diagonal()[:n].tolist()], [int(x) for x in g[n, :n].tolist()]
+    gram = torch.zeros((n, n), dtype=torch.float64, device=U.device)
+    acc = torch.zeros(n, dtype=torch.float64, device=U.device)
+    vf = v.to(U.device, torch.float64)
+    for cols, block in f64_blocks(U):
+        gram += block @ block.T
+        acc += block @ vf[cols]
+    g = gram.to(torch.int64)
+    return gram_to_distances(g), [int(x) for x in g.diagonal().tolist()], [int(x) for x in acc.to(torch.int64).tolist()]
 
 
 def harmonic_parts(n: int) -> tuple[int, int]:

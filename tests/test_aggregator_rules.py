@@ -22,7 +22,8 @@ def test_average_by_hand() -> None:
     g = torch.tensor([0.5, -1.0])
     Q = torch.tensor([[4096, 0], [2048, -4096], [99999, 99999]], dtype=torch.int64)
     # (4096 + 2048) / (2 * 4096) = 0.75; -4096 / 8192 = -0.5.
-    assert average(g, Q, [True, True, False], SPEC).tolist() == [1.25, -1.5]
+    assert average(g, Q, [True, True, False], SPEC).tolist() == [1.25, -1.5]  # all minus the rejected
+    assert average(g, Q, [True, False, False], SPEC).tolist() == [1.5, -1.0]  # the accepted gathered
     assert average(g, Q, [False] * 3, SPEC).tolist() == [0.5, -1.0]
     with pytest.raises(AggregationError):
         average(g, Q, [True], SPEC)

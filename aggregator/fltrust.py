@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from aggregator.errors import AggregationError
-from aggregator.shapley import inner_products
+from aggregator.shapley import inner_products, sq_norms
 from market.quant import QuantSpec
 
 
@@ -28,11 +28,6 @@ class CosineResult:
     sq_norms: list[int]
     v_sq: int
     accepted: list[bool]
-
-
-def sq_norms(U: torch.Tensor) -> list[int]:
-    """Exact squared Euclidean norms of the rows, as Python ints."""
-    return [inner_products(U[i : i + 1], U[i])[0] for i in range(U.shape[0])]
 
 
 def cosine_filter(U: torch.Tensor, v: torch.Tensor, threshold_pct: int) -> CosineResult:

@@ -30,14 +30,18 @@ def inner_products(U: torch.Tensor, v: torch.Tensor) -> list[int]:
     return [sum(int(x) * int(y) for x, y in zip(row, v.tolist())) for row in U.tolist()]
 
 
+def sq_norms(U: torch.Tensor) -> list[int]:
+    """Exact squared Euclidean norms `nsq(i)` of the rows (PROTOCOL §3), as Python ints."""
+    return [inner_products(U[i : i + 1], U[i])[0] for i in range(U.shape[0])]
+
+
 def distances_norms_inner(U: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, list[int], list[int]]:
     """`(dist, nsq, a)` of PROTOCOL §3 in one pass over U's float64 column blocks (Gram matrix and
     U v together) when every partial sum is exact; exact integer fallbacks otherwise."""
     n, d, m = check_matrix(U)
     mv = check_matrix(v[None, :])[2] if v.dim() == 1 else 0
     if v.dtype != torch.int64 or v.shape != (d,) or d * max(m, mv) ** 2 > F64_EXACT:
-        dist = pairwise_sq_distances(U)
-        return dist, [inner_products(U[i : i + 1], U[i])[0] for i in range(n)], inner_products(U, v)
+        return pairwise_sq_distances(U), sq_norms(U), inner_products(U, v)
     gram = torch.zeros((n, n), dtype=torch.float64, device=U.device)
     acc = torch.zeros(n, dtype=torch.float64, device=U.device)
     vf = v.to(U.device, torch.float64)

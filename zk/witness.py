@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from aggregator.distances import pairwise_sq_distances
 from aggregator.screen import screened_multi_krum
-from aggregator.shapley import first_order_shapley, harmonic_parts, inner_products
+from aggregator.shapley import distances_norms_inner, first_order_shapley, harmonic_parts
 from market.commitment import commit
 from market.errors import ProofError
 from market.public_input import public_input
@@ -84,12 +83,10 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
     if len(set(ranks)) != len(ranks):
         raise ProofError(f"the slots with a submission need distinct submission ranks, got {seqs}")
     U = torch.stack([slots[i].update for i in valid]) if valid else torch.zeros((0, d), dtype=torch.int64)
-    dist = pairwise_sq_distances(U)
-    nsq = [inner_products(U[r : r + 1], U[r])[0] for r in range(len(valid))]
+    dist, nsq, a = distances_norms_inner(U, v)
     sk = screened_multi_krum(dist, nsq, [seqs[i] for i in valid], params.f, params.m, params.tau_pct,
                              params.dup_pct, params.floor_pct)
     kr = sk.krum
-    a = inner_products(U, v) if valid else []
     sc = first_order_shapley(a, sk.accepted)
 
     flags = [2 if s.commitment != 0 and s.update is None else 0 for s in slots]

@@ -83,13 +83,12 @@ class TrainerNode:
                 return decode(blob, self.header(round_, e.args["trainer"]), c.layout).dequantized()
         return None
 
-    def update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor:
-        """This round's float update: honest local training, then the attack if any."""
+    def update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor | None:
+        """This round's float update: honest local training, then the attack if any (None: a copier
+        with nothing to copy yet)."""
         if self.attack == "free_rider_copy":
             victim = self.copy_source(round_)
-            if victim is None:
-                raise ConfigError(f"round {round_}: no update to copy yet")
-            return attacks.free_rider_copy(victim, seed=round_seed(self.signer.address, round_, 2))
+            return None if victim is None else attacks.free_rider_copy(victim, seed=round_seed(self.signer.address, round_, 2))
         hyper = dataclasses.replace(self.ctx.manifest.hyper, seed=round_seed(self.signer.address, round_, self.ctx.manifest.hyper.seed))
         honest = local_update(self.ctx.task.build_model, g_prev, self.data, hyper)
         if self.attack == "sign_flip":
@@ -103,10 +102,13 @@ class TrainerNode:
             return attacks.free_rider_zero(honest)
         return honest
 
-    def submit(self, round_: int) -> str:
-        """Train on g(round-1), upload the blob and commit to it on chain; returns the CID."""
+    def submit(self, round_: int) -> str | None:
+        """Train on g(round-1), upload the blob and commit to it on chain; returns the CID (None if
+        there is nothing to submit yet)."""
         c = self.ctx
         update = self.update(round_, c.global_model(round_ - 1))
+        if update is None:
+            return None
         blob = encode(split_flat(update, c), self.header(round_, self.signer.address), c.layout)
         cid = c.storage.add(blob)
         commitment = commit_view(quantize(update, c.manifest.quant), c.params.view_offset, c.params.view_len, c.manifest.quant)
@@ -124,9 +126,8 @@ class TrainerNode:
         if project.state == State.TRAINING and project.round_open and part.status == Status.ACTIVE:
             pending = c.market.round_state(c.pid, project.round).pending
             if pending >> part.slot & 1 and c.market.chain.now() <= project.deadline:
-                if self.attack == "free_rider_copy" and self.copy_source(project.round) is None:
-                    return f"round {project.round}: waiting for an update to copy"
-                return f"round {project.round}: submitted {self.submit(project.round)}"
+                cid = self.submit(project.round)
+                return f"round {project.round}: " + ("waiting for an update to copy" if cid is None else f"submitted {cid}")
         if project.state in (State.FINISHED, State.CANCELLED) or part.status == Status.EJECTED:
             return self.settle() if self.settle_at_end else f"project is {project.state.name}"
         return "waiting"

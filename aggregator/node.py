@@ -11,22 +11,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
 import torch
 from eth_account.signers.local import LocalAccount
 
-from aggregator.direction import validation_direction
-from aggregator.fltrust import CosineResult
-from aggregator.rules import aggregate_round
-from aggregator.screen import ScreenedKrum
-from market.blob import UpdateHeader
-from market.commitment import commit
-from market.context import ProjectContext, verifier_mismatches
+from aggregator.rules.direction import validation_direction
+from aggregator.rules.fltrust import CosineResult
+from aggregator.rules.round import aggregate_round
+from aggregator.rules.screen import ScreenedKrum
+from market.chain.marketplace import State
 from market.errors import ChainError, ConfigError, ProofError, StorageError
-from market.marketplace import State
-from market.modelblob import encode_direction, encode_model
+from market.ml.training import evaluate
+from market.parties.context import ProjectContext, verifier_mismatches
+from market.parties.validate import Submission, Verdict, validate_round
+from market.protocol.blob import UpdateHeader
+from market.protocol.commitment import commit
+from market.protocol.modelblob import encode_direction, encode_model
 from market.storage import cid_to_bytes
-from market.training import evaluate
-from market.validate import Submission, Verdict, validate_round
 from zk.build import CircuitParams, dev_setup
 from zk.prover import DEFAULT_BACKEND, Backend, preload, prove
 from zk.witness import RoundContext, Slot, build_witness

@@ -51,3 +51,7 @@ class QuantizationError(FedMarketError):
 
 class ProofError(FedMarketError):
     """A proof could not be made, or did not verify."""
+
+
+class AggregationError(FedMarketError):
+    """Inputs to an aggregation rule are malformed or exceed its exactness bounds."""

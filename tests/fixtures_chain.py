@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from market.anvil import AnvilHandle, start_anvil, stop_process
-from market.chain import Chain
+from market.chain.client import Chain
+from market.toolchain.anvil import AnvilHandle, start_anvil, stop_process
 
 BACKENDS = ["eth-tester", "anvil"]
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from market.ipfs_node import NodeHandle, free_port, start_node, stop_node
+from market.toolchain.ipfs_node import NodeHandle, free_port, start_node, stop_node
 
 
 @pytest.fixture(scope="session")

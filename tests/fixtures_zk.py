@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from market.commitment import commit
-from market.public_input import FIELD_MODULUS as R
-from market.public_input import public_input
-from market.quant import QuantSpec
+from market.protocol.commitment import commit
+from market.protocol.public_input import FIELD_MODULUS as R
+from market.protocol.public_input import public_input
+from market.protocol.quant import QuantSpec
 from zk.build import CircuitParams, dev_setup
 from zk.prover import Proof, prove
 from zk.witness import RoundContext, RoundWitness, Slot, build_witness

@@ -11,9 +11,9 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 
-from market.chain import Chain
-from market.marketplace import ZERO_ADDRESS, Marketplace, ProjectParams
-from market.solc import ContractArtifact, compile_contracts
+from market.chain.client import Chain
+from market.chain.marketplace import ZERO_ADDRESS, Marketplace, ProjectParams
+from market.toolchain.solc import ContractArtifact, compile_contracts
 
 TEST_CONTRACTS = Path(__file__).parent / "contracts"
 CID = bytes.fromhex("01551220") + bytes(range(32))  # a binary CIDv1 (raw, sha2-256)

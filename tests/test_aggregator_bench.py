@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from aggregator.bench import make_inputs, numpy_pipeline, run
-from aggregator.rules import RuleConfig, aggregate_round
-from market.quant import QuantSpec
+from aggregator.eval.bench import make_inputs, numpy_pipeline, run
+from aggregator.rules.round import aggregate_round
+from market.protocol.manifest import RuleConfig
+from market.protocol.quant import QuantSpec
 
 
 @pytest.mark.parametrize("tau", [0, 150])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aggregator.distances import F64_EXACT, gram_is_exact, pairwise_sq_distances
-from aggregator.errors import AggregationError
+from aggregator.rules.distances import F64_EXACT, gram_is_exact, pairwise_sq_distances
+from market.errors import AggregationError
 
 
 def test_hand_computed() -> None:

@@ -10,9 +10,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.distances import pairwise_sq_distances
-from aggregator.krum import multi_krum
-from aggregator.shapley import distances_norms_inner, first_order_shapley, inner_products
+from aggregator.rules.distances import pairwise_sq_distances
+from aggregator.rules.krum import multi_krum
+from aggregator.rules.shapley import distances_norms_inner, first_order_shapley, inner_products
 
 
 def ref_dist(U: list[list[int]]) -> list[list[int]]:

@@ -7,13 +7,14 @@ import math
 import pytest
 import torch
 
-from aggregator.average import average
-from aggregator.direction import quantize_direction, validation_direction
-from aggregator.errors import AggregationError
-from aggregator.fltrust import clip_weights, clipped_average, cosine_filter
-from aggregator.rules import RuleConfig, aggregate_round
-from market.quant import QuantSpec
-from market.tasks import digits_task, flatten
+from aggregator.rules.average import average
+from aggregator.rules.direction import quantize_direction, validation_direction
+from aggregator.rules.fltrust import clip_weights, clipped_average, cosine_filter
+from aggregator.rules.round import aggregate_round
+from market.errors import AggregationError
+from market.ml.tasks import digits_task, flatten
+from market.protocol.manifest import RuleConfig
+from market.protocol.quant import QuantSpec
 
 SPEC = QuantSpec()
 
@@ -48,7 +49,7 @@ def test_validation_direction_points_downhill() -> None:
     g = flatten(task.model(0))
     v = validation_direction(task.build_model, g, task.val, task.view(), SPEC)
     assert v.shape == (650,) and int(v.abs().max()) == SPEC.qmax
-    from market.training import evaluate
+    from market.ml.training import evaluate
 
     step = v.to(torch.float32) / SPEC.qmax * 0.05
     assert evaluate(task.build_model, g + step, task.val)[0] < evaluate(task.build_model, g, task.val)[0]

@@ -5,10 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from market.attacks import (
-    ATTACKS, collusion, craft, free_rider_copy, free_rider_zero, gaussian_noise, label_flip, scaling, sign_flip,
+from market.ml.attacks import (
+    ATTACKS,
+    collusion,
+    craft,
+    free_rider_copy,
+    free_rider_zero,
+    gaussian_noise,
+    label_flip,
+    scaling,
+    sign_flip,
 )
-from market.tasks.base import Split
+from market.ml.tasks.base import Split
 
 U = [torch.tensor([1.0, 2.0]), torch.tensor([3.0, -1.0]), torch.tensor([0.5, 0.5]), torch.tensor([2.0, 0.0])]
 

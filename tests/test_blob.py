@@ -15,14 +15,14 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from market.blob import UpdateHeader, decode, encode, size_cap
 from market.errors import ConfigError, InvalidBlob, QuantizationError
-from market.quant import QuantSpec, quantize
+from market.protocol.blob import UpdateHeader, decode, encode, size_cap
+from market.protocol.quant import QuantSpec, quantize
 
 
 @dataclass(frozen=True)
 class Slot:
-    """A parameter-layout entry (what market.tasks.params.layout yields)."""
+    """A parameter-layout entry (what market.ml.tasks.params.layout yields)."""
 
     name: str
     shape: tuple[int, ...]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from market.chain import Chain, dev_accounts
+from market.chain.client import Chain, dev_accounts
 from market.errors import ChainError, CompileError, ContractRevert
 from market.paths import ROOT
-from market.solc import compile_contracts
+from market.toolchain.solc import compile_contracts
 
 PROBE_DIR = Path(__file__).parent / "contracts_chain"
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from market.commitment import commit, commit_view, pack, per_element
 from market.errors import QuantizationError
 from market.paths import NODE_MODULES, ROOT
-from market.quant import QuantSpec
+from market.protocol.commitment import commit, commit_view, pack, per_element
+from market.protocol.quant import QuantSpec
 
 # PROTOCOL §2 written independently in JavaScript (BigInt packing, circomlibjs Poseidon).
 JS = """

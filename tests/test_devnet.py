@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from market import devnet
-from market.anvil import free_port, process_alive
+from market.dev import devnet
 from market.errors import StorageError
-from market.ipfs_node import NodeHandle
+from market.toolchain.anvil import free_port, process_alive
+from market.toolchain.ipfs_node import NodeHandle
 
 pytestmark = [pytest.mark.anvil, pytest.mark.ipfs]
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from market.anvil import free_port, process_alive
-from market.chain import Chain
-from market.devnet import Devnet
-from market.marketplace import Marketplace, State, Status
+from market.chain.client import Chain
+from market.chain.marketplace import Marketplace, State, Status
+from market.dev.devnet import Devnet
 from market.storage import IpfsStorage
+from market.toolchain.anvil import free_port, process_alive
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil, pytest.mark.ipfs]
 FEDMARKET = [sys.executable, "-m", "market.cli"]
@@ -53,7 +53,7 @@ def daemon(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes
         return subprocess.Popen([*FEDMARKET, *args], env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
+def wait_for(predicate, timeout: float, what: str) -> None:
     """Poll until `predicate()` holds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -119,8 +119,8 @@ def test_marketplace_across_processes(tmp_path: Path) -> None:
         assert market.chain.balance(market.address) == 0
 
         storage = IpfsStorage(net.ipfs_api)
-        from market.context import load_context
-        from market.training import evaluate
+        from market.ml.training import evaluate
+        from market.parties.context import load_context
 
         ctx = load_context(market, storage, pid)
         _, acc0 = evaluate(ctx.task.build_model, ctx.global_model(0), ctx.task.test)

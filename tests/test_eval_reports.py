@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from aggregator.reports import accuracy_shapley, coalition_accuracy, exact_shapley, gtg_shapley, leave_one_out
-from market.tasks import flatten, get_task
+from aggregator.eval.reports import accuracy_shapley, coalition_accuracy, exact_shapley, gtg_shapley, leave_one_out
+from market.ml.tasks import flatten, get_task
 
 WEIGHTS = [3.0, 1.0, 0.0, 2.0]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from aggregator.evaluate import EvalConfig, RunLog, default_rules, reward_share, run, run_seeds
-from market.training import HyperParams
+from aggregator.eval.evaluate import EvalConfig, RunLog, default_rules, reward_share, run, run_seeds
+from market.protocol.manifest import HyperParams
 
 
 def test_reward_share() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aggregator.hyper import HyperPolicy, HyperState, next_hyper
-from market.training import HyperParams
+from aggregator.eval.hyper import HyperPolicy, HyperState, next_hyper
+from market.protocol.manifest import HyperParams
 
 HP = HyperParams(epochs=4, batch_size=16, lr=1.0, seed=0)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aggregator.distances import pairwise_sq_distances
-from aggregator.errors import AggregationError
-from aggregator.krum import multi_krum
+from aggregator.rules.distances import pairwise_sq_distances
+from aggregator.rules.krum import multi_krum
+from market.errors import AggregationError
 
 # Five 1-D points 0, 1, 2, 3, 10: squared distances are (x - y)**2.
 POINTS = torch.tensor([[0], [1], [2], [3], [10]], dtype=torch.int64)

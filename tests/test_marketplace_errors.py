@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from market.chain import Chain
+
+from market.chain.client import Chain
+from market.chain.marketplace import ProjectParams, State, artifacts
 from market.errors import ContractRevert
-from market.marketplace import ProjectParams, State, artifacts
-from market.public_input import FIELD_MODULUS
+from market.protocol.public_input import FIELD_MODULUS
 from tests.marketplace_harness import (
     CID,
     MODEL_CID,

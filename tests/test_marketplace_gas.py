@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from market.gasbench import run
+from market.dev.gasbench import run
 
 SNAPSHOT = Path(__file__).parent / "gas_snapshot.json"
 TOLERANCE = 1.10

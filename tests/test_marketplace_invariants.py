@@ -25,11 +25,11 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from market.anvil import AnvilHandle
-from market.chain import Chain
+from market.chain.client import Chain
+from market.chain.marketplace import GAS_DEFAULT, State, Status
 from market.errors import ContractRevert
-from market.marketplace import GAS_DEFAULT, State, Status
-from market.public_input import public_input
+from market.protocol.public_input import public_input
+from market.toolchain.anvil import AnvilHandle
 from tests.marketplace_harness import CID, MODEL_CID, V_COMMIT, Deployment, commitment, deploy
 
 EXAMPLES = int(os.environ.get("FEDMARKET_HYPOTHESIS_EXAMPLES", "200"))
@@ -130,7 +130,7 @@ class MarketMachine(RuleBasedStateMachine):
         sender = self.party(who)
         try:
             fn.call({"from": sender.address, "value": value})
-        except Exception:  # noqa: BLE001 - any revert: the transaction would change nothing
+        except Exception:
             return None
         try:
             return self.chain.transact(fn, sender=sender, value=value, gas=gas)
@@ -141,7 +141,7 @@ class MarketMachine(RuleBasedStateMachine):
         """True if `fn` from party `who` reverts (checked with eth_call)."""
         try:
             fn.call({"from": self.party(who).address})
-        except Exception:  # noqa: BLE001 - a revert is what we check for
+        except Exception:
             return True
         return False
 
@@ -358,7 +358,7 @@ class MarketMachine(RuleBasedStateMachine):
     @rule(pid=projects)
     def settle_all(self, pid: int) -> None:
         """A longer stride: every party takes whatever the ledger says it is owed."""
-        for who in range(0, 7):
+        for who in range(7):
             self.claim(pid, who)
             if who:
                 self.withdraw_stake(pid, who)

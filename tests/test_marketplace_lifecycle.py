@@ -8,10 +8,10 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from market.chain import Chain
+from market.chain.client import Chain
+from market.chain.marketplace import CancelReason, Marketplace, State, Status
 from market.errors import ContractRevert
-from market.marketplace import CancelReason, Marketplace, State, Status
-from market.public_input import public_input
+from market.protocol.public_input import public_input
 from tests.marketplace_harness import (
     CID,
     MODEL_CID,

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from market.errors import ProofError
-from market.public_input import FIELD_MODULUS, SLOT_BYTES, public_input, public_input_data
+from market.protocol.public_input import FIELD_MODULUS, SLOT_BYTES, public_input, public_input_data
 
 MARKET = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from market.chain import Chain
-from market.context import ProjectContext, verifier_mismatches
-from market.manifest import load_project_file
-from market.marketplace import Marketplace, ProjectParams, artifacts
-from market.tasks import get_task
+from market.chain.client import Chain
+from market.chain.marketplace import Marketplace, ProjectParams, artifacts
+from market.ml.tasks import get_task
+from market.parties.context import ProjectContext, verifier_mismatches
+from market.parties.project_file import load_project_file
 from tests.test_product import EXAMPLE
 
 

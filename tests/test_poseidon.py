@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from market.paths import NODE_MODULES, ROOT
-from market.poseidon import FIELD, poseidon
+from market.protocol.poseidon import FIELD, poseidon
 
 JS = """
 const {buildPoseidon} = require('circomlibjs');

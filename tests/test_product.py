@@ -8,11 +8,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from market.chain.keys import create_keystore, load_keystore, resolve_signer
 from market.cli import app
 from market.errors import ConfigError, InvalidBlob
-from market.keys import create_keystore, load_keystore, resolve_signer
-from market.manifest import Manifest, load_project_file, parse_amount
-from market.modelblob import decode_direction, decode_model, encode_direction, encode_model
+from market.parties.project_file import load_project_file, parse_amount
+from market.protocol.manifest import Manifest
+from market.protocol.modelblob import decode_direction, decode_model, encode_direction, encode_model
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "digits.toml"
 
@@ -111,7 +112,7 @@ def test_keystore_round_trip_and_wrong_password(tmp_path: Path) -> None:
 
 
 def test_cli_without_a_devnet_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("market.devnet.DEVNET_FILE", tmp_path / "none.json")
+    monkeypatch.setattr("market.dev.devnet.DEVNET_FILE", tmp_path / "none.json")
     result = CliRunner().invoke(app, ["owner", "status", "1"])
     assert result.exit_code == 2
     assert "fedmarket devnet up" in result.output

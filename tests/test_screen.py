@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aggregator.distances import pairwise_sq_distances
-from aggregator.errors import AggregationError
-from aggregator.rules import RuleConfig, aggregate_round
-from aggregator.screen import below_floor, copies, screened_multi_krum
-from market.quant import QuantSpec
+from aggregator.rules.distances import pairwise_sq_distances
+from aggregator.rules.round import aggregate_round
+from aggregator.rules.screen import below_floor, copies, screened_multi_krum
+from market.errors import AggregationError
+from market.protocol.manifest import RuleConfig
+from market.protocol.quant import QuantSpec
 
 # 10, 20, 30, 40 honest; row 4 repeats row 0; row 5 sends nothing; row 6 is far away.
 U = torch.tensor([[10], [20], [30], [40], [10], [0], [400]], dtype=torch.int64)

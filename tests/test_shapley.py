@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aggregator.errors import AggregationError
-from aggregator.reports import exact_shapley
-from aggregator.shapley import first_order_shapley, harmonic_parts, inner_products
+from aggregator.eval.reports import exact_shapley
+from aggregator.rules.shapley import first_order_shapley, harmonic_parts, inner_products
+from market.errors import AggregationError
 
 
 def test_inner_products_by_hand() -> None:

@@ -12,7 +12,6 @@ import psutil
 import pytest
 
 from market.errors import StorageError, ToolchainError
-from market.ipfs_node import NodeHandle, free_port, is_running, read_handle, start_node, stop_node, stop_node_pid
 from market.storage import (
     Cid,
     ContentMismatch,
@@ -24,6 +23,7 @@ from market.storage import (
     cid_of,
     cid_to_bytes,
 )
+from market.toolchain.ipfs_node import NodeHandle, free_port, is_running, read_handle, start_node, stop_node, stop_node_pid
 
 KIB = 1024
 SIZES = [0, 1, 256 * KIB - 1, 256 * KIB, 256 * KIB + 1, 10 * 1024 * KIB]

@@ -7,11 +7,18 @@ import pytest
 import torch
 
 from market.errors import ConfigError
-from market.tasks import (
-    dirichlet_partition, flatten, get_task, holdout_split, layout, num_params, proof_view, task_from_files,
+from market.ml.tasks import (
+    dirichlet_partition,
+    flatten,
+    get_task,
+    holdout_split,
+    layout,
+    num_params,
+    proof_view,
+    task_from_files,
     unflatten_into,
 )
-from market.tasks.loaders import load_csv, load_image_folder, load_npz
+from market.ml.tasks.loaders import load_csv, load_image_folder, load_npz
 
 
 def test_digits_softmax_has_650_parameters_and_full_view() -> None:

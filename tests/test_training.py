@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from market.tasks import flatten, get_task
-from market.training import HyperParams, evaluate, local_update, loss_gradient
+from market.ml.tasks import flatten, get_task
+from market.ml.training import evaluate, local_update, loss_gradient
+from market.protocol.manifest import HyperParams
 
 
 def test_local_update_is_deterministic_and_helps() -> None:

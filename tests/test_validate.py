@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from market.blob import decode, encode, size_cap
 from market.errors import InvalidBlob
-from market.ipfs_node import NodeHandle
-from market.quant import QuantSpec
+from market.parties.validate import REASONS, Submission, validate_round, validate_submission
+from market.protocol.blob import decode, encode, size_cap
+from market.protocol.quant import QuantSpec
 from market.storage import IpfsStorage, LocalStorage, cid_of, cid_to_bytes
-from market.validate import REASONS, Submission, validate_round, validate_submission
+from market.toolchain.ipfs_node import NodeHandle
 from tests.test_blob import HEADER, LAYOUT, int_tensors, raw_blob, update
 
 TRAINER = HEADER.trainer

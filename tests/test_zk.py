@@ -11,12 +11,22 @@ import groth16py
 import pytest
 import torch
 
-from aggregator.shapley import first_order_shapley, inner_products
-from market.commitment import commit
+from aggregator.rules.shapley import first_order_shapley, inner_products
 from market.errors import ProofError
-from market.public_input import FIELD_MODULUS as R
+from market.protocol.commitment import commit
+from market.protocol.public_input import FIELD_MODULUS as R
 from tests.fixtures_zk import (
-    CTX, PARAMS, SPEC, TAMPERED, RoundCase, direction, make_round, public_data, round_slots, tampered, updates,
+    CTX,
+    PARAMS,
+    SPEC,
+    TAMPERED,
+    RoundCase,
+    direction,
+    make_round,
+    public_data,
+    round_slots,
+    tampered,
+    updates,
 )
 from zk.build import INSECURE_MARK, CircuitParams, compile_circuit, constraint_count, is_insecure
 from zk.prover import Proof, compute_witness

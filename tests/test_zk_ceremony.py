@@ -9,10 +9,10 @@ import groth16py
 import pytest
 import torch
 
-from market.commitment import commit
 from market.errors import ProofError
 from market.paths import BUILD
-from market.quant import QuantSpec
+from market.protocol.commitment import commit
+from market.protocol.quant import QuantSpec
 from zk import ceremony
 from zk.bench import COMMIT_ONLY_SOURCE
 from zk.build import compile_main, is_insecure, run_node

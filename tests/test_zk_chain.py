@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from market.chain import Chain
-from market.commitment import commit
+from market.chain.client import Chain
+from market.chain.marketplace import Marketplace
 from market.errors import ContractRevert, ProofError
-from market.marketplace import Marketplace
-from market.solc import compile_contracts
+from market.protocol.commitment import commit
+from market.toolchain.solc import compile_contracts
 from tests.fixtures_zk import PARAMS, SPEC, RoundCase, direction, public_data, tampered, updates
 from tests.marketplace_harness import CID, MODEL_CID, Deployment
 from zk.onchain import deploy_verifier, solidity_dir, verify_on_chain

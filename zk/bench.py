@@ -13,13 +13,13 @@ from pathlib import Path
 import psutil
 import torch
 
-from market.anvil import start_anvil, stop_process
-from market.chain import Chain, dev_accounts
-from market.commitment import commit
-from market.marketplace import Marketplace, ProjectParams
+from market.chain.client import Chain, dev_accounts
+from market.chain.marketplace import Marketplace, ProjectParams
 from market.paths import BUILD, NODE_MODULES
-from market.quant import QuantSpec
-from market.solc import compile_contracts
+from market.protocol.commitment import commit
+from market.protocol.quant import QuantSpec
+from market.toolchain.anvil import start_anvil, stop_process
+from market.toolchain.solc import compile_contracts
 from zk import ceremony
 from zk.build import CircuitParams, compile_circuit, compile_main, constraint_count, dev_setup
 from zk.onchain import deploy_verifier, solidity_dir

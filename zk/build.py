@@ -19,7 +19,7 @@ from market.errors import CompileError, ProofError, ToolchainError
 from market.paths import BUILD, NODE_MODULES
 
 if TYPE_CHECKING:
-    from aggregator.rules import RuleConfig
+    from market.protocol.manifest import RuleConfig
 
 CIRCUITS = Path(__file__).resolve().parent / "circuits"
 INSECURE_MARK = "INSECURE DEVELOPMENT SETUP"

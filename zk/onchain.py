@@ -9,9 +9,9 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 
-from market.chain import Chain
+from market.chain.client import Chain
 from market.errors import ProofError
-from market.solc import ContractArtifact, compile_contracts
+from market.toolchain.solc import ContractArtifact, compile_contracts
 from zk.build import INSECURE_TEXT, is_insecure
 from zk.prover import Proof
 from zk.verifier import VerifyingKey

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import torch
 
-from aggregator.screen import screened_multi_krum
-from aggregator.shapley import distances_norms_inner, first_order_shapley, harmonic_parts
-from market.commitment import commit
+from aggregator.rules.screen import screened_multi_krum
+from aggregator.rules.shapley import distances_norms_inner, first_order_shapley, harmonic_parts
 from market.errors import ProofError
-from market.public_input import public_input
-from market.quant import QuantSpec
+from market.protocol.commitment import commit
+from market.protocol.public_input import public_input
+from market.protocol.quant import QuantSpec
 from zk.build import CircuitParams
 
 FIELD_R = 21888242871839275222246405745257275088548364400416034343698204186575808495617

@@ -35,7 +35,7 @@ def run(
     the chain is, without losing a round or posting one twice.
     """
     from aggregator.node import AggregatorNode
-    from market.context import load_context
+    from market.parties.context import load_context
 
     with failures():
         mk, storage = connect(endpoint(rpc, ipfs, market))

@@ -14,7 +14,7 @@ JSON = typer.Option(False, "--json", help="Print one JSON object instead of a ta
 @app.command()
 def gas(as_json: bool = JSON) -> None:
     """Gas used by each marketplace entry point, measured on anvil."""
-    from market.gasbench import run
+    from market.dev.gasbench import run
 
     emit(run(), as_json, "gas used")
 
@@ -30,7 +30,7 @@ def storage(as_json: bool = JSON) -> None:
 @app.command()
 def aggregate(as_json: bool = JSON) -> None:
     """Outlier rule + scores + average against a NumPy baseline and Flower's Krum."""
-    from aggregator.bench import run
+    from aggregator.eval.bench import run
 
     emit(run(), as_json, "aggregation")
 

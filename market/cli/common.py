@@ -54,7 +54,7 @@ def endpoint(rpc: str, ipfs: str, market: str) -> Endpoint:
     """Fill what was not given from the devnet file; ConfigError says what is missing."""
     if rpc and ipfs and market:
         return Endpoint(rpc, ipfs, market)
-    from market.devnet import Devnet
+    from market.dev.devnet import Devnet
 
     try:
         net = Devnet.load()
@@ -65,8 +65,8 @@ def endpoint(rpc: str, ipfs: str, market: str) -> Endpoint:
 
 def connect(ep: Endpoint):  # noqa: ANN201 - (Marketplace, Storage)
     """The marketplace wrapper and the storage of an endpoint."""
-    from market.chain import Chain
-    from market.marketplace import Marketplace
+    from market.chain.client import Chain
+    from market.chain.marketplace import Marketplace
     from market.storage import IpfsStorage
 
     return Marketplace(Chain.connect(ep.rpc), ep.market), IpfsStorage(ep.ipfs)
@@ -74,7 +74,7 @@ def connect(ep: Endpoint):  # noqa: ANN201 - (Marketplace, Storage)
 
 def signer(keystore: Path | None, dev_account: int | None) -> LocalAccount:
     """The signing key named on the command line."""
-    from market.keys import resolve_signer
+    from market.chain.keys import resolve_signer
 
     return resolve_signer(keystore, dev_account)
 

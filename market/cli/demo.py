@@ -40,9 +40,9 @@ def demo_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
     """Deploy, create and fund a project, train it with attackers among the trainers, prove and settle."""
-    from market.chain import Chain
-    from market.demo import DemoConfig, run_demo
-    from market.report import write_report
+    from market.chain.client import Chain
+    from market.dev.demo import DemoConfig, run_demo
+    from market.dev.report import write_report
     from market.storage import IpfsStorage
 
     try:
@@ -52,7 +52,7 @@ def demo_command(
         raise typer.Exit(2) from None
     chain = storage = None
     if devnet:
-        from market import devnet as dn
+        from market.dev import devnet as dn
 
         net = dn.up()
         chain, storage = Chain.connect(net.rpc_url), IpfsStorage(net.ipfs_api)

@@ -7,8 +7,8 @@ import json
 import typer
 from rich.table import Table
 
-from market import devnet
 from market.cli.output import console, err_console
+from market.dev import devnet
 from market.errors import FedMarketError
 
 app = typer.Typer(help="A local devnet: anvil + js-ipfs on 127.0.0.1, contracts deployed.", no_args_is_help=True)

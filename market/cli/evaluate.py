@@ -15,7 +15,7 @@ def eval_command(
     seeds: str = typer.Option("0,1,2", help="Comma-separated seeds; the headline figures are the worst over them."),
 ) -> None:
     """Attacks x attacker counts on digits (10 trainers, alpha 0.5, 10 rounds): accuracy, detection, Spearman rho."""
-    from aggregator.evaluate import run_seeds
+    from aggregator.eval.evaluate import run_seeds
 
     try:
         chosen = tuple(int(s) for s in seeds.split(","))

@@ -15,8 +15,8 @@ app = typer.Typer(help="Encrypted keystores (scrypt, eth-account): create one, o
 
 def _password(confirm: bool) -> str:
     """The keystore password: $FEDMARKET_PASSWORD, else a prompt (twice when creating)."""
+    from market.chain.keys import PASSWORD_ENV
     from market.errors import ConfigError
-    from market.keys import PASSWORD_ENV
 
     if PASSWORD_ENV in os.environ:
         return os.environ[PASSWORD_ENV]
@@ -29,7 +29,7 @@ def _password(confirm: bool) -> str:
 @app.command()
 def new(path: Path = typer.Argument(..., help="Where to write the keystore (never overwritten)."), as_json: bool = JSON) -> None:
     """Create a new random account in an encrypted keystore."""
-    from market.keys import create_keystore
+    from market.chain.keys import create_keystore
 
     with failures():
         account = create_keystore(path, _password(confirm=True))
@@ -39,7 +39,7 @@ def new(path: Path = typer.Argument(..., help="Where to write the keystore (neve
 @app.command()
 def show(path: Path = typer.Argument(..., help="A keystore file."), as_json: bool = JSON) -> None:
     """Decrypt a keystore and print its address (checks the password)."""
-    from market.keys import load_keystore
+    from market.chain.keys import load_keystore
 
     with failures():
         account = load_keystore(path, _password(confirm=False))

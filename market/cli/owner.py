@@ -29,8 +29,8 @@ def create(
     rpc: str = RPC, ipfs: str = IPFS, market: str = MARKET, as_json: bool = JSON,
 ) -> None:
     """Publish the task manifest and initial model, deploy the round verifier, escrow the budget."""
-    from market.manifest import load_project_file
-    from market.owner import create_project
+    from market.parties.owner import create_project
+    from market.parties.project_file import load_project_file
 
     with failures():
         pf = load_project_file(project_file)
@@ -51,7 +51,7 @@ def fund(
     rpc: str = RPC, ipfs: str = IPFS, market: str = MARKET, as_json: bool = JSON,
 ) -> None:
     """Add to a project's budget before training starts."""
-    from market.manifest import parse_amount
+    from market.parties.project_file import parse_amount
 
     with failures():
         wei = parse_amount(amount)
@@ -97,7 +97,7 @@ def _render_status(data: dict[str, Any]) -> None:
 @app.command()
 def status(pid: int, rpc: str = RPC, ipfs: str = IPFS, market: str = MARKET, as_json: bool = JSON) -> None:
     """State, money, trainers and every posted round, read from the chain and storage."""
-    from market.owner import project_status
+    from market.parties.owner import project_status
 
     with failures():
         mk, storage = connect(endpoint(rpc, ipfs, market))
@@ -131,7 +131,7 @@ def settle(pid: int, keystore: Path | None = KEYSTORE, dev_account: int | None =
 def report(pid: int, out: Path = typer.Option(Path("build/report"), help="Folder for report.md."),
            rpc: str = RPC, ipfs: str = IPFS, market: str = MARKET, as_json: bool = JSON) -> None:
     """Write a markdown report of every round (flags with reasons, scores, accuracy) from chain and storage."""
-    from market.owner import project_status
+    from market.parties.owner import project_status
 
     with failures():
         mk, storage = connect(endpoint(rpc, ipfs, market))

@@ -19,8 +19,8 @@ def _data(ctx, data: Path | None, partition: str):  # noqa: ANN001, ANN202 - Pro
     """The trainer's private data: a file, or a Dirichlet share of the built-in task (simulation)."""
     import torch
 
-    from market.tasks import Split, dirichlet_partition
-    from market.tasks.loaders import load_data
+    from market.ml.tasks import Split, dirichlet_partition
+    from market.ml.tasks.loaders import load_data
 
     if (data is None) == (not partition):
         raise ConfigError("name the training data: --data FILE (.npz, .csv, image folder) or --partition I/N")
@@ -61,8 +61,8 @@ def run(
     rpc: str = RPC, ipfs: str = IPFS, market: str = MARKET,
 ) -> None:
     """Train and submit in every round until the project ends, then claim and withdraw (resumes after a restart)."""
-    from market.context import load_context
-    from market.trainer_node import TrainerNode
+    from market.parties.context import load_context
+    from market.parties.trainer_node import TrainerNode
 
     with failures():
         mk, storage = connect(endpoint(rpc, ipfs, market))
@@ -75,8 +75,8 @@ def run(
 def status(pid: int, keystore: Path | None = KEYSTORE, dev_account: int | None = DEV_ACCOUNT,
            rpc: str = RPC, ipfs: str = IPFS, market: str = MARKET, as_json: bool = JSON) -> None:
     """This trainer's slot, stake, rewards and its flags and scores in every posted round."""
-    from market.context import load_context
-    from market.owner import round_reports
+    from market.parties.context import load_context
+    from market.parties.owner import round_reports
 
     with failures():
         mk, storage = connect(endpoint(rpc, ipfs, market))

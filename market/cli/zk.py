@@ -19,7 +19,7 @@ PROJECT = typer.Argument(..., help="The project's TOML file: it fixes the circui
 
 def _params(project_file: Path):  # noqa: ANN202 - zk.build.CircuitParams
     """The round circuit a project file needs (slots, view length, bits, Multi-Krum parameters)."""
-    from market.manifest import load_project_file
+    from market.parties.project_file import load_project_file
     from zk.build import CircuitParams
 
     pf = load_project_file(project_file)

@@ -9,12 +9,12 @@ from typing import Any
 
 import torch
 
-from market.commitment import commit
-from market.ipfs_node import free_port, start_node, stop_node
-from market.quant import QuantSpec
+from market.protocol.commitment import commit
+from market.protocol.quant import QuantSpec
 from market.storage.base import Storage
 from market.storage.ipfs import IpfsStorage
 from market.storage.local import LocalStorage
+from market.toolchain.ipfs_node import free_port, start_node, stop_node
 
 SIZES = {"1mb": 1_000_000, "50mb": 50_000_000}
 REPEATS = 3

@@ -1,0 +1,90 @@
+"""Multi-Krum with the free-rider screens of docs/PROTOCOL.md §3: copies and the norm floor.
+
+Pure functions on exact integers. A copy is an update within `dup_pct`% relative squared distance
+of one submitted before it; of the rest, an update whose squared norm is below `floor_pct`% of
+their (lower) median is flagged; Multi-Krum runs on what remains. Screening before Multi-Krum
+matters: zero updates sit at the centre of the honest cloud, so Krum would select them and push
+honest updates out. The prover's witness and the aggregator both decide with `screened_multi_krum`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from aggregator.rules.krum import KrumResult, multi_krum
+from market.errors import AggregationError
+
+
+@dataclass(frozen=True)
+class ScreenedKrum:
+    """One round's decision over n valid updates (lists in their order).
+
+    `median` is the index of the median update among the non-copies (None if there is none).
+    `members` are the indices in the Krum set (neither copy nor low, increasing); `krum` is
+    Multi-Krum over them, its lists indexed by position in `members`.
+    """
+
+    copy: list[bool]
+    median: int | None
+    low: list[bool]
+    members: list[int]
+    krum: KrumResult
+    outlier: list[bool]
+
+    @property
+    def accepted(self) -> list[bool]:
+        """Valid and not an outlier."""
+        return [not o for o in self.outlier]
+
+    @property
+    def selected(self) -> list[bool]:
+        """Selected by Multi-Krum (n-long)."""
+        out = [False] * len(self.copy)
+        for pos, i in enumerate(self.members):
+            out[i] = self.krum.selected[pos]
+        return out
+
+
+def copies(dist: Sequence[Sequence[int]], nsq: Sequence[int], seq: Sequence[int], dup_pct: int) -> list[bool]:
+    """`i` is a copy if an earlier `j` (seq) has `100 * dist(i, j) < dup_pct * nsq(j)`."""
+    n = len(nsq)
+    if len(seq) != n or len(dist) != n or len(set(seq)) != n:
+        raise AggregationError(f"need n distinct submission ranks and an [n, n] distance matrix (n = {n})")
+    return [
+        dup_pct > 0 and any(seq[j] < seq[i] and 100 * int(dist[i][j]) < dup_pct * int(nsq[j]) for j in range(n))
+        for i in range(n)
+    ]
+
+
+def lower_median(nsq: Sequence[int], among: Sequence[bool]) -> int | None:
+    """Index of the element of rank (c - 1) // 2 among the c chosen, by (nsq, index); None if c = 0."""
+    chosen = sorted((int(nsq[i]), i) for i, ok in enumerate(among) if ok)
+    return chosen[(len(chosen) - 1) // 2][1] if chosen else None
+
+
+def below_floor(nsq: Sequence[int], among: Sequence[bool], floor_pct: int) -> tuple[int | None, list[bool]]:
+    """(median index, flags): chosen `i` with `100 * nsq(i) < floor_pct * nsq(median)`."""
+    med = lower_median(nsq, among)
+    ref = 0 if med is None else int(nsq[med])
+    return med, [floor_pct > 0 and ok and 100 * int(x) < floor_pct * ref for x, ok in zip(nsq, among)]
+
+
+def screened_multi_krum(
+    dist: torch.Tensor, nsq: Sequence[int], seq: Sequence[int], f: int, m: int, tau_pct: int,
+    dup_pct: int, floor_pct: int,
+) -> ScreenedKrum:
+    """PROTOCOL §3 outlier decision: copies, then the norm floor, then Multi-Krum on the rest."""
+    if dup_pct < 0 or floor_pct < 0:
+        raise AggregationError(f"dup_pct and floor_pct must be >= 0 (got {dup_pct}, {floor_pct})")
+    copy = copies(dist.tolist(), nsq, seq, dup_pct)
+    med, low = below_floor(nsq, [not c for c in copy], floor_pct)
+    members = [i for i in range(len(copy)) if not copy[i] and not low[i]]
+    idx = torch.tensor(members, dtype=torch.long, device=dist.device)
+    kr = multi_krum(dist.index_select(0, idx).index_select(1, idx), f, m, tau_pct)
+    outlier = [c or lo for c, lo in zip(copy, low)]
+    for pos, i in enumerate(members):
+        outlier[i] = kr.outlier[pos]
+    return ScreenedKrum(copy, med, low, members, kr, outlier)

@@ -1,0 +1,320 @@
+"""The chain layer: one `Chain` over the in-process EVM (eth-tester/py-evm) or any JSON-RPC node.
+
+Transactions are signed locally (no node-held keys), sent with explicit gas, and a revert is
+raised as `ContractRevert` carrying the custom error's name and decoded arguments.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import function_signature_to_4byte_selector
+from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
+from web3.types import TxReceipt
+
+from market.errors import ChainError, ContractRevert
+from market.toolchain.solc import ContractArtifact
+
+#: The development mnemonic anvil uses; the in-process chain funds the same accounts.
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+DEV_BALANCE_WEI = 10_000 * 10**18
+DEV_ACCOUNTS = 10
+GAS_LIMIT = 30_000_000
+_PANIC = {0x01: "assert", 0x11: "arithmetic overflow", 0x12: "division by zero", 0x32: "array index out of bounds"}
+
+Account.enable_unaudited_hdwallet_features()
+
+
+def dev_accounts(n: int = DEV_ACCOUNTS) -> list[LocalAccount]:
+    """The first `n` development accounts of DEV_MNEMONIC (the same as anvil's)."""
+    return [Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(n)]
+
+
+def _error_signature(item: dict[str, Any]) -> str:
+    """`Name(type1,type2)` of an ABI error entry (tuples flattened to their canonical form)."""
+
+    def canonical(inp: dict[str, Any]) -> str:
+        if inp["type"].startswith("tuple"):
+            inner = ",".join(canonical(c) for c in inp["components"])
+            return f"({inner}){inp['type'][5:]}"
+        return str(inp["type"])
+
+    return f"{item['name']}({','.join(canonical(i) for i in item.get('inputs', []))})"
+
+
+class Chain:
+    """A connection to one chain with funded local accounts, deploy, transact, call and time travel."""
+
+    def __init__(self, w3: Web3, accounts: Sequence[LocalAccount], backend: str) -> None:
+        self.w3 = w3
+        self.accounts = list(accounts)
+        self.backend = backend
+        self.chain_id = int(w3.eth.chain_id)
+        self._errors: dict[bytes, tuple[str, list[str]]] = {}
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def in_process(cls, n_accounts: int = DEV_ACCOUNTS) -> Chain:
+        """A fresh in-process chain (eth-tester with py-evm) funding the development accounts."""
+        from eth_tester import EthereumTester, PyEVMBackend
+
+        accounts = dev_accounts(n_accounts)
+        state = {
+            bytes.fromhex(a.address[2:]): {"balance": DEV_BALANCE_WEI, "nonce": 0, "code": b"", "storage": {}}
+            for a in accounts
+        }
+        params = PyEVMBackend.generate_genesis_params(overrides={"gas_limit": GAS_LIMIT})
+        tester = EthereumTester(PyEVMBackend(genesis_parameters=params, genesis_state=state))
+        return cls(Web3(EthereumTesterProvider(tester)), accounts, "eth-tester")
+
+    @classmethod
+    def connect(cls, url: str, accounts: Sequence[LocalAccount] | None = None, timeout: float = 30.0) -> Chain:
+        """Connect to a JSON-RPC endpoint; `accounts` default to the development accounts."""
+        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        try:
+            w3.eth.get_block_number()
+        except Exception as exc:
+            raise ChainError(f"cannot reach a chain at {url}: {exc}") from None
+        return cls(w3, accounts if accounts is not None else dev_accounts(), "rpc")
+
+    # -- errors ---------------------------------------------------------------------------------
+    def register_abi(self, abi: Iterable[dict[str, Any]]) -> None:
+        """Learn the custom errors of an ABI so that reverts decode to their names."""
+        for item in abi:
+            if item.get("type") == "error":
+                signature = _error_signature(item)
+                types = signature[signature.index("(") + 1 : -1]
+                self._errors[function_signature_to_4byte_selector(signature)] = (
+                    item["name"],
+                    [t for t in _split_types(types)],
+                )
+
+    def decode_revert(self, data: bytes | str | None) -> ContractRevert:
+        """Turn revert data into a ContractRevert naming the error."""
+        raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else (data or b"")
+        if len(raw) < 4:
+            return ContractRevert("Revert", (), "reverted without data (out of gas or a failed precompile?)")
+        selector, body = raw[:4], raw[4:]
+        if selector == bytes.fromhex("08c379a0"):
+            (reason,) = abi_decode(["string"], body)
+            return ContractRevert("Error", (reason,), f"reverted: {reason}")
+        if selector == bytes.fromhex("4e487b71"):
+            (code,) = abi_decode(["uint256"], body)
+            return ContractRevert("Panic", (code,), f"panic 0x{code:02x} ({_PANIC.get(code, 'unknown')})")
+        if selector in self._errors:
+            name, types = self._errors[selector]
+            values = abi_decode(types, body) if types else ()
+            values = [Web3.to_checksum_address(v) if t == "address" else v for t, v in zip(types, values)]
+            return ContractRevert(name, tuple(values))
+        return ContractRevert("UnknownError", (raw.hex(),), f"reverted with unknown error 0x{raw[:4].hex()}")
+
+    def _revert_from(self, exc: Exception) -> ContractRevert | None:
+        """Extract revert data from a web3 exception, or None if it is not a revert."""
+        if isinstance(exc, (ContractCustomError, ContractLogicError)):
+            data = exc.data
+            if isinstance(data, dict):
+                data = data.get("data")
+            if isinstance(data, str) and data.startswith("0x"):
+                return self.decode_revert(data)
+            return ContractRevert("Error", (str(exc),), str(exc))
+        raw = _tester_revert_data(exc)
+        if isinstance(raw, bytes):
+            return self.decode_revert(raw)
+        if isinstance(raw, str):
+            return ContractRevert("Error", (raw,), f"reverted: {raw}")
+        if isinstance(exc, Web3RPCError) and "revert" in str(exc).lower():
+            return ContractRevert("Error", (str(exc),), str(exc))
+        return None
+
+    # -- contracts ------------------------------------------------------------------------------
+    def contract(self, address: str, artifact: ContractArtifact) -> Contract:
+        """A web3 contract object for a deployed contract."""
+        self.register_abi(artifact.abi)
+        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact.abi)
+
+    def deploy(
+        self, artifact: ContractArtifact, *args: Any, sender: LocalAccount | None = None, gas: int = 12_000_000
+    ) -> Contract:
+        """Deploy `artifact` with constructor `args`; returns the bound contract."""
+        if not artifact.bytecode:
+            raise ChainError(f"{artifact.name} has no bytecode (abstract contract or interface?)")
+        self.register_abi(artifact.abi)
+        factory = self.w3.eth.contract(abi=artifact.abi, bytecode="0x" + artifact.bytecode)
+        receipt = self._send(factory.constructor(*args), sender or self.accounts[0], 0, gas)
+        address = receipt["contractAddress"]
+        if not address:
+            raise ChainError(f"deploying {artifact.name} produced no contract address")
+        return self.w3.eth.contract(address=address, abi=artifact.abi)
+
+    def transact(
+        self, fn: ContractFunction, sender: LocalAccount, value: int = 0, gas: int | None = None
+    ) -> TxReceipt:
+        """Sign and send `fn` from `sender`; raises ContractRevert with the decoded error on revert."""
+        if gas is None:
+            gas = self.estimate(fn, sender, value)
+        return self._send(fn, sender, value, gas)
+
+    def estimate(self, fn: ContractFunction, sender: LocalAccount, value: int = 0) -> int:
+        """Gas estimate with a margin; a revert during estimation raises ContractRevert."""
+        try:
+            estimate = fn.estimate_gas({"from": sender.address, "value": value})
+        except Exception as exc:
+            revert = self._revert_from(exc)
+            if revert is None:
+                raise ChainError(f"gas estimation failed: {exc}") from exc
+            raise revert from None
+        return min(GAS_LIMIT, int(estimate * 1.25) + 20_000)
+
+    def call(self, fn: ContractFunction, sender: LocalAccount | None = None, block: int | str = "latest") -> Any:
+        """eth_call `fn`; a revert raises ContractRevert."""
+        tx: dict[str, Any] = {"from": (sender or self.accounts[0]).address}
+        try:
+            return fn.call(tx, block_identifier=block)
+        except Exception as exc:
+            revert = self._revert_from(exc)
+            if revert is None:
+                raise
+            raise revert from None
+
+    def _send(self, fn: Any, sender: LocalAccount, value: int, gas: int) -> TxReceipt:
+        """Build, sign, send and wait; on a failed receipt replay the call to name the error."""
+        tx_params = self._tx_params(sender, value, gas)
+        try:
+            tx = fn.build_transaction(tx_params)
+            signed = sender.sign_transaction(tx)
+            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except Exception as exc:
+            revert = self._revert_from(exc)
+            if revert is None:
+                raise
+            raise revert from None
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        if receipt["status"] != 1:
+            raise self._replay_failure(tx, receipt)
+        return receipt
+
+    def _replay_failure(self, tx: dict[str, Any], receipt: TxReceipt) -> ContractRevert:
+        """Re-run a failed transaction as a call on its parent block to recover the revert data."""
+        call = {k: tx[k] for k in ("from", "to", "data", "value", "gas") if k in tx}
+        call.setdefault("from", tx.get("from"))
+        try:
+            self.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1)
+        except Exception as exc:
+            revert = self._revert_from(exc)
+            if revert is not None:
+                return revert
+        if receipt["gasUsed"] >= tx["gas"]:
+            return ContractRevert("OutOfGas", (tx["gas"],), f"transaction ran out of gas ({tx['gas']})")
+        return ContractRevert("Revert", (), "transaction reverted without data")
+
+    def _tx_params(self, sender: LocalAccount, value: int, gas: int) -> dict[str, Any]:
+        """Nonce, chain id and EIP-1559 fees for a transaction from `sender`."""
+        base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+        tip = 10**9
+        return {
+            "from": sender.address,
+            "value": value,
+            "gas": gas,
+            "nonce": self.w3.eth.get_transaction_count(sender.address, "pending"),
+            "chainId": self.chain_id,
+            "maxFeePerGas": 2 * base_fee + tip,
+            "maxPriorityFeePerGas": tip,
+        }
+
+    def transfer(self, sender: LocalAccount, to: str, value: int) -> TxReceipt:
+        """Send `value` wei of ether from `sender` to `to`."""
+        tx = {**self._tx_params(sender, value, 21_000), "to": Web3.to_checksum_address(to)}
+        receipt = self.w3.eth.wait_for_transaction_receipt(
+            self.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction), timeout=120
+        )
+        if receipt["status"] != 1:
+            raise ChainError(f"transfer of {value} wei to {to} failed")
+        return receipt
+
+    # -- state and time -------------------------------------------------------------------------
+    def balance(self, address: str) -> int:
+        """Ether balance in wei."""
+        return int(self.w3.eth.get_balance(Web3.to_checksum_address(address)))
+
+    def now(self) -> int:
+        """Timestamp of the latest block."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def mine(self) -> None:
+        """Mine one empty block."""
+        if self.backend == "eth-tester":
+            self._tester().mine_blocks(1)
+        else:
+            self.w3.provider.make_request("evm_mine", [])
+
+    def time_travel(self, seconds: int) -> None:
+        """Advance chain time by `seconds` and mine a block (test and devnet chains only)."""
+        if self.backend == "eth-tester":
+            tester = self._tester()
+            tester.time_travel(self.now() + seconds)
+            tester.mine_blocks(1)
+        else:
+            response = self.w3.provider.make_request("evm_increaseTime", [int(seconds)])
+            if "error" in response:
+                raise ChainError(f"this node does not support time travel: {response['error']}")
+            self.w3.provider.make_request("evm_mine", [])
+
+    def snapshot(self) -> Any:
+        """Take a state snapshot (test chains)."""
+        if self.backend == "eth-tester":
+            return self._tester().take_snapshot()
+        return self.w3.provider.make_request("evm_snapshot", [])["result"]
+
+    def revert(self, snapshot_id: Any) -> None:
+        """Return to a snapshot taken with `snapshot()`."""
+        if self.backend == "eth-tester":
+            self._tester().revert_to_snapshot(snapshot_id)
+        else:
+            self.w3.provider.make_request("evm_revert", [snapshot_id])
+
+    def _tester(self) -> Any:
+        """The eth-tester object behind the in-process provider."""
+        return self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+
+
+def _tester_revert_data(exc: BaseException) -> bytes | str | None:
+    """The revert data eth-tester puts in its TransactionFailed: raw bytes, or a reason it already decoded."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ == "TransactionFailed" and seen.args:
+            arg = seen.args[0]
+            if isinstance(arg, bytes):
+                return arg
+            text = str(arg).removeprefix("execution reverted: ")
+            if text.startswith(("b'", 'b"')):
+                value = ast.literal_eval(text)
+                if isinstance(value, bytes):
+                    return value
+            elif str(arg).startswith("execution reverted: "):
+                return text
+        seen = seen.__context__ or seen.__cause__
+    return None
+
+
+def _split_types(types: str) -> list[str]:
+    """Split a canonical type list at top-level commas (tuples keep their inner commas)."""
+    parts, depth, current = [], 0, ""
+    for ch in types:
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        current += ch
+    if current:
+        parts.append(current)
+    return parts

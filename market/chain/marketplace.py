@@ -1,0 +1,428 @@
+"""Typed Python wrapper of the FedMarket contract: one method per entry point, typed readers and events.
+
+Every money rule lives in contracts/FedMarket.sol (docs/PROTOCOL.md §5-§7); this module only
+encodes calls, sends the right value for the project's asset and decodes what comes back. CIDs
+are passed and returned as binary CIDv1 bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass, fields
+from enum import IntEnum
+from functools import cache
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from market.chain.client import Chain
+from market.errors import ChainError
+from market.toolchain.solc import ContractArtifact, compile_contracts
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+#: Gas sent with each kind of transaction (explicit: estimate_gas repeats the verifier's pairings).
+GAS_DEFAULT = 600_000
+GAS_CREATE = 900_000
+GAS_POST_BASE = 1_500_000
+GAS_POST_PER_TRAINER = 40_000
+#: Widest block range one eth_getLogs request covers; wider ranges are paged.
+LOG_PAGE = 2_000
+
+
+class State(IntEnum):
+    """Project lifecycle state (FedMarket.State)."""
+
+    NONE = 0
+    CREATED = 1
+    OPEN = 2
+    TRAINING = 3
+    FINISHED = 4
+    CANCELLED = 5
+
+
+class Status(IntEnum):
+    """A trainer's standing in a project (FedMarket.Status)."""
+
+    NONE = 0
+    ACTIVE = 1
+    EJECTED = 2
+
+
+class CancelReason(IntEnum):
+    """Why a project was cancelled (FedMarket.CancelReason)."""
+
+    OWNER_CANCELLED = 0
+    NOT_ENOUGH_TRAINERS = 1
+    AGGREGATOR_TIMEOUT = 2
+
+
+class Rule(IntEnum):
+    """Outlier rule of a project (PROTOCOL.md §3)."""
+
+    MULTI_KRUM = 0
+    FLTRUST_COSINE = 1
+
+
+@dataclass(frozen=True)
+class ProjectParams:
+    """A project's creation parameters, field for field the Solidity struct (same order)."""
+
+    token: str
+    rounds: int
+    min_trainers: int
+    max_trainers: int
+    krum_f: int
+    krum_m: int
+    rule: int
+    quant_bits: int
+    aggregator: str
+    open_window: int
+    submit_window: int
+    post_window: int
+    verifier: str
+    join_deadline: int
+    tau_pct: int
+    slash_bps: int
+    stake: int
+    aggregator_bond: int
+    quant_scale_log2: int
+    view_offset: int
+    view_len: int
+    spec_hash: bytes
+
+    @classmethod
+    def make(
+        cls,
+        *,
+        aggregator: str,
+        verifier: str,
+        join_deadline: int,
+        rounds: int = 3,
+        min_trainers: int = 1,
+        max_trainers: int = 8,
+        stake: int = 10**16,
+        aggregator_bond: int = 10**17,
+        token: str = ZERO_ADDRESS,
+        open_window: int = 3_600,
+        submit_window: int = 3_600,
+        post_window: int = 3_600,
+        krum_f: int = 0,
+        krum_m: int = 0,
+        tau_pct: int = 0,
+        slash_bps: int = 5_000,
+        rule: int = Rule.MULTI_KRUM,
+        quant_bits: int = 16,
+        quant_scale_log2: int = 12,
+        view_offset: int = 0,
+        view_len: int = 1,
+        spec_hash: bytes = bytes(32),
+    ) -> ProjectParams:
+        """Parameters with the defaults a small project would use (keyword arguments only)."""
+        return cls(
+            token=token, rounds=rounds, min_trainers=min_trainers, max_trainers=max_trainers, krum_f=krum_f,
+            krum_m=krum_m, rule=int(rule), quant_bits=quant_bits, aggregator=aggregator,
+            open_window=open_window, submit_window=submit_window, post_window=post_window, verifier=verifier,
+            join_deadline=join_deadline, tau_pct=tau_pct, slash_bps=slash_bps, stake=stake,
+            aggregator_bond=aggregator_bond, quant_scale_log2=quant_scale_log2, view_offset=view_offset,
+            view_len=view_len, spec_hash=spec_hash,
+        )
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The ABI tuple (addresses checksummed)."""
+        values = list(astuple(self))
+        for i, f in enumerate(fields(self)):
+            if f.name in ("token", "aggregator", "verifier"):
+                values[i] = Web3.to_checksum_address(values[i])
+        return tuple(values)
+
+    @classmethod
+    def from_tuple(cls, values: Sequence[Any]) -> ProjectParams:
+        """Decode the ABI tuple returned by the contract."""
+        return cls(*values)
+
+    @property
+    def is_eth(self) -> bool:
+        """True if the project's asset is ETH."""
+        return int(self.token, 16) == 0
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything the contract stores about a project."""
+
+    pid: int
+    params: ProjectParams
+    owner: str
+    state: State
+    round: int
+    round_open: bool
+    n_trainers: int
+    n_active: int
+    verifier_slots: int
+    deadline: int
+    post_deadline: int
+    budget: int
+    budget_left: int
+    owner_refund: int
+    bond_held: int
+    ejected_mask: int
+
+
+@dataclass(frozen=True)
+class RoundState:
+    """A round's validation commitment, the slots still expected and each joined slot's commitment."""
+
+    v_commit: int
+    pending: int
+    commitments: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Participant:
+    """One trainer's record in one project; `seq` is the rank of its latest submission in its round."""
+
+    stake: int
+    rewards: int
+    status: Status
+    slot: int
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class MarketEvent:
+    """One decoded marketplace event; `args` maps argument names to values (CIDs as bytes)."""
+
+    name: str
+    args: dict[str, Any]
+    block_number: int
+    tx_hash: str
+    log_index: int
+
+
+@cache
+def artifacts() -> dict[str, ContractArtifact]:
+    """The compiled contracts/ (cached per process; the compiler caches on disk)."""
+    return compile_contracts()
+
+
+class Marketplace:
+    """A deployed FedMarket contract driven through a `Chain`."""
+
+    def __init__(self, chain: Chain, address: str, artifact: ContractArtifact | None = None) -> None:
+        self.chain = chain
+        self.artifact = artifact or artifacts()["FedMarket"]
+        self.contract: Contract = chain.contract(address, self.artifact)
+        self.address: str = self.contract.address
+        self._params: dict[int, ProjectParams] = {}
+
+    @classmethod
+    def deploy(cls, chain: Chain, sender: LocalAccount, artifact: ContractArtifact | None = None) -> Marketplace:
+        """Deploy a fresh FedMarket and wrap it."""
+        artifact = artifact or artifacts()["FedMarket"]
+        contract = chain.deploy(artifact, sender=sender)
+        return cls(chain, contract.address, artifact)
+
+    # -- transactions -----------------------------------------------------------------------------
+    def _send(self, fn: Any, sender: LocalAccount, value: int = 0, gas: int | None = None) -> TxReceipt:
+        """Send one transaction with explicit gas; reverts raise ContractRevert."""
+        return self.chain.transact(fn, sender=sender, value=value, gas=gas or GAS_DEFAULT)
+
+    def _value(self, pid: int, amount: int, value: int | None) -> int:
+        """The ETH to attach: `value` if given, else `amount` for an ETH project and 0 for ERC-20."""
+        if value is not None:
+            return value
+        return amount if self.params(pid).is_eth else 0
+
+    def params(self, pid: int) -> ProjectParams:
+        """The creation parameters of project `pid` (cached: they never change)."""
+        if pid not in self._params:
+            self._params[pid] = self.project(pid).params
+        return self._params[pid]
+
+    def create_project(
+        self,
+        params: ProjectParams,
+        budget: int,
+        sender: LocalAccount,
+        *,
+        task_cid: bytes = b"",
+        model_cid: bytes = b"",
+        value: int | None = None,
+        gas: int | None = None,
+    ) -> int:
+        """Create a project escrowing `budget` (ERC-20: approve it first); returns its id."""
+        value = (budget if params.is_eth else 0) if value is None else value
+        fn = self.contract.functions.createProject(params.as_tuple(), budget, task_cid, model_cid)
+        receipt = self.chain.transact(fn, sender=sender, value=value, gas=gas or GAS_CREATE)
+        (event,) = self.receipt_events(receipt, "ProjectCreated")
+        pid = int(event.args["pid"])
+        self._params[pid] = event.args["params"]
+        return pid
+
+    def fund(self, pid: int, amount: int, sender: LocalAccount, *, value: int | None = None) -> TxReceipt:
+        """Add `amount` to a Created or Open project's budget (owner)."""
+        return self._send(self.contract.functions.fund(pid, amount), sender, self._value(pid, amount, value))
+
+    def bond(self, pid: int, sender: LocalAccount, *, value: int | None = None) -> TxReceipt:
+        """Deposit the aggregator's bond (aggregator)."""
+        amount = self.params(pid).aggregator_bond
+        return self._send(self.contract.functions.bond(pid), sender, self._value(pid, amount, value))
+
+    def join(self, pid: int, sender: LocalAccount, *, value: int | None = None) -> TxReceipt:
+        """Join with the project's stake (trainer)."""
+        amount = self.params(pid).stake
+        return self._send(self.contract.functions.join(pid), sender, self._value(pid, amount, value))
+
+    def start(self, pid: int, sender: LocalAccount) -> TxReceipt:
+        """Start training (owner, or anyone after the join deadline)."""
+        return self._send(self.contract.functions.start(pid), sender)
+
+    def cancel(self, pid: int, sender: LocalAccount) -> TxReceipt:
+        """Cancel a Created or Open project (owner, or anyone when too few trainers joined in time)."""
+        return self._send(self.contract.functions.cancel(pid), sender)
+
+    def open_round(self, pid: int, v_commit: int, sender: LocalAccount) -> TxReceipt:
+        """Open the next round with the validation-direction commitment (aggregator)."""
+        return self._send(self.contract.functions.openRound(pid, v_commit), sender)
+
+    def submit_update(self, pid: int, round_: int, cid: bytes, commitment: int, sender: LocalAccount) -> TxReceipt:
+        """Commit to this round's update (trainer)."""
+        return self._send(self.contract.functions.submitUpdate(pid, round_, cid, commitment), sender)
+
+    def post_round(
+        self,
+        pid: int,
+        round_: int,
+        model_cid: bytes,
+        v_cid: bytes,
+        flags: Sequence[int],
+        scores: Sequence[int],
+        proof: Sequence[int],
+        sender: LocalAccount,
+        *,
+        gas: int | None = None,
+    ) -> TxReceipt:
+        """Post a round's flags, scores and proof (aggregator)."""
+        fn = self.contract.functions.postRound(
+            pid, round_, model_cid, v_cid, list(flags), list(scores), [int(x) for x in proof]
+        )
+        gas = gas or GAS_POST_BASE + GAS_POST_PER_TRAINER * len(flags)
+        return self.chain.transact(fn, sender=sender, gas=gas)
+
+    def timeout(self, pid: int, sender: LocalAccount) -> TxReceipt:
+        """Cancel a project whose aggregator missed a deadline (anyone)."""
+        return self._send(self.contract.functions.timeout(pid), sender)
+
+    def claim(self, pid: int, sender: LocalAccount) -> TxReceipt:
+        """Withdraw the caller's credited rewards."""
+        return self._send(self.contract.functions.claim(pid), sender)
+
+    def withdraw_stake(self, pid: int, sender: LocalAccount) -> TxReceipt:
+        """Withdraw the caller's stake (project ended, or caller ejected)."""
+        return self._send(self.contract.functions.withdrawStake(pid), sender)
+
+    def withdraw_refund(self, pid: int, sender: LocalAccount) -> TxReceipt:
+        """Withdraw the owner's refundable balance."""
+        return self._send(self.contract.functions.withdrawRefund(pid), sender)
+
+    def withdraw_bond(self, pid: int, sender: LocalAccount) -> TxReceipt:
+        """Withdraw the aggregator's bond."""
+        return self._send(self.contract.functions.withdrawBond(pid), sender)
+
+    # -- readers ----------------------------------------------------------------------------------
+    def project_count(self) -> int:
+        """Number of projects created (ids 1..count)."""
+        return int(self.chain.call(self.contract.functions.projectCount()))
+
+    def project(self, pid: int) -> Project:
+        """Everything stored about project `pid`."""
+        params_tuple, owner, progress, funds, ejected = self.chain.call(self.contract.functions.project(pid))
+        params = self._params.setdefault(pid, ProjectParams.from_tuple(params_tuple))
+        state, round_, round_open, n_trainers, n_active, slots, deadline, post_deadline = progress
+        budget, budget_left, owner_refund, bond_held = funds
+        return Project(
+            pid=pid, params=params, owner=owner, state=State(state), round=round_,
+            round_open=bool(round_open), n_trainers=n_trainers, n_active=n_active, verifier_slots=slots,
+            deadline=deadline, post_deadline=post_deadline, budget=budget, budget_left=budget_left,
+            owner_refund=owner_refund, bond_held=bond_held, ejected_mask=ejected,
+        )
+
+    def round_state(self, pid: int, round_: int) -> RoundState:
+        """Validation commitment, pending bitmap and the joined slots' commitments of a round."""
+        v_commit, pending, commitments = self.chain.call(self.contract.functions.roundState(pid, round_))
+        return RoundState(int(v_commit), int(pending), tuple(int(c) for c in commitments))
+
+    def participant(self, pid: int, trainer: str) -> Participant:
+        """A trainer's record (status NONE if it never joined)."""
+        stake, rewards, status, slot, seq = self.chain.call(
+            self.contract.functions.participant(pid, Web3.to_checksum_address(trainer))
+        )
+        return Participant(int(stake), int(rewards), Status(status), int(slot), int(seq))
+
+    def trainer_at(self, pid: int, slot: int) -> str:
+        """The trainer in `slot` (the zero address if empty)."""
+        return str(self.chain.call(self.contract.functions.trainerAt(pid, slot)))
+
+    def trainers(self, pid: int) -> list[str]:
+        """Every joined trainer in slot order."""
+        return [self.trainer_at(pid, slot) for slot in range(self.project(pid).n_trainers)]
+
+    def submission_order(self, pid: int, round_: int) -> list[int]:
+        """Each joined slot's 0-based submission rank in `round_`, 0 where it did not submit (PROTOCOL.md §6).
+
+        Only the latest round opened is kept on chain (earlier rounds revert OrderNotKept; their
+        ranks are the `seq` of their UpdateSubmitted events).
+        """
+        return [int(s) for s in self.chain.call(self.contract.functions.submissionOrder(pid, round_))]
+
+    def public_input(self, pid: int, round_: int, flags: Sequence[int], scores: Sequence[int]) -> int:
+        """The public input the contract requires for these flags and scores (PROTOCOL.md §6).
+
+        The contract adds the submission ranks itself; only the latest round opened can be asked.
+        """
+        return int(self.chain.call(self.contract.functions.roundPublicInput(pid, round_, list(flags), list(scores))))
+
+    # -- events -----------------------------------------------------------------------------------
+    def _decode(self, name: str, raw: Any) -> MarketEvent:
+        """A web3 EventData as a MarketEvent (params as ProjectParams, enums as IntEnums)."""
+        args = dict(raw["args"])
+        if "params" in args:
+            args["params"] = ProjectParams.from_tuple(list(dict(args["params"]).values()))
+        if "reason" in args:
+            args["reason"] = CancelReason(args["reason"])
+        for key in ("flags", "scores"):
+            if key in args:
+                args[key] = [int(v) for v in args[key]]
+        return MarketEvent(
+            name=name,
+            args=args,
+            block_number=int(raw["blockNumber"]),
+            tx_hash="0x" + bytes(raw["transactionHash"]).hex(),
+            log_index=int(raw["logIndex"]),
+        )
+
+    def receipt_events(self, receipt: TxReceipt, name: str) -> list[MarketEvent]:
+        """The `name` events a transaction emitted."""
+        event = self.contract.events[name]()
+        return [self._decode(name, raw) for raw in event.process_receipt(receipt, errors=DISCARD)]
+
+    def events(
+        self, name: str, pid: int | None = None, from_block: int = 0, to_block: int | None = None
+    ) -> list[MarketEvent]:
+        """`name` events (of project `pid` if given) in [from_block, to_block], paged in narrow ranges."""
+        if name not in {e["name"] for e in self.artifact.abi if e.get("type") == "event"}:
+            raise ChainError(f"FedMarket has no event {name!r}")
+        last = self.chain.w3.eth.block_number if to_block is None else to_block
+        filters = {"pid": pid} if pid is not None else None
+        found: list[MarketEvent] = []
+        start = from_block
+        while start <= last:
+            end = min(last, start + LOG_PAGE - 1)
+            logs = self.contract.events[name].get_logs(argument_filters=filters, from_block=start, to_block=end)
+            found.extend(self._decode(name, raw) for raw in logs)
+            start = end + 1
+        return found

@@ -1,0 +1,97 @@
+"""Reports of a marketplace run: markdown with tables, and PNG plots (accuracy, scores and payouts, flags)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from market.dev.demo import DemoRun
+
+ETHER = 10**18
+
+
+def _short(address: str) -> str:
+    """0x1234…abcd."""
+    return f"{address[:6]}…{address[-4:]}"
+
+
+def plot_accuracy(run: DemoRun, path: Path) -> None:
+    """Validation accuracy of g(r) per round."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot([r.round for r in run.rounds], [100 * r.accuracy for r in run.rounds], marker="o")
+    ax.set_xlabel("round")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title("global model accuracy")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_payouts(run: DemoRun, path: Path) -> None:
+    """Per trainer: total proven score and net payout (out minus in), attackers in red."""
+    trainers = run.rounds[0].trainers if run.rounds else []
+    scores = [sum(max(r.scores[i], 0) for r in run.rounds) for i in range(len(trainers))]
+    net = [(run.balances.get(t, {}).get("out", 0) - run.balances.get(t, {}).get("in", 0)) / ETHER for t in trainers]
+    colors = ["tab:red" if t in run.attackers else "tab:blue" for t in trainers]
+    labels = [_short(t) for t in trainers]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4))
+    a1.bar(labels, scores, color=colors)
+    a1.set_title("sum of positive proven scores")
+    a2.bar(labels, net, color=colors)
+    a2.axhline(0, color="black", linewidth=0.8)
+    a2.set_title("net payout (ether; red = attacker)")
+    for ax in (a1, a2):
+        ax.tick_params(axis="x", rotation=60, labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_flags(run: DemoRun, path: Path) -> None:
+    """Flags per round and trainer: 0 accepted/absent, 1 outlier, 2 invalid."""
+    trainers = run.rounds[0].trainers if run.rounds else []
+    grid = [[r.flags[i] for r in run.rounds] for i in range(len(trainers))]
+    fig, ax = plt.subplots(figsize=(5, 0.4 * len(trainers) + 1.2))
+    ax.imshow(grid, cmap="Reds", vmin=0, vmax=2, aspect="auto")
+    ax.set_yticks(range(len(trainers)), [_short(t) + (" (attacker)" if t in run.attackers else "") for t in trainers], fontsize=7)
+    ax.set_xticks(range(len(run.rounds)), [str(r.round) for r in run.rounds])
+    ax.set_xlabel("round")
+    ax.set_title("flagged trainers")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(run: DemoRun, out: Path) -> Path:
+    """Write report.md and its plots into `out`; returns the markdown's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    plot_accuracy(run, out / "accuracy.png")
+    plot_payouts(run, out / "payouts.png")
+    plot_flags(run, out / "flags.png")
+    f = run.figures
+    lines = [
+        "# fedmarket demo report", "",
+        f"{f['trainers']} trainers ({f['attackers']} attacking), {f['rounds']} rounds, backend `{f['backend']}`, "
+        f"marketplace `{f['marketplace']}`, project {f['project']}, circuit `{f['circuit']}`.", "",
+        "| round | accepted | flagged (reason) | val. accuracy | postRound gas | proving s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in run.rounds:
+        accepted = sum(1 for i in r.submitted if r.flags[i] == 0)
+        flagged = ", ".join(f"{_short(t)} ({reason.split(':')[0]})" for t, reason in r.reasons.items()) or "-"
+        lines.append(f"| {r.round} | {accepted}/{len(r.submitted)} | {flagged} | {100 * r.accuracy:.1f}% | {r.gas:,} | {r.prove_s:.1f} |")
+    lines += ["", "| party | role | paid in (ether) | taken out (ether) |", "| --- | --- | --- | --- |"]
+    for party, money in run.balances.items():
+        role = "attacker" if party in run.attackers else ("trainer" if run.rounds and party in run.rounds[0].trainers else "owner/aggregator")
+        lines.append(f"| `{party}` | {role} | {money['in'] / ETHER:.6f} | {money['out'] / ETHER:.6f} |")
+    lines += ["", "## Checks", ""] + [f"- {name}: {'PASS' if ok else 'FAIL'}" for name, ok in run.checks.items()]
+    lines += ["", f"Test accuracy: {100 * f['initial_accuracy']:.1f}% at g(0), {100 * f['final_accuracy']:.1f}% at the end.",
+              "", "![accuracy](accuracy.png)", "![payouts](payouts.png)", "![flags](flags.png)", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path

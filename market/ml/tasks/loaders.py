@@ -1,0 +1,101 @@
+"""Owners' own data (.npz, CSV, image folders) and models (a Python file defining `build_model`)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from market.errors import ConfigError
+from market.ml.tasks.base import Task, make_task
+from market.ml.tasks.partition import holdout_split
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+
+
+def load_npz(path: Path, x_key: str = "x", y_key: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels from an .npz archive (no pickled objects allowed)."""
+    with np.load(path, allow_pickle=False) as data:
+        if x_key not in data or y_key not in data:
+            raise ConfigError(f"{path}: needs arrays {x_key!r} and {y_key!r}, has {sorted(data.files)}")
+        x, y = data[x_key], data[y_key]
+    return x.reshape(len(x), -1).astype(np.float32), _labels(y, path)
+
+
+def load_csv(path: Path, label_column: str = "label") -> tuple[np.ndarray, np.ndarray]:
+    """Numeric CSV with a header row; `label_column` holds integer class labels."""
+    table = np.atleast_1d(np.genfromtxt(path, delimiter=",", names=True, dtype=np.float64))
+    names = list(table.dtype.names or ())
+    if label_column not in names:
+        raise ConfigError(f"{path}: no column {label_column!r} (columns: {names})")
+    features = [n for n in names if n != label_column]
+    x = np.stack([table[n] for n in features], axis=1).astype(np.float32)
+    if not np.isfinite(x).all():
+        raise ConfigError(f"{path}: non-numeric or missing feature values")
+    return x, _labels(table[label_column], path)
+
+
+def load_image_folder(root: Path, size: tuple[int, int] = (28, 28)) -> tuple[np.ndarray, np.ndarray]:
+    """`root/<class>/<image>`: greyscale images resized to `size`, scaled to [0, 1]; classes sorted by name."""
+    from PIL import Image
+
+    classes = sorted(p.name for p in Path(root).iterdir() if p.is_dir())
+    xs, ys = [], []
+    for label, name in enumerate(classes):
+        for f in sorted((Path(root) / name).iterdir()):
+            if f.suffix.lower() in IMAGE_SUFFIXES:
+                with Image.open(f) as img:
+                    xs.append(np.asarray(img.convert("L").resize(size), dtype=np.float32).reshape(-1) / 255.0)
+                ys.append(label)
+    if not xs:
+        raise ConfigError(f"{root}: no images found in class sub-folders")
+    return np.stack(xs), np.array(ys, dtype=np.int64)
+
+
+def _labels(y: np.ndarray, path: Path) -> np.ndarray:
+    """Labels must be non-negative integers."""
+    if y.size and (np.any(y < 0) or np.any(y != np.round(y))):
+        raise ConfigError(f"{path}: labels must be non-negative integers")
+    return y.astype(np.int64)
+
+
+def load_model_factory(path: Path, name: str = "build_model") -> Callable[[], nn.Module]:
+    """Import `name` from a Python file. The file runs as code: load only files you trust."""
+    spec = importlib.util.spec_from_file_location(f"fedmarket_user_model_{Path(path).stem}", path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    factory = getattr(module, name, None)
+    if not callable(factory):
+        raise ConfigError(f"{path}: defines no callable {name!r}")
+    return factory
+
+
+def load_data(path: Path, label_column: str = "label") -> tuple[np.ndarray, np.ndarray]:
+    """Dispatch on the path: directory = image folder, .npz, .csv."""
+    path = Path(path)
+    if path.is_dir():
+        return load_image_folder(path)
+    if path.suffix == ".npz":
+        return load_npz(path)
+    if path.suffix == ".csv":
+        return load_csv(path, label_column)
+    raise ConfigError(f"{path}: unsupported data format (use .npz, .csv or an image folder)")
+
+
+def task_from_files(
+    name: str, data_path: Path, model_path: Path, view_prefix: str | None = None,
+    val_frac: float = 0.15, test_frac: float = 0.2, seed: int = 0,
+) -> Task:
+    """A task over the owner's data file and model file; both files' digests enter the spec hash."""
+    x, y = load_data(Path(data_path))
+    build = load_model_factory(Path(model_path))
+    model_digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
+    split = holdout_split(y, val_frac, test_frac, seed)
+    definition = {"model_file": model_digest, "split": [val_frac, test_frac, seed]}
+    return make_task(name, build, x, y, split, view_prefix, definition)

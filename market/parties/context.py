@@ -1,0 +1,112 @@
+"""What every party reads about a project from the chain and storage alone (no local state).
+
+Nodes derive all their decisions from this view, so that a restart loses nothing: the
+manifest and the initial model come from the ProjectCreated event, g(r) from RoundPosted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from market.chain.marketplace import MarketEvent, Marketplace, ProjectParams
+from market.errors import ConfigError, StorageError
+from market.ml.tasks import Task, get_task, layout, num_params
+from market.ml.tasks.params import ParamSlot
+from market.protocol.manifest import Manifest
+from market.protocol.modelblob import decode_model
+from market.storage import Storage, cid_from_bytes
+
+
+@dataclass(frozen=True)
+class ProjectContext:
+    """A project's immutable facts: its parameters, manifest, task and the block it was created in."""
+
+    market: Marketplace
+    storage: Storage
+    pid: int
+    params: ProjectParams
+    manifest: Manifest
+    task: Task
+    created: MarketEvent
+
+    @property
+    def spec_hex(self) -> str:
+        """The on-chain specHash as 64 hex digits (what update blobs must name)."""
+        return self.params.spec_hash.hex()
+
+    @property
+    def layout(self) -> list[ParamSlot]:
+        """The model's parameter layout (names and shapes, flat order)."""
+        return layout(self.task.build_model())
+
+    @property
+    def numel(self) -> int:
+        """Number of parameters of the model."""
+        return num_params(self.task.build_model())
+
+    def round_event(self, round_: int) -> MarketEvent | None:
+        """The RoundPosted event of `round_`, if it was posted."""
+        events = [e for e in self.market.events("RoundPosted", self.pid, from_block=self.created.block_number)
+                  if int(e.args["round"]) == round_]
+        return events[0] if events else None
+
+    def global_model(self, round_: int) -> torch.Tensor:
+        """g(round_): the initial model for 0, else the model posted with that round."""
+        if round_ == 0:
+            cid = cid_from_bytes(self.created.args["modelCid"])
+        else:
+            event = self.round_event(round_)
+            if event is None:
+                raise ConfigError(f"project {self.pid}: round {round_} has not been posted")
+            cid = cid_from_bytes(event.args["modelCid"])
+        return decode_model(self.storage.get(cid), self.numel, self.spec_hex).weights
+
+
+#: The getters RoundVerifier exposes (contracts/zk/RoundVerifier.sol), against the project's on-chain
+#: parameters or, for the rule parameters the chain does not hold, its manifest's [rule].
+_VERIFIER_GETTERS = {"maxTrainers": "max_trainers", "viewLen": "view_len", "quantBits": "quant_bits",
+                     "krumF": "krum_f", "krumM": "krum_m", "tauPct": "tau_pct",
+                     "dupPct": "rule.dup_pct", "floorPct": "rule.floor_pct"}
+
+
+def verifier_mismatches(ctx: ProjectContext) -> list[str]:
+    """Where the project's round verifier was built for other settings than the project's (empty: it fits)."""
+    abi = [{"type": "function", "name": g, "inputs": [], "outputs": [{"type": "uint256", "name": ""}],
+            "stateMutability": "view"} for g in _VERIFIER_GETTERS]
+    verifier = ctx.market.chain.w3.eth.contract(address=ctx.params.verifier, abi=abi)
+    problems = []
+    for getter, field_name in _VERIFIER_GETTERS.items():
+        try:
+            value = int(ctx.market.chain.call(verifier.functions[getter]()))
+        except Exception:
+            problems.append(f"the verifier has no {getter}()")
+            continue
+        source = ctx.manifest.rule if field_name.startswith("rule.") else ctx.params
+        want = int(getattr(source, field_name.removeprefix("rule.")))
+        if (getter == "maxTrainers" and value >= want) or (getter != "maxTrainers" and value == want):
+            continue
+        problems.append(f"verifier {getter} = {value}, project {field_name} = {want}")
+    return problems
+
+
+def load_context(market: Marketplace, storage: Storage, pid: int) -> ProjectContext:
+    """Read a project's parameters and creation event, fetch and check its manifest."""
+    created = market.events("ProjectCreated", pid)
+    if not created:
+        raise ConfigError(f"no project {pid} on the marketplace at {market.address}")
+    event = created[0]
+    params = market.project(pid).params
+    try:
+        raw = storage.get(cid_from_bytes(event.args["taskCid"]))
+    except StorageError as exc:
+        raise ConfigError(f"project {pid}: cannot fetch its task manifest: {exc}") from None
+    manifest = Manifest.from_json(raw)
+    if manifest.digest() != bytes(params.spec_hash):
+        raise ConfigError(f"project {pid}: the task manifest does not hash to the on-chain specHash")
+    try:
+        task = get_task(manifest.task)
+    except KeyError as exc:
+        raise ConfigError(str(exc)) from None
+    return ProjectContext(market, storage, pid, params, manifest, task, event)

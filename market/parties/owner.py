@@ -1,0 +1,97 @@
+"""The owner's side: create a project (verifier, manifest, initial model, escrow) and read its status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from market.chain.marketplace import Marketplace, ProjectParams, Rule, State
+from market.errors import ConfigError
+from market.ml.tasks import flatten, get_task
+from market.parties.context import ProjectContext, load_context
+from market.parties.project_file import ProjectFile
+from market.protocol.modelblob import decode_model, encode_model
+from market.storage import Storage, cid_from_bytes, cid_to_bytes
+
+
+@dataclass(frozen=True)
+class Created:
+    """A new project: its id, verifier and the CIDs of its manifest and initial model."""
+
+    pid: int
+    verifier: str
+    task_cid: str
+    model_cid: str
+
+
+def deploy_round_verifier(market: Marketplace, pf: ProjectFile, sender: LocalAccount) -> str:
+    """Build (cached) the round circuit for the project and deploy its Groth16 verifier.
+
+    Uses the development setup, which prints and records an INSECURE mark: its maker could forge
+    proofs. Production keys come from a ceremony (docs/ZK.md).
+    """
+    from zk.build import CircuitParams, dev_setup
+    from zk.onchain import deploy_verifier
+
+    if pf.manifest.rule.rule != "multi_krum":
+        raise ConfigError("only the multi_krum rule has a round circuit; set [rule] rule = 'multi_krum'")
+    params = CircuitParams.for_rule(pf.max_trainers, pf.manifest.view[1], pf.manifest.quant.bits, pf.manifest.rule)
+    return str(deploy_verifier(market.chain, dev_setup(params), sender=sender, allow_insecure=True).address)
+
+
+def create_project(market: Marketplace, storage: Storage, pf: ProjectFile, owner: LocalAccount,
+                   aggregator: str, verifier: str | None = None, model_seed: int = 0) -> Created:
+    """Publish the manifest and g(0), deploy the round verifier (unless given) and escrow the budget."""
+    task = get_task(pf.manifest.task)
+    task_cid = storage.add(pf.manifest.to_json())
+    model_cid = storage.add(encode_model(flatten(task.model(model_seed)), 0, 0, pf.manifest.digest().hex(), {}))
+    verifier = verifier or deploy_round_verifier(market, pf, owner)
+    rule = pf.manifest.rule
+    params = ProjectParams.make(
+        aggregator=aggregator, verifier=verifier, join_deadline=market.chain.now() + pf.join_window,
+        rounds=pf.rounds, min_trainers=pf.min_trainers, max_trainers=pf.max_trainers, stake=pf.stake,
+        aggregator_bond=pf.aggregator_bond, token=pf.token, open_window=pf.open_window,
+        submit_window=pf.submit_window, post_window=pf.post_window, krum_f=rule.f, krum_m=rule.m,
+        tau_pct=rule.tau_pct, slash_bps=pf.slash_bps, rule=Rule.MULTI_KRUM, quant_bits=pf.manifest.quant.bits,
+        quant_scale_log2=pf.manifest.quant.scale_log2, view_offset=pf.manifest.view[0],
+        view_len=pf.manifest.view[1], spec_hash=pf.manifest.digest(),
+    )
+    pid = market.create_project(params, pf.budget, owner, task_cid=cid_to_bytes(task_cid), model_cid=cid_to_bytes(model_cid))
+    return Created(pid, verifier, task_cid, model_cid)
+
+
+def round_reports(ctx: ProjectContext) -> list[dict[str, Any]]:
+    """Every posted round: flags and scores from the chain, the aggregator's report from g(r)'s blob."""
+    trainers = ctx.market.trainers(ctx.pid)
+    out = []
+    for event in ctx.market.events("RoundPosted", ctx.pid, from_block=ctx.created.block_number):
+        cid = cid_from_bytes(event.args["modelCid"])
+        report = decode_model(ctx.storage.get(cid), ctx.numel, ctx.spec_hex).report
+        out.append({
+            "round": int(event.args["round"]), "model_cid": cid, "block": event.block_number,
+            "flags": dict(zip(trainers, [int(f) for f in event.args["flags"]])),
+            "scores": dict(zip(trainers, [int(s) for s in event.args["scores"]])),
+            "val_accuracy": report.get("val_accuracy"), "reasons": report.get("reasons", {}),
+        })
+    return out
+
+
+def project_status(market: Marketplace, storage: Storage, pid: int) -> dict[str, Any]:
+    """Everything about a project, read from the chain and storage."""
+    project = market.project(pid)
+    ctx = load_context(market, storage, pid)
+    trainers = []
+    for address in market.trainers(pid):
+        part = market.participant(pid, address)
+        trainers.append({"address": address, "slot": part.slot, "status": part.status.name,
+                         "stake": part.stake, "rewards": part.rewards})
+    return {
+        "project": pid, "state": project.state.name, "round": project.round, "rounds": project.params.rounds,
+        "round_open": project.round_open, "owner": project.owner, "aggregator": project.params.aggregator,
+        "task": ctx.manifest.task, "budget": project.budget, "budget_left": project.budget_left,
+        "owner_refund": project.owner_refund, "bond_held": project.bond_held, "deadline": project.deadline,
+        "post_deadline": project.post_deadline, "trainers": trainers, "history": round_reports(ctx),
+        "finished": project.state in (State.FINISHED, State.CANCELLED),
+    }

@@ -1,0 +1,78 @@
+"""Commitments to quantized updates (docs/PROTOCOL.md §2): offsets packed per field element, Poseidon(16) chained."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from market.errors import QuantizationError
+from market.protocol.poseidon import poseidon
+from market.protocol.quant import QuantSpec
+
+BLOCK = 15  # field elements absorbed per Poseidon16 call (the 16th input is the chain value)
+_PACK_ROWS = 4096  # field elements packed per numpy pass (bounds temporary memory)
+
+
+def per_element(spec: QuantSpec) -> int:
+    """Quantized values per field element: 252 // bits."""
+    return 252 // spec.bits
+
+
+def _offsets(q: torch.Tensor | Sequence[int] | np.ndarray, spec: QuantSpec) -> np.ndarray:
+    """`q + 2**(bits-1)` as a flat uint64 array; QuantizationError unless every |q| <= qmax."""
+    if isinstance(q, torch.Tensor):
+        if q.dtype.is_floating_point or q.dtype.is_complex or q.dtype == torch.bool:
+            raise QuantizationError(f"commitments take integer tensors, got {q.dtype}")
+        arr = q.detach().to("cpu", torch.int64).reshape(-1).numpy()
+    else:
+        arr = np.asarray(q)
+        if arr.size and arr.dtype.kind not in "iu":
+            raise QuantizationError(f"commitments take integers, got {arr.dtype}")
+        if arr.dtype.kind == "u" and arr.size and int(arr.max()) > spec.qmax:
+            raise QuantizationError(f"values must lie in [-{spec.qmax}, {spec.qmax}]")
+        arr = arr.astype(np.int64).reshape(-1)
+    if arr.size and (int(arr.min()) < -spec.qmax or int(arr.max()) > spec.qmax):
+        raise QuantizationError(f"values must lie in [-{spec.qmax}, {spec.qmax}]")
+    return (arr + spec.offset).astype("<u8")
+
+
+def pack(q: torch.Tensor | Sequence[int] | np.ndarray, spec: QuantSpec) -> list[int]:
+    """Field elements `e = sum_j o[j] * 2**(bits*j)` over chunks of `per_element` offsets (last one zero-padded)."""
+    o = _offsets(q, spec)
+    per, bits = per_element(spec), spec.bits
+    out: list[int] = []
+    for start in range(0, o.size, per * _PACK_ROWS):
+        seg = o[start : start + per * _PACK_ROWS]
+        rows = -(-seg.size // per)
+        padded = np.zeros(rows * per, dtype="<u8")
+        padded[: seg.size] = seg
+        # Little-endian bits of each value, `bits` of them, concatenated per element, then re-packed to bytes.
+        value_bits = np.unpackbits(padded.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")[:, :bits]
+        packed = np.packbits(value_bits.reshape(rows, per * bits), axis=1, bitorder="little")
+        out.extend(int.from_bytes(row.tobytes(), "little") for row in packed)
+    return out
+
+
+def commit_elements(elements: Sequence[int], count: int) -> int:
+    """`h_0 = count`, `h_b = Poseidon16([h_(b-1), 15 elements])` over zero-padded blocks; at least one block."""
+    h = count
+    for start in range(0, max(len(elements), 1), BLOCK):
+        block = list(elements[start : start + BLOCK])
+        h = poseidon([h, *block, *([0] * (BLOCK - len(block)))])
+    return h
+
+
+def commit(q: torch.Tensor | Sequence[int] | np.ndarray, spec: QuantSpec) -> int:
+    """The PROTOCOL §2 commitment to the flat quantized vector `q`."""
+    elements = pack(q, spec)
+    return commit_elements(elements, int(np.asarray(q).size) if not isinstance(q, torch.Tensor) else q.numel())
+
+
+def commit_view(q: torch.Tensor, offset: int, length: int, spec: QuantSpec) -> int:
+    """The commitment to the proof view `q.flatten()[offset : offset + length]`."""
+    flat = q.reshape(-1)
+    if offset < 0 or length < 0 or offset + length > flat.numel():
+        raise QuantizationError(f"view [{offset}, {offset + length}) is outside the {flat.numel()} values")
+    return commit(flat[offset : offset + length], spec)

@@ -28,7 +28,7 @@ def test_amounts(text: int | str, wei: int) -> None:
 
 @pytest.mark.parametrize("text", ["1 banana", "x ether", "0.5 wei", "-1 ether", "1 2 3"])
 def test_bad_amounts_name_the_value(text: str) -> None:
-    with pytest.raises(ConfigError, match="amount|number|whole"):
+    with pytest.raises(ConfigError, match=r"amount|number|whole"):
         parse_amount(text)
 
 
@@ -107,7 +107,7 @@ def test_keystore_round_trip_and_wrong_password(tmp_path: Path) -> None:
         resolve_signer(None, None)
     with pytest.raises(ConfigError, match="exactly one signer"):
         resolve_signer(path, 1)
-    with pytest.raises(ConfigError, match="numbered 0..9"):
+    with pytest.raises(ConfigError, match=r"numbered 0\.\.9"):
         resolve_signer(None, 12)
 
 

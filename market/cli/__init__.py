@@ -1,4 +1,4 @@
-"""The `fedmarket` command line: one typer app, one sub-app per party or tool."""
+"""The `fedmarket` command line: one typer app, one sub-app per party or tool, one session and one error handler."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import typer
 from market.cli import aggregator, bench, devnet, keys, owner, trainer, zk
 from market.cli.demo import demo_command
 from market.cli.evaluate import eval_command
+from market.cli.session import CHAIN, JSON, RootGroup, command, open_session
 
 app = typer.Typer(
     name="fedmarket",
     help="A federated-learning marketplace on EVM chains with proof-of-contribution rewards.",
+    cls=RootGroup,
+    callback=open_session,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
@@ -21,5 +24,5 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(devnet.app, name="devnet")
 app.add_typer(bench.app, name="bench")
 app.add_typer(zk.app, name="zk")
-app.command("eval")(eval_command)
-app.command("demo")(demo_command)
+command(app, JSON, name="eval")(eval_command)
+command(app, *CHAIN[:2], JSON, name="demo")(demo_command)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import typer
 
-from market.cli.common import JSON, done, failures
+from market.cli.session import JSON, command, session
+from market.errors import ConfigError
 
 app = typer.Typer(help="Encrypted keystores (scrypt, eth-account): create one, or show its address.", no_args_is_help=True)
 
@@ -16,7 +17,6 @@ app = typer.Typer(help="Encrypted keystores (scrypt, eth-account): create one, o
 def _password(confirm: bool) -> str:
     """The keystore password: $FEDMARKET_PASSWORD, else a prompt (twice when creating)."""
     from market.chain.keys import PASSWORD_ENV
-    from market.errors import ConfigError
 
     if PASSWORD_ENV in os.environ:
         return os.environ[PASSWORD_ENV]
@@ -26,21 +26,19 @@ def _password(confirm: bool) -> str:
     return first
 
 
-@app.command()
-def new(path: Path = typer.Argument(..., help="Where to write the keystore (never overwritten)."), as_json: bool = JSON) -> None:
+@command(app, JSON)
+def new(path: Path = typer.Argument(..., help="Where to write the keystore (never overwritten).")) -> None:
     """Create a new random account in an encrypted keystore."""
     from market.chain.keys import create_keystore
 
-    with failures():
-        account = create_keystore(path, _password(confirm=True))
-        done(f"new account {account.address} in {path}", as_json, address=account.address, keystore=str(path))
+    account = create_keystore(path, _password(confirm=True))
+    session().show({"address": account.address, "keystore": str(path)}, f"new account {account.address} in {path}")
 
 
-@app.command()
-def show(path: Path = typer.Argument(..., help="A keystore file."), as_json: bool = JSON) -> None:
+@command(app, JSON)
+def show(path: Path = typer.Argument(..., help="A keystore file.")) -> None:
     """Decrypt a keystore and print its address (checks the password)."""
     from market.chain.keys import load_keystore
 
-    with failures():
-        account = load_keystore(path, _password(confirm=False))
-        done(f"{path}: {account.address}", as_json, address=account.address, keystore=str(path))
+    account = load_keystore(path, _password(confirm=False))
+    session().show({"address": account.address, "keystore": str(path)}, f"{path}: {account.address}")

@@ -1,17 +1,30 @@
-"""Reports of a marketplace run: markdown with tables, and PNG plots (accuracy, scores and payouts, flags)."""
+"""Reports: a demo run's markdown with PNG plots (accuracy, scores and payouts, flags), and a project's markdown."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+from market.protocol.constants import ETHER
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+if TYPE_CHECKING:
+    from market.dev.demo import DemoRun
 
-from market.dev.demo import DemoRun
 
-ETHER = 10**18
+def _pyplot() -> ModuleType:
+    """matplotlib's pyplot on the file-only Agg backend, imported by the plots alone (the CLI's tables need none of it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def ether(wei: int) -> str:
+    """Wei as ether with 6 decimals, as every table and report shows money."""
+    return f"{wei / ETHER:.6f}"
 
 
 def _short(address: str) -> str:
@@ -21,6 +34,7 @@ def _short(address: str) -> str:
 
 def plot_accuracy(run: DemoRun, path: Path) -> None:
     """Validation accuracy of g(r) per round."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot([r.round for r in run.rounds], [100 * r.accuracy for r in run.rounds], marker="o")
     ax.set_xlabel("round")
@@ -34,6 +48,7 @@ def plot_accuracy(run: DemoRun, path: Path) -> None:
 
 def plot_payouts(run: DemoRun, path: Path) -> None:
     """Per trainer: total proven score and net payout (out minus in), attackers in red."""
+    plt = _pyplot()
     trainers = run.rounds[0].trainers if run.rounds else []
     scores = [sum(max(r.scores[i], 0) for r in run.rounds) for i in range(len(trainers))]
     net = [(run.balances.get(t, {}).get("out", 0) - run.balances.get(t, {}).get("in", 0)) / ETHER for t in trainers]
@@ -54,6 +69,7 @@ def plot_payouts(run: DemoRun, path: Path) -> None:
 
 def plot_flags(run: DemoRun, path: Path) -> None:
     """Flags per round and trainer: 0 accepted/absent, 1 outlier, 2 invalid."""
+    plt = _pyplot()
     trainers = run.rounds[0].trainers if run.rounds else []
     grid = [[r.flags[i] for r in run.rounds] for i in range(len(trainers))]
     fig, ax = plt.subplots(figsize=(5, 0.4 * len(trainers) + 1.2))
@@ -87,11 +103,26 @@ def write_report(run: DemoRun, out: Path) -> Path:
         lines.append(f"| {r.round} | {accepted}/{len(r.submitted)} | {flagged} | {100 * r.accuracy:.1f}% | {r.gas:,} | {r.prove_s:.1f} |")
     lines += ["", "| party | role | paid in (ether) | taken out (ether) |", "| --- | --- | --- | --- |"]
     for party, money in run.balances.items():
-        role = "attacker" if party in run.attackers else ("trainer" if run.rounds and party in run.rounds[0].trainers else "owner/aggregator")
-        lines.append(f"| `{party}` | {role} | {money['in'] / ETHER:.6f} | {money['out'] / ETHER:.6f} |")
+        trainer = bool(run.rounds) and party in run.rounds[0].trainers
+        role = "attacker" if party in run.attackers else ("trainer" if trainer else "owner/aggregator")
+        lines.append(f"| `{party}` | {role} | {ether(money['in'])} | {ether(money['out'])} |")
     lines += ["", "## Checks", ""] + [f"- {name}: {'PASS' if ok else 'FAIL'}" for name, ok in run.checks.items()]
     lines += ["", f"Test accuracy: {100 * f['initial_accuracy']:.1f}% at g(0), {100 * f['final_accuracy']:.1f}% at the end.",
               "", "![accuracy](accuracy.png)", "![payouts](payouts.png)", "![flags](flags.png)", ""]
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def project_markdown(status: dict[str, Any]) -> str:
+    """A project's report from its status (`market.parties.owner.project_status`): every round's accuracy,
+    flags with their reasons and scores, then every trainer's stake and rewards."""
+    lines = [f"# project {status['project']} ({status['state']})", "", "| round | val. accuracy | flagged (reason) | scores |",
+             "| --- | --- | --- | --- |"]
+    for r in status["history"]:
+        reasons = ", ".join(f"`{a[:10]}` ({why.split(':')[0]})" for a, why in r["reasons"].items()) or "-"
+        scores = ", ".join(f"{s}" for s in r["scores"].values())
+        lines.append(f"| {r['round']} | {100 * (r['val_accuracy'] or 0):.1f}% | {reasons} | {scores} |")
+    lines += ["", "| trainer | status | stake | rewards |", "| --- | --- | --- | --- |"]
+    lines += [f"| `{t['address']}` | {t['status']} | {ether(t['stake'])} | {ether(t['rewards'])} |" for t in status["trainers"]]
+    return "\n".join(lines) + "\n"

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
+from market.errors import ConfigError
 from market.ml.attacks import (
     ATTACKS,
+    SOLO_ATTACKS,
+    AttackContext,
     collusion,
     craft,
     free_rider_copy,
     free_rider_zero,
     gaussian_noise,
+    get_attack,
     label_flip,
     scaling,
     sign_flip,
@@ -49,5 +56,29 @@ def test_craft_touches_only_attackers() -> None:
     assert craft("scaling", U, [2], seed=0)[2].tolist() == [2.0, 2.0]
     assert craft("label_flip", U, [2], seed=0) == U  # acts on data, not on updates
     assert set(ATTACKS) >= {"sign_flip", "scaling", "gaussian", "label_flip", "free_rider_zero", "collusion"}
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="sign_flip"):
         craft("backdoor", U, [0], seed=0)
+
+
+def test_one_definition_per_attack_for_every_caller() -> None:
+    """`craft` (the evaluation) and the trainer daemon build the same AttackContext and so the same update."""
+    honest = torch.tensor([3.0, 4.0, 0.0, 0.0])
+    ctx = AttackContext(honest, n=8, seed=5)
+    assert get_attack("scaling")(ctx).tolist() == [24.0, 32.0, 0.0, 0.0]  # factor n
+    noise = get_attack("gaussian")(AttackContext(torch.full((40_000,), 0.01), n=8, seed=5))
+    assert abs(float(noise.norm()) - 2 * 0.01 * 200) < 0.1  # norm about twice the attacker's own
+    assert torch.equal(craft("gaussian", [honest, U[0], U[1], U[2]], [0], seed=5)[0], get_attack("gaussian")(AttackContext(honest, 4, 5)))
+    assert get_attack("label_flip").poison is label_flip and get_attack("label_flip")(ctx) is honest
+    with pytest.raises(ConfigError, match="victim"):
+        get_attack("free_rider_copy")(ctx)
+
+
+def test_names_and_solo_choices() -> None:
+    assert tuple(n for n in ATTACKS if n != "collusion") == SOLO_ATTACKS
+    with pytest.raises(ConfigError, match="choose one of sign_flip, scaling"):
+        get_attack("collusion", solo=True)
+
+
+def test_names_import_without_torch() -> None:
+    code = "import sys, market.ml.attacks as a; assert a.ATTACKS and 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,7 +10,8 @@ import subprocess
 import pytest
 
 from market.paths import NODE_MODULES, ROOT
-from market.protocol.poseidon import FIELD, poseidon
+from market.protocol.constants import FIELD_MODULUS
+from market.protocol.poseidon import poseidon
 
 JS = """
 const {buildPoseidon} = require('circomlibjs');
@@ -35,8 +36,8 @@ def circomlibjs_poseidon(cases: list[list[int]]) -> list[int]:
 
 def test_matches_circomlibjs_for_all_widths() -> None:
     rng = random.Random(7)
-    cases = [[rng.randrange(FIELD) for _ in range(n)] for n in range(1, 17)]
-    cases += [[0] * 16, [FIELD - 1] * 16, list(range(1, 17)), [1], [1, 2]]
+    cases = [[rng.randrange(FIELD_MODULUS) for _ in range(n)] for n in range(1, 17)]
+    cases += [[0] * 16, [FIELD_MODULUS - 1] * 16, list(range(1, 17)), [1], [1, 2]]
     assert [poseidon(c) for c in cases] == circomlibjs_poseidon(cases)
 
 

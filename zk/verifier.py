@@ -25,6 +25,7 @@ from py_ecc.optimized_bn128.optimized_curve import twist
 from py_ecc.optimized_bn128.optimized_pairing import cast_point_to_fq12, miller_loop
 
 from market.errors import ProofError
+from market.protocol.constants import FIELD_MODULUS
 from zk.prover import Proof
 
 G1Point = tuple[FQ, FQ, FQ]
@@ -94,7 +95,7 @@ def verify(vk: VerifyingKey, proof: Proof, public_inputs: list[int]) -> bool:
     """True iff the proof is valid; False on a bad pairing or a malformed proof or input."""
     if len(public_inputs) != len(vk.ic) - 1:
         return False
-    if not all(0 <= x < curve_order for x in public_inputs):
+    if not all(0 <= x < FIELD_MODULUS for x in public_inputs):
         return False
     w = proof.words
     try:

@@ -10,11 +10,10 @@ from aggregator.rules.screen import screened_multi_krum
 from aggregator.rules.shapley import distances_norms_inner, first_order_shapley, harmonic_parts
 from market.errors import ProofError
 from market.protocol.commitment import commit
-from market.protocol.public_input import public_input
+from market.protocol.constants import FIELD_MODULUS
+from market.protocol.public_input import header_values, public_input
 from market.protocol.quant import QuantSpec
 from zk.build import CircuitParams
-
-FIELD_R = 21888242871839275222246405745257275088548364400416034343698204186575808495617
 
 
 @dataclass(frozen=True)
@@ -70,11 +69,13 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
     if tuple(v.shape) != (d,) or commit(v, spec) != v_commit:
         raise ProofError("v does not match its commitment or the circuit's view size")
     valid = [i for i, s in enumerate(slots) if s.commitment != 0 and s.update is not None]
+    rows: list[torch.Tensor] = []
     for i in valid:
         u = slots[i].update
         assert u is not None
         if tuple(u.shape) != (d,) or commit(u, spec) != slots[i].commitment:
             raise ProofError(f"slot {i}: the update does not hash to its commitment")
+        rows.append(u)
     seqs = [s.seq if s.commitment != 0 else 0 for s in slots]
     for i, q in enumerate(seqs):
         if not 0 <= q < 256:
@@ -82,7 +83,7 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
     ranks = [seqs[i] for i, s in enumerate(slots) if s.commitment != 0]
     if len(set(ranks)) != len(ranks):
         raise ProofError(f"the slots with a submission need distinct submission ranks, got {seqs}")
-    U = torch.stack([slots[i].update for i in valid]) if valid else torch.zeros((0, d), dtype=torch.int64)
+    U = torch.stack(rows) if rows else torch.zeros((0, d), dtype=torch.int64)
     dist, nsq, a = distances_norms_inner(U, v)
     sk = screened_multi_krum(dist, nsq, [seqs[i] for i in valid], params.f, params.m, params.tau_pct,
                              params.dup_pct, params.floor_pct)
@@ -122,17 +123,13 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
     pub = public_input(ctx.chain_id, ctx.marketplace, ctx.project_id, ctx.round, v_commit,
                        t, n, commitments[:t], flags[:t], scores[:t], seqs[:t])
     zero = [0] * d
+    # The public signals carry §6's fields under their names in public_input.HEADER and SLOT.
     inputs: dict[str, object] = {
-        "chainId": ctx.chain_id,
-        "marketplace": int(ctx.marketplace, 16),
-        "projectId": ctx.project_id,
-        "round": ctx.round,
-        "nTrainers": ctx.n_trainers,
-        "vCommit": v_commit,
+        **header_values(ctx.chain_id, ctx.marketplace, ctx.project_id, ctx.round, v_commit, ctx.n_trainers),
         "v": _offset(v, spec),
         "commitment": commitments,
         "flag": flags,
-        "score": [s % FIELD_R for s in scores],
+        "score": [s % FIELD_MODULUS for s in scores],
         "seq": seqs,
         "u": [_offset(s.update, spec) if i in valid and s.update is not None else zero
               for i, s in enumerate(slots)],

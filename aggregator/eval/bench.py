@@ -42,7 +42,9 @@ def make_inputs(n: int, d: int, f: int, seed: int) -> tuple[torch.Tensor, torch.
     return U, v, torch.zeros(d, dtype=torch.float32)
 
 
-def numpy_pipeline(U: np.ndarray, v: np.ndarray, g: np.ndarray, cfg: RuleConfig, spec: QuantSpec) -> tuple[list[bool], list[int], np.ndarray]:
+def numpy_pipeline(
+    U: np.ndarray, v: np.ndarray, g: np.ndarray, cfg: RuleConfig, spec: QuantSpec
+) -> tuple[list[bool], list[int], np.ndarray]:
     """The same rule in plain NumPy: Flower-style distance double loop, then Krum, scores, average."""
     n = len(U)
     dist = np.zeros((n, n))
@@ -56,7 +58,7 @@ def numpy_pipeline(U: np.ndarray, v: np.ndarray, g: np.ndarray, cfg: RuleConfig,
     s_ref = krum[order[m_eff - 1]]
     chosen = set(order[:m_eff])
     accepted = [i in chosen or not (cfg.tau_pct == 0 or 100 * krum[i] > cfg.tau_pct * s_ref) for i in range(n)]
-    a = [int(round(float(np.dot(U[i], v)))) for i in range(n)]
+    a = [round(float(np.dot(U[i], v))) for i in range(n)]
     scores = first_order_shapley(a, accepted)
     new_g = (g.astype(np.float64) + U[accepted].sum(axis=0) / (sum(accepted) * 2.0**spec.scale_log2)).astype(np.float32)
     return accepted, scores, new_g

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,25 +35,32 @@ from scipy.stats import spearmanr
 from aggregator.eval.reports import coalition_accuracy, exact_shapley
 from aggregator.rules.direction import validation_direction
 from aggregator.rules.round import aggregate_round
-from market.ml.attacks import ATTACKS, craft, label_flip
+from market.ml.attacks import ATTACKS, craft, get_attack
 from market.ml.tasks import Task, digits_task, dirichlet_partition, flatten
 from market.ml.tasks.base import Split
 from market.ml.training import evaluate, local_update
-from market.protocol.manifest import HyperParams, RuleConfig
+from market.protocol.manifest import HyperParams, RuleConfig, RuleName
 from market.protocol.quant import QuantSpec, dequantize, quantize
 
-DEFAULT_RULE = "multi_krum_tau"
-FREE_RIDERS = ("free_rider_zero", "free_rider_copy")
+FREE_RIDERS = tuple(name for name, attack in ATTACKS.items() if attack.free_rider)
+
+
+def rule_label(config: RuleConfig) -> str:
+    """A run's rule label: the manifest's rule name, then the parameters that differ from its
+    defaults (`multi_krum(tau_pct=0)`)."""
+    default = RuleConfig(rule=config.rule)
+    changed = [f"{f.name}={getattr(config, f.name)}" for f in fields(config) if getattr(config, f.name) != getattr(default, f.name)]
+    return f"{config.rule}({', '.join(changed)})" if changed else str(config.rule)
+
+
+#: The default rule's label: the manifest's default rule (Multi-Krum with its tolerance and screens).
+DEFAULT_RULE = rule_label(RuleConfig())
 
 
 def default_rules() -> dict[str, RuleConfig]:
-    """The rules compared; the first is the default."""
-    return {
-        DEFAULT_RULE: RuleConfig(),
-        "multi_krum": RuleConfig(tau_pct=0),
-        "fltrust": RuleConfig(rule="fltrust"),
-        "fedavg": RuleConfig(rule="none"),
-    }
+    """The rules compared, by label; the first is the default. `none` is FedAvg."""
+    configs = (RuleConfig(), RuleConfig(tau_pct=0), RuleConfig(rule=RuleName.FLTRUST), RuleConfig(rule=RuleName.NONE))
+    return {rule_label(c): c for c in configs}
 
 
 @dataclass(frozen=True)
@@ -64,9 +71,9 @@ class EvalConfig:
     alpha: float = 0.5
     rounds: int = 10
     counts: tuple[int, ...] = (2, 3)
-    attacks: tuple[str, ...] = ATTACKS
-    hp: HyperParams = HyperParams()
-    spec: QuantSpec = QuantSpec()
+    attacks: tuple[str, ...] = tuple(ATTACKS)
+    hp: HyperParams = field(default_factory=HyperParams)
+    spec: QuantSpec = field(default_factory=QuantSpec)
     seed: int = 0
     shapley_n: int = 8
     workers: int = 2
@@ -96,7 +103,7 @@ def submission_order(n: int, attack: str | None, attackers: list[int], seed: int
     """Each trainer's submission rank in a round: random, except that copiers come after everyone
     else (a copier needs its victim's update before it can submit)."""
     perm = np.random.default_rng(seed).permutation(n).tolist()
-    if attack == "free_rider_copy":
+    if attack is not None and get_attack(attack).copies:
         perm = [i for i in perm if i not in attackers] + [i for i in perm if i in attackers]
     seq = [0] * n
     for rank, i in enumerate(perm):
@@ -111,11 +118,12 @@ def simulate(
     build, view = task.build_model, task.view()
     g = flatten(task.model(cfg.seed))
     curve, flags, scores = [], [], []
-    if attack == "label_flip":
-        parts = [label_flip(d, task.num_classes) if i in attackers else d for i, d in enumerate(parts)]
+    poison = get_attack(attack).poison if attack is not None else None
+    if poison is not None:
+        parts = [poison(d, task.num_classes) if i in attackers else d for i, d in enumerate(parts)]
     for r in range(cfg.rounds):
         updates = round_updates(task, g, parts, r, cfg)
-        if attack not in (None, "label_flip"):
+        if attack is not None:
             updates = craft(attack, updates, attackers, seed=cfg.seed * 7919 + r)
         q = torch.stack([quantize(u, cfg.spec) for u in updates])
         v = validation_direction(build, g, task.val, view, cfg.spec)
@@ -177,7 +185,7 @@ def shapley_agreement(task: Task, parts: list[Split], cfg: EvalConfig) -> dict[s
     for r in range(cfg.rounds):
         q = torch.stack([quantize(u, cfg.spec) for u in round_updates(task, g, parts, r, cfg)])
         v = validation_direction(build, g, task.val, view, cfg.spec)
-        out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, RuleConfig(rule="none"))
+        out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, RuleConfig(rule=RuleName.NONE))
         steps = [dequantize(row, cfg.spec) for row in q]
         report = exact_shapley(n, coalition_accuracy(build, g, steps, task.val))
         evals, seconds = evals + report.evaluations, seconds + report.seconds

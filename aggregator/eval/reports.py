@@ -38,7 +38,8 @@ class _Cached:
     """Memoised utility that counts distinct evaluations."""
 
     def __init__(self, utility: Utility) -> None:
-        self.utility, self.cache = utility, {}
+        self.utility = utility
+        self.cache: dict[frozenset[int], float] = {}
 
     def __call__(self, s: frozenset[int]) -> float:
         if s not in self.cache:
@@ -72,7 +73,8 @@ def gtg_shapley(
         for t in range(max_perms):
             rest = [j for j in range(n) if j != t % n]
             rng.shuffle(rest)
-            prefix, prev = frozenset(), empty
+            prefix: frozenset[int] = frozenset()
+            prev = empty
             for i in [t % n, *rest]:
                 if abs(full - prev) < eps:
                     break

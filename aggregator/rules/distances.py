@@ -38,7 +38,7 @@ def gram_is_exact(d: int, max_a: int, max_b: int) -> bool:
 
 def pairwise_sq_distances(U: torch.Tensor) -> torch.Tensor:
     """`dist(i, j) = sum_k (U[i,k] - U[j,k])**2` as an exact int64 [n, n] tensor (§3)."""
-    n, d, m = check_matrix(U)
+    _, d, m = check_matrix(U)
     if 4 * d * m * m > I64_MAX:
         raise AggregationError(f"distances overflow int64 (d={d}, max|U|={m})")
     if gram_is_exact(d, m, m):

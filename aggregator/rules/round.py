@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import torch
 
-from aggregator.rules.average import average
-from aggregator.rules.fltrust import CosineResult, clip_weights, clipped_average, cosine_filter
-from aggregator.rules.screen import ScreenedKrum, screened_multi_krum
-from aggregator.rules.shapley import distances_norms_inner, first_order_shapley, inner_products
+from aggregator.rules.fltrust import CosineResult
+from aggregator.rules.registry import outlier_rule
+from aggregator.rules.screen import ScreenedKrum
+from aggregator.rules.shapley import first_order_shapley
 from market.errors import AggregationError
 from market.ml.training import pick_device
 from market.protocol.manifest import RuleConfig
@@ -33,7 +33,8 @@ def aggregate_round(
     U_view: torch.Tensor, U_full: torch.Tensor, v: torch.Tensor, g_prev: torch.Tensor,
     spec: QuantSpec, config: RuleConfig = RuleConfig(), seq: Sequence[int] | None = None,
 ) -> RoundOutcome:
-    """Run the configured outlier rule on the proof views, score the accepted, average the full updates.
+    """Run the configured outlier rule (looked up in the registry) on the proof views, score the
+    accepted, average the full updates.
 
     `seq` ranks the updates by submission (PROTOCOL §3 copies; default: row order). Runs on CUDA
     when present (integer results identical to the CPU's); returns the model on the CPU.
@@ -44,20 +45,9 @@ def aggregate_round(
     seq = list(range(n)) if seq is None else list(seq)
     dev = pick_device()
     U_view, U_full, v, g_prev = U_view.to(dev), U_full.to(dev), v.to(dev), g_prev.to(dev)
-    detail: ScreenedKrum | CosineResult | None = None
-    if config.rule == "multi_krum":
-        dist, nsq, a = distances_norms_inner(U_view, v)
-        c = config
-        detail = screened_multi_krum(dist, nsq, seq, c.f, c.m, c.tau_pct, c.dup_pct, c.floor_pct)
-        accepted = detail.accepted
-    elif config.rule == "fltrust":
-        detail = cosine_filter(U_view, v, config.cos_threshold_pct)
-        accepted, a = detail.accepted, detail.inner
-    else:
-        accepted, a = [True] * n, inner_products(U_view, v)
-    scores = first_order_shapley(a, accepted)
-    if config.rule == "fltrust":
-        new_global = clipped_average(g_prev, U_full, clip_weights(detail.sq_norms, accepted), spec)
-    else:
-        new_global = average(g_prev, U_full, accepted, spec)
-    return RoundOutcome(accepted, [not x for x in accepted], scores, a, new_global.cpu(), detail)
+    rule = outlier_rule(config.rule)
+    decision = rule.decide(U_view, v, seq, config)
+    scores = first_order_shapley(decision.inner, decision.accepted)
+    new_global = rule.new_global(g_prev, U_full, decision, spec)
+    accepted = decision.accepted
+    return RoundOutcome(accepted, [not x for x in accepted], scores, decision.inner, new_global.cpu(), decision.detail)

@@ -7,8 +7,8 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from market.chain.marketplace import Marketplace, ProjectParams, Rule, State
-from market.errors import ConfigError
+from aggregator.rules.registry import project_rule
+from market.chain.marketplace import Marketplace, ProjectParams, State
 from market.ml.tasks import flatten, get_task
 from market.parties.context import ProjectContext, load_context
 from market.parties.project_file import ProjectFile
@@ -35,8 +35,6 @@ def deploy_round_verifier(market: Marketplace, pf: ProjectFile, sender: LocalAcc
     from zk.build import CircuitParams, dev_setup
     from zk.onchain import deploy_verifier
 
-    if pf.manifest.rule.rule != "multi_krum":
-        raise ConfigError("only the multi_krum rule has a round circuit; set [rule] rule = 'multi_krum'")
     params = CircuitParams.for_rule(pf.max_trainers, pf.manifest.view[1], pf.manifest.quant.bits, pf.manifest.rule)
     return str(deploy_verifier(market.chain, dev_setup(params), sender=sender, allow_insecure=True).address)
 
@@ -54,7 +52,7 @@ def create_project(market: Marketplace, storage: Storage, pf: ProjectFile, owner
         rounds=pf.rounds, min_trainers=pf.min_trainers, max_trainers=pf.max_trainers, stake=pf.stake,
         aggregator_bond=pf.aggregator_bond, token=pf.token, open_window=pf.open_window,
         submit_window=pf.submit_window, post_window=pf.post_window, krum_f=rule.f, krum_m=rule.m,
-        tau_pct=rule.tau_pct, slash_bps=pf.slash_bps, rule=Rule.MULTI_KRUM, quant_bits=pf.manifest.quant.bits,
+        tau_pct=rule.tau_pct, slash_bps=pf.slash_bps, rule=project_rule(rule.rule), quant_bits=pf.manifest.quant.bits,
         quant_scale_log2=pf.manifest.quant.scale_log2, view_offset=pf.manifest.view[0],
         view_len=pf.manifest.view[1], spec_hash=pf.manifest.digest(),
     )

@@ -10,12 +10,28 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 
 from market.errors import AggregationError, ConfigError
 from market.protocol.quant import QuantSpec
 
 MANIFEST_VERSION = 1
-RULES = ("multi_krum", "fltrust", "none")
+
+
+class RuleName(StrEnum):
+    """The outlier rules, by the name a manifest's `rule.rule` holds: the one vocabulary of rules.
+
+    The aggregator's registry (aggregator/rules/registry.py) has one class per name, which also
+    gives the rule's on-chain `Rule` value; the evaluation labels its runs with these names.
+    """
+
+    MULTI_KRUM = "multi_krum"
+    FLTRUST = "fltrust"
+    NONE = "none"
+
+
+#: Every rule name, in declaration order.
+RULES: tuple[str, ...] = tuple(RuleName)
 
 
 @dataclass(frozen=True)
@@ -39,7 +55,7 @@ class RuleConfig:
     of the selected mean; honest digits trainers stay above 40% on both (aggregator/eval/evaluate.py).
     """
 
-    rule: str = "multi_krum"
+    rule: str = RuleName.MULTI_KRUM
     f: int = 2
     m: int = 6
     tau_pct: int = 175

@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from itertools import repeat
 from operator import add, mul
+from typing import Any
+
+from market.protocol.constants import FIELD_MODULUS
 
 try:  # GMP integers make the same arithmetic ~2x faster; plain ints give identical results.
     from gmpy2 import mpz as _num
 except ImportError:  # pragma: no cover - depends on the environment
     _num = int
 
-FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617
-_P = _num(FIELD)
+_P = _num(FIELD_MODULUS)
 N_ROUNDS_F = 8
 N_ROUNDS_P = (56, 57, 56, 60, 60, 63, 64, 63, 60, 66, 60, 65, 70, 60, 64, 68)
 
@@ -41,7 +43,7 @@ class _Params:
 
 
 @cache
-def _constants() -> dict[str, list[object]]:
+def _constants() -> dict[str, list[Any]]:
     """The vendored circomlibjs constants, parsed once."""
     raw = resources.files("market.protocol").joinpath("poseidon_constants.json.gz").read_bytes()
     return json.loads(gzip.decompress(raw))
@@ -52,12 +54,12 @@ def _params(t: int) -> _Params:
     """The constants for width `t`, as ints."""
     opt = _constants()
 
-    def ints(x: object) -> list[int]:
-        return [_num(int(str(v), 16)) for v in x]  # type: ignore[attr-defined]
+    def ints(x: Iterable[object]) -> list[int]:
+        return [_num(int(str(v), 16)) for v in x]
 
     c, s = ints(opt["C"][t - 2]), ints(opt["S"][t - 2])
-    m = [ints(row) for row in opt["M"][t - 2]]  # type: ignore[index]
-    p = [ints(row) for row in opt["P"][t - 2]]  # type: ignore[index]
+    m = [ints(row) for row in opt["M"][t - 2]]
+    p = [ints(row) for row in opt["P"][t - 2]]
     w = 2 * t - 1
     return _Params(
         t=t,

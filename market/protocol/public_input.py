@@ -4,22 +4,79 @@ The marketplace contract rebuilds the same value from what it stored (`FedMarket
 the prover and anyone re-checking a round compute it here. Each slot carries its commitment and flag,
 its int64 score and its uint8 submission rank `seq` (`FedMarket.submissionOrder`, or the `seq` of the
 round's UpdateSubmitted events).
+
+`HEADER` and `SLOT` are the one description of the layout: the bytes are built from them here,
+the witness names its public signals after them, and tests/test_public_input_layout.py checks the
+contract's assembly offsets and the circuit's bit order against them.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from market.errors import ProofError
+from market.protocol.constants import FIELD_MODULUS
 
-#: The BN254 scalar field modulus: commitments are elements of this field.
-FIELD_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617
 #: Round flags (PROTOCOL.md §5).
 FLAG_ACCEPTED, FLAG_OUTLIER, FLAG_INVALID = 0, 1, 2
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-#: Bytes per trainer slot in the hashed data: uint256 commitment|flag, int64 score, uint8 seq.
-SLOT_BYTES = 41
+
+
+@dataclass(frozen=True)
+class Field:
+    """One big-endian integer of §6's data, named by the circuit's input signal that carries it.
+
+    `width` is in bytes; `bits` is how many low bits the value may use (254 for a field element,
+    as the circuit decomposes it; default all); `signed` writes two's complement; `packed` is
+    (another signal, shift) OR-ed into the same word above the value (the flag above a commitment).
+    """
+
+    name: str
+    width: int
+    bits: int = 0
+    signed: bool = False
+    packed: tuple[str, int] | None = None
+
+
+#: The fields before the slots: where, which project, which round, which validation direction, how many trainers.
+HEADER: tuple[Field, ...] = (
+    Field("chainId", 8),
+    Field("marketplace", 20),
+    Field("projectId", 8),
+    Field("round", 4),
+    Field("vCommit", 32, bits=254),
+    Field("nTrainers", 2),
+)
+#: One trainer slot, N times (N = the verifier's slots): commitment | flag << 254, score, submission rank.
+SLOT: tuple[Field, ...] = (
+    Field("commitment", 32, bits=254, packed=("flag", 254)),
+    Field("score", 8, signed=True),
+    Field("seq", 1),
+)
+#: Bytes before the first slot, and per slot.
+HEADER_BYTES = sum(f.width for f in HEADER)
+SLOT_BYTES = sum(f.width for f in SLOT)
+#: The public input is the top 253 bits of sha256(data), so that it is below the field modulus.
+PUBLIC_INPUT_BITS = 253
+
+
+def pack(fields: Sequence[Field], values: Mapping[str, int]) -> bytes:
+    """The fields' values (by signal name) written as §6 lays them out."""
+    out = []
+    for f in fields:
+        word = values[f.name]
+        if f.packed is not None:
+            word |= values[f.packed[0]] << f.packed[1]
+        out.append(word.to_bytes(f.width, "big", signed=f.signed))
+    return b"".join(out)
+
+
+def header_values(chain_id: int, marketplace: str | bytes, pid: int, round_: int, v_commit: int, n_trainers: int) -> dict[str, int]:
+    """The header's values by signal name (the circuit's and the witness's keys)."""
+    values = (chain_id, int.from_bytes(_address_bytes(marketplace), "big"), pid, round_, v_commit, n_trainers)
+    return {f.name: v for f, v in zip(HEADER, values, strict=True)}
 
 
 def _address_bytes(address: str | bytes) -> bytes:
@@ -85,18 +142,9 @@ def public_input_data(
 ) -> bytes:
     """The packed bytes of §6 whose sha256 is the public input."""
     check_round(n_trainers, n_slots, commitments, flags, scores, seqs)
-    parts = [
-        chain_id.to_bytes(8, "big"),
-        _address_bytes(marketplace),
-        pid.to_bytes(8, "big"),
-        round_.to_bytes(4, "big"),
-        v_commit.to_bytes(32, "big"),
-        n_trainers.to_bytes(2, "big"),
-    ]
+    parts = [pack(HEADER, header_values(chain_id, marketplace, pid, round_, v_commit, n_trainers))]
     for commitment, flag, score, seq in zip(commitments, flags, scores, seqs):
-        parts.append((commitment | flag << 254).to_bytes(32, "big"))
-        parts.append(score.to_bytes(8, "big", signed=True))
-        parts.append(seq.to_bytes(1, "big"))
+        parts.append(pack(SLOT, {"commitment": commitment, "flag": flag, "score": score, "seq": seq}))
     parts.append(bytes(SLOT_BYTES * (n_slots - n_trainers)))
     return b"".join(parts)
 
@@ -118,4 +166,4 @@ def public_input(
     data = public_input_data(
         chain_id, marketplace, pid, round_, v_commit, n_trainers, n_slots, commitments, flags, scores, seqs
     )
-    return int.from_bytes(hashlib.sha256(data).digest(), "big") >> 3
+    return int.from_bytes(hashlib.sha256(data).digest(), "big") >> (256 - PUBLIC_INPUT_BITS)

@@ -1,0 +1,126 @@
+"""The outlier rules, one class each, keyed by their manifest name and by the on-chain `Rule` (PROTOCOL §3).
+
+As Flower's strategies delegate to pure aggregate functions, each class only wires the pure
+functions of this package together: `decide` picks the accepted updates and the inner products
+a_i the scores are made of, `new_global` averages. `aggregate_round` (round.py) looks the rule up
+here; the owner and the circuit builder ask `project_rule` which rules a project can run on chain.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+import torch
+
+from aggregator.rules.average import average
+from aggregator.rules.fltrust import CosineResult, clip_weights, clipped_average, cosine_filter
+from aggregator.rules.screen import ScreenedKrum, screened_multi_krum
+from aggregator.rules.shapley import distances_norms_inner, inner_products
+from market.chain.marketplace import Rule
+from market.errors import ConfigError
+from market.protocol.manifest import RuleConfig, RuleName
+from market.protocol.quant import QuantSpec
+
+D = TypeVar("D")
+
+
+@dataclass(frozen=True)
+class Decision(Generic[D]):
+    """A rule's verdict on one round's valid updates (their order): accepted flags, inner products
+    a_i = <v, u_i> for the scores, and the rule's own detail (screens, cosines) for reports."""
+
+    accepted: list[bool]
+    inner: list[int]
+    detail: D
+
+
+class OutlierRule(ABC, Generic[D]):
+    """One outlier rule: its manifest name, its FedMarket `Rule` value (None: a project cannot
+    declare it on chain) and whether zk/circuits/round.circom proves it."""
+
+    name: ClassVar[RuleName]
+    onchain: ClassVar[Rule | None]
+    provable: ClassVar[bool]
+
+    @abstractmethod
+    def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig) -> Decision[D]:
+        """Accept or flag each row of the proof views `U_view` (int64 [n, d]); `seq` ranks them by submission."""
+
+    def new_global(self, g_prev: torch.Tensor, U_full: torch.Tensor, decision: Decision[D], spec: QuantSpec) -> torch.Tensor:
+        """The new global model: PROTOCOL §3's average of the accepted full updates."""
+        return average(g_prev, U_full, decision.accepted, spec)
+
+
+class MultiKrum(OutlierRule[ScreenedKrum]):
+    """PROTOCOL §3: the copy and norm-floor screens, then Multi-Krum with a tolerance; proven by the round circuit."""
+
+    name = RuleName.MULTI_KRUM
+    onchain = Rule.MULTI_KRUM
+    provable = True
+
+    def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig) -> Decision[ScreenedKrum]:
+        """Screens and Multi-Krum on exact squared distances; a_i from the same pass."""
+        dist, nsq, a = distances_norms_inner(U_view, v)
+        c = config
+        detail = screened_multi_krum(dist, nsq, seq, c.f, c.m, c.tau_pct, c.dup_pct, c.floor_pct)
+        return Decision(detail.accepted, a, detail)
+
+
+class FLTrustCosine(OutlierRule[CosineResult]):
+    """FLTrust-style: accept cosines with v above a threshold, average clipped to the median norm (not proven)."""
+
+    name = RuleName.FLTRUST
+    onchain = Rule.FLTRUST_COSINE
+    provable = False
+
+    def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig) -> Decision[CosineResult]:
+        """The exact cosine test of `cosine_filter`."""
+        detail = cosine_filter(U_view, v, config.cos_threshold_pct)
+        return Decision(detail.accepted, detail.inner, detail)
+
+    def new_global(
+        self, g_prev: torch.Tensor, U_full: torch.Tensor, decision: Decision[CosineResult], spec: QuantSpec
+    ) -> torch.Tensor:
+        """The accepted updates clipped to their median norm, then averaged (float64)."""
+        return clipped_average(g_prev, U_full, clip_weights(decision.detail.sq_norms, decision.accepted), spec)
+
+
+class NoRule(OutlierRule[None]):
+    """No outlier rule (FedAvg): every valid update is accepted; for the evaluation's baseline only."""
+
+    name = RuleName.NONE
+    onchain = None
+    provable = False
+
+    def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig) -> Decision[None]:
+        """Accept all."""
+        return Decision([True] * U_view.shape[0], inner_products(U_view, v), None)
+
+
+#: The registry: one instance per manifest rule name.
+OUTLIER_RULES: dict[RuleName, OutlierRule[Any]] = {r.name: r for r in (MultiKrum(), FLTrustCosine(), NoRule())}
+#: The same rules by their FedMarket `Rule` value.
+BY_ONCHAIN: dict[Rule, OutlierRule[Any]] = {r.onchain: r for r in OUTLIER_RULES.values() if r.onchain is not None}
+
+if set(OUTLIER_RULES) != set(RuleName) or set(BY_ONCHAIN) != set(Rule):  # pragma: no cover - a rule added to one side only
+    raise ImportError("aggregator.rules.registry: the registry, RuleName and the on-chain Rule disagree")
+
+
+def outlier_rule(name: str) -> OutlierRule[Any]:
+    """The registered rule of a manifest name; ConfigError names the rules there are."""
+    try:
+        return OUTLIER_RULES[RuleName(name)]
+    except ValueError:
+        raise ConfigError(f"unknown rule {name!r}; choose one of {[str(r) for r in RuleName]}") from None
+
+
+def project_rule(name: str) -> Rule:
+    """The FedMarket `Rule` of a rule a project can run: one the round circuit proves. ConfigError otherwise."""
+    rule = outlier_rule(name)
+    if not rule.provable or rule.onchain is None:
+        provable = [str(r.name) for r in OUTLIER_RULES.values() if r.provable]
+        raise ConfigError(f"rule {name!r} has no round circuit; a project's rule must be one of {provable}")
+    return rule.onchain

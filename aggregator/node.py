@@ -2,7 +2,8 @@
 
 Every step is derived from the chain and storage (the node keeps no state of its own), and every
 computation is deterministic, so a node that crashes and restarts recomputes the same v, the same
-decisions and the same blobs, and the contract refuses a second post of the same round.
+decisions and the same blobs, and the contract refuses a second post of the same round. A step
+returns what it did as a typed value (NotTraining, Awaiting, Opened or a RoundResult).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aggregator.rules.fltrust import CosineResult
 from aggregator.rules.round import aggregate_round
 from aggregator.rules.screen import ScreenedKrum
 from market.chain.marketplace import State
-from market.errors import ChainError, ConfigError, ProofError, StorageError
+from market.errors import ConfigError, ProofError, TransientError
 from market.ml.training import evaluate
 from market.parties.context import ProjectContext, verifier_mismatches
 from market.parties.validate import Submission, Verdict, validate_round
@@ -48,9 +49,49 @@ def outlier_reason(decision: ScreenedKrum | CosineResult | None, pos: int) -> st
     return "outlier (Multi-Krum)"
 
 
+@dataclass(frozen=True)
+class NotTraining:
+    """Nothing to do: the project is not training (not started yet, or over)."""
+
+    state: State
+
+    def __str__(self) -> str:
+        return f"project is {self.state.name}"
+
+
+@dataclass(frozen=True)
+class Awaiting:
+    """Round `round` is open and some submissions are still due before its deadline."""
+
+    round: int
+
+    def __str__(self) -> str:
+        return f"round {self.round}: waiting for submissions"
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The node committed to the validation direction and opened round `round`."""
+
+    round: int
+
+    def __str__(self) -> str:
+        return f"round {self.round}: opened"
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A step failed on a TransientError (chain or storage not answering); `run` retries it after a pause."""
+
+    error: TransientError
+
+    def __str__(self) -> str:
+        return f"waiting after an error ({type(self.error).__name__}: {self.error})"
+
+
 @dataclass
 class RoundResult:
-    """What the node did in one round, for tables and reports."""
+    """What the node did in one round (posted it), for tables and reports."""
 
     round: int
     trainers: list[str]
@@ -65,6 +106,14 @@ class RoundResult:
     model_cid: str
     proof: tuple[int, ...]
     public_input: int
+
+    def __str__(self) -> str:
+        return (f"round {self.round}: posted, flags {self.flags}, val. accuracy {100 * self.accuracy:.1f}%, "
+                f"proof {self.prove_s:.1f} s, gas {self.gas:,}")
+
+
+#: What one step of the node can do; the first two mean "nothing yet", after which `run` sleeps.
+Step = NotTraining | Awaiting | Opened | RoundResult
 
 
 class AggregatorNode:
@@ -91,23 +140,23 @@ class AggregatorNode:
         c = self.ctx
         return validation_direction(c.task.build_model, g_prev, c.task.val, c.manifest.view, c.manifest.quant)
 
-    def step(self) -> str | RoundResult:
+    def step(self) -> Step:
         """Do the one thing the chain says is due now: open a round, post it, or nothing."""
         project = self.market.project(self.ctx.pid)
         if project.state != State.TRAINING:
-            return f"project is {project.state.name}"
+            return NotTraining(project.state)
         if not project.round_open:
             return self.open_round(project.round + 1)
         rs = self.market.round_state(self.ctx.pid, project.round)
         if rs.pending != 0 and self.market.chain.now() <= project.deadline:
-            return f"round {project.round}: waiting for submissions"
+            return Awaiting(project.round)
         return self.post_round(project.round)
 
-    def open_round(self, round_: int) -> str:
+    def open_round(self, round_: int) -> Opened:
         """Commit to v at g(round-1) and open the round."""
         v = self.direction(self.ctx.global_model(round_ - 1))
         self.market.open_round(self.ctx.pid, commit(v, self.ctx.manifest.quant), self.signer)
-        return f"round {round_}: opened"
+        return Opened(round_)
 
     def _verdicts(self, round_: int) -> tuple[list[str], dict[int, Verdict]]:
         """Fetch and validate every submission of the round; trainers by slot and verdicts by slot."""
@@ -134,21 +183,22 @@ class AggregatorNode:
             raise ProofError(f"round {round_}: the recomputed validation direction does not match the on-chain commitment")
         trainers, verdicts = self._verdicts(round_)
         seqs = self.market.submission_order(c.pid, round_)
-        slots = [Slot(rs.commitments[i], verdicts[i].update.view() if verdicts[i].accepted else None, seqs[i])
+        updates = {i: verdict.update for i, verdict in verdicts.items() if verdict.update is not None}  # the accepted
+        slots = [Slot(rs.commitments[i], updates[i].view() if i in updates else None, seqs[i])
                  if i in verdicts else Slot() for i in range(len(trainers))]
         rctx = RoundContext(self.market.chain.chain_id, self.market.address, c.pid, round_, len(trainers))
         witness = build_witness(circuit_params(c), rctx, v, rs.v_commit, slots)
 
-        valid = [i for i in sorted(verdicts) if verdicts[i].accepted]
-        view = torch.stack([verdicts[i].update.view() for i in valid]) if valid else torch.zeros((0, c.params.view_len), dtype=torch.int64)
-        full = torch.stack([verdicts[i].update.flat for i in valid]) if valid else torch.zeros((0, c.numel), dtype=torch.int64)
+        valid = sorted(updates)
+        view = torch.stack([updates[i].view() for i in valid]) if valid else torch.zeros((0, c.params.view_len), dtype=torch.int64)
+        full = torch.stack([updates[i].flat for i in valid]) if valid else torch.zeros((0, c.numel), dtype=torch.int64)
         outcome = aggregate_round(view, full, v, g_prev, quant, c.manifest.rule, [seqs[i] for i in valid])
         if [witness.flags[i] for i in valid] != [int(x) for x in outcome.outlier]:
             raise ProofError(f"round {round_}: the aggregation rule and the circuit witness disagree")
 
         loss, acc = evaluate(c.task.build_model, outcome.new_global, c.task.val)
         n = len(trainers)
-        reasons = {trainers[i]: f"{v.reason}: {v.detail}" for i, v in verdicts.items() if not v.accepted}
+        reasons = {trainers[i]: f"{verdict.reason}: {verdict.detail}" for i, verdict in verdicts.items() if not verdict.accepted}
         reasons.update({trainers[i]: outlier_reason(outcome.detail, pos) for pos, i in enumerate(valid) if witness.flags[i] == 1})
         report = {"round": round_, "flags": witness.flags[:n], "scores": witness.scores[:n], "reasons": reasons,
                   "val_accuracy": acc, "val_loss": loss, "submitted": sorted(verdicts)}
@@ -162,25 +212,37 @@ class AggregatorNode:
         return RoundResult(round_, trainers, sorted(verdicts), witness.flags[:n], witness.scores[:n], reasons, acc, loss, prove_s,
                            int(receipt["gasUsed"]), model_cid, proof.words, witness.public_input)
 
+    def finish(self) -> int | None:
+        """Once the project has finished or been cancelled, withdraw the bond if held: the wei withdrawn
+        (0 if none was held); None while the project goes on."""
+        project = self.market.project(self.ctx.pid)
+        if project.state not in (State.FINISHED, State.CANCELLED):
+            return None
+        if project.bond_held:
+            self.market.withdraw_bond(self.ctx.pid, self.signer)
+        return project.bond_held
+
     def run(self, poll_s: float = 1.0, log: Callable[[str], None] = print) -> None:
-        """Follow the chain until the project has finished or been cancelled, opening and posting each round."""
+        """Follow the chain until the project has finished or been cancelled, opening and posting each round.
+
+        A TransientError (chain or storage not answering) is logged and the step retried after
+        `poll_s`: every step re-reads its state from the chain, so a retry is safe. Any other error,
+        a ContractRevert above all, is deterministic and would repeat forever: it stops the node at
+        once and is raised as it is (a revert decoded, with its hint).
+        """
         last = ""
         while True:
             try:
-                result = self.step()
-            except (ChainError, StorageError) as exc:  # transient: state comes from the chain, so retrying is safe
-                result = f"waiting after an error ({type(exc).__name__}: {exc})"
-            line = result if isinstance(result, str) else (
-                f"round {result.round}: posted, flags {result.flags}, val. accuracy {100 * result.accuracy:.1f}%, "
-                f"proof {result.prove_s:.1f} s, gas {result.gas:,}")
-            if line != last:
-                log(line)
-                last = line
-            project = self.market.project(self.ctx.pid)
-            if project.state in (State.FINISHED, State.CANCELLED):
-                if project.bond_held:
-                    self.market.withdraw_bond(self.ctx.pid, self.signer)
-                    log(f"withdrew the bond ({project.bond_held} wei)")
+                result: Step | Unavailable = self.step()
+                withdrawn = self.finish()
+            except TransientError as exc:
+                result, withdrawn = Unavailable(exc), None
+            if str(result) != last:
+                log(str(result))
+                last = str(result)
+            if withdrawn is not None:
+                if withdrawn:
+                    log(f"withdrew the bond ({withdrawn} wei)")
                 return
-            if isinstance(result, str) and ("waiting" in result or result.startswith("project is")):
+            if isinstance(result, (NotTraining, Awaiting, Unavailable)):
                 time.sleep(poll_s)

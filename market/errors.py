@@ -1,6 +1,33 @@
-"""One root exception for everything fedmarket raises on purpose; subclasses say what went wrong."""
+"""The errors fedmarket raises on purpose: one tree, shaped like ape's, whose branch says what to do about it.
+
+    FedMarketError
+    ├── ConfigError             a setting, file or parameter is wrong: fix the input
+    ├── ToolchainError          an external tool is missing or failed
+    │   └── CompileError
+    ├── TransientError          a node did not answer: the only branch the daemons retry
+    │   ├── ChainUnavailable    (also a ChainError)
+    │   └── StorageUnavailable  (also a StorageError; market.storage's NodeUnreachable is one)
+    ├── ContractRevert          the contract refused: deterministic, a retry repeats it
+    ├── ChainError              the chain answered, but not as asked
+    ├── StorageError            content missing, malformed or not matching its CID
+    │                           (market.storage adds ContentMismatch and ContentTooLarge)
+    ├── InvalidBlob             an update blob was rejected; `reason` is a BlobReason
+    ├── QuantizationError
+    ├── ProofError
+    └── AggregationError
+
+The two unavailable errors also sit under their layer's error, so that code handling "any storage
+failure" (a blob that cannot be fetched is rejected as `unavailable`) keeps catching StorageError,
+while a daemon retries only what is a TransientError.
+"""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from enum import IntEnum, StrEnum
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
 class FedMarketError(Exception):
@@ -19,30 +46,90 @@ class CompileError(ToolchainError):
     """Solidity or circom compilation failed; the message names file and line."""
 
 
+class TransientError(FedMarketError):
+    """A chain or storage node refused the connection or did not answer in time; a later retry may succeed."""
+
+
 class ChainError(FedMarketError):
-    """The chain could not be reached or answered unexpectedly."""
+    """The chain answered, but not as expected (no bytecode, no such event, no time travel)."""
 
 
-class ContractRevert(ChainError):
-    """A transaction or call reverted. `name` is the custom error's name, `args` its decoded arguments."""
-
-    def __init__(self, name: str, args: tuple[object, ...] = (), message: str = "") -> None:
-        self.name = name
-        self.error_args = tuple(args)
-        text = message or f"{name}({', '.join(repr(a) for a in args)})"
-        super().__init__(text)
+class ChainUnavailable(TransientError, ChainError):
+    """The chain node could not be reached, or a request or transaction did not complete in time."""
 
 
 class StorageError(FedMarketError):
-    """Storage (IPFS or the local content store) failed, or content did not match its CID."""
+    """Storage failed: content missing from the store, a malformed CID, or content that does not match its CID."""
+
+
+class StorageUnavailable(TransientError, StorageError):
+    """The storage node could not be reached or did not answer in time."""
+
+
+def solidity_name(member: IntEnum) -> str:
+    """A Python enum member as its Solidity spelling: State.TRAINING -> Training, OWNER_CANCELLED -> OwnerCancelled."""
+    return "".join(word.capitalize() for word in member.name.split("_"))
+
+
+def show_value(value: object) -> str:
+    """One decoded revert argument as people read it: enums by name, addresses and numbers bare, text quoted."""
+    if isinstance(value, IntEnum):
+        return solidity_name(value)
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, str) and not _ADDRESS.fullmatch(value):
+        return repr(value)
+    return str(value)
+
+
+class ContractRevert(FedMarketError):
+    """The contract refused a transaction or call; deterministic, so retrying repeats it.
+
+    `name` is the custom error's name, `args_by_name` its decoded arguments by their ABI names
+    (enum arguments as IntEnum members) and `hint` what the user can do about it, if anything.
+    """
+
+    def __init__(self, name: str, args_by_name: Mapping[str, object] | None = None, message: str = "",
+                 hint: str | None = None) -> None:
+        self.name = name
+        self.args_by_name = dict(args_by_name or {})
+        self.hint = hint
+        shown = ", ".join(f"{key}={show_value(value)}" for key, value in self.args_by_name.items())
+        super().__init__(message or f"{name}({shown})")
+
+    @property
+    def error_args(self) -> tuple[object, ...]:
+        """The decoded arguments in ABI order."""
+        return tuple(self.args_by_name.values())
+
+
+class BlobReason(StrEnum):
+    """Why the aggregator rejects a submitted update (flag 2, PROTOCOL.md §5 and §8); values are the report's codes."""
+
+    CID_MISMATCH = "cid_mismatch"
+    UNAVAILABLE = "unavailable"
+    UNDECODABLE = "undecodable"
+    WRONG_CHAIN = "wrong_chain"
+    WRONG_CONTRACT = "wrong_contract"
+    WRONG_PROJECT = "wrong_project"
+    WRONG_ROUND = "wrong_round"
+    WRONG_TRAINER = "wrong_trainer"
+    WRONG_SPEC = "wrong_spec"
+    WRONG_SHAPE = "wrong_shape"
+    WRONG_DTYPE = "wrong_dtype"
+    NOT_FINITE = "not_finite"
+    OUT_OF_RANGE = "out_of_range"
+    TOO_LARGE = "too_large"
+    COMMITMENT_MISMATCH = "commitment_mismatch"
 
 
 class InvalidBlob(FedMarketError):
-    """An update blob was rejected; `reason` is a short machine-readable code."""
+    """A blob was rejected; `reason` is its BlobReason and `detail` what exactly was wrong."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
-        self.reason = reason
-        super().__init__(f"{reason}: {detail}" if detail else reason)
+    def __init__(self, reason: BlobReason | str, detail: str = "") -> None:
+        self.reason = BlobReason(reason)
+        self.detail = detail
+        super().__init__(f"{self.reason}: {detail}" if detail else str(self.reason))
 
 
 class QuantizationError(FedMarketError):

@@ -8,12 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from market.errors import InvalidBlob
+from market.errors import InvalidBlob, TransientError
 from market.parties.validate import REASONS, Submission, validate_round, validate_submission
 from market.protocol.blob import decode, encode, size_cap
 from market.protocol.quant import QuantSpec
 from market.storage import IpfsStorage, LocalStorage, cid_of, cid_to_bytes
+from market.storage.base import NodeUnreachable
 from market.toolchain.ipfs_node import NodeHandle
+from market.toolchain.process import free_port
 from tests.test_blob import HEADER, LAYOUT, int_tensors, raw_blob, update
 
 TRAINER = HEADER.trainer
@@ -62,6 +64,15 @@ def test_cid_mismatch(store: LocalStorage) -> None:
 def test_unavailable(store: LocalStorage) -> None:
     sub = Submission(TRAINER, str(cid_of(b"never uploaded")), 1)
     assert reason(store, sub) == "unavailable"
+
+
+def test_own_node_down_is_not_the_trainers_fault(store: LocalStorage) -> None:
+    """The aggregator's own IPFS node refusing connections is transient: raised for the daemon to retry, no verdict."""
+    sub = submit(store, encode(update(), HEADER, LAYOUT))
+    down = IpfsStorage(f"/ip4/127.0.0.1/tcp/{free_port()}/http", timeout=2)
+    with pytest.raises(NodeUnreachable):
+        validate_submission(sub, HEADER, LAYOUT, down)
+    assert isinstance(NodeUnreachable("x"), TransientError)
 
 
 def test_undecodable(store: LocalStorage) -> None:

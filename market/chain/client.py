@@ -1,26 +1,32 @@
 """The chain layer: one `Chain` over the in-process EVM (eth-tester/py-evm) or any JSON-RPC node.
 
 Transactions are signed locally (no node-held keys), sent with explicit gas, and a revert is
-raised as `ContractRevert` carrying the custom error's name and decoded arguments.
+raised as `ContractRevert` carrying the custom error's name, its arguments by name (enums by
+member) and a hint. A node that cannot be reached or does not answer in time raises
+`ChainUnavailable`, the one chain error worth retrying.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, cast
 
+import requests
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import function_signature_to_4byte_selector
+from hexbytes import HexBytes
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
-from web3.types import TxReceipt
+from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
+from web3.types import BlockIdentifier, RPCEndpoint, RPCResponse, TxParams, TxReceipt, Wei
 
-from market.errors import ChainError, ContractRevert
+from market.errors import ChainError, ChainUnavailable, ContractRevert, TransientError
 from market.toolchain.solc import ContractArtifact
 
 #: The development mnemonic anvil uses; the in-process chain funds the same accounts.
@@ -28,7 +34,10 @@ DEV_MNEMONIC = "test test test test test test test test test test test junk"
 DEV_BALANCE_WEI = 10_000 * 10**18
 DEV_ACCOUNTS = 10
 GAS_LIMIT = 30_000_000
+RECEIPT_TIMEOUT_S = 120
 _PANIC = {0x01: "assert", 0x11: "arithmetic overflow", 0x12: "division by zero", 0x32: "array index out of bounds"}
+#: HTTP statuses of a node or proxy that is overloaded or restarting (worth a retry, unlike other HTTP errors).
+_BUSY_HTTP = {429, 502, 503, 504}
 
 Account.enable_unaudited_hdwallet_features()
 
@@ -36,6 +45,35 @@ Account.enable_unaudited_hdwallet_features()
 def dev_accounts(n: int = DEV_ACCOUNTS) -> list[LocalAccount]:
     """The first `n` development accounts of DEV_MNEMONIC (the same as anvil's)."""
     return [Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(n)]
+
+
+@dataclass(frozen=True)
+class _ErrorSpec:
+    """One custom error of a registered ABI: its name and, per input, the ABI type, name and internalType."""
+
+    name: str
+    types: tuple[str, ...]
+    names: tuple[str, ...]
+    internal: tuple[str, ...]
+
+
+class _Provider(HTTPProvider):
+    """HTTPProvider whose refused connections, timeouts and busy answers raise ChainUnavailable.
+
+    web3 has already retried the idempotent methods a few times by then; what is left is for the caller
+    (a daemon retries on its next poll).
+    """
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        """One JSON-RPC request; ChainUnavailable when the node does not answer."""
+        try:
+            return super().make_request(method, params)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise ChainUnavailable(f"no answer from the chain node at {self.endpoint_uri} ({method}): {exc}") from None
+        except requests.HTTPError as exc:
+            if exc.response is None or exc.response.status_code not in _BUSY_HTTP:
+                raise
+            raise ChainUnavailable(f"the chain node at {self.endpoint_uri} is busy ({method}): {exc}") from None
 
 
 def _error_signature(item: dict[str, Any]) -> str:
@@ -58,7 +96,9 @@ class Chain:
         self.accounts = list(accounts)
         self.backend = backend
         self.chain_id = int(w3.eth.chain_id)
-        self._errors: dict[bytes, tuple[str, list[str]]] = {}
+        self._errors: dict[bytes, _ErrorSpec] = {}
+        self._enums: dict[str, type[IntEnum]] = {}
+        self._hints: dict[str, str] = {}
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -77,44 +117,67 @@ class Chain:
 
     @classmethod
     def connect(cls, url: str, accounts: Sequence[LocalAccount] | None = None, timeout: float = 30.0) -> Chain:
-        """Connect to a JSON-RPC endpoint; `accounts` default to the development accounts."""
-        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        """Connect to a JSON-RPC endpoint; `accounts` default to the development accounts.
+
+        ChainUnavailable if nothing answers at `url`, ChainError if what answers is not a chain node.
+        """
+        w3 = Web3(_Provider(url, request_kwargs={"timeout": timeout}))
         try:
             w3.eth.get_block_number()
+        except ChainUnavailable as exc:
+            raise ChainUnavailable(f"cannot reach a chain at {url}: {exc}") from None
         except Exception as exc:
             raise ChainError(f"cannot reach a chain at {url}: {exc}") from None
         return cls(w3, accounts if accounts is not None else dev_accounts(), "rpc")
 
     # -- errors ---------------------------------------------------------------------------------
-    def register_abi(self, abi: Iterable[dict[str, Any]]) -> None:
-        """Learn the custom errors of an ABI so that reverts decode to their names."""
+    def register_abi(self, abi: Iterable[dict[str, Any]], enums: Mapping[str, type[IntEnum]] | None = None,
+                     hints: Mapping[str, str] | None = None) -> None:
+        """Learn the custom errors of an ABI so that reverts decode to their names and named arguments.
+
+        `enums` maps an input's internalType (`enum FedMarket.State`) to the IntEnum its values decode
+        to, `hints` an error's name to what the user can do about it; both add to what is known.
+        """
+        self._enums.update(enums or {})
+        self._hints.update(hints or {})
         for item in abi:
             if item.get("type") == "error":
                 signature = _error_signature(item)
-                types = signature[signature.index("(") + 1 : -1]
-                self._errors[function_signature_to_4byte_selector(signature)] = (
-                    item["name"],
-                    [t for t in _split_types(types)],
+                inputs = item.get("inputs", [])
+                self._errors[function_signature_to_4byte_selector(signature)] = _ErrorSpec(
+                    name=item["name"],
+                    types=tuple(_split_types(signature[signature.index("(") + 1 : -1])),
+                    names=tuple(inp.get("name") or f"arg{i}" for i, inp in enumerate(inputs)),
+                    internal=tuple(inp.get("internalType", "") for inp in inputs),
                 )
 
     def decode_revert(self, data: bytes | str | None) -> ContractRevert:
-        """Turn revert data into a ContractRevert naming the error."""
+        """Turn revert data into a ContractRevert naming the error, its arguments and the hint for it."""
         raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else (data or b"")
         if len(raw) < 4:
-            return ContractRevert("Revert", (), "reverted without data (out of gas or a failed precompile?)")
+            return ContractRevert("Revert", {}, "reverted without data (out of gas or a failed precompile?)")
         selector, body = raw[:4], raw[4:]
         if selector == bytes.fromhex("08c379a0"):
             (reason,) = abi_decode(["string"], body)
-            return ContractRevert("Error", (reason,), f"reverted: {reason}")
+            return ContractRevert("Error", {"reason": reason}, f"reverted: {reason}")
         if selector == bytes.fromhex("4e487b71"):
             (code,) = abi_decode(["uint256"], body)
-            return ContractRevert("Panic", (code,), f"panic 0x{code:02x} ({_PANIC.get(code, 'unknown')})")
+            return ContractRevert("Panic", {"code": code}, f"panic 0x{code:02x} ({_PANIC.get(code, 'unknown')})")
         if selector in self._errors:
-            name, types = self._errors[selector]
-            values = abi_decode(types, body) if types else ()
-            values = [Web3.to_checksum_address(v) if t == "address" else v for t, v in zip(types, values)]
-            return ContractRevert(name, tuple(values))
-        return ContractRevert("UnknownError", (raw.hex(),), f"reverted with unknown error 0x{raw[:4].hex()}")
+            spec = self._errors[selector]
+            values = abi_decode(list(spec.types), body) if spec.types else ()
+            args = {name: self._typed(t, internal, value)
+                    for name, t, internal, value in zip(spec.names, spec.types, spec.internal, values, strict=True)}
+            return ContractRevert(spec.name, args, hint=self._hints.get(spec.name))
+        return ContractRevert("UnknownError", {"data": raw.hex()}, f"reverted with unknown error 0x{raw[:4].hex()}")
+
+    def _typed(self, abi_type: str, internal: str, value: Any) -> Any:
+        """A decoded argument as Python shows it best: addresses checksummed, registered enums as members."""
+        if abi_type == "address":
+            return Web3.to_checksum_address(value)
+        if internal in self._enums:
+            return self._enums[internal](value)
+        return value
 
     def _revert_from(self, exc: Exception) -> ContractRevert | None:
         """Extract revert data from a web3 exception, or None if it is not a revert."""
@@ -124,20 +187,21 @@ class Chain:
                 data = data.get("data")
             if isinstance(data, str) and data.startswith("0x"):
                 return self.decode_revert(data)
-            return ContractRevert("Error", (str(exc),), str(exc))
+            return ContractRevert("Error", {"reason": str(exc)}, str(exc))
         raw = _tester_revert_data(exc)
         if isinstance(raw, bytes):
             return self.decode_revert(raw)
         if isinstance(raw, str):
-            return ContractRevert("Error", (raw,), f"reverted: {raw}")
+            return ContractRevert("Error", {"reason": raw}, f"reverted: {raw}")
         if isinstance(exc, Web3RPCError) and "revert" in str(exc).lower():
-            return ContractRevert("Error", (str(exc),), str(exc))
+            return ContractRevert("Error", {"reason": str(exc)}, str(exc))
         return None
 
     # -- contracts ------------------------------------------------------------------------------
-    def contract(self, address: str, artifact: ContractArtifact) -> Contract:
-        """A web3 contract object for a deployed contract."""
-        self.register_abi(artifact.abi)
+    def contract(self, address: str, artifact: ContractArtifact, enums: Mapping[str, type[IntEnum]] | None = None,
+                 hints: Mapping[str, str] | None = None) -> Contract:
+        """A web3 contract object for a deployed contract; `enums` and `hints` as for `register_abi`."""
+        self.register_abi(artifact.abi, enums, hints)
         return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact.abi)
 
     def deploy(
@@ -165,7 +229,9 @@ class Chain:
     def estimate(self, fn: ContractFunction, sender: LocalAccount, value: int = 0) -> int:
         """Gas estimate with a margin; a revert during estimation raises ContractRevert."""
         try:
-            estimate = fn.estimate_gas({"from": sender.address, "value": value})
+            estimate = fn.estimate_gas({"from": sender.address, "value": Wei(value)})
+        except TransientError:
+            raise
         except Exception as exc:
             revert = self._revert_from(exc)
             if revert is None:
@@ -173,9 +239,9 @@ class Chain:
             raise revert from None
         return min(GAS_LIMIT, int(estimate * 1.25) + 20_000)
 
-    def call(self, fn: ContractFunction, sender: LocalAccount | None = None, block: int | str = "latest") -> Any:
+    def call(self, fn: ContractFunction, sender: LocalAccount | None = None, block: BlockIdentifier = "latest") -> Any:
         """eth_call `fn`; a revert raises ContractRevert."""
-        tx: dict[str, Any] = {"from": (sender or self.accounts[0]).address}
+        tx: TxParams = {"from": (sender or self.accounts[0]).address}
         try:
             return fn.call(tx, block_identifier=block)
         except Exception as exc:
@@ -196,24 +262,32 @@ class Chain:
             if revert is None:
                 raise
             raise revert from None
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        receipt = self._receipt(tx_hash)
         if receipt["status"] != 1:
             raise self._replay_failure(tx, receipt)
         return receipt
 
+    def _receipt(self, tx_hash: HexBytes) -> TxReceipt:
+        """Wait for a sent transaction's receipt; ChainUnavailable if it is not mined in time."""
+        try:
+            return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
+        except TimeExhausted:
+            raise ChainUnavailable(f"transaction {Web3.to_hex(tx_hash)} was not mined within {RECEIPT_TIMEOUT_S} s") from None
+
     def _replay_failure(self, tx: dict[str, Any], receipt: TxReceipt) -> ContractRevert:
         """Re-run a failed transaction as a call on its parent block to recover the revert data."""
-        call = {k: tx[k] for k in ("from", "to", "data", "value", "gas") if k in tx}
-        call.setdefault("from", tx.get("from"))
+        call = cast(TxParams, {k: tx[k] for k in ("from", "to", "data", "value", "gas") if k in tx})
         try:
             self.w3.eth.call(call, block_identifier=receipt["blockNumber"] - 1)
+        except TransientError:
+            raise
         except Exception as exc:
             revert = self._revert_from(exc)
             if revert is not None:
                 return revert
         if receipt["gasUsed"] >= tx["gas"]:
-            return ContractRevert("OutOfGas", (tx["gas"],), f"transaction ran out of gas ({tx['gas']})")
-        return ContractRevert("Revert", (), "transaction reverted without data")
+            return ContractRevert("OutOfGas", {"gas": tx["gas"]}, f"transaction ran out of gas ({tx['gas']})")
+        return ContractRevert("Revert", {}, "transaction reverted without data")
 
     def _tx_params(self, sender: LocalAccount, value: int, gas: int) -> dict[str, Any]:
         """Nonce, chain id and EIP-1559 fees for a transaction from `sender`."""
@@ -232,9 +306,7 @@ class Chain:
     def transfer(self, sender: LocalAccount, to: str, value: int) -> TxReceipt:
         """Send `value` wei of ether from `sender` to `to`."""
         tx = {**self._tx_params(sender, value, 21_000), "to": Web3.to_checksum_address(to)}
-        receipt = self.w3.eth.wait_for_transaction_receipt(
-            self.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction), timeout=120
-        )
+        receipt = self._receipt(self.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
         if receipt["status"] != 1:
             raise ChainError(f"transfer of {value} wei to {to} failed")
         return receipt
@@ -253,7 +325,7 @@ class Chain:
         if self.backend == "eth-tester":
             self._tester().mine_blocks(1)
         else:
-            self.w3.provider.make_request("evm_mine", [])
+            self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
     def time_travel(self, seconds: int) -> None:
         """Advance chain time by `seconds` and mine a block (test and devnet chains only)."""
@@ -262,23 +334,23 @@ class Chain:
             tester.time_travel(self.now() + seconds)
             tester.mine_blocks(1)
         else:
-            response = self.w3.provider.make_request("evm_increaseTime", [int(seconds)])
+            response = self.w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [int(seconds)])
             if "error" in response:
                 raise ChainError(f"this node does not support time travel: {response['error']}")
-            self.w3.provider.make_request("evm_mine", [])
+            self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
     def snapshot(self) -> Any:
         """Take a state snapshot (test chains)."""
         if self.backend == "eth-tester":
             return self._tester().take_snapshot()
-        return self.w3.provider.make_request("evm_snapshot", [])["result"]
+        return self.w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
 
     def revert(self, snapshot_id: Any) -> None:
         """Return to a snapshot taken with `snapshot()`."""
         if self.backend == "eth-tester":
             self._tester().revert_to_snapshot(snapshot_id)
         else:
-            self.w3.provider.make_request("evm_revert", [snapshot_id])
+            self.w3.provider.make_request(RPCEndpoint("evm_revert"), [snapshot_id])
 
     def _tester(self) -> Any:
         """The eth-tester object behind the in-process provider."""

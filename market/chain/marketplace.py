@@ -67,6 +67,37 @@ class Rule(IntEnum):
     FLTRUST_COSINE = 1
 
 
+#: The contract's enums by the ABI internalType of an error input, so that reverts name their values.
+#: (`rule` is a plain uint8 on chain: no error carries a Rule.)
+ENUMS: dict[str, type[IntEnum]] = {
+    "enum FedMarket.State": State, "enum FedMarket.Status": Status, "enum FedMarket.CancelReason": CancelReason,
+}
+
+#: What the user can do about a revert, by the custom error's name (ContractRevert.hint).
+HINTS = {
+    "UnknownProject": "no project has this id on this marketplace; check the PID and --market",
+    "WrongState": "check the project's state with `fedmarket owner status PID`",
+    "FundingClosed": "a project can be funded only while it is Created or Open",
+    "NotCancellable": "only a Created or Open project can be cancelled",
+    "NotOwner": "sign with the owner's key (--keystore or --dev-account)",
+    "NotAggregator": "sign with the project's aggregator key",
+    "NotTrainer": "join first: `fedmarket trainer join PID`",
+    "TrainerEjected": "this key was ejected; `fedmarket trainer withdraw PID` returns what is left of its stake",
+    "AlreadyJoined": "this key already joined; `fedmarket trainer status PID` shows its slot",
+    "AlreadySubmitted": "one submission per round; wait for the next round",
+    "WindowClosed": "the submission window of this round has closed; wait for the next round",
+    "RoundNotOpen": "wait for the aggregator to open the round",
+    "DeadlinePassed": "the deadline passed; anyone may now call the timeout path",
+    "DeadlineNotPassed": "wait until the deadline has passed",
+    "NotEnoughTrainers": "wait for more trainers to join, or cancel after the join deadline",
+    "WrongAmount": "send exactly the stake or bond the project asks for",
+    "InvalidProof": "the round proof did not verify: the aggregator's keys or inputs do not match the verifier",
+    "NothingToWithdraw": "there is nothing credited to this key in this project",
+    "StakeLocked": "stakes are withdrawable once the project has finished or been cancelled",
+    "BondLocked": "the bond is withdrawable once the project has finished or been cancelled",
+}
+
+
 @dataclass(frozen=True)
 class ProjectParams:
     """A project's creation parameters, field for field the Solidity struct (same order)."""
@@ -215,7 +246,7 @@ class Marketplace:
     def __init__(self, chain: Chain, address: str, artifact: ContractArtifact | None = None) -> None:
         self.chain = chain
         self.artifact = artifact or artifacts()["FedMarket"]
-        self.contract: Contract = chain.contract(address, self.artifact)
+        self.contract: Contract = chain.contract(address, self.artifact, enums=ENUMS, hints=HINTS)
         self.address: str = self.contract.address
         self._params: dict[int, ProjectParams] = {}
 

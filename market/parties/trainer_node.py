@@ -2,7 +2,8 @@
 
 Like the aggregator it keeps no state: what is due comes from the chain (the round's pending
 bitmap says whether this trainer has submitted), and training is seeded by (trainer, round), so
-a restarted trainer recomputes the same update, the same blob and the same CID.
+a restarted trainer recomputes the same update, the same blob and the same CID. A step returns
+what it did as a typed value (Joined, Submitted, Settled ... or one of the idle kinds).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import dataclasses
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from eth_account.signers.local import LocalAccount
 
 from market.chain.marketplace import State, Status
-from market.errors import ChainError, ConfigError, StorageError
+from market.errors import ConfigError, ContractRevert, TransientError
 from market.ml import attacks
 from market.ml.tasks.base import Split
 from market.ml.training import local_update
@@ -27,7 +29,9 @@ from market.protocol.quant import quantize
 from market.storage import cid_from_bytes, cid_to_bytes
 
 #: Attacks a single trainer can mount on its own (the evaluation also has group attacks).
-SOLO_ATTACKS = ("sign_flip", "scaling", "gaussian", "label_flip", "free_rider_zero", "free_rider_copy")
+SOLO_ATTACKS = attacks.SOLO_ATTACKS
+#: Salt of an attacker's per-round seed (round_seed), apart from its training seed.
+ATTACK_SALT = 2
 
 
 def round_seed(trainer: str, round_: int, base: int) -> int:
@@ -46,13 +50,96 @@ def split_flat(flat: torch.Tensor, ctx: ProjectContext) -> dict[str, torch.Tenso
     return out
 
 
+@dataclass(frozen=True)
+class Joined:
+    """The trainer joined the project with its stake."""
+
+    def __str__(self) -> str:
+        return "joined"
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The trainer uploaded its update for `round` and committed to it on chain."""
+
+    round: int
+    cid: str
+
+    def __str__(self) -> str:
+        return f"round {self.round}: submitted {self.cid}"
+
+
+@dataclass(frozen=True)
+class NothingToCopy:
+    """A copying attacker found no update of another trainer in `round` yet."""
+
+    round: int
+
+    def __str__(self) -> str:
+        return f"round {self.round}: waiting for an update to copy"
+
+
+@dataclass(frozen=True)
+class Settled:
+    """The trainer claimed `claimed` wei of rewards and withdrew `withdrawn` wei of stake (0: nothing to)."""
+
+    claimed: int = 0
+    withdrawn: int = 0
+
+    def __str__(self) -> str:
+        done = ([f"claimed {self.claimed}"] if self.claimed else []) + (
+            [f"withdrew stake {self.withdrawn}"] if self.withdrawn else [])
+        return "; ".join(done) or "settled"
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Nothing is due for this trainer now: the project has not started, or this round is submitted or closed."""
+
+    def __str__(self) -> str:
+        return "waiting"
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The project is over for this trainer (it ended, or the trainer was ejected) and it does not settle."""
+
+    state: State
+
+    def __str__(self) -> str:
+        return f"project is {self.state.name}"
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A step failed on a TransientError (chain or storage not answering); `run` retries it after a pause."""
+
+    error: TransientError
+
+    def __str__(self) -> str:
+        return f"waiting ({type(self.error).__name__}: {self.error})"
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The contract refused this step's transaction, a race the next step may resolve (see `TrainerNode.run`)."""
+
+    error: ContractRevert
+
+    def __str__(self) -> str:
+        return f"refused, looking again: {self.error}"
+
+
+#: What one step of the trainer can do.
+Step = Joined | Submitted | NothingToCopy | Settled | Waiting | Ended
+
+
 class TrainerNode:
     """One trainer of one project, with its private data and, for evaluation, an optional attack."""
 
     def __init__(self, ctx: ProjectContext, signer: LocalAccount, data: Split, attack: str | None = None,
                  auto_join: bool = True, settle: bool = True) -> None:
-        if attack is not None and attack not in SOLO_ATTACKS:
-            raise ValueError(f"unknown attack {attack!r}; choose one of {SOLO_ATTACKS}")
+        spec = attacks.get_attack(attack, solo=True) if attack is not None else None
         mismatches = verifier_mismatches(ctx)
         if mismatches:
             raise ConfigError(f"project {ctx.pid}: its round verifier does not fit it, rounds could never be posted: "
@@ -60,9 +147,10 @@ class TrainerNode:
         self.ctx = ctx
         self.signer = signer
         self.attack = attack
+        self.attack_spec = spec
         self.auto_join = auto_join
         self.settle_at_end = settle
-        self.data = attacks.label_flip(data, ctx.task.num_classes) if attack == "label_flip" else data
+        self.data = spec.poison(data, ctx.task.num_classes) if spec is not None and spec.poison is not None else data
 
     def header(self, round_: int, trainer: str) -> UpdateHeader:
         """The blob header every update of `trainer` in `round_` carries."""
@@ -86,21 +174,20 @@ class TrainerNode:
     def update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor | None:
         """This round's float update: honest local training, then the attack if any (None: a copier
         with nothing to copy yet)."""
-        if self.attack == "free_rider_copy":
+        spec, me = self.attack_spec, self.signer.address
+        victim = None
+        if spec is not None and spec.copies:
             victim = self.copy_source(round_)
-            return None if victim is None else attacks.free_rider_copy(victim, seed=round_seed(self.signer.address, round_, 2))
-        hyper = dataclasses.replace(self.ctx.manifest.hyper, seed=round_seed(self.signer.address, round_, self.ctx.manifest.hyper.seed))
-        honest = local_update(self.ctx.task.build_model, g_prev, self.data, hyper)
-        if self.attack == "sign_flip":
-            return attacks.sign_flip(honest, boost=2.0)
-        if self.attack == "scaling":
-            return attacks.scaling(honest, factor=float(self.ctx.params.max_trainers))
-        if self.attack == "gaussian":
-            sigma = 2.0 * float(honest.norm()) / honest.numel() ** 0.5
-            return attacks.gaussian_noise(honest, sigma=sigma, seed=round_seed(self.signer.address, round_, 1))
-        if self.attack == "free_rider_zero":
-            return attacks.free_rider_zero(honest)
-        return honest
+            if victim is None:
+                return None
+        honest = None
+        if spec is None or spec.trains:
+            hyper = dataclasses.replace(self.ctx.manifest.hyper, seed=round_seed(me, round_, self.ctx.manifest.hyper.seed))
+            honest = local_update(self.ctx.task.build_model, g_prev, self.data, hyper)
+        if spec is None:
+            return honest
+        # n is the project's slots: a trainer cannot know how many others will submit.
+        return spec(attacks.AttackContext(honest, self.ctx.params.max_trainers, round_seed(me, round_, ATTACK_SALT), victim))
 
     def submit(self, round_: int) -> str | None:
         """Train on g(round-1), upload the blob and commit to it on chain; returns the CID (None if
@@ -115,37 +202,37 @@ class TrainerNode:
         c.market.submit_update(c.pid, round_, cid_to_bytes(cid), commitment, self.signer)
         return cid
 
-    def step(self) -> str:
-        """Do what the chain says is due now for this trainer; returns a short description."""
+    def step(self) -> Step:
+        """Do what the chain says is due now for this trainer, and say what that was."""
         c, me = self.ctx, self.signer.address
         project = c.market.project(c.pid)
         part = c.market.participant(c.pid, me)
         if project.state == State.OPEN and part.status == Status.NONE and self.auto_join:
             c.market.join(c.pid, self.signer)
-            return "joined"
+            return Joined()
         if project.state == State.TRAINING and project.round_open and part.status == Status.ACTIVE:
             pending = c.market.round_state(c.pid, project.round).pending
             if pending >> part.slot & 1 and c.market.chain.now() <= project.deadline:
                 cid = self.submit(project.round)
-                return f"round {project.round}: " + ("waiting for an update to copy" if cid is None else f"submitted {cid}")
+                return NothingToCopy(project.round) if cid is None else Submitted(project.round, cid)
         if project.state in (State.FINISHED, State.CANCELLED) or part.status == Status.EJECTED:
-            return self.settle() if self.settle_at_end else f"project is {project.state.name}"
-        return "waiting"
+            return self.settle() if self.settle_at_end else Ended(project.state)
+        return Waiting()
 
-    def settle(self) -> str:
+    def settle(self) -> Settled:
         """Claim credited rewards and withdraw what is left of the stake, when there is something."""
         c, me = self.ctx, self.signer.address
         part = c.market.participant(c.pid, me)
         project = c.market.project(c.pid)
-        done = []
+        claimed = withdrawn = 0
         if part.rewards > 0:
             c.market.claim(c.pid, self.signer)
-            done.append(f"claimed {part.rewards}")
+            claimed = part.rewards
         withdrawable = project.state in (State.FINISHED, State.CANCELLED) or part.status == Status.EJECTED
         if part.stake > 0 and withdrawable:
             c.market.withdraw_stake(c.pid, self.signer)
-            done.append(f"withdrew stake {part.stake}")
-        return "; ".join(done) or "settled"
+            withdrawn = part.stake
+        return Settled(claimed, withdrawn)
 
     def done(self) -> bool:
         """True once there is nothing more for this trainer to do in the project."""
@@ -158,15 +245,32 @@ class TrainerNode:
         return ended and (not self.settle_at_end or (part.rewards == 0 and part.stake == 0))
 
     def run(self, poll_s: float = 1.0, log: Callable[[str], None] = print) -> None:
-        """Follow the project until this trainer is done, logging every action."""
+        """Follow the project until this trainer is done, logging every action.
+
+        A TransientError (chain or storage not answering) is logged and the step retried after
+        `poll_s`. A ContractRevert is logged and the step retried once after `poll_s` too, since
+        each step re-reads the chain: a race such as WindowClosed (the window closed while this
+        trainer trained) is gone on the next step, which finds nothing to submit and goes on to the
+        next round. The same revert again on the next try is no race but would repeat forever (a full
+        project, say): it stops the trainer and is raised. Any other error stops it at once.
+        """
+        last, refused = "", ""
         while True:
             try:
-                status = self.step()
-            except (ChainError, StorageError) as exc:  # e.g. the window closed while training: try again later
-                status = f"waiting ({type(exc).__name__}: {exc})"
-            if status != "waiting":
-                log(status)
-            if self.done():
+                result: Step | Unavailable | Refused = self.step()
+                finished = self.done()
+            except TransientError as exc:
+                result, finished = Unavailable(exc), False
+            except ContractRevert as exc:
+                if exc.name == refused:
+                    raise
+                result, finished = Refused(exc), False
+            if not isinstance(result, Unavailable):
+                refused = result.error.name if isinstance(result, Refused) else ""
+            if not isinstance(result, Waiting) and str(result) != last:
+                log(str(result))
+                last = str(result)
+            if finished:
                 return
-            if status.startswith("waiting"):
+            if isinstance(result, (NothingToCopy, Waiting, Ended, Unavailable, Refused)):
                 time.sleep(poll_s)

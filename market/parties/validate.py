@@ -6,16 +6,13 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from market.errors import InvalidBlob, StorageError
+from market.errors import BlobReason, InvalidBlob, StorageError
 from market.protocol.blob import DecodedUpdate, Param, UpdateHeader, decode, size_cap
-from market.storage.base import ContentMismatch, ContentTooLarge, Storage
+from market.storage.base import ContentMismatch, ContentTooLarge, NodeUnreachable, Storage
 from market.storage.cid import canonical
 
-REASONS = (
-    "cid_mismatch", "unavailable", "undecodable", "wrong_chain", "wrong_contract", "wrong_project", "wrong_round",
-    "wrong_trainer", "wrong_spec", "wrong_shape", "wrong_dtype", "not_finite", "out_of_range", "too_large",
-    "commitment_mismatch",
-)
+#: Every reason a submission can be rejected for.
+REASONS = tuple(BlobReason)
 
 
 @dataclass(frozen=True)
@@ -29,11 +26,11 @@ class Submission:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome for one submission: the decoded update if accepted, else a reason code from REASONS and detail."""
+    """The outcome for one submission: the decoded update if accepted, else its BlobReason and what was wrong."""
 
     trainer: str
     cid: str
-    reason: str | None
+    reason: BlobReason | None
     detail: str = ""
     update: DecodedUpdate | None = None
 
@@ -51,23 +48,25 @@ def validate_submission(
         cid = str(canonical(sub.cid))
     except StorageError as e:
         shown = "0x" + sub.cid.hex() if isinstance(sub.cid, bytes) else str(sub.cid)
-        return Verdict(sub.trainer, shown, "cid_mismatch", f"not a fedmarket CID: {e}")
+        return Verdict(sub.trainer, shown, BlobReason.CID_MISMATCH, f"not a fedmarket CID: {e}")
     cap = size_cap(layout) if max_size is None else max_size
     try:
         blob = storage.get(cid, max_size=cap)
     except ContentTooLarge as e:
-        return Verdict(sub.trainer, cid, "too_large", str(e))
+        return Verdict(sub.trainer, cid, BlobReason.TOO_LARGE, str(e))
     except ContentMismatch as e:
-        return Verdict(sub.trainer, cid, "cid_mismatch", str(e))
+        return Verdict(sub.trainer, cid, BlobReason.CID_MISMATCH, str(e))
+    except NodeUnreachable:
+        raise  # the aggregator's own node is down: never the trainer's fault; the daemon retries
     except StorageError as e:
-        return Verdict(sub.trainer, cid, "unavailable", str(e))
+        return Verdict(sub.trainer, cid, BlobReason.UNAVAILABLE, str(e))
     try:
         update = decode(blob, dataclasses.replace(expected, trainer=sub.trainer), layout, max_size=cap)
     except InvalidBlob as e:
-        return Verdict(sub.trainer, cid, e.reason, str(e))
+        return Verdict(sub.trainer, cid, e.reason, e.detail)
     got = update.commitment()
     if got != sub.commitment:
-        return Verdict(sub.trainer, cid, "commitment_mismatch", f"blob commits to {got}, chain holds {sub.commitment}")
+        return Verdict(sub.trainer, cid, BlobReason.COMMITMENT_MISMATCH, f"blob commits to {got}, chain holds {sub.commitment}")
     return Verdict(sub.trainer, cid, None, "", update)
 
 

@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from market.errors import ConfigError, FedMarketError, InvalidBlob
+from market.errors import BlobReason, ConfigError, FedMarketError, InvalidBlob
 from market.protocol.commitment import commit_view
 from market.protocol.quant import QuantSpec, dequantize, quantize
 
@@ -93,14 +93,14 @@ class UpdateHeader:
     def from_metadata(cls, meta: Mapping[str, str]) -> UpdateHeader:
         """Parse metadata strictly (exact keys, canonical decimals and hex); InvalidBlob('undecodable') otherwise."""
         if set(meta) != set(_HEADER_KEYS) or meta["format"] != FORMAT:
-            raise InvalidBlob("undecodable", f"metadata keys {sorted(meta)} are not a {FORMAT} header")
+            raise InvalidBlob(BlobReason.UNDECODABLE, f"metadata keys {sorted(meta)} are not a {FORMAT} header")
         ints = {}
         for key in ("chain_id", "project_id", "round", "quant_bits", "quant_scale_log2", "view_offset", "view_length"):
             if not _UINT.fullmatch(meta[key]):
-                raise InvalidBlob("undecodable", f"header field {key}={meta[key][:80]!r} is not a decimal integer")
+                raise InvalidBlob(BlobReason.UNDECODABLE, f"header field {key}={meta[key][:80]!r} is not a decimal integer")
             ints[key] = int(meta[key])
         if not _HASH.fullmatch(meta["model_spec_hash"]):
-            raise InvalidBlob("undecodable", "header field model_spec_hash is not 64 lower-case hex digits")
+            raise InvalidBlob(BlobReason.UNDECODABLE, "header field model_spec_hash is not 64 lower-case hex digits")
         try:
             return cls(
                 ints["chain_id"], meta["marketplace"], ints["project_id"], ints["round"], meta["trainer"],
@@ -108,7 +108,7 @@ class UpdateHeader:
                 ints["view_offset"], ints["view_length"],
             )
         except FedMarketError as e:
-            raise InvalidBlob("undecodable", f"bad header: {e}") from None
+            raise InvalidBlob(BlobReason.UNDECODABLE, f"bad header: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -156,16 +156,16 @@ def _check_names_shapes(shapes: Mapping[str, tuple[int, ...]], layout: Sequence[
     want = {p.name: tuple(p.shape) for p in layout}
     if set(shapes) != set(want):
         missing, extra = sorted(set(want) - set(shapes)), sorted(set(shapes) - set(want))
-        raise InvalidBlob("wrong_shape", f"missing parameters {missing[:5]}, unexpected {extra[:5]}")
+        raise InvalidBlob(BlobReason.WRONG_SHAPE, f"missing parameters {missing[:5]}, unexpected {extra[:5]}")
     for name, shape in want.items():
         if tuple(shapes[name]) != shape:
-            raise InvalidBlob("wrong_shape", f"{name} has shape {list(shapes[name])}, expected {list(shape)}")
+            raise InvalidBlob(BlobReason.WRONG_SHAPE, f"{name} has shape {list(shapes[name])}, expected {list(shape)}")
 
 
 def _check_view(header: UpdateHeader, layout: Sequence[Param]) -> None:
     """InvalidBlob('wrong_spec') if the proof view does not fit the model."""
     if header.view_offset + header.view_length > numel(layout):
-        raise InvalidBlob("wrong_spec", f"proof view ends past the model's {numel(layout)} values")
+        raise InvalidBlob(BlobReason.WRONG_SPEC, f"proof view ends past the model's {numel(layout)} values")
 
 
 def _serialize(tensors: Sequence[tuple[str, torch.Tensor]], meta: Mapping[str, str]) -> bytes:
@@ -204,19 +204,19 @@ def _unique_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
 def _parse_container(blob: bytes) -> tuple[dict[str, str], dict[str, tuple[str, tuple[int, ...], int, int]], int]:
     """Split a safetensors file into metadata, {name: (dtype, shape, begin, end)} and the data start; strict."""
     if len(blob) < 8:
-        raise InvalidBlob("undecodable", "shorter than a safetensors header")
+        raise InvalidBlob(BlobReason.UNDECODABLE, "shorter than a safetensors header")
     (n,) = struct.unpack_from("<Q", blob)
     if n > len(blob) - 8:
-        raise InvalidBlob("undecodable", f"header length {n} exceeds the blob")
+        raise InvalidBlob(BlobReason.UNDECODABLE, f"header length {n} exceeds the blob")
     try:
         header = json.loads(blob[8 : 8 + n].decode("utf-8"), object_pairs_hook=_unique_object)
-    except (ValueError, RecursionError) as e:
-        raise InvalidBlob("undecodable", f"header is not JSON: {str(e)[:200]}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidBlob(BlobReason.UNDECODABLE, f"header is not JSON: {str(exc)[:200]}") from None
     if not isinstance(header, dict):
-        raise InvalidBlob("undecodable", "header is not a JSON object")
+        raise InvalidBlob(BlobReason.UNDECODABLE, "header is not a JSON object")
     meta = header.pop("__metadata__", None)
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
-        raise InvalidBlob("undecodable", "missing or malformed __metadata__")
+        raise InvalidBlob(BlobReason.UNDECODABLE, "missing or malformed __metadata__")
     entries: dict[str, tuple[str, tuple[int, ...], int, int]] = {}
     for name, e in header.items():
         if not (isinstance(e, dict) and set(e) == {"dtype", "shape", "data_offsets"}
@@ -224,27 +224,28 @@ def _parse_container(blob: bytes) -> tuple[dict[str, str], dict[str, tuple[str, 
                 and all(type(d) is int and d >= 0 for d in e["shape"])
                 and isinstance(e["data_offsets"], list) and len(e["data_offsets"]) == 2
                 and all(type(o) is int and o >= 0 for o in e["data_offsets"])):
-            raise InvalidBlob("undecodable", f"malformed tensor entry {name[:80]!r}")
+            raise InvalidBlob(BlobReason.UNDECODABLE, f"malformed tensor entry {name[:80]!r}")
         begin, end = e["data_offsets"]
         if end - begin != int(np.prod(e["shape"], dtype=object)) * _DTYPE_SIZES[e["dtype"]]:
-            raise InvalidBlob("undecodable", f"tensor {name[:80]!r} has the wrong byte length")
+            raise InvalidBlob(BlobReason.UNDECODABLE, f"tensor {name[:80]!r} has the wrong byte length")
         entries[name] = (e["dtype"], tuple(e["shape"]), begin, end)
     pos = 0
     for _, _, begin, end in sorted(entries.values(), key=lambda x: (x[2], x[3])):
         if begin != pos:
-            raise InvalidBlob("undecodable", "tensor data overlaps or leaves holes")
+            raise InvalidBlob(BlobReason.UNDECODABLE, "tensor data overlaps or leaves holes")
         pos = end
     if pos != len(blob) - 8 - n:
-        raise InvalidBlob("undecodable", "tensor data does not fill the blob")
+        raise InvalidBlob(BlobReason.UNDECODABLE, "tensor data does not fill the blob")
     return meta, entries, 8 + n
 
 
 def _check_header(got: UpdateHeader, expected: UpdateHeader) -> None:
     """InvalidBlob naming the first header field that differs from what the chain says it must be."""
     for field, reason in (
-        ("chain_id", "wrong_chain"), ("marketplace", "wrong_contract"), ("project_id", "wrong_project"),
-        ("round", "wrong_round"), ("trainer", "wrong_trainer"), ("model_spec_hash", "wrong_spec"),
-        ("quant", "wrong_spec"), ("view_offset", "wrong_spec"), ("view_length", "wrong_spec"),
+        ("chain_id", BlobReason.WRONG_CHAIN), ("marketplace", BlobReason.WRONG_CONTRACT),
+        ("project_id", BlobReason.WRONG_PROJECT), ("round", BlobReason.WRONG_ROUND),
+        ("trainer", BlobReason.WRONG_TRAINER), ("model_spec_hash", BlobReason.WRONG_SPEC),
+        ("quant", BlobReason.WRONG_SPEC), ("view_offset", BlobReason.WRONG_SPEC), ("view_length", BlobReason.WRONG_SPEC),
     ):
         if getattr(got, field) != getattr(expected, field):
             raise InvalidBlob(reason, f"{field} is {getattr(got, field)!r}, expected {getattr(expected, field)!r}")
@@ -256,7 +257,7 @@ def decode(
     """Parse and check a blob against the expected header and layout; InvalidBlob(reason) is the only error."""
     cap = size_cap(layout) if max_size is None else max_size
     if len(blob) > cap:
-        raise InvalidBlob("too_large", f"{len(blob)} bytes, cap {cap}")
+        raise InvalidBlob(BlobReason.TOO_LARGE, f"{len(blob)} bytes, cap {cap}")
     blob = bytes(blob)
     meta, entries, data_start = _parse_container(blob)
     header = UpdateHeader.from_metadata(meta)
@@ -275,17 +276,17 @@ def decode(
             raw = values(p.name, _FLOAT_DTYPES[kind])
             floats = (raw.astype(np.uint32) << 16).view(np.float32) if kind == "BF16" else raw
             if not np.isfinite(floats).all():
-                raise InvalidBlob("not_finite", f"{p.name} holds NaN or Inf ({kind})")
+                raise InvalidBlob(BlobReason.NOT_FINITE, f"{p.name} holds NaN or Inf ({kind})")
     for p in layout:
         if entries[p.name][0] not in _INT_DTYPES:
-            raise InvalidBlob("wrong_dtype", f"{p.name} is {entries[p.name][0]}, expected I32 or I64")
+            raise InvalidBlob(BlobReason.WRONG_DTYPE, f"{p.name} is {entries[p.name][0]}, expected I32 or I64")
     qmax = header.quant.qmax
     flat = np.empty(numel(layout), dtype=np.int64)
     pos = 0
     for p in layout:
         v = values(p.name, _INT_DTYPES[entries[p.name][0]])
         if v.size and (int(v.min()) < -qmax or int(v.max()) > qmax):
-            raise InvalidBlob("out_of_range", f"{p.name} has values outside [-{qmax}, {qmax}]")
+            raise InvalidBlob(BlobReason.OUT_OF_RANGE, f"{p.name} has values outside [-{qmax}, {qmax}]")
         flat[pos : pos + v.size] = v
         pos += v.size
     return DecodedUpdate(header, tuple(p.name for p in layout), tuple(tuple(p.shape) for p in layout),

@@ -1,0 +1,162 @@
+"""The daemon loops on a real chain and store: a deterministic revert stops the aggregator at once with
+the decoded error, a transient error is retried, and the trainer rides out one race but not a revert
+that would repeat forever."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from eth_account.signers.local import LocalAccount
+
+from aggregator.node import AggregatorNode, Step
+from market.chain.client import Chain
+from market.chain.marketplace import HINTS, Marketplace, State, artifacts
+from market.errors import ContractRevert
+from market.parties.context import ProjectContext, load_context
+from market.parties.owner import create_project
+from market.parties.project_file import load_project_file
+from market.parties.trainer_node import Step as TrainerStep
+from market.parties.trainer_node import TrainerNode
+from market.storage import IpfsStorage, LocalStorage
+from tests.test_product import EXAMPLE
+
+POLL_S = 0.01
+
+
+class Stop(Exception):
+    """Raised from a test's log callback to end a daemon loop that would otherwise wait for more rounds."""
+
+
+class CountingAggregator(AggregatorNode):
+    """The aggregator node, counting its steps."""
+
+    steps = 0
+
+    def step(self) -> Step:
+        """AggregatorNode.step, counted."""
+        self.steps += 1
+        return super().step()
+
+
+class CountingTrainer(TrainerNode):
+    """The trainer node, counting its steps."""
+
+    steps = 0
+
+    def step(self) -> TrainerStep:
+        """TrainerNode.step, counted."""
+        self.steps += 1
+        return super().step()
+
+
+class SlowTrainer(CountingTrainer):
+    """A trainer so slow that the round's submission window closes while it trains."""
+
+    def update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor | None:
+        """TrainerNode.update, after which the chain's clock has passed the submission deadline."""
+        out = super().update(round_, g_prev)
+        chain = self.ctx.market.chain
+        chain.time_travel(self.ctx.market.project(self.ctx.pid).deadline - chain.now() + 1)
+        return out
+
+
+def example_project(chain: Chain, store: Path, joined: int = 4, start: bool = True) -> ProjectContext:
+    """The example project (4 slots) on a fresh marketplace, bonded by account 1, `joined` trainers
+    (accounts 2..) in, started if `start`; its RoundVerifier fits it but is never asked to verify."""
+    owner, aggregator = chain.accounts[0], chain.accounts[1]
+    market = Marketplace.deploy(chain, owner)
+    pf = load_project_file(EXAMPLE)
+    rule = pf.manifest.rule
+    circuit = [pf.max_trainers, pf.manifest.view[1], pf.manifest.quant.bits, rule.f, rule.m, rule.tau_pct,
+               rule.dup_pct, rule.floor_pct]
+    verifier = chain.deploy(artifacts()["RoundVerifier"], owner.address, circuit, sender=owner)
+    storage = LocalStorage(store)
+    pid = create_project(market, storage, pf, owner, aggregator.address, verifier=verifier.address).pid
+    market.bond(pid, aggregator)
+    for trainer in chain.accounts[2 : 2 + joined]:
+        market.join(pid, trainer)
+    if start:
+        market.start(pid, owner)
+    return load_context(market, storage, pid)
+
+
+def aggregator(ctx: ProjectContext, signer: LocalAccount, tmp_path: Path) -> CountingAggregator:
+    """An aggregator node that never proves here (snarkjs backend: no proving key is loaded)."""
+    return CountingAggregator(ctx, signer, circuit_dir=tmp_path / "circuit", backend="snarkjs")
+
+
+@pytest.mark.parametrize("case", ["wrong_key", "too_late"])
+def test_aggregator_stops_at_once_on_a_revert(case: str, tmp_path: Path) -> None:
+    chain = Chain.in_process()
+    ctx = example_project(chain, tmp_path / "store")
+    signer = chain.accounts[7] if case == "wrong_key" else chain.accounts[1]
+    if case == "too_late":  # the open window passes before the aggregator first looks
+        chain.time_travel(ctx.market.project(ctx.pid).deadline - chain.now() + 1)
+    node, lines = aggregator(ctx, signer, tmp_path), list[str]()
+    with pytest.raises(ContractRevert) as info:
+        node.run(poll_s=60.0, log=lines.append)  # a retry would sleep a minute first
+    assert node.steps == 1 and lines == []
+    err, project = info.value, ctx.market.project(ctx.pid)
+    if case == "wrong_key":
+        assert str(err) == f"NotAggregator(pid={ctx.pid}, caller={signer.address})"
+        assert err.hint == HINTS["NotAggregator"]
+    else:
+        assert err.name == "DeadlinePassed" and err.args_by_name["pid"] == ctx.pid
+        now_ts = err.args_by_name["nowTs"]
+        assert err.args_by_name["deadline"] == project.deadline and isinstance(now_ts, int) and now_ts > project.deadline
+        assert str(err).startswith(f"DeadlinePassed(pid={ctx.pid}, deadline={project.deadline}, nowTs=")
+    assert project.state == State.TRAINING and not project.round_open
+
+
+def test_aggregator_retries_a_transient_error(tmp_path: Path) -> None:
+    chain = Chain.in_process()
+    ctx = example_project(chain, tmp_path / "store")
+    down = IpfsStorage("/ip4/127.0.0.1/tcp/9/http", timeout=1)  # nothing listens: NodeUnreachable
+    node, lines = aggregator(dataclasses.replace(ctx, storage=down), chain.accounts[1], tmp_path), list[str]()
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if len(lines) == 1:
+            node.ctx = ctx  # the storage node is back
+        if line.endswith("opened"):
+            raise Stop
+
+    with pytest.raises(Stop):
+        node.run(poll_s=POLL_S, log=log)
+    assert lines[0].startswith("waiting after an error (NodeUnreachable: ")
+    assert lines[1:] == ["round 1: opened"] and node.steps == 2
+    assert ctx.market.project(ctx.pid).round_open
+
+
+def test_trainer_stops_on_a_revert_that_would_repeat(tmp_path: Path) -> None:
+    chain = Chain.in_process()
+    ctx = example_project(chain, tmp_path / "store", start=False)  # 4 of 4 slots taken
+    node, lines = CountingTrainer(ctx, chain.accounts[6], ctx.task.train), list[str]()
+    with pytest.raises(ContractRevert) as info:
+        node.run(poll_s=POLL_S, log=lines.append)
+    assert str(info.value) == f"ProjectFull(pid={ctx.pid}, maxTrainers=4)"
+    assert node.steps == 2 and lines == [f"refused, looking again: ProjectFull(pid={ctx.pid}, maxTrainers=4)"]
+
+
+def test_trainer_rides_out_a_window_that_closed_while_it_trained(tmp_path: Path) -> None:
+    chain = Chain.in_process()
+    ctx = example_project(chain, tmp_path / "store")
+    assert str(aggregator(ctx, chain.accounts[1], tmp_path).step()) == "round 1: opened"
+    trainer = chain.accounts[2]
+    node, lines = SlowTrainer(ctx, trainer, ctx.task.train.subset(np.arange(64))), list[str]()
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith("refused"):  # the aggregator then misses its post deadline too: the project ends
+            chain.time_travel(ctx.params.post_window + 1)
+            ctx.market.timeout(ctx.pid, chain.accounts[0])
+
+    node.run(poll_s=POLL_S, log=log)
+    assert lines[0].startswith(f"refused, looking again: WindowClosed(pid={ctx.pid}, windowEnd=")
+    assert lines[1:] == [f"withdrew stake {ctx.params.stake}"] and node.steps == 2
+    assert ctx.market.project(ctx.pid).state == State.CANCELLED
+    assert ctx.market.participant(ctx.pid, trainer.address).stake == 0

@@ -1,4 +1,9 @@
-"""Where the repository's tools and artifacts live (node_modules, contracts, build cache)."""
+"""Where the repository's tools and artifacts live (node_modules, contracts, build cache, state).
+
+FEDMARKET_NODE_MODULES, FEDMARKET_BUILD and FEDMARKET_HOME move them anywhere, inside the repository or not;
+they are read once, at import, and made absolute against the working directory without resolving symlinks,
+so a symlinked folder stays the path the user gave (tools that must see real paths resolve it themselves).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,16 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NODE_MODULES = Path(os.environ.get("FEDMARKET_NODE_MODULES", ROOT / "node_modules"))
+
+
+def _from_env(name: str, default: Path) -> Path:
+    """The folder named by environment variable `name` (`~` expanded, made absolute), else `default`."""
+    value = os.environ.get(name)
+    return Path(value).expanduser().absolute() if value else default
+
+
+NODE_MODULES = _from_env("FEDMARKET_NODE_MODULES", ROOT / "node_modules")
 CONTRACTS = ROOT / "contracts"
-BUILD = Path(os.environ.get("FEDMARKET_BUILD", ROOT / "build"))
-STATE = Path(os.environ.get("FEDMARKET_HOME", ROOT / ".fedmarket"))
+BUILD = _from_env("FEDMARKET_BUILD", ROOT / "build")
+STATE = _from_env("FEDMARKET_HOME", ROOT / ".fedmarket")
 
-
-def node_bin(package_path: str) -> Path:
-    """Path of a file inside node_modules, e.g. `node_bin('@foundry-rs/anvil-linux-amd64/bin/anvil')`."""
-    return NODE_MODULES / package_path

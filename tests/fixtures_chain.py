@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from market.chain.client import Chain
-from market.toolchain.anvil import AnvilHandle, start_anvil, stop_process
+from market.toolchain.anvil import AnvilHandle, start_anvil
+from market.toolchain.process import stop_process
 
 BACKENDS = ["eth-tester", "anvil"]
 

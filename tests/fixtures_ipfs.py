@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from market.toolchain.ipfs_node import NodeHandle, free_port, start_node, stop_node
+from market.toolchain.ipfs_node import NodeHandle, start_node, stop_node
+from market.toolchain.process import free_port
 
 
 @pytest.fixture(scope="session")

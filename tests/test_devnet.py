@@ -8,8 +8,8 @@ import pytest
 
 from market.dev import devnet
 from market.errors import StorageError
-from market.toolchain.anvil import free_port, process_alive
 from market.toolchain.ipfs_node import NodeHandle
+from market.toolchain.process import free_port, process_alive
 
 pytestmark = [pytest.mark.anvil, pytest.mark.ipfs]
 

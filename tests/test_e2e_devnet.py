@@ -17,7 +17,7 @@ from market.chain.client import Chain
 from market.chain.marketplace import Marketplace, State, Status
 from market.dev.devnet import Devnet
 from market.storage import IpfsStorage
-from market.toolchain.anvil import free_port, process_alive
+from market.toolchain.process import free_port, process_alive
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil, pytest.mark.ipfs]
 FEDMARKET = [sys.executable, "-m", "market.cli"]

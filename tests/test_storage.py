@@ -13,17 +13,18 @@ import pytest
 
 from market.errors import StorageError, ToolchainError
 from market.storage import (
-    Cid,
     ContentMismatch,
     ContentTooLarge,
     IpfsStorage,
     LocalStorage,
     NodeUnreachable,
+    canonical,
     cid_from_bytes,
     cid_of,
     cid_to_bytes,
 )
-from market.toolchain.ipfs_node import NodeHandle, free_port, is_running, read_handle, start_node, stop_node, stop_node_pid
+from market.toolchain.ipfs_node import NodeHandle, is_running, read_handle, start_node, stop_node, stop_node_pid
+from market.toolchain.process import free_port
 
 KIB = 1024
 SIZES = [0, 1, 256 * KIB - 1, 256 * KIB, 256 * KIB + 1, 10 * 1024 * KIB]
@@ -120,9 +121,11 @@ def test_cid_binary_roundtrip() -> None:
         assert len(raw) == 36 and raw[0] == 1
         assert cid_from_bytes(raw) == cid
     # js-ipfs prints CIDv1 in base58btc; both spellings name the same content.
-    assert str(Cid.parse("zb2rhmy65F3REf8SZp7De11gxtECBGgUKaLdiDj7MCGCHxbDW")) == str(cid_of(b""))
-    v0 = Cid.parse("QmbWqxBEKC3P8tqsKc98xmWNzrzDtRLMiMPL8wBuTGsMnR")
-    assert v0.version == 0 and cid_from_bytes(cid_to_bytes(str(v0.v1()))).startswith("bafybei")
+    assert str(canonical("zb2rhmy65F3REf8SZp7De11gxtECBGgUKaLdiDj7MCGCHxbDW")) == str(cid_of(b""))
+    v0 = "QmbWqxBEKC3P8tqsKc98xmWNzrzDtRLMiMPL8wBuTGsMnR"  # valid, but CIDv0 is not the canonical form
+    assert len(cid_to_bytes(v0)) == 34 and cid_from_bytes(cid_to_bytes(v0)).startswith("bafybei")
+    with pytest.raises(StorageError, match="not a CIDv1"):
+        canonical(v0)
     with pytest.raises(StorageError):
         cid_from_bytes(b"\x01\x55\x12\x20short")
 
@@ -131,7 +134,7 @@ def test_cid_binary_roundtrip() -> None:
 def test_ipfs_missing_cid_times_out_cleanly(ipfs: IpfsStorage) -> None:
     missing = str(cid_of(b"never added " + os.urandom(8)))
     t0 = time.monotonic()
-    with pytest.raises(StorageError, match="timed out|within"):
+    with pytest.raises(StorageError, match=r"timed out|within"):
         ipfs.get(missing)
     assert time.monotonic() - t0 < 10
     assert not ipfs.has(missing)

@@ -12,13 +12,15 @@ from pathlib import Path
 
 import psutil
 import torch
+from web3.types import RPCEndpoint
 
 from market.chain.client import Chain, dev_accounts
 from market.chain.marketplace import Marketplace, ProjectParams
 from market.paths import BUILD, NODE_MODULES
 from market.protocol.commitment import commit
 from market.protocol.quant import QuantSpec
-from market.toolchain.anvil import start_anvil, stop_process
+from market.toolchain.anvil import start_anvil
+from market.toolchain.process import stop_process
 from market.toolchain.solc import compile_contracts
 from zk import ceremony
 from zk.build import CircuitParams, compile_circuit, compile_main, constraint_count, dev_setup
@@ -196,7 +198,7 @@ def _anvil_chain(n_accounts: int) -> tuple[Chain, int]:
     handle = start_anvil()
     chain = Chain.connect(handle.url, accounts=dev_accounts(n_accounts))
     for acct in chain.accounts[10:]:
-        chain.w3.provider.make_request("anvil_setBalance", [acct.address, hex(10**22)])
+        chain.w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [acct.address, hex(10**22)])
     return chain, handle.pid
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from market.errors import CompileError, ProofError, ToolchainError
+from market.errors import CompileError, ConfigError, ToolchainError
 from market.paths import BUILD, NODE_MODULES
 
 if TYPE_CHECKING:
@@ -43,14 +43,19 @@ class CircuitParams:
     floor_pct: int = 0
 
     def __post_init__(self) -> None:
+        """ConfigError for settings the template cannot be built with (bad settings, not a bad proof)."""
         if not (self.n >= 2 and self.d >= 1 and 2 <= self.bits <= 32):
-            raise ProofError(f"unsupported circuit parameters {self}")
+            raise ConfigError(f"unsupported circuit parameters {self}")
         if min(self.f, self.m, self.tau_pct, self.dup_pct, self.floor_pct) < 0:
-            raise ProofError("f, m, tau_pct, dup_pct and floor_pct must be >= 0")
+            raise ConfigError("f, m, tau_pct, dup_pct and floor_pct must be >= 0")
 
     @classmethod
     def for_rule(cls, n: int, d: int, bits: int, rule: RuleConfig) -> CircuitParams:
-        """The circuit proving `rule` (multi_krum) for n slots, a d-long view and `bits`-bit values."""
+        """The circuit proving `rule` for n slots, a d-long view and `bits`-bit values; ConfigError
+        for a rule the circuit does not prove (the registry's `project_rule`)."""
+        from aggregator.rules.registry import project_rule
+
+        project_rule(rule.rule)
         return cls(n=n, d=d, bits=bits, f=rule.f, m=rule.m, tau_pct=rule.tau_pct,
                    dup_pct=rule.dup_pct, floor_pct=rule.floor_pct)
 
@@ -114,11 +119,16 @@ def compile_main(source: str, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "main.circom").write_text(source)
     circom = NODE_MODULES / ".bin" / "circom2"
-    # circom2 runs under WASI and sees only the folders below its working directory
-    cwd = Path(os.path.commonpath([out, CIRCUITS, NODE_MODULES]))
-    rel = [os.path.relpath(x, cwd) for x in (out / "main.circom", CIRCUITS, NODE_MODULES, out)]
+    # circom2 runs under WASI, which opens a file only if its real path (symlinks resolved) lies below the
+    # working directory; run it from the filesystem root so that build output and a node_modules that
+    # is, or holds, a symlink to anywhere are all reachable.
+    cwd = Path(out.absolute().anchor)
+    rel = [os.path.relpath(x.absolute(), cwd) for x in (out / "main.circom", CIRCUITS, NODE_MODULES, out)]
     cmd = [str(circom), rel[0], "--O2", "--r1cs", "--wasm", "-l", rel[1], "-l", rel[2], "-o", rel[3]]
-    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    try:
+        res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    except OSError as e:
+        raise ToolchainError(f"cannot run {circom} ({e}): run scripts/bootstrap.sh") from None
     if res.returncode != 0 or not (out / "main.r1cs").exists():
         raise CompileError(f"circom failed in {out}:\n{res.stdout}\n{res.stderr}")
     (out / "circom.log").write_text(res.stdout)
@@ -177,7 +187,12 @@ def is_insecure(out: Path) -> bool:
 def run_node(args: list[str], cwd: Path | None = None, timeout: float = 3600) -> str:
     """Run a Node tool from node_modules/.bin; its stdout, or ToolchainError with its output."""
     exe = NODE_MODULES / ".bin" / args[0]
-    res = subprocess.run([str(exe), *args[1:]], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    try:
+        res = subprocess.run([str(exe), *args[1:]], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except OSError as e:
+        raise ToolchainError(f"cannot run {exe} ({e}): run scripts/bootstrap.sh") from None
+    except subprocess.TimeoutExpired:
+        raise ToolchainError(f"{' '.join(args[:3])} did not finish within {timeout:g} s") from None
     if res.returncode != 0:
         raise ToolchainError(f"{' '.join(args[:3])} failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
     return res.stdout

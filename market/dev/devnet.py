@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from market.chain.client import Chain, dev_accounts
 from market.errors import ConfigError
 from market.paths import STATE
-from market.toolchain.anvil import process_alive, rpc_ready, start_anvil, stop_process
+
+if TYPE_CHECKING:  # web3 and httpx are imported by the functions that use them: `fedmarket --help` stays fast
+    from market.chain.client import Chain
 
 DEVNET_DIR = STATE / "devnet"
 DEVNET_FILE = DEVNET_DIR / "devnet.json"
@@ -55,11 +56,16 @@ class Devnet:
 
     def chain(self) -> Chain:
         """A Chain connected to this devnet's anvil."""
+        from market.chain.client import Chain
+
         return Chain.connect(self.rpc_url)
 
 
 def status(path: Path | None = None) -> dict[str, Any]:
     """The devnet file plus whether each process is alive and answering."""
+    from market.toolchain.anvil import rpc_ready
+    from market.toolchain.process import process_alive
+
     devnet = Devnet.load(path)
     return {
         **asdict(devnet),
@@ -82,6 +88,9 @@ def _answers(api: str) -> bool:
 
 def is_up(path: Path | None = None) -> bool:
     """True if a devnet file exists and its anvil answers."""
+    from market.toolchain.anvil import rpc_ready
+    from market.toolchain.process import process_alive
+
     try:
         devnet = Devnet.load(path)
     except ConfigError:
@@ -97,9 +106,12 @@ def up(
 ) -> Devnet:
     """Start anvil and the IPFS node (or use the node at `ipfs_api`, e.g. your own Kubo), deploy the
     marketplace and write the devnet file; does nothing if the devnet is already up."""
+    from market.chain.client import Chain, dev_accounts
     from market.chain.marketplace import Marketplace
     from market.storage import IpfsStorage
+    from market.toolchain.anvil import start_anvil
     from market.toolchain.ipfs_node import start_node, stop_node
+    from market.toolchain.process import stop_process
 
     path = path or DEVNET_FILE
     if is_up(path):
@@ -137,8 +149,10 @@ def up(
 
 def down(path: Path | None = None) -> list[str]:
     """Stop the processes named in the devnet file and remove it; returns what was stopped."""
-    path = path or DEVNET_FILE
     from market.toolchain.ipfs_node import stop_node
+    from market.toolchain.process import process_alive, stop_process
+
+    path = path or DEVNET_FILE
 
     devnet = Devnet.load(path)
     stopped = []

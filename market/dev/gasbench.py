@@ -15,11 +15,13 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
+from web3.types import RPCEndpoint
 
 from market.chain.client import Chain, dev_accounts
 from market.chain.marketplace import Marketplace, ProjectParams
 from market.paths import ROOT
-from market.toolchain.anvil import start_anvil, stop_process
+from market.toolchain.anvil import start_anvil
+from market.toolchain.process import stop_process
 from market.toolchain.solc import compile_contracts
 
 #: Trainer slots of the benchmark verifier (N in PROTOCOL.md §6).
@@ -77,7 +79,7 @@ def run() -> dict[str, Any]:
         accounts = dev_accounts(2) + _trainers(max(TRAINER_COUNTS))
         chain = Chain.connect(handle.url, accounts=accounts)
         for acct in accounts[2:]:
-            chain.w3.provider.make_request("anvil_setBalance", [acct.address, hex(10**20)])
+            chain.w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [acct.address, hex(10**20)])
         market = Marketplace.deploy(chain, accounts[0], artifacts["FedMarket"])
         verifier = chain.deploy(artifacts["HashCheckVerifier"], BENCH_SLOTS, sender=accounts[0])
         probe = chain.deploy(artifacts["GasProbe"], sender=accounts[0])

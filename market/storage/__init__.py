@@ -1,12 +1,11 @@
 """Content-addressed storage for update blobs and models: IPFS (Kubo RPC) or the embedded local store."""
 
 from market.storage.base import ContentMismatch, ContentTooLarge, NodeUnreachable, Storage
-from market.storage.cid import Cid, canonical, cid_from_bytes, cid_to_bytes
+from market.storage.cid import canonical, cid_from_bytes, cid_of, cid_to_bytes
 from market.storage.ipfs import IpfsStorage
 from market.storage.local import LocalStorage
-from market.storage.unixfs import cid_of
 
 __all__ = [
-    "Cid", "ContentMismatch", "ContentTooLarge", "IpfsStorage", "LocalStorage", "NodeUnreachable", "Storage",
+    "ContentMismatch", "ContentTooLarge", "IpfsStorage", "LocalStorage", "NodeUnreachable", "Storage",
     "canonical", "cid_from_bytes", "cid_of", "cid_to_bytes",
 ]

@@ -1,18 +1,18 @@
-"""The storage interface both back ends implement, and the two errors callers tell apart."""
+"""The storage interface both back ends implement, and the errors callers tell apart."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from market.errors import StorageError
+from market.errors import StorageError, StorageUnavailable
 
 
 class ContentMismatch(StorageError):
     """Bytes read back do not hash to the CID they were asked for (corruption or a lying node)."""
 
 
-class NodeUnreachable(StorageError):
-    """The storage node did not accept a connection."""
+class NodeUnreachable(StorageUnavailable):
+    """The storage node did not accept a connection (transient: the daemons retry it)."""
 
 
 class ContentTooLarge(StorageError):

@@ -14,7 +14,8 @@ from market.protocol.quant import QuantSpec
 from market.storage.base import Storage
 from market.storage.ipfs import IpfsStorage
 from market.storage.local import LocalStorage
-from market.toolchain.ipfs_node import free_port, start_node, stop_node
+from market.toolchain.ipfs_node import start_node, stop_node
+from market.toolchain.process import free_port
 
 SIZES = {"1mb": 1_000_000, "50mb": 50_000_000}
 REPEATS = 3

@@ -10,10 +10,12 @@ from typing import Any
 import ipfshttpclient
 import ipfshttpclient.exceptions as ipfs_errors
 
-from market.errors import StorageError
+from market.errors import StorageError, StorageUnavailable
 from market.storage.base import ContentMismatch, ContentTooLarge, NodeUnreachable, Storage
-from market.storage.cid import Cid, canonical
-from market.storage.unixfs import CHUNK_SIZE, cid_of
+from market.storage.cid import CHUNK_SIZE, canonical, cid_of, parse
+
+#: How js-ipfs and Kubo say that a request ran out of its `timeout` option (their errors carry no type).
+_NODE_TIMEOUTS = ("request timed out", "context deadline exceeded")
 
 
 class IpfsStorage(Storage):
@@ -37,15 +39,17 @@ class IpfsStorage(Storage):
         except ipfs_errors.ConnectionError as e:
             raise NodeUnreachable(f"IPFS node at {self.api_addr} is unreachable: {e}") from None
         except ipfs_errors.TimeoutError:
-            raise StorageError(f"{what}: no answer from {self.api_addr} within {self.timeout:g} s") from None
+            raise StorageUnavailable(f"{what}: no answer from {self.api_addr} within {self.timeout:g} s") from None
         except ipfs_errors.Error as e:
+            if any(text in str(e) for text in _NODE_TIMEOUTS):  # the node gave up at our `timeout` option
+                raise StorageUnavailable(f"{what}: no answer from {self.api_addr} within {self.timeout:g} s ({e})") from None
             raise StorageError(f"{what} failed on {self.api_addr}: {e}") from None
 
     def add(self, data: bytes) -> str:
         """Add and pin `data` as CIDv1 with raw leaves; the node's CID must equal the one computed here."""
         res = self._call("add", self._client.add, io.BytesIO(data), cid_version=1, raw_leaves=True, pin=True,
                          chunker=f"size-{CHUNK_SIZE}")
-        got, want = Cid.parse(str(res["Hash"])), cid_of(data)
+        got, want = parse(str(res["Hash"])), cid_of(data)
         if got != want:
             raise StorageError(f"node at {self.api_addr} stored the blob as {got}, not the canonical {want}")
         return str(want)
@@ -57,8 +61,9 @@ class IpfsStorage(Storage):
                                  opts=None if max_size is None else {"length": max_size + 1})
         if max_size is not None and len(data) > max_size:
             raise ContentTooLarge(f"{c} holds more than the {max_size} bytes allowed")
-        if cid_of(data) != c:
-            raise ContentMismatch(f"node at {self.api_addr} returned content for {c} that hashes to {cid_of(data)}")
+        got = cid_of(data)
+        if got != c:
+            raise ContentMismatch(f"node at {self.api_addr} returned content for {c} that hashes to {got}")
         return data
 
     def has(self, cid: str) -> bool:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from market.errors import StorageError
 from market.storage.base import ContentMismatch, ContentTooLarge, Storage
-from market.storage.cid import canonical
-from market.storage.unixfs import cid_of
+from market.storage.cid import canonical, cid_of
 
 
 class LocalStorage(Storage):
@@ -54,8 +53,9 @@ class LocalStorage(Storage):
             raise StorageError(f"{c} is not in the local store {self.root}") from None
         except OSError as e:
             raise StorageError(f"cannot read {c}: {e}") from None
-        if str(cid_of(data)) != c:
-            raise ContentMismatch(f"local content of {c} is corrupted (hashes to {cid_of(data)})")
+        got = str(cid_of(data))
+        if got != c:
+            raise ContentMismatch(f"local content of {c} is corrupted (hashes to {got})")
         return data
 
     def has(self, cid: str) -> bool:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +10,7 @@ import httpx
 
 from market.errors import ToolchainError
 from market.paths import NODE_MODULES
+from market.toolchain.process import free_port, spawn, stop_process, wait_ready
 
 
 @dataclass(frozen=True)
@@ -38,13 +35,6 @@ def anvil_binary() -> Path:
     raise ToolchainError(f"anvil not found under {NODE_MODULES}/@foundry-rs: run scripts/bootstrap.sh")
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def rpc_ready(url: str, timeout: float = 1.0) -> bool:
     """True if a JSON-RPC node answers eth_chainId at `url`."""
     try:
@@ -58,53 +48,14 @@ def start_anvil(port: int | None = None, log: Path | None = None, chain_id: int 
     """Start anvil in its own process group and wait until it answers."""
     port = port or free_port()
     log = log or Path(f"/tmp/fedmarket-anvil-{port}.log")
-    log.parent.mkdir(parents=True, exist_ok=True)
     args = [
         str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id),
         "--gas-limit", "30000000", "--code-size-limit", "49152", "--silent",
     ]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    handle = AnvilHandle(proc.pid, port, log)
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ToolchainError(f"anvil exited with code {proc.returncode}; see {log}")
-        if rpc_ready(handle.url, 0.5):
-            return handle
-        time.sleep(0.05)
-    stop_process(proc.pid)
-    raise ToolchainError(f"anvil did not answer on {handle.url} within {wait} s; see {log}")
-
-
-def process_alive(pid: int) -> bool:
-    """True if a process with this pid exists (and is not a zombie)."""
+    handle = AnvilHandle(spawn(args, log).pid, port, log)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return True
-
-
-def stop_process(pid: int, timeout: float = 10.0) -> None:
-    """Stop a process group started with start_new_session: SIGTERM, then SIGKILL."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                    return
-            except ChildProcessError:
-                pass
-            if not process_alive(pid):
-                return
-            time.sleep(0.05)
+        wait_ready("anvil", lambda: rpc_ready(handle.url, 0.5), handle.pid, log, wait)
+    except BaseException:
+        stop_process(handle.pid)
+        raise
+    return handle

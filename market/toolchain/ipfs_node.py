@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,9 +14,8 @@ import psutil
 
 from market.errors import ToolchainError
 from market.paths import NODE_MODULES
+from market.toolchain.process import free_port, port_free, process_alive, spawn, started_at, stop_process, wait_ready
 
-# Popen objects of the nodes this process started, kept so they are reaped (and not warned about) on stop.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 _RECORD = "node.json"
 
 
@@ -43,22 +39,14 @@ class NodeHandle:
         """The RPC API as an http URL."""
         return f"http://127.0.0.1:{self.api_port}"
 
+    @property
+    def log(self) -> Path:
+        """The daemon's log, beside its repo."""
+        return Path(self.repo).parent / "daemon.log"
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_free(port: int) -> bool:
-    """Whether nothing listens on 127.0.0.1:`port` (so an answering API there will be ours)."""
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+    def alive(self) -> bool:
+        """Whether the node's process still runs (same pid and creation time, not a zombie)."""
+        return process_alive(self.pid, self.create_time)
 
 
 def _node_dir(state_dir: str | os.PathLike[str]) -> Path:
@@ -72,15 +60,6 @@ def _command(*args: str) -> list[str]:
     if node is None or not cli.is_file():
         raise ToolchainError(f"js-ipfs needs node and {cli}: run scripts/bootstrap.sh")
     return [node, str(cli), *args]
-
-
-def _alive(handle: NodeHandle) -> bool:
-    """Whether the handle's process still runs (same pid and creation time, not a zombie)."""
-    try:
-        p = psutil.Process(handle.pid)
-        return p.create_time() == handle.create_time and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def api_answers(api_url: str, timeout: float = 2.0) -> bool:
@@ -102,7 +81,7 @@ def read_handle(state_dir: str | os.PathLike[str]) -> NodeHandle | None:
 def is_running(state_dir: str | os.PathLike[str]) -> bool:
     """Whether the node recorded under `state_dir` runs and its API answers."""
     handle = read_handle(state_dir)
-    return handle is not None and _alive(handle) and api_answers(handle.api_url)
+    return handle is not None and handle.alive() and api_answers(handle.api_url)
 
 
 def _configure(repo: Path, api_port: int, gateway_port: int) -> None:
@@ -126,16 +105,10 @@ def _configure(repo: Path, api_port: int, gateway_port: int) -> None:
     (repo / "api").unlink(missing_ok=True)
 
 
-def _wait_api(handle: NodeHandle, log: Path, timeout: float) -> None:
+def _wait_api(handle: NodeHandle, timeout: float) -> None:
     """Block until the node's API answers; ToolchainError (with the log's tail) if it dies or times out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if api_answers(handle.api_url, timeout=1.0):
-            return
-        if not _alive(handle):
-            raise ToolchainError(f"js-ipfs exited during start-up:\n{log.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.2)
-    raise ToolchainError(f"js-ipfs API on port {handle.api_port} did not answer within {timeout:g} s")
+    wait_ready("js-ipfs", lambda: api_answers(handle.api_url, timeout=1.0), handle.pid, handle.log, timeout,
+               started=handle.create_time, interval=0.2)
 
 
 def start_node(
@@ -144,55 +117,34 @@ def start_node(
     """Start the node on `api_port` (or return the one already running there) and wait until its API answers."""
     base = _node_dir(state_dir)
     existing = read_handle(state_dir)
-    if existing is not None and _alive(existing):
+    if existing is not None and existing.alive():
         if existing.api_port != api_port:
             raise ToolchainError(f"an IPFS node already runs for {state_dir} on port {existing.api_port}; stop it")
         try:
-            _wait_api(existing, base / "daemon.log", timeout)
+            _wait_api(existing, timeout)
             return existing
         except ToolchainError:
-            if _alive(existing):
+            if existing.alive():
                 raise
     if existing is not None:
         stop_node(existing)  # a dead node (or one that just died): reap it if it was ours, drop its record
     gateway_port = gateway_port or free_port()
     for port in (api_port, gateway_port):
-        if not _port_free(port):
+        if not port_free(port):
             raise ToolchainError(f"port {port} on 127.0.0.1 is in use; pick another for the IPFS node")
     repo = base / "repo"
     repo.mkdir(parents=True, exist_ok=True)
     _configure(repo, api_port, gateway_port)
-    log = base / "daemon.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            _command("daemon", "--offline"), env={**os.environ, "IPFS_PATH": str(repo)},
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    _CHILDREN[proc.pid] = proc
-    handle = NodeHandle(proc.pid, psutil.Process(proc.pid).create_time(), str(repo), api_port, gateway_port)
-    (base / _RECORD).write_text(json.dumps(asdict(handle)))
+    proc = spawn(_command("daemon", "--offline"), base / "daemon.log", env={**os.environ, "IPFS_PATH": str(repo)})
     try:
-        _wait_api(handle, log, timeout)
+        handle = NodeHandle(proc.pid, started_at(proc.pid), str(repo), api_port, gateway_port)
+        (base / _RECORD).write_text(json.dumps(asdict(handle)))
+        _wait_api(handle, timeout)
     except BaseException:
-        stop_node(handle)
+        stop_process(proc.pid)  # our unreaped child: its pid cannot name another process yet
+        (base / _RECORD).unlink(missing_ok=True)
         raise
     return handle
-
-
-def _terminate(root: psutil.Process, timeout: float) -> None:
-    """SIGTERM the process group led by `root`, SIGKILL whatever is left after `timeout`, and reap our child."""
-    procs = [root, *root.children(recursive=True)]
-    try:
-        os.killpg(root.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    _, left = psutil.wait_procs(procs, timeout=timeout)
-    for p in left:
-        p.kill()
-    psutil.wait_procs(left, timeout=5)
-    child = _CHILDREN.pop(root.pid, None)
-    if child is not None:
-        child.wait(timeout=5)
 
 
 def stop_node(target: NodeHandle | str | os.PathLike[str], timeout: float = 15.0) -> None:
@@ -200,12 +152,7 @@ def stop_node(target: NodeHandle | str | os.PathLike[str], timeout: float = 15.0
     handle = target if isinstance(target, NodeHandle) else read_handle(target)
     if handle is None:
         return
-    if _alive(handle):
-        _terminate(psutil.Process(handle.pid), timeout)
-    else:
-        child = _CHILDREN.pop(handle.pid, None)
-        if child is not None:
-            child.wait(timeout=5)
+    stop_process(handle.pid, timeout, started=handle.create_time)
     state_dir = Path(handle.repo).parent.parent
     if read_handle(state_dir) == handle:
         (_node_dir(state_dir) / _RECORD).unlink(missing_ok=True)
@@ -222,4 +169,4 @@ def stop_node_pid(pid: int, timeout: float = 15.0) -> None:
         raise ToolchainError(f"cannot inspect process {pid}: {e}") from None
     if not is_node:
         raise ToolchainError(f"process {pid} is not a js-ipfs node; not stopping it")
-    _terminate(proc, timeout)
+    stop_process(pid, timeout, started=proc.create_time())

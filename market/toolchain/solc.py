@@ -35,14 +35,17 @@ class ContractArtifact:
     deployed_bytecode: str
 
 
+def _source_name(path: Path) -> str:
+    """The solc source unit name of a file: its path relative to the repository root when it lies inside it
+    (so relative imports such as `../../contracts/X.sol` resolve), else its absolute real path (build output
+    may live anywhere, e.g. under FEDMARKET_BUILD)."""
+    real = path.resolve()
+    return (real.relative_to(ROOT) if real.is_relative_to(ROOT) else real).as_posix()
+
+
 def _sources(dirs: Sequence[Path]) -> dict[str, dict[str, str]]:
-    """All .sol files under `dirs`, keyed by their path relative to the repository root."""
-    found: dict[str, dict[str, str]] = {}
-    for directory in dirs:
-        for path in sorted(Path(directory).rglob("*.sol")):
-            key = path.resolve().relative_to(ROOT).as_posix()
-            found[key] = {"content": path.read_text()}
-    return found
+    """All .sol files under `dirs`, keyed by their source unit name."""
+    return {_source_name(path): {"content": path.read_text()} for d in dirs for path in sorted(Path(d).rglob("*.sol"))}
 
 
 def _standard_input(sources: dict[str, dict[str, str]]) -> dict[str, Any]:
@@ -75,8 +78,8 @@ def _run_solc(standard_input: dict[str, Any]) -> dict[str, Any]:
         output = solcx.compile_standard(standard_input, solc_binary=DRIVER, allow_empty=True)
     except SolcError as exc:
         try:
-            errors = json.loads(exc.stdout_data).get("errors", [])
-        except (TypeError, ValueError):
+            errors = json.loads(exc.stdout_data or "{}").get("errors", [])
+        except (AttributeError, ValueError):
             errors = []
         detail = _format_errors([e for e in errors if e.get("severity") == "error"]) or str(exc)
         raise CompileError(f"Solidity compilation failed:\n{detail}") from None

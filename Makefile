@@ -1,5 +1,5 @@
 # Two entry points for a new user; both install what they need first (scripts/bootstrap.sh).
-.PHONY: demo test bootstrap
+.PHONY: demo test lint bootstrap
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -7,5 +7,11 @@ bootstrap:
 demo: bootstrap
 	.venv/bin/fedmarket demo
 
-test: bootstrap
+# The static checks (layers, ruff, mypy) run before the tests: a broken layer fails fast.
+lint: bootstrap
+	.venv/bin/lint-imports
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+
+test: lint
 	.venv/bin/python -m pytest

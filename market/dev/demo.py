@@ -26,13 +26,13 @@ from market.parties.context import load_context
 from market.parties.owner import create_project
 from market.parties.project_file import ProjectFile
 from market.parties.trainer_node import SOLO_ATTACKS, TrainerNode
+from market.protocol.constants import ETHER
 from market.protocol.manifest import HyperParams, Manifest, RuleConfig
 from market.protocol.quant import QuantSpec
 from market.storage import LocalStorage, Storage
 from zk.prover import Proof
 from zk.verifier import VerifyingKey, verify
 
-ETHER = 10**18
 #: Every event that moves a project's money: (party argument, amount argument, into the contract?).
 MONEY_EVENTS = {
     "ProjectCreated": ("owner", "budget", True), "Funded": (None, "amount", True),
@@ -133,7 +133,7 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
         node.step()
     market.start(created.pid, owner)
 
-    initial_loss, initial_acc = evaluate(ctx.task.build_model, ctx.global_model(0), ctx.task.test)
+    _, initial_acc = evaluate(ctx.task.build_model, ctx.global_model(0), ctx.task.test)
     proofs_ok = 0
     for r in range(1, cfg.rounds + 1):
         on_phase(f"round {r}/{cfg.rounds}: opening (validation direction committed)")
@@ -158,7 +158,7 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
     if project.bond_held:
         market.withdraw_bond(created.pid, agg_acct)
 
-    final_loss, final_acc = evaluate(ctx.task.build_model, ctx.global_model(cfg.rounds), ctx.task.test)
+    _, final_acc = evaluate(ctx.task.build_model, ctx.global_model(cfg.rounds), ctx.task.test)
     run.balances = money_by_party(market, created.pid, ctx.created.block_number)
     flows = {d: sum(party[d] for party in run.balances.values()) for d in ("in", "out")}
     honest_flagged = sum(f != 0 for r in run.rounds for t, f in zip(r.trainers, r.flags) if t not in run.attackers)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from market.errors import ConfigError
 from market.ml.tasks.base import Split, accuracy
 from market.ml.tasks.params import flatten, unflatten_into
 from market.protocol.manifest import HyperParams
@@ -58,4 +59,9 @@ def loss_gradient(build: Callable[[], nn.Module], flat: torch.Tensor, data: Spli
     model = _model_at(build, flat, torch.device("cpu"))
     model.zero_grad(set_to_none=True)
     F.cross_entropy(model(data.x), data.y).backward()
-    return torch.cat([p.grad.reshape(-1) for p in model.parameters()]).to(torch.float32)
+    grads = []
+    for name, p in model.named_parameters():
+        if p.grad is None:
+            raise ConfigError(f"model parameter {name!r} takes no part in the loss, so it has no gradient")
+        grads.append(p.grad.reshape(-1))
+    return torch.cat(grads).to(torch.float32)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from web3 import Web3
 
 from market.chain.marketplace import MarketEvent, Marketplace, ProjectParams
 from market.errors import ConfigError, StorageError
@@ -75,7 +76,7 @@ def verifier_mismatches(ctx: ProjectContext) -> list[str]:
     """Where the project's round verifier was built for other settings than the project's (empty: it fits)."""
     abi = [{"type": "function", "name": g, "inputs": [], "outputs": [{"type": "uint256", "name": ""}],
             "stateMutability": "view"} for g in _VERIFIER_GETTERS]
-    verifier = ctx.market.chain.w3.eth.contract(address=ctx.params.verifier, abi=abi)
+    verifier = ctx.market.chain.w3.eth.contract(address=Web3.to_checksum_address(ctx.params.verifier), abi=abi)
     problems = []
     for getter, field_name in _VERIFIER_GETTERS.items():
         try:

@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -28,7 +29,8 @@ def load_npz(path: Path, x_key: str = "x", y_key: str = "y") -> tuple[np.ndarray
 
 def load_csv(path: Path, label_column: str = "label") -> tuple[np.ndarray, np.ndarray]:
     """Numeric CSV with a header row; `label_column` holds integer class labels."""
-    table = np.atleast_1d(np.genfromtxt(path, delimiter=",", names=True, dtype=np.float64))
+    # A structured array: numpy's stubs cannot type field access by name, hence Any.
+    table: Any = np.atleast_1d(np.genfromtxt(path, delimiter=",", names=True, dtype=np.float64))
     names = list(table.dtype.names or ())
     if label_column not in names:
         raise ConfigError(f"{path}: no column {label_column!r} (columns: {names})")

@@ -20,7 +20,7 @@ from aggregator.rules.direction import validation_direction
 from aggregator.rules.fltrust import CosineResult
 from aggregator.rules.round import aggregate_round
 from aggregator.rules.screen import ScreenedKrum
-from market.chain.marketplace import State
+from market.chain.marketplace import Marketplace, State
 from market.errors import ConfigError, ProofError, TransientError
 from market.ml.training import evaluate
 from market.parties.context import ProjectContext, verifier_mismatches
@@ -131,7 +131,7 @@ class AggregatorNode:
         preload(self.circuit_dir, backend)
 
     @property
-    def market(self):  # noqa: ANN201 - Marketplace
+    def market(self) -> Marketplace:
         """The marketplace wrapper."""
         return self.ctx.market
 

@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from market.errors import ProofError, ToolchainError
 from zk.build import run_node
@@ -73,7 +73,7 @@ def _decimal(x: object) -> object:
 
 
 @functools.lru_cache(maxsize=4)
-def _proving_key(path: str):  # noqa: ANN202 - groth16py.ProvingKey
+def _proving_key(path: str) -> Any:  # groth16py ships no type stubs
     """Load (once per process) a groth16py proving key."""
     import groth16py
 

@@ -29,6 +29,7 @@ def test_demo_json_reports_a_conserving_fully_proven_run(tmp_path: Path) -> None
     report = (tmp_path / "report.md").read_text()
     assert "funds_conserved: PASS" in report
     assert "copy of an update submitted before it" in report  # read back from storage, flagged by the proof
+    assert "## What rests on whom" in report and "| trusted | aggregator |" in report
     for plot in ("accuracy.png", "payouts.png", "flags.png"):
         assert (tmp_path / plot).stat().st_size > 1000
 

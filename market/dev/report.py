@@ -6,6 +6,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from market.parties.trust import trust_table
 from market.protocol.constants import ETHER
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ def write_report(run: DemoRun, out: Path) -> Path:
         role = "attacker" if party in run.attackers else ("trainer" if trainer else "owner/aggregator")
         lines.append(f"| `{party}` | {role} | {ether(money['in'])} | {ether(money['out'])} |")
     lines += ["", "## Checks", ""] + [f"- {name}: {'PASS' if ok else 'FAIL'}" for name, ok in run.checks.items()]
+    lines += trust_lines(trust_table())
     lines += ["", f"Test accuracy: {100 * f['initial_accuracy']:.1f}% at g(0), {100 * f['final_accuracy']:.1f}% at the end.",
               "", "![accuracy](accuracy.png)", "![payouts](payouts.png)", "![flags](flags.png)", ""]
     path = out / "report.md"
@@ -125,4 +127,10 @@ def project_markdown(status: dict[str, Any]) -> str:
         lines.append(f"| {r['round']} | {100 * (r['val_accuracy'] or 0):.1f}% | {reasons} | {scores} |")
     lines += ["", "| trainer | status | stake | rewards |", "| --- | --- | --- | --- |"]
     lines += [f"| `{t['address']}` | {t['status']} | {ether(t['stake'])} | {ether(t['rewards'])} |" for t in status["trainers"]]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + trust_lines(status.get("trust", []))) + "\n"
+
+
+def trust_lines(claims: list[dict[str, Any]]) -> list[str]:
+    """The 'what rests on whom' section: each claim of a round, its basis and who could cheat on it."""
+    lines = ["", "## What rests on whom", "", "| claim | basis | who could cheat | why |", "| --- | --- | --- | --- |"]
+    return lines + [f"| {c['claim']} | {c['basis']} | {c['party']} | {c['note']} |" for c in claims]

@@ -12,6 +12,7 @@ from market.chain.marketplace import Marketplace, ProjectParams, State
 from market.ml.tasks import flatten, get_task
 from market.parties.context import ProjectContext, load_context
 from market.parties.project_file import ProjectFile
+from market.parties.trust import round_basis, trust_table
 from market.protocol.modelblob import decode_model, encode_model
 from market.storage import Storage, cid_from_bytes, cid_to_bytes
 
@@ -61,15 +62,20 @@ def create_project(market: Marketplace, storage: Storage, pf: ProjectFile, owner
 
 
 def round_reports(ctx: ProjectContext) -> list[dict[str, Any]]:
-    """Every posted round: flags and scores from the chain, the aggregator's report from g(r)'s blob."""
+    """Every posted round: flags and scores from the chain, the aggregator's report from g(r)'s blob, and
+    each decision's basis (proven, or the aggregator's word: market.parties.trust)."""
     trainers = ctx.market.trainers(ctx.pid)
+    submitted: dict[int, set[str]] = {}
+    for sub in ctx.market.events("UpdateSubmitted", ctx.pid, from_block=ctx.created.block_number):
+        submitted.setdefault(int(sub.args["round"]), set()).add(sub.args["trainer"])
     out = []
     for event in ctx.market.events("RoundPosted", ctx.pid, from_block=ctx.created.block_number):
         cid = cid_from_bytes(event.args["modelCid"])
         report = decode_model(ctx.storage.get(cid), ctx.numel, ctx.spec_hex).report
+        flags = dict(zip(trainers, [int(f) for f in event.args["flags"]]))
         out.append({
             "round": int(event.args["round"]), "model_cid": cid, "block": event.block_number,
-            "flags": dict(zip(trainers, [int(f) for f in event.args["flags"]])),
+            "flags": flags, "decisions": round_basis(flags, submitted.get(int(event.args["round"]), set())),
             "scores": dict(zip(trainers, [int(s) for s in event.args["scores"]])),
             "val_accuracy": report.get("val_accuracy"), "reasons": report.get("reasons", {}),
         })
@@ -91,5 +97,5 @@ def project_status(market: Marketplace, storage: Storage, pid: int) -> dict[str,
         "task": ctx.manifest.task, "budget": project.budget, "budget_left": project.budget_left,
         "owner_refund": project.owner_refund, "bond_held": project.bond_held, "deadline": project.deadline,
         "post_deadline": project.post_deadline, "trainers": trainers, "history": round_reports(ctx),
-        "finished": project.state in (State.FINISHED, State.CANCELLED),
+        "finished": project.state in (State.FINISHED, State.CANCELLED), "trust": trust_table(),
     }

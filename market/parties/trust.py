@@ -1,0 +1,58 @@
+"""Who could cheat on what: every decision of a round, labelled proven, disputable or resting on trust.
+
+Reports name the party a reader must trust for each claim that moves money (issue 11, DESIGN.md's
+trust model), so that an owner or a trainer can see at a glance what the proof covers and what not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Basis(StrEnum):
+    """How a claim is backed."""
+
+    PROVEN = "proven"  # checked by the round's Groth16 proof, verified on chain before any credit
+    AUDITABLE = "auditable"  # anyone with the chain and the IPFS node can recompute and compare
+    TRUSTED = "trusted"  # rests on one party's word; named in `party`
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim a round rests on: what it is, how it is backed, and who could cheat on it."""
+
+    claim: str
+    basis: Basis
+    party: str
+    note: str
+
+
+#: The claims behind every posted round, in the order a round makes them (PROTOCOL §3-§7).
+ROUND_CLAIMS: tuple[Claim, ...] = (
+    Claim("outlier flags (flag 1) and scores", Basis.PROVEN, "nobody",
+          "the circuit recomputes the screens, Multi-Krum and the Shapley scores from the committed updates"),
+    Claim("money split", Basis.PROVEN, "nobody",
+          "the contract pays the round budget by max(score, 0), equally when no score is positive"),
+    Claim("invalid or unavailable blob (flag 2)", Basis.TRUSTED, "aggregator",
+          "not proven; a flag-2 trainer keeps its stake and slot but is not paid that round"),
+    Claim("validation direction v", Basis.TRUSTED, "aggregator and owner",
+          "committed before submissions; computed from the owner's validation set, which nobody else sees"),
+    Claim("new global model g(r)", Basis.AUDITABLE, "aggregator",
+          "not proven; anyone can average the accepted blobs in storage and compare with g(r)"),
+    Claim("data availability of blobs", Basis.TRUSTED, "trainers and aggregator",
+          "storage cannot prove that a blob was or was not served"),
+)
+
+
+def round_basis(flags: dict[str, int], submitted: set[str]) -> dict[str, str]:
+    """Each trainer's decision in one round and its basis: proven (accepted or outlier), or the aggregator's word (flag 2)."""
+    shown = {0: "accepted (proven)", 1: "outlier (proven)", 2: "rejected blob (aggregator's claim, unproven)"}
+    return {trainer: shown.get(flag, f"flag {flag}") if trainer in submitted else "absent"
+            for trainer, flag in flags.items()}
+
+
+def trust_table() -> list[dict[str, Any]]:
+    """ROUND_CLAIMS as plain dicts, for --json and reports."""
+    return [asdict(c) | {"basis": str(c.basis)} for c in ROUND_CLAIMS]

@@ -7,11 +7,12 @@ bootstrap:
 demo: bootstrap
 	.venv/bin/fedmarket demo
 
-# The static checks (layers, ruff, mypy) run before the tests: a broken layer fails fast.
+# The static checks (layers, ruff, mypy, slither on contracts/) run before the tests: a broken layer fails fast.
 lint: bootstrap
 	.venv/bin/lint-imports
 	.venv/bin/ruff check .
 	.venv/bin/mypy
+	.venv/bin/python scripts/slither.py
 
 test: lint
 	.venv/bin/python -m pytest

@@ -11,6 +11,9 @@ import {IRoundVerifier} from "./IRoundVerifier.sol";
 ///         committed model updates, a bonded aggregator posts each round's outlier flags and
 ///         contribution scores with a zero-knowledge proof, and the contract pays by the rules of
 ///         docs/PROTOCOL.md §5-§7. Many projects live in one contract; every balance is pulled.
+///         No claim the proof does not cover moves money: a posted round's budget belongs to its
+///         accepted trainers whatever their scores, only a proven outlier (flag 1) is slashed, and a
+///         missed deadline pays the aggregator's bond to the trainers it harmed (PROTOCOL.md, Trust model).
 /// @dev Money is conserved per asset: the contract's balance of an asset equals the sum, over the
 ///      projects in that asset, of `budgetLeft + ownerRefund + bondHeld` plus every participant's
 ///      `stake + rewards`. Nothing moves one party's credited balance to another.
@@ -43,23 +46,25 @@ contract FedMarket is ReentrancyGuardTransient {
 
     /// @notice What the owner fixes when creating a project (stored packed; never changes).
     /// @param token ERC-20 used for budget, stakes and bond; address(0) for ETH
-    /// @param rounds Number of training rounds R (>= 1)
+    /// @param rounds Number of training rounds R (1..MAX_ROUNDS)
     /// @param minTrainers Trainers needed to start (>= 1)
     /// @param maxTrainers Most trainers that may join (<= 256 and <= the verifier's slots)
-    /// @param krumF Multi-Krum's assumed number of attackers f (PROTOCOL.md §3)
-    /// @param krumM Multi-Krum's selection size m (0: n - f)
+    /// @param krumF Multi-Krum's assumed number of attackers f (PROTOCOL.md §3); rule 0 needs 2f < maxTrainers
+    /// @param krumM Multi-Krum's selection size m (0: n - f); rule 0 needs m <= maxTrainers - f
     /// @param rule Outlier rule: 0 Multi-Krum, 1 FLTrust-cosine
     /// @param quantBits Quantization bit width (PROTOCOL.md §1), 2..32
     /// @param aggregator The bonded aggregator's address
     /// @param openWindow Seconds the aggregator has to open a round after the previous transition
+    ///        (MIN_WINDOW..MAX_WINDOW, as the two windows below)
     /// @param submitWindow Seconds trainers have to submit once a round is open
     /// @param postWindow Seconds the aggregator has to post after the submission window closes
     /// @param verifier Round-proof verifier (IRoundVerifier)
-    /// @param joinDeadline Absolute timestamp after which nobody may join
-    /// @param tauPct Multi-Krum's outlier threshold in percent (0: plain Multi-Krum)
-    /// @param slashBps Share of a flagged trainer's stake slashed, in basis points (<= 10000)
-    /// @param stake Exact stake each trainer deposits
-    /// @param aggregatorBond Exact bond the aggregator deposits
+    /// @param joinDeadline Absolute timestamp after which nobody may join (at most MAX_JOIN_DELAY ahead)
+    /// @param tauPct Multi-Krum's outlier threshold in percent (0: plain Multi-Krum, which rule 0
+    ///        allows only with slashBps = 0: it flags f honest trainers every round)
+    /// @param slashBps Share of a proven outlier's stake slashed, in basis points (<= 10000)
+    /// @param stake Exact stake each trainer deposits (> 0)
+    /// @param aggregatorBond Exact bond the aggregator deposits (> 0; budget + bond <= MAX_AMOUNT)
     /// @param quantScaleLog2 Quantization scale exponent (PROTOCOL.md §1)
     /// @param viewOffset First flat parameter index of the proof view (PROTOCOL.md §2)
     /// @param viewLen Length of the proof view (>= 1)
@@ -94,7 +99,7 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @param round Latest round opened (0 before the first)
     /// @param roundOpen True between openRound and postRound of `round`
     /// @param nTrainers Trainers joined (slots 0..nTrainers-1)
-    /// @param nActive Joined trainers not ejected
+    /// @param nActive Joined trainers not ejected (only a proven outlier is ejected)
     /// @param verifierSlots N = verifier.maxTrainers(), read once at creation
     /// @param deadline Training: the openRound deadline while no round is open, else the end of the
     ///        submission window
@@ -112,9 +117,10 @@ contract FedMarket is ReentrancyGuardTransient {
 
     /// @notice A project's money, in its asset.
     /// @param budget Total reward budget escrowed
-    /// @param budgetLeft Budget not yet allotted to a round
+    /// @param budgetLeft Budget not yet spent: a posted round spends its budget only if it has an
+    ///        accepted trainer, else the budget stays here for the later rounds
     /// @param ownerRefund What the owner may withdraw now
-    /// @param bondHeld The aggregator's bond while held (0 once withdrawn or slashed)
+    /// @param bondHeld The aggregator's bond while held (0 once withdrawn, or forfeited on a timeout)
     struct Funds {
         uint128 budget;
         uint128 budgetLeft;
@@ -172,6 +178,14 @@ contract FedMarket is ReentrancyGuardTransient {
     uint256 public constant MAX_VERIFIER_SLOTS = 1024;
     /// @notice Basis-point denominator of `slashBps`.
     uint256 public constant BPS = 10_000;
+    /// @notice Most rounds a project may have.
+    uint256 public constant MAX_ROUNDS = 1_000;
+    /// @notice Shortest open, submit or post window: time for a transaction to land on a busy chain.
+    uint256 public constant MIN_WINDOW = 60;
+    /// @notice Longest open, submit or post window: how long a stalled round can lock the stakes.
+    uint256 public constant MAX_WINDOW = 30 days;
+    /// @notice Furthest a join deadline may lie after the project's creation.
+    uint256 public constant MAX_JOIN_DELAY = 365 days;
 
     /// @notice Number of projects created; ids run from 1 to projectCount.
     uint256 public projectCount;
@@ -224,7 +238,10 @@ contract FedMarket is ReentrancyGuardTransient {
     event RoundPosted(
         uint256 indexed pid, uint256 indexed round, bytes modelCid, bytes vCid, uint8[] flags, int64[] scores
     );
-    /// @notice A flagged trainer lost `amount` of its stake and was ejected.
+    /// @notice The aggregator rejected the update of the trainer in `slot` (flag 2, its claim, not
+    ///         proven): the trainer is not paid for the round and keeps its stake and its slot.
+    event UpdateRejected(uint256 indexed pid, uint256 indexed round, address indexed trainer, uint256 slot);
+    /// @notice A proven outlier (flag 1, always `flag` = 1) lost `amount` of its stake and was ejected.
     event TrainerSlashed(
         uint256 indexed pid, uint256 indexed round, address indexed trainer, uint256 slot, uint8 flag, uint256 amount
     );
@@ -232,6 +249,9 @@ contract FedMarket is ReentrancyGuardTransient {
     event ProjectFinished(uint256 indexed pid);
     /// @notice The project was cancelled.
     event ProjectCancelled(uint256 indexed pid, CancelReason reason);
+    /// @notice The aggregator missed a deadline: `amount` of its bond was credited to the rewards of
+    ///         `trainer`, one of those the timeout harmed (PROTOCOL.md §7).
+    event BondCompensation(uint256 indexed pid, address indexed trainer, uint256 amount);
     /// @notice A trainer claimed its credited rewards.
     event Claimed(uint256 indexed pid, address indexed trainer, uint256 amount);
     /// @notice A trainer withdrew its stake.
@@ -296,6 +316,16 @@ contract FedMarket is ReentrancyGuardTransient {
     error AmountTooLarge(uint256 amount, uint256 max);
     /// @notice The project parameter `name` is invalid.
     error InvalidParameter(string name);
+    /// @notice The project parameter `name` is `value`; it must lie in [`min`, `max`].
+    error OutOfBounds(string name, uint256 value, uint256 min, uint256 max);
+    /// @notice A zero stake would let anyone fill every trainer slot for free.
+    error ZeroStake();
+    /// @notice A zero bond would let the aggregator stall the project at no cost.
+    error ZeroBond();
+    /// @notice Plain Multi-Krum (tauPct = 0) flags f honest trainers every round: it may not slash.
+    error SlashingWithoutThreshold(uint256 slashBps);
+    /// @notice Multi-Krum needs an honest majority: 2 krumF < maxTrainers and krumM <= maxTrainers - krumF.
+    error NoHonestMajority(uint256 maxTrainers, uint256 krumF, uint256 krumM);
     /// @notice A commitment must be a nonzero BN254 field element.
     error InvalidCommitment(uint256 commitment);
     /// @notice A CID must not be empty.
@@ -333,6 +363,9 @@ contract FedMarket is ReentrancyGuardTransient {
     ) external payable nonReentrant returns (uint256 pid) {
         uint16 slots = _checkParams(params);
         if (budget > MAX_AMOUNT) revert AmountTooLarge(budget, MAX_AMOUNT);
+        // A trainer's rewards (its budget shares plus a share of a forfeited bond) fit in uint112.
+        uint256 held = budget + params.aggregatorBond;
+        if (held > MAX_AMOUNT) revert AmountTooLarge(held, MAX_AMOUNT);
         pid = ++projectCount;
         Project storage p = _projects[pid];
         p.params = params;
@@ -353,7 +386,8 @@ contract FedMarket is ReentrancyGuardTransient {
         if (msg.sender != p.owner) revert NotOwner(pid, msg.sender);
         if (amount == 0) revert ZeroAmount();
         uint256 budget = uint256(p.funds.budget) + amount;
-        if (budget > MAX_AMOUNT) revert AmountTooLarge(budget, MAX_AMOUNT);
+        uint256 held = budget + p.params.aggregatorBond;
+        if (held > MAX_AMOUNT) revert AmountTooLarge(held, MAX_AMOUNT);
         p.funds.budget = uint128(budget);
         p.funds.budgetLeft += uint128(amount);
         emit Funded(pid, amount, budget);
@@ -503,12 +537,13 @@ contract FedMarket is ReentrancyGuardTransient {
 
     /// @notice Post a round: flags and scores per slot, the new model, the revealed validation
     ///         direction and the proof. Verifies the proof against the public input of
-    ///         PROTOCOL.md §6, credits rewards and slashes by §7, and advances the project.
+    ///         PROTOCOL.md §6, credits the round budget to the accepted trainers, slashes and ejects
+    ///         the proven outliers (flag 1) by §7, and advances the project.
     /// @param pid Project id
     /// @param round The open round
     /// @param modelCid Binary CIDv1 of the new global model g(round)
     /// @param vCid Binary CIDv1 of the revealed validation direction
-    /// @param flags Per slot: 0 accepted or absent, 1 outlier, 2 invalid blob
+    /// @param flags Per slot: 0 accepted or absent, 1 proven outlier, 2 invalid blob (unpaid, not slashed)
     /// @param scores Per slot contribution score (0 for absent and flagged slots)
     /// @param proof Groth16 proof in EVM order
     function postRound(
@@ -521,15 +556,18 @@ contract FedMarket is ReentrancyGuardTransient {
         uint256[8] calldata proof
     ) external nonReentrant {
         Project storage p = _projects[pid];
-        uint256 input = _checkPost(p, pid, round, flags, scores);
+        (uint256 input, uint256 accepted) = _checkPost(p, pid, round, flags, scores);
         if (!p.params.verifier.verifyRound(input, proof)) revert InvalidProof(pid, round);
         emit RoundPosted(pid, round, modelCid, vCid, flags, scores);
-        _settle(p, pid, round, flags, scores);
+        _settle(p, pid, round, accepted, flags, scores);
     }
 
     /// @notice Cancel a Training project whose aggregator missed the openRound or postRound
-    ///         deadline (anyone): the whole bond and the unspent budget become the owner's refund;
-    ///         credited rewards stay claimable and stakes become withdrawable.
+    ///         deadline (anyone). The bond pays those harmed first (PROTOCOL.md §7): after a missed
+    ///         post, the open round's submitters; after a missed open, every active trainer; equal
+    ///         shares credited to their rewards. The floor dust (or the whole bond, when nobody
+    ///         qualifies) and the unspent budget, the open round's included, become the owner's
+    ///         refund; credited rewards stay claimable and stakes become withdrawable.
     /// @param pid Project id
     function timeout(uint256 pid) external nonReentrant {
         Project storage p = _projects[pid];
@@ -538,7 +576,8 @@ contract FedMarket is ReentrancyGuardTransient {
         uint256 deadline = pr.roundOpen ? pr.postDeadline : pr.deadline;
         if (block.timestamp <= deadline) revert DeadlineNotPassed(pid, deadline, block.timestamp);
         Funds memory f = p.funds;
-        p.funds = Funds(f.budget, 0, f.ownerRefund + f.budgetLeft + f.bondHeld, 0);
+        uint256 bondLeft = f.bondHeld - _compensate(p, pid, pr, f.bondHeld);
+        p.funds = Funds(f.budget, 0, uint128(f.ownerRefund + f.budgetLeft + bondLeft), 0);
         p.progress.state = State.Cancelled;
         emit ProjectCancelled(pid, CancelReason.AggregatorTimeout);
     }
@@ -690,7 +729,8 @@ contract FedMarket is ReentrancyGuardTransient {
         returns (uint256)
     {
         Progress memory pr = _latestRound(pid, round);
-        return _publicInput(pid, round, _rounds[pid][round].vCommit, pr, flags, scores);
+        (uint256 input,) = _publicInput(pid, round, _rounds[pid][round].vCommit, pr, flags, scores);
+        return input;
     }
 
     // ----------------------------------------------------------------------------------------
@@ -701,24 +741,38 @@ contract FedMarket is ReentrancyGuardTransient {
     function _checkParams(ProjectParams calldata p) private view returns (uint16) {
         if (p.token != address(0) && p.token.code.length == 0) revert InvalidParameter("token");
         if (p.aggregator == address(0)) revert InvalidParameter("aggregator");
-        if (p.rounds == 0) revert InvalidParameter("rounds");
+        _checkBounds("rounds", p.rounds, 1, MAX_ROUNDS);
         if (p.minTrainers == 0 || p.minTrainers > p.maxTrainers) revert InvalidParameter("minTrainers");
         if (p.maxTrainers > 256) revert InvalidParameter("maxTrainers");
         if (p.krumM > p.maxTrainers) revert InvalidParameter("krumM");
         if (p.rule > 1) revert InvalidParameter("rule");
         if (p.quantBits < 2 || p.quantBits > 32) revert InvalidParameter("quantBits");
-        if (p.openWindow == 0) revert InvalidParameter("openWindow");
-        if (p.submitWindow == 0) revert InvalidParameter("submitWindow");
-        if (p.postWindow == 0) revert InvalidParameter("postWindow");
-        if (p.joinDeadline <= block.timestamp) revert InvalidParameter("joinDeadline");
+        _checkBounds("openWindow", p.openWindow, MIN_WINDOW, MAX_WINDOW);
+        _checkBounds("submitWindow", p.submitWindow, MIN_WINDOW, MAX_WINDOW);
+        _checkBounds("postWindow", p.postWindow, MIN_WINDOW, MAX_WINDOW);
+        _checkBounds("joinDeadline", p.joinDeadline, block.timestamp + 1, block.timestamp + MAX_JOIN_DELAY);
         if (p.slashBps > BPS) revert InvalidParameter("slashBps");
         if (p.viewLen == 0) revert InvalidParameter("viewLen");
+        if (p.stake == 0) revert ZeroStake();
+        if (p.aggregatorBond == 0) revert ZeroBond();
         if (p.stake > MAX_AMOUNT) revert AmountTooLarge(p.stake, MAX_AMOUNT);
         if (p.aggregatorBond > MAX_AMOUNT) revert AmountTooLarge(p.aggregatorBond, MAX_AMOUNT);
+        if (p.rule == 0) {
+            if (p.tauPct == 0 && p.slashBps != 0) revert SlashingWithoutThreshold(p.slashBps);
+            uint256 f = p.krumF;
+            if (2 * f >= p.maxTrainers || p.krumM > p.maxTrainers - f) {
+                revert NoHonestMajority(p.maxTrainers, f, p.krumM);
+            }
+        }
         if (address(p.verifier).code.length == 0) revert InvalidParameter("verifier");
         uint256 slots = p.verifier.maxTrainers();
         if (slots < p.maxTrainers || slots > MAX_VERIFIER_SLOTS) revert InvalidParameter("verifier");
         return uint16(slots);
+    }
+
+    /// @dev Revert OutOfBounds unless `lo <= value <= hi`.
+    function _checkBounds(string memory name, uint256 value, uint256 lo, uint256 hi) private pure {
+        if (value < lo || value > hi) revert OutOfBounds(name, value, lo, hi);
     }
 
     /// @dev The project's state; reverts UnknownProject for an id never created.
@@ -747,11 +801,11 @@ contract FedMarket is ReentrancyGuardTransient {
     }
 
     /// @dev postRound's checks (state, round, caller, deadlines, flags and scores); returns the
-    ///      round's public input.
+    ///      round's public input and the bitmap of its accepted slots (see _publicInput).
     function _checkPost(Project storage p, uint256 pid, uint256 round, uint8[] calldata flags, int64[] calldata scores)
         private
         view
-        returns (uint256)
+        returns (uint256, uint256)
     {
         Progress memory pr = p.progress;
         _checkOpenRound(pid, pr, round);
@@ -807,7 +861,8 @@ contract FedMarket is ReentrancyGuardTransient {
     ///      chainId || marketplace || pid || round || vCommit || nTrainers || N slots of
     ///      (commitment | flag << 254, int64 score, uint8 seq) into one field element. The buffer
     ///      is allocated once (zeroed, so the slots at or beyond nTrainers stay zero). `round` must
-    ///      be the latest round opened: the ranks are read from the participant records.
+    ///      be the latest round opened: the ranks are read from the participant records. Also
+    ///      returns the bitmap of the accepted slots: flag 0 with a commitment (PROTOCOL.md §5).
     function _publicInput(
         uint256 pid,
         uint256 round,
@@ -815,12 +870,13 @@ contract FedMarket is ReentrancyGuardTransient {
         Progress memory pr,
         uint8[] calldata flags,
         int64[] calldata scores
-    ) private view returns (uint256) {
-        uint256 n = pr.nTrainers;
-        if (flags.length != n) revert LengthMismatch(n, flags.length);
-        if (scores.length != n) revert LengthMismatch(n, scores.length);
+    ) private view returns (uint256, uint256 accepted) {
         bytes memory data;
         {
+            // n is scoped here (the loop runs to flags.length, equal to it) to keep the stack shallow.
+            uint256 n = pr.nTrainers;
+            if (flags.length != n) revert LengthMismatch(n, flags.length);
+            if (scores.length != n) revert LengthMismatch(n, scores.length);
             uint256 len = 74 + 41 * uint256(pr.verifierSlots);
             // One spare word: the 32-byte store of the last score runs 23 bytes past the data.
             data = new bytes(len + 32);
@@ -836,7 +892,7 @@ contract FedMarket is ReentrancyGuardTransient {
             }
         }
         mapping(uint256 => uint256) storage cs = _commitments[pid][round];
-        for (uint256 i; i < n; ++i) {
+        for (uint256 i; i < flags.length; ++i) {
             uint256 c = cs[i];
             {
                 uint256 flag = flags[i];
@@ -844,7 +900,9 @@ contract FedMarket is ReentrancyGuardTransient {
                 if (flag > 2) revert InvalidFlag(i, flag);
                 if (c == 0) {
                     if (flag != 0 || score != 0) revert AbsentSlotNotZero(i);
-                } else if (flag != 0 && score != 0) {
+                } else if (flag == 0) {
+                    accepted |= 1 << i;
+                } else if (score != 0) {
                     revert FlaggedSlotScored(i, score);
                 }
                 assembly ("memory-safe") {
@@ -861,25 +919,38 @@ contract FedMarket is ReentrancyGuardTransient {
                 }
             }
         }
-        return uint256(sha256(data)) >> 3;
+        return (uint256(sha256(data)) >> 3, accepted);
     }
 
-    /// @dev PROTOCOL.md §7: credit the round budget, slash flagged slots, then close the round
-    ///      and finish the project after the last one.
-    function _settle(Project storage p, uint256 pid, uint256 round, uint8[] calldata flags, int64[] calldata scores)
-        private
-    {
+    /// @dev PROTOCOL.md §7: credit the round budget to the accepted slots (`accepted`, a bitmap), slash
+    ///      the proven outliers, record the rejected updates, then close the round and finish the
+    ///      project after the last one. A round without an accepted slot spends nothing: its budget
+    ///      stays in budgetLeft, which the last round takes whole.
+    function _settle(
+        Project storage p,
+        uint256 pid,
+        uint256 round,
+        uint256 accepted,
+        uint8[] calldata flags,
+        int64[] calldata scores
+    ) private {
         Funds memory f = p.funds;
-        uint256 rounds = p.params.rounds;
-        uint256 roundBudget = round == rounds ? f.budgetLeft : f.budget / rounds;
-        uint256 toOwner = _credit(pid, roundBudget, scores);
-        (uint256 slashed, uint256 ejected) = _slash(p, pid, round, flags);
-        f.budgetLeft -= uint128(roundBudget);
-        f.ownerRefund += uint128(toOwner + slashed);
+        bool last;
+        {
+            uint256 rounds = p.params.rounds;
+            last = round == rounds;
+            uint256 roundBudget = last ? f.budgetLeft : f.budget / rounds;
+            if (accepted != 0) {
+                f.budgetLeft -= uint128(roundBudget);
+                f.ownerRefund += uint128(_credit(pid, roundBudget, accepted, scores));
+            }
+        }
+        (uint256 slashed, uint256 ejected) = _judge(p, pid, round, flags);
+        f.ownerRefund += uint128(slashed);
         Progress memory pr = p.progress;
         pr.nActive -= uint16(ejected);
         pr.roundOpen = false;
-        if (round == rounds) {
+        if (last) {
             f.ownerRefund += f.budgetLeft;
             f.budgetLeft = 0;
             pr.state = State.Finished;
@@ -891,29 +962,45 @@ contract FedMarket is ReentrancyGuardTransient {
         p.progress = pr;
     }
 
-    /// @dev Split `roundBudget` over the slots in proportion to max(score, 0), each share floored
-    ///      (flagged and absent slots score 0); returns what is left for the owner (the dust, or
-    ///      everything when no score is positive).
-    function _credit(uint256 pid, uint256 roundBudget, int64[] calldata scores) private returns (uint256 left) {
-        uint256 n = scores.length;
-        uint256 positive;
-        for (uint256 i; i < n; ++i) {
-            if (scores[i] > 0) positive += uint256(uint64(scores[i]));
-        }
-        left = roundBudget;
-        if (positive == 0) return left;
-        for (uint256 i; i < n; ++i) {
+    /// @dev Split `roundBudget` over the accepted slots (`accepted`, a nonzero bitmap) in proportion to
+    ///      max(score, 0), equally when no accepted score is positive, each share floored; returns
+    ///      the floor dust, which goes to the owner. Flagged and absent slots score 0 and are never
+    ///      in `accepted`.
+    function _credit(uint256 pid, uint256 roundBudget, uint256 accepted, int64[] calldata scores)
+        private
+        returns (uint256 dust)
+    {
+        (uint256 positive, uint256 count) = _weights(accepted, scores);
+        dust = roundBudget;
+        for (uint256 i; i < scores.length; ++i) {
+            if ((accepted >> i) & 1 == 0) continue;
             int64 score = scores[i];
-            if (score <= 0) continue;
-            uint256 reward = roundBudget * uint256(uint64(score)) / positive;
+            uint256 reward;
+            if (positive == 0) reward = roundBudget / count;
+            else if (score > 0) reward = roundBudget * uint256(uint64(score)) / positive;
+            if (reward == 0) continue;
             _participants[pid][_trainerAt[pid][i]].rewards += uint112(reward);
-            left -= reward;
+            dust -= reward;
         }
     }
 
-    /// @dev Slash `slashBps` of the stake of every slot flagged 1 or 2 and eject it; returns the
-    ///      total slashed and the number ejected.
-    function _slash(Project storage p, uint256 pid, uint256 round, uint8[] calldata flags)
+    /// @dev The sum of max(score, 0) over the accepted slots, and their number.
+    function _weights(uint256 accepted, int64[] calldata scores)
+        private
+        pure
+        returns (uint256 positive, uint256 count)
+    {
+        for (uint256 i; i < scores.length; ++i) {
+            if ((accepted >> i) & 1 == 0) continue;
+            ++count;
+            if (scores[i] > 0) positive += uint256(uint64(scores[i]));
+        }
+    }
+
+    /// @dev The consequences of the flags: a proven outlier (flag 1) loses `slashBps` of its stake
+    ///      and is ejected; a rejected update (flag 2, the aggregator's unproven claim) only goes
+    ///      unpaid and is recorded. Returns the total slashed and the number ejected.
+    function _judge(Project storage p, uint256 pid, uint256 round, uint8[] calldata flags)
         private
         returns (uint256 total, uint256 ejected)
     {
@@ -922,6 +1009,10 @@ contract FedMarket is ReentrancyGuardTransient {
             uint8 flag = flags[i];
             if (flag == 0) continue;
             address trainer = _trainerAt[pid][i];
+            if (flag == 2) {
+                emit UpdateRejected(pid, round, trainer, i);
+                continue;
+            }
             Participant storage pt = _participants[pid][trainer];
             uint256 stake = pt.stake;
             uint256 amount = stake * p.params.slashBps / BPS;
@@ -932,6 +1023,32 @@ contract FedMarket is ReentrancyGuardTransient {
             ++ejected;
             emit TrainerSlashed(pid, round, trainer, i, flag, amount);
         }
+    }
+
+    /// @dev On an aggregator timeout, credit `bondHeld` in equal floored shares to those it harmed:
+    ///      the open round's submitters after a missed post (active slots no longer pending), every
+    ///      active trainer after a missed open. Returns the total credited (0 when nobody qualifies).
+    function _compensate(Project storage p, uint256 pid, Progress memory pr, uint256 bondHeld)
+        private
+        returns (uint256 paid)
+    {
+        uint256 n = pr.nTrainers;
+        uint256 harmed = _lowMask(n) & ~p.ejectedMask;
+        if (pr.roundOpen) harmed &= ~_rounds[pid][pr.round].pending;
+        uint256 count;
+        for (uint256 i; i < n; ++i) {
+            count += (harmed >> i) & 1;
+        }
+        if (count == 0) return 0;
+        uint256 share = bondHeld / count;
+        if (share == 0) return 0;
+        for (uint256 i; i < n; ++i) {
+            if ((harmed >> i) & 1 == 0) continue;
+            address trainer = _trainerAt[pid][i];
+            _participants[pid][trainer].rewards += uint112(share);
+            emit BondCompensation(pid, trainer, share);
+        }
+        paid = share * count;
     }
 
     /// @dev Take `amount` of `token` from the caller: ETH must be sent exactly; ERC-20 is pulled

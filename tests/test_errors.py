@@ -93,8 +93,8 @@ def test_enums_and_hints_match_the_contract() -> None:
 def test_a_revert_without_a_hint_has_none(chain: Chain) -> None:
     dep = deploy(chain)
     with pytest.raises(ContractRevert) as info:
-        dep.create(rounds=0)
-    assert str(info.value) == "InvalidParameter(name='rounds')" and info.value.hint is None
+        dep.create(rule=2)
+    assert str(info.value) == "InvalidParameter(name='rule')" and info.value.hint is None
 
 
 def test_unreachable_chain_is_transient() -> None:

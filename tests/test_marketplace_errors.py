@@ -275,24 +275,23 @@ def case_amount_too_large(dep: Deployment) -> None:
         "AmountTooLarge", lambda: m.create_project(dep.params(stake=MAX_AMOUNT + 1), 0, dep.owner), MAX_AMOUNT + 1,
         MAX_AMOUNT,
     )
+    # Budget and bond together fit a trainer's packed rewards (a forfeited bond is credited there too).
+    bond = dep.params().aggregator_bond
+    reverts("AmountTooLarge", lambda: m.create_project(dep.params(), MAX_AMOUNT - bond + 1, dep.owner, value=0),
+            MAX_AMOUNT + 1, MAX_AMOUNT)
     token = dep.deploy_token()
-    pid = dep.create(budget=MAX_AMOUNT - 5, token=token.address)
+    pid = dep.create(budget=MAX_AMOUNT - bond - 5, token=token.address)
     reverts("AmountTooLarge", lambda: m.fund(pid, 6, dep.owner), MAX_AMOUNT + 1, MAX_AMOUNT)
 
 
 BAD_PARAMS: dict[str, dict[str, Any]] = {
     "token": {"token": "0x000000000000000000000000000000000000dEaD"},
     "aggregator": {"aggregator": "0x" + "00" * 20},
-    "rounds": {"rounds": 0},
     "minTrainers": {"min_trainers": 5, "max_trainers": 4},
     "maxTrainers": {"max_trainers": 257},
     "krumM": {"krum_m": 5, "max_trainers": 4},
     "rule": {"rule": 2},
     "quantBits": {"quant_bits": 33},
-    "openWindow": {"open_window": 0},
-    "submitWindow": {"submit_window": 0},
-    "postWindow": {"post_window": 0},
-    "joinDeadline": {"join_deadline": 1},
     "slashBps": {"slash_bps": 10_001},
     "viewLen": {"view_len": 0},
     "verifier": {"max_trainers": 9},  # the verifier has only 8 slots
@@ -305,6 +304,21 @@ def case_invalid_parameter(dep: Deployment) -> None:
         reverts("InvalidParameter", lambda p=params: dep.market.create_project(p, 0, dep.owner), name)
     no_code = dep.params(verifier=dep.owner.address)
     reverts("InvalidParameter", lambda: dep.market.create_project(no_code, 0, dep.owner), "verifier")
+
+
+def case_settings_refused(dep: Deployment) -> None:
+    """Settings that hurt honest parties (each case and bound: tests/test_adversary_contract.py)."""
+    cases: list[tuple[dict[str, Any], str, tuple[Any, ...]]] = [
+        ({"rounds": 0}, "OutOfBounds", ("rounds", 0, 1, 1_000)),
+        ({"post_window": 59}, "OutOfBounds", ("postWindow", 59, 60, 30 * 86_400)),
+        ({"stake": 0}, "ZeroStake", ()),
+        ({"aggregator_bond": 0}, "ZeroBond", ()),
+        ({"tau_pct": 0}, "SlashingWithoutThreshold", (5_000,)),
+        ({"krum_f": 2}, "NoHonestMajority", (4, 2, 0)),
+    ]
+    for overrides, name, args in cases:
+        params = dep.params(**overrides)
+        reverts(name, lambda p=params: dep.market.create_project(p, 0, dep.owner), *args)
 
 
 def case_invalid_commitment(dep: Deployment) -> None:
@@ -426,6 +440,11 @@ ERROR_CASES: dict[str, Callable[[Deployment], None]] = {
     "ZeroAmount": case_zero_amount,
     "AmountTooLarge": case_amount_too_large,
     "InvalidParameter": case_invalid_parameter,
+    "OutOfBounds": case_settings_refused,
+    "ZeroStake": case_settings_refused,
+    "ZeroBond": case_settings_refused,
+    "SlashingWithoutThreshold": case_settings_refused,
+    "NoHonestMajority": case_settings_refused,
     "InvalidCommitment": case_invalid_commitment,
     "EmptyCid": case_empty_cid,
     "LengthMismatch": case_post_checks,

@@ -1,10 +1,16 @@
-"""Conservation of funds under random call sequences (hypothesis stateful testing on anvil).
+"""Conservation of funds and fairness under random call sequences (hypothesis stateful testing on anvil).
 
 An independent Python ledger applies PROTOCOL.md §7 to every call the contract accepted. After
 each step: ETH in == ETH out + the contract's balance, to the wei. At check points and at the end
 of every sequence: the contract's balance == what it owes (read from its views) == the ledger,
 party by party. Every withdrawal pays exactly the caller's ledger balance, and one the ledger
-says is due never reverts. `FEDMARKET_HYPOTHESIS_EXAMPLES` raises the number of sequences.
+says is due never reverts.
+
+The aggregator is malicious: it flags at random (false flag 2s, every update rejected), picks
+zero or negated directions (every accepted score 0 or negative) and misses deadlines. The owner
+and the aggregator also join as trainers. Fairness (the trust model's H): a trainer that was never
+a proven outlier (flag 1) keeps its whole stake, held or withdrawn, whatever else happened.
+`FEDMARKET_HYPOTHESIS_EXAMPLES` raises the number of sequences.
 """
 
 from __future__ import annotations
@@ -65,24 +71,27 @@ class Ledger:
         )
 
     def post(self, flags: list[int], scores: list[int]) -> None:
-        """Apply §7 for the open round."""
+        """Apply §7 for the open round: the budget to the accepted (split by positive score, equally
+        when none is positive; carried forward when nobody is accepted), flag 1 slashed and ejected."""
         last = self.round == self.rounds
         budget = self.budget_left if last else self.budget // self.rounds
-        positive = sum(max(s, 0) for s in scores)
-        left = budget
-        for slot, (flag, score) in enumerate(zip(flags, scores)):
-            trainer = self.slots[slot]
-            if flag == 0 and score > 0:
-                share = budget * score // positive
-                self.rewards[trainer] += share
+        accepted = [slot for slot in self.commitments if flags[slot] == 0]
+        if accepted:
+            positive = sum(max(scores[slot], 0) for slot in accepted)
+            left = budget
+            for slot in accepted:
+                share = budget // len(accepted) if positive == 0 else budget * max(scores[slot], 0) // positive
+                self.rewards[self.slots[slot]] += share
                 left -= share
-            elif flag:
+            self.budget_left -= budget
+            self.owner_refund += left
+        for slot, flag in enumerate(flags):
+            if flag == 1:
+                trainer = self.slots[slot]
                 cut = self.stakes[trainer] * self.slash_bps // 10_000
                 self.stakes[trainer] -= cut
                 self.owner_refund += cut
                 self.ejected.add(trainer)
-        self.budget_left -= budget
-        self.owner_refund += left
         self.round_open = False
         self.commitments = {}
         if last:
@@ -90,12 +99,29 @@ class Ledger:
             self.budget_left = 0
             self.state = State.FINISHED
 
-    def cancel(self, slash_bond: bool) -> None:
-        """Cancelled: unspent budget (and a slashed bond) to the owner."""
-        self.owner_refund += self.budget_left + (self.bond_held if slash_bond else 0)
+    def cancel(self) -> None:
+        """Cancelled before training: the unspent budget to the owner."""
+        self.owner_refund += self.budget_left
         self.budget_left = 0
-        self.bond_held = 0 if slash_bond else self.bond_held
         self.state = State.CANCELLED
+
+    def timeout(self) -> dict[int, int]:
+        """Aggregator timeout: the bond in equal shares to the open round's submitters (missed post) or
+        to the active trainers (missed open), the rest and the unspent budget to the owner; returns
+        each compensated party's share."""
+        if self.round_open:
+            harmed = [self.slots[slot] for slot in sorted(self.commitments)]
+        else:
+            harmed = [trainer for trainer in self.slots if trainer not in self.ejected]
+        share = self.bond_held // len(harmed) if harmed else 0
+        paid = {trainer: share for trainer in harmed} if share else {}
+        for trainer in paid:
+            self.rewards[trainer] += share
+        self.owner_refund += self.budget_left + self.bond_held - share * len(paid)
+        self.budget_left = 0
+        self.bond_held = 0
+        self.state = State.CANCELLED
+        return paid
 
     @property
     def settled(self) -> bool:
@@ -119,10 +145,12 @@ class MarketMachine(RuleBasedStateMachine):
         self.paid_in = 0
         self.paid_out = 0
         self.ledgers: dict[int, Ledger] = {}
+        self.stake_withdrawn: dict[tuple[int, int], int] = {}  # (project, party) -> stake paid out
 
     # -- helpers -------------------------------------------------------------------------------
     def party(self, index: int) -> Any:
-        """Owner (0), aggregator (1) or trainers (2..6); 7 is a bystander."""
+        """Owner (0), aggregator (1) or trainers (2..6); 7 is a bystander. The owner and the aggregator
+        may join as trainers too (their own accounts among the trainers)."""
         return self.chain.accounts[index]
 
     def attempt(self, fn: Any, who: int, value: int = 0, gas: int = GAS_DEFAULT) -> Any:
@@ -149,12 +177,12 @@ class MarketMachine(RuleBasedStateMachine):
     @rule(
         target=projects,
         budget=st.integers(0, 10**18),
-        rounds=st.integers(1, 3),
+        rounds=st.integers(1, 4),
         min_trainers=st.integers(1, 2),
-        extra=st.integers(0, 2),
+        extra=st.integers(0, 5),
         slash_bps=st.sampled_from([0, 1, 3_333, 10_000]),
-        stake=st.sampled_from([0, 1, 10**15 + 3]),
-        bond=st.sampled_from([0, 7, 10**16]),
+        stake=st.sampled_from([1, 10**15 + 3]),
+        bond=st.sampled_from([3, 7, 10**16]),
     )
     def create(self, budget: int, rounds: int, min_trainers: int, extra: int, slash_bps: int, stake: int, bond: int) -> int:
         params = self.dep.params(
@@ -169,27 +197,34 @@ class MarketMachine(RuleBasedStateMachine):
     @initialize(
         target=projects,
         budget=st.integers(0, 10**18),
-        rounds=st.integers(1, 3),
-        n=st.integers(1, 4),
+        rounds=st.integers(1, 4),
+        n=st.integers(1, 7),
         slash_bps=st.sampled_from([0, 1, 3_333, 10_000]),
-        stake=st.sampled_from([0, 1, 10**15 + 3]),
+        stake=st.sampled_from([1, 10**15 + 3]),
+        bond=st.sampled_from([3, 7, 10**16]),
+        insiders=st.sampled_from([0, 1, 2]),
         started=st.integers(0, 3),
-        played=st.integers(0, 2),
+        played=st.integers(0, 3),
+        stalled=st.sampled_from(["", "", "open", "post"]),
         data=st.data(),
     )
     def first_project(
-        self, budget: int, rounds: int, n: int, slash_bps: int, stake: int, started: int, played: int,
-        data: st.DataObject,
+        self, budget: int, rounds: int, n: int, slash_bps: int, stake: int, bond: int, insiders: int,
+        started: int, played: int, stalled: str, data: st.DataObject,
     ) -> int:
-        """Every sequence starts with one project with trainers, usually in Training with rounds played."""
-        pid = self.create(budget, rounds, 2, 2, slash_bps, stake, 10**16)
+        """Every sequence starts with one project with up to 7 trainers (with `insiders` of them the
+        aggregator's and the owner's own accounts), usually in Training with rounds played, and
+        in half of those the aggregator then misses a deadline."""
+        pid = self.create(budget, rounds, 2, 5, slash_bps, stake, bond)
         self.bond(pid, 1)
-        for trainer in range(2, 2 + n):
+        for trainer in ([1, 0][:insiders] + [2, 3, 4, 5, 6])[:n]:
             self.join(pid, trainer)
         if started:
             self.start(pid, 0)
             for _ in range(played):
                 self.play_round(pid, data)
+            if stalled:
+                self.stall(pid, data, stalled)
         return pid
 
     @rule(pid=projects, amount=st.integers(0, 10**17), who=st.sampled_from([0, 0, 2]))
@@ -208,7 +243,7 @@ class MarketMachine(RuleBasedStateMachine):
             ledger.state = State.OPEN
             self.paid_in += ledger.bond
 
-    @rule(pid=projects, trainer=st.integers(2, 6))
+    @rule(pid=projects, trainer=st.integers(0, 6))
     def join(self, pid: int, trainer: int) -> None:
         ledger = self.ledgers[pid]
         if self.attempt(self.fns.join(pid), trainer, ledger.stake):
@@ -222,7 +257,7 @@ class MarketMachine(RuleBasedStateMachine):
         if self.attempt(self.fns.start(pid), who):
             self.ledgers[pid].state = State.TRAINING
 
-    @rule(pid=projects, n=st.integers(1, 4), who=st.sampled_from([0, 0, 5]))
+    @rule(pid=projects, n=st.integers(1, 5), who=st.sampled_from([0, 0, 5]))
     def launch(self, pid: int, n: int, who: int) -> None:
         """A longer stride: bond, `n` trainers join, start."""
         self.bond(pid, 1)
@@ -235,7 +270,7 @@ class MarketMachine(RuleBasedStateMachine):
         if wait:
             self.travel(1_000)
         if self.attempt(self.fns.cancel(pid), who):
-            self.ledgers[pid].cancel(slash_bond=False)
+            self.ledgers[pid].cancel()
 
     # -- rounds ----------------------------------------------------------------------------------
     @rule(pid=projects)
@@ -248,7 +283,7 @@ class MarketMachine(RuleBasedStateMachine):
             ledger.round_open = True
             ledger.window_end = int(event.args["windowEnd"])
 
-    @rule(pid=projects, trainer=st.integers(2, 6), stale=st.booleans())
+    @rule(pid=projects, trainer=st.integers(0, 6), stale=st.booleans())
     def submit(self, pid: int, trainer: int, stale: bool) -> None:
         ledger = self.ledgers[pid]
         round_ = max(ledger.round - 1, 0) if stale else ledger.round
@@ -269,10 +304,19 @@ class MarketMachine(RuleBasedStateMachine):
         order = list(ledger.commitments)
         seqs = [order.index(slot) if slot in ledger.commitments else 0 for slot in range(len(ledger.slots))]
         assert self.market.submission_order(pid, ledger.round) == seqs
+        # A malicious aggregator: random flags or every update rejected; scores from a random,
+        # a zero or a negated direction.
+        flagging = data.draw(st.sampled_from(["random", "random", "reject_all"]))
+        direction = data.draw(st.sampled_from(["random", "zero", "negated"]))
         flags, scores = [], []
         for c in commitments:
-            flag = data.draw(st.sampled_from([0, 0, 0, 1, 2])) if c else 0
-            score = data.draw(st.integers(-50, 10**6)) if c and flag == 0 else 0
+            flag = 0
+            if c:
+                flag = 2 if flagging == "reject_all" else data.draw(st.sampled_from([0, 0, 0, 1, 2, 2]))
+            score = 0
+            if c and flag == 0:
+                score = {"random": data.draw(st.integers(-50, 10**6)), "zero": 0,
+                         "negated": -data.draw(st.integers(0, 50))}[direction]
             flags.append(flag)
             scores.append(score)
         if data.draw(st.integers(0, 3)) and self.chain.now() <= ledger.window_end:
@@ -283,7 +327,12 @@ class MarketMachine(RuleBasedStateMachine):
                          commitments, flags, scores, seqs)
         ] + [0] * 7
         fn = self.fns.postRound(pid, ledger.round, MODEL_CID, CID, flags, scores, proof)
-        if self.attempt(fn, 1, gas=2_000_000):
+        receipt = self.attempt(fn, 1, gas=2_000_000)
+        if receipt:
+            rejected = [e.args["slot"] for e in self.market.receipt_events(receipt, "UpdateRejected")]
+            slashed = [e.args["slot"] for e in self.market.receipt_events(receipt, "TrainerSlashed")]
+            assert rejected == [slot for slot, flag in enumerate(flags) if flag == 2]
+            assert slashed == [slot for slot, flag in enumerate(flags) if flag == 1]
             ledger.post(flags, scores)
 
     @rule(pid=projects, data=st.data())
@@ -308,8 +357,24 @@ class MarketMachine(RuleBasedStateMachine):
     def timeout(self, pid: int, wait: bool) -> None:
         if wait:
             self.travel(1_300)
-        if self.attempt(self.fns.timeout(pid), 7):
-            self.ledgers[pid].cancel(slash_bond=True)
+        receipt = self.attempt(self.fns.timeout(pid), 7)
+        if receipt:
+            paid = self.ledgers[pid].timeout()
+            events = self.market.receipt_events(receipt, "BondCompensation")
+            assert {e.args["trainer"]: e.args["amount"] for e in events} == {
+                self.party(who).address: share for who, share in paid.items()
+            }
+
+    @rule(pid=projects, data=st.data(), phase=st.sampled_from(["open", "post"]))
+    def stall(self, pid: int, data: st.DataObject, phase: str) -> None:
+        """A longer stride: the aggregator misses the open deadline, or opens a round, lets some trainers
+        submit and misses the post deadline; then anyone times the project out."""
+        if phase == "post":
+            self.open_round(pid)
+            for trainer in list(self.ledgers[pid].slots):
+                if data.draw(st.booleans()):
+                    self.submit(pid, trainer, False)
+        self.timeout(pid, True)
 
     @rule(seconds=st.sampled_from([30, 400, 700, 1_000]))
     def travel(self, seconds: int) -> None:
@@ -334,12 +399,14 @@ class MarketMachine(RuleBasedStateMachine):
         if self.withdraw(self.fns.claim(pid), "Claimed", who, ledger.rewards.get(who, 0), True):
             ledger.rewards[who] = 0
 
-    @rule(pid=projects, who=st.integers(1, 6))
+    @rule(pid=projects, who=st.integers(0, 6))
     def withdraw_stake(self, pid: int, who: int) -> None:
         ledger = self.ledgers[pid]
         allowed = who in ledger.ejected or ledger.settled
-        if self.withdraw(self.fns.withdrawStake(pid), "StakeWithdrawn", who, ledger.stakes.get(who, 0), allowed):
+        due = ledger.stakes.get(who, 0)
+        if self.withdraw(self.fns.withdrawStake(pid), "StakeWithdrawn", who, due, allowed):
             ledger.stakes[who] = 0
+            self.stake_withdrawn[pid, who] = self.stake_withdrawn.get((pid, who), 0) + due
 
     @rule(pid=projects, who=st.sampled_from([0, 0, 2]))
     def withdraw_refund(self, pid: int, who: int) -> None:
@@ -360,8 +427,7 @@ class MarketMachine(RuleBasedStateMachine):
         """A longer stride: every party takes whatever the ledger says it is owed."""
         for who in range(7):
             self.claim(pid, who)
-            if who:
-                self.withdraw_stake(pid, who)
+            self.withdraw_stake(pid, who)
         self.withdraw_refund(pid, 0)
         self.withdraw_bond(pid, 1)
 
@@ -393,6 +459,10 @@ class MarketMachine(RuleBasedStateMachine):
                 assert (record.stake, record.rewards) == (ledger.stakes[who], ledger.rewards[who])
                 assert (record.status == Status.EJECTED) == (who in ledger.ejected)
                 owed += record.stake + record.rewards
+                if who not in ledger.ejected:  # never a proven outlier: its whole stake, held or paid out
+                    assert record.stake + self.stake_withdrawn.get((pid, who), 0) == ledger.stake, (
+                        f"project {pid}: honest trainer {who} lost stake"
+                    )
         assert self.chain.balance(self.market.address) == owed
 
     def teardown(self) -> None:

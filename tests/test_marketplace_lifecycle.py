@@ -1,4 +1,7 @@
-"""FedMarket lifecycle paths on both backends: rewards to the wei, slashing, cancels, timeouts, ERC-20."""
+"""FedMarket lifecycle paths on both backends: rewards to the wei, slashing, cancels, timeouts, ERC-20.
+
+The attacks on these rules (false flags, a chosen v, missed deadlines) are in test_adversary_contract.py.
+"""
 
 from __future__ import annotations
 
@@ -26,10 +29,10 @@ from tests.marketplace_harness import (
 
 
 def rewards_for(budget: int, scores: list[int], flags: list[int]) -> tuple[list[int], int]:
-    """PROTOCOL.md §7 for one round: each slot's reward and the owner's dust."""
+    """PROTOCOL.md §7 for one round in which every slot submitted and some positive score is accepted:
+    each slot's reward and the owner's dust."""
     positive = sum(max(s, 0) for s, f in zip(scores, flags) if f == 0)
-    if positive == 0:
-        return [0] * len(scores), budget
+    assert positive > 0
     shares = [budget * max(s, 0) // positive if f == 0 else 0 for s, f in zip(scores, flags)]
     return shares, budget - sum(shares)
 
@@ -155,16 +158,16 @@ def test_submission_ranks_out_of_slot_order_and_across_ejections(chain: Chain) -
     pid = dep.create(rounds=3, min_trainers=1, max_trainers=6)
     dep.start(pid, 6)
 
-    # Round 1: slots 2 and 3 stay absent (rank 0); 1 and 5 are flagged and ejected.
+    # Round 1: slots 2 and 3 stay absent (rank 0); 1 and 5 are proven outliers and ejected.
     market.open_round(pid, V_COMMIT, dep.aggregator)
     assert market.submission_order(pid, 1) == [0] * 6
     assert _check_order(dep, pid, 1, [4, 1, 5, 0], 6) == [3, 1, 0, 0, 0, 2]
     chain.time_travel(601)
-    dep.post(pid, 1, [0, 1, 0, 0, 0, 2], [1, 0, 0, 0, 1, 0])
+    dep.post(pid, 1, [0, 1, 0, 0, 0, 1], [1, 0, 0, 0, 1, 0])
     assert market.project(pid).ejected_mask == 0b100010
     assert market.submission_order(pid, 1) == [3, 1, 0, 0, 0, 2]  # still the latest round
 
-    # Round 2: the four remaining trainers rank 0..3 whatever their slots (slot 2 is flagged).
+    # Round 2: the four remaining trainers rank 0..3 whatever their slots (slot 2 is a proven outlier).
     market.open_round(pid, V_COMMIT, dep.aggregator)
     assert market.submission_order(pid, 2) == [0] * 6  # nobody submitted yet: old ranks are not shown
     assert _check_order(dep, pid, 2, [3, 0, 4, 2], 6) == [1, 0, 3, 0, 2, 0]
@@ -231,11 +234,13 @@ def test_owner_cancel_and_quorum_cancel_refund_everyone(chain: Chain) -> None:
     assert_solvent(dep)
 
 
-def test_aggregator_timeouts_slash_the_bond(chain: Chain) -> None:
+def test_aggregator_timeouts_pay_the_bond_to_the_trainers(chain: Chain) -> None:
     dep = deploy(chain)
     market = dep.market
     budget = 9 * 10**17
-    # Missed postRound: round 2's budget is unspent, round 1's rewards stay claimable.
+    bond = 10**16
+    # Missed postRound: the bond goes to round 2's submitters, round 2's budget is unspent, round 1's
+    # rewards stay claimable.
     pid = dep.create(budget=budget, rounds=3, min_trainers=2)
     dep.start(pid, 2)
     dep.round(pid, [1, 3])
@@ -248,17 +253,19 @@ def test_aggregator_timeouts_slash_the_bond(chain: Chain) -> None:
     assert event.args["reason"] == CancelReason.AGGREGATOR_TIMEOUT
     project = market.project(pid)
     assert project.state == State.CANCELLED and project.bond_held == 0
-    assert project.owner_refund == budget - budget // 3 + 10**16
-    assert market.participant(pid, dep.trainers[1].address).rewards == (budget // 3) * 3 // 4
+    assert project.owner_refund == budget - budget // 3
+    assert [e.args["amount"] for e in market.receipt_events(receipt, "BondCompensation")] == [bond // 2] * 2
+    assert market.participant(pid, dep.trainers[1].address).rewards == (budget // 3) * 3 // 4 + bond // 2
     market.claim(pid, dep.trainers[1])
     market.withdraw_stake(pid, dep.trainers[0])
 
-    # Missed openRound right after start.
+    # Missed openRound right after start: the active trainer takes the bond.
     pid2 = dep.create(budget=budget, rounds=3, min_trainers=1)
     dep.start(pid2, 1)
     chain.time_travel(601)
     market.timeout(pid2, dep.owner)
-    assert market.project(pid2).owner_refund == budget + 10**16
+    assert market.project(pid2).owner_refund == budget
+    assert market.participant(pid2, dep.trainers[0].address).rewards == bond
     assert_solvent(dep)
 
 
@@ -274,7 +281,9 @@ def test_anyone_starts_after_the_join_deadline_and_early_post_when_all_submitted
     assert market.round_state(pid, 1).pending == 0
     receipt = dep.post(pid, 1, [0, 0], [0, 0])  # inside the window: everyone submitted
     assert market.receipt_events(receipt, "ProjectFinished")
-    assert market.project(pid).owner_refund == 10**18  # no positive score: the round budget goes back
+    # No positive score: the accepted trainers share the round budget equally.
+    assert market.project(pid).owner_refund == 0
+    assert [market.participant(pid, t.address).rewards for t in dep.trainers[:2]] == [10**18 // 2] * 2
     assert_solvent(dep)
 
 

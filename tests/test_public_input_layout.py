@@ -68,7 +68,7 @@ def _contract_word(value: str) -> tuple[str, int, tuple[str, int] | None]:
 def contract_layout() -> tuple[int, int, list[Word], list[Word], int]:
     """(header bytes, slot bytes, header words, slot words, bits kept) from FedMarket._publicInput's assembly."""
     body = CONTRACT[CONTRACT.index("function _publicInput(") :]
-    body = body[: body.index("return uint256(sha256(data))") + 60]
+    body = body[: body.index("return (uint256(sha256(data))") + 60]
     m = re.search(r"uint256 len = (\d+) \+ (\d+) \* uint256\(pr\.verifierSlots\);", body)
     assert m, "FedMarket._publicInput: the data length formula moved"
     header_bytes, slot_bytes = int(m[1]), int(m[2])
@@ -85,7 +85,7 @@ def contract_layout() -> tuple[int, int, list[Word], list[Word], int]:
     for m in re.finditer(r"mstore8\(add\(add\(data, (\d+)\), mul\(i, (\d+)\)\), (\w+)\)", body):
         assert int(m[2]) == slot_bytes
         slot.append((CONTRACT_NAMES[m[3]], int(m[1]) - 32 - header_bytes, 1, None))
-    shift = re.search(r"return uint256\(sha256\(data\)\) >> (\d+);", body)
+    shift = re.search(r"return \(uint256\(sha256\(data\)\) >> (\d+), accepted\);", body)
     assert shift
     return header_bytes, slot_bytes, header, sorted(slot, key=lambda w: w[1]), 256 - int(shift[1])
 

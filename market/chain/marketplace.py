@@ -31,6 +31,12 @@ GAS_POST_BASE = 1_500_000
 GAS_POST_PER_TRAINER = 40_000
 #: Widest block range one eth_getLogs request covers; wider ranges are paged.
 LOG_PAGE = 2_000
+#: The contract's bounds on a project's settings (FedMarket's public constants of the same names,
+#: PROTOCOL.md §7): most rounds, shortest and longest window, and how far ahead the join deadline may lie.
+MAX_ROUNDS = 1_000
+MIN_WINDOW = 60
+MAX_WINDOW = 30 * 86_400
+MAX_JOIN_DELAY = 365 * 86_400
 
 
 class State(IntEnum):
@@ -95,6 +101,12 @@ HINTS = {
     "NothingToWithdraw": "there is nothing credited to this key in this project",
     "StakeLocked": "stakes are withdrawable once the project has finished or been cancelled",
     "BondLocked": "the bond is withdrawable once the project has finished or been cancelled",
+    "ZeroStake": "a project needs a nonzero stake, or anyone could fill every slot for free",
+    "ZeroBond": "a project needs a nonzero aggregator bond: it pays the trainers if the aggregator stalls",
+    "SlashingWithoutThreshold": "plain Multi-Krum (tau_pct = 0) flags f honest trainers every round: "
+                                "set tau_pct > 0 or slash_bps = 0",
+    "NoHonestMajority": "Multi-Krum needs max_trainers > 2 f and m <= max_trainers - f (m = 0 selects n - f)",
+    "OutOfBounds": "the setting named in the error must lie between the bounds it gives (PROTOCOL.md §7)",
 }
 
 
@@ -143,7 +155,7 @@ class ProjectParams:
         post_window: int = 3_600,
         krum_f: int = 0,
         krum_m: int = 0,
-        tau_pct: int = 0,
+        tau_pct: int = 175,
         slash_bps: int = 5_000,
         rule: int = Rule.MULTI_KRUM,
         quant_bits: int = 16,
@@ -345,7 +357,7 @@ class Marketplace:
         return self.chain.transact(fn, sender=sender, gas=gas)
 
     def timeout(self, pid: int, sender: LocalAccount) -> TxReceipt:
-        """Cancel a project whose aggregator missed a deadline (anyone)."""
+        """Cancel a project whose aggregator missed a deadline (anyone); its bond pays the harmed trainers first."""
         return self._send(self.contract.functions.timeout(pid), sender)
 
     def claim(self, pid: int, sender: LocalAccount) -> TxReceipt:

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from market.chain.marketplace import MAX_JOIN_DELAY, MAX_ROUNDS, MAX_WINDOW, MIN_WINDOW
 from market.errors import ConfigError
 from market.ml.tasks import get_task
-from market.protocol.manifest import HyperParams, Manifest, RuleConfig
+from market.protocol.manifest import HyperParams, Manifest, RuleConfig, RuleName
 from market.protocol.quant import QuantSpec
 
 _UNITS = {"wei": 1, "gwei": 10**9, "ether": 10**18, "eth": 10**18}
@@ -56,6 +57,39 @@ class ProjectFile:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def check_settings(pf: ProjectFile) -> None:
+    """ConfigError naming the field for settings the marketplace refuses at createProject because they
+    hurt honest parties (PROTOCOL.md §7, FedMarket._checkParams), before any gas is spent on them."""
+    rule = pf.manifest.rule
+    if not 1 <= pf.rounds <= MAX_ROUNDS:
+        raise ConfigError(f"[project] rounds = {pf.rounds}: must be 1..{MAX_ROUNDS}")
+    for name in ("open_window", "submit_window", "post_window"):
+        value = getattr(pf, name)
+        if not MIN_WINDOW <= value <= MAX_WINDOW:
+            raise ConfigError(f"[project] {name} = {value} s: must be {MIN_WINDOW}..{MAX_WINDOW} s")
+    if not 1 <= pf.join_window <= MAX_JOIN_DELAY:
+        raise ConfigError(f"[project] join_window = {pf.join_window} s: must be 1..{MAX_JOIN_DELAY} s (365 days)")
+    if pf.stake == 0:
+        raise ConfigError("[project] stake = 0: a zero stake lets anyone fill every trainer slot for free")
+    if pf.aggregator_bond == 0:
+        raise ConfigError("[project] aggregator_bond = 0: the bond pays the trainers if the aggregator stalls")
+    if not 0 <= pf.slash_bps <= 10_000:
+        raise ConfigError(f"[rule] slash_bps = {pf.slash_bps}: must be 0..10000")
+    if rule.m > pf.max_trainers:
+        raise ConfigError(f"[rule] m = {rule.m}: needs m <= max_trainers ({pf.max_trainers}); m = 0 selects n - f")
+    if rule.rule != RuleName.MULTI_KRUM:
+        return
+    if rule.tau_pct == 0 and pf.slash_bps > 0:
+        raise ConfigError("[rule] tau_pct = 0 with slash_bps > 0: plain Multi-Krum flags f honest trainers "
+                          "every round; set tau_pct > 0 or slash_bps = 0")
+    if 2 * rule.f >= pf.max_trainers:
+        raise ConfigError(f"[rule] f = {rule.f}: Multi-Krum needs an honest majority, 2 f < max_trainers "
+                          f"({pf.max_trainers})")
+    if rule.m > pf.max_trainers - rule.f:
+        raise ConfigError(f"[rule] m = {rule.m}: at most max_trainers - f ({pf.max_trainers - rule.f}), or "
+                          "an attacker is always selected; m = 0 selects n - f")
+
+
 def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
     """A TOML table, or an empty one."""
     value = data.get(name, {})
@@ -86,14 +120,11 @@ def load_project_file(path: Path) -> ProjectFile:
             rule=RuleConfig(**{k: v for k, v in rule.items() if k != "slash_bps"}),
             quant=QuantSpec(**quant),
         )
-        max_trainers = int(proj.get("max_trainers", 8))
-        if manifest.rule.m > max_trainers or manifest.rule.f >= max_trainers:
-            raise ConfigError(f"[rule] needs f < max_trainers and m <= max_trainers ({max_trainers}); m = 0 selects n - f")
-        return ProjectFile(
+        pf = ProjectFile(
             manifest=manifest,
             rounds=int(proj.get("rounds", 5)),
             min_trainers=int(proj.get("min_trainers", 2)),
-            max_trainers=max_trainers,
+            max_trainers=int(proj.get("max_trainers", 8)),
             budget=parse_amount(proj.get("budget", "10 ether")),
             stake=parse_amount(proj.get("stake", "1 ether")),
             aggregator_bond=parse_amount(proj.get("aggregator_bond", "2 ether")),
@@ -107,3 +138,5 @@ def load_project_file(path: Path) -> ProjectFile:
         )
     except TypeError as exc:
         raise ConfigError(f"{path}: unknown or missing field ({exc})") from None
+    check_settings(pf)
+    return pf

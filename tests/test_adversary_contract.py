@@ -1,0 +1,420 @@
+"""Attacks on the marketplace's money rules, tried as the owner, the aggregator or their trainer accounts would.
+
+Each test plays a project with the digits example's amounts (budget 8 ether, 5 rounds, 4 trainers
+staking 1 ether, slash 50%, bond 2 ether) on the in-process chain, settles it (every party
+withdraws) and asserts to the wei what each party ends with (docs/PROTOCOL.md §5, §7 and the
+trust model). Rounds are posted through the test-only HashCheckVerifier: the attacks here are on
+what the contract does with flags, scores and deadlines, not on the proof.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from market.chain.client import Chain
+from market.chain.marketplace import (
+    MAX_JOIN_DELAY,
+    MAX_ROUNDS,
+    MAX_WINDOW,
+    MIN_WINDOW,
+    CancelReason,
+    State,
+    Status,
+)
+from market.dev.demo import DemoConfig, project_file
+from market.errors import ConfigError, ContractRevert
+from market.parties.project_file import ProjectFile, check_settings, load_project_file
+from market.protocol.constants import ETHER
+from tests.marketplace_harness import V_COMMIT, Deployment, assert_solvent, deploy, held
+
+BUDGET = 8 * ETHER
+ROUNDS = 5
+TRAINERS = 4
+STAKE = ETHER
+BOND = 2 * ETHER
+SLASH_BPS = 5_000
+ROUND_BUDGET = BUDGET // ROUNDS
+
+
+@pytest.fixture
+def dep() -> Deployment:
+    """A fresh in-process chain with a marketplace and a 4-slot test verifier."""
+    return deploy(Chain.in_process(), slots=TRAINERS)
+
+
+def digits_project(dep: Deployment, budget: int = BUDGET) -> int:
+    """The digits example's project (Multi-Krum f = 1, tau 175%), started with its 4 trainers."""
+    pid = dep.create(
+        budget=budget, rounds=ROUNDS, min_trainers=TRAINERS, max_trainers=TRAINERS, stake=STAKE,
+        aggregator_bond=BOND, slash_bps=SLASH_BPS, krum_f=1, tau_pct=175,
+    )
+    dep.start(pid, TRAINERS)
+    return pid
+
+
+def settle(dep: Deployment, pid: int) -> dict[str, int]:
+    """Every party withdraws whatever it may; returns what each was paid ('owner', 'aggregator', 't0'..'t3').
+
+    Afterwards the marketplace holds nothing: what came in went out, to the wei.
+    """
+    m = dep.market
+    paid: dict[str, int] = {}
+
+    def take(name: str, action: Callable[[], Any], event: str) -> None:
+        try:
+            receipt = action()
+        except ContractRevert as exc:
+            assert exc.name == "NothingToWithdraw", exc
+            return
+        (ev,) = m.receipt_events(receipt, event)
+        paid[name] = paid.get(name, 0) + int(ev.args["amount"])
+
+    for slot, trainer in enumerate(dep.trainers[:TRAINERS]):
+        take(f"t{slot}", partial(m.claim, pid, trainer), "Claimed")
+        take(f"t{slot}", partial(m.withdraw_stake, pid, trainer), "StakeWithdrawn")
+    take("owner", lambda: m.withdraw_refund(pid, dep.owner), "RefundWithdrawn")
+    take("aggregator", lambda: m.withdraw_bond(pid, dep.aggregator), "BondWithdrawn")
+    assert held(dep) == 0
+    assert_solvent(dep)
+    return {name: paid.get(name, 0) for name in ["owner", "aggregator", *(f"t{i}" for i in range(TRAINERS))]}
+
+
+def split(budget: int, flags: Sequence[int], scores: Sequence[int]) -> tuple[list[int], int]:
+    """PROTOCOL.md §7 for one posted round in which every slot submitted: shares and the owner's dust.
+
+    Accepted (flag 0) slots share `budget` by max(score, 0), equally when none is positive; with no
+    accepted slot nothing is spent (the caller carries `budget` forward) and this returns no dust.
+    """
+    accepted = [flag == 0 for flag in flags]
+    if not any(accepted):
+        return [0] * len(flags), 0
+    weights = [max(s, 0) if ok else 0 for s, ok in zip(scores, accepted)]
+    if sum(weights) == 0:
+        weights = [int(ok) for ok in accepted]
+    shares = [budget * w // sum(weights) for w in weights]
+    return shares, budget - sum(shares)
+
+
+def play(dep: Deployment, pid: int, plan: Sequence[tuple[Sequence[int], Sequence[int]]],
+         budget: int = BUDGET) -> tuple[list[int], int]:
+    """Post every round of `plan` ((flags, scores) with every slot submitting); returns the rewards the
+    rules give each slot and the dust, computed independently of the contract, with carry-forward."""
+    rewards, dust, left = [0] * TRAINERS, 0, budget
+    for r, (flags, scores) in enumerate(plan, start=1):
+        receipt = dep.round(pid, scores, flags)
+        rejected = [int(e.args["slot"]) for e in dep.market.receipt_events(receipt, "UpdateRejected")]
+        assert rejected == [slot for slot, flag in enumerate(flags) if flag == 2]
+        slashed = [int(e.args["slot"]) for e in dep.market.receipt_events(receipt, "TrainerSlashed")]
+        assert slashed == [slot for slot, flag in enumerate(flags) if flag == 1]
+        round_budget = left if r == ROUNDS else budget // ROUNDS
+        shares, round_dust = split(round_budget, flags, scores)
+        if any(flag == 0 for flag in flags):
+            left -= round_budget
+        rewards = [a + b for a, b in zip(rewards, shares)]
+        dust += round_dust
+    if len(plan) == ROUNDS:
+        dust += left  # the budget no accepted trainer earned ends as the owner's
+    return rewards, dust
+
+
+HONEST = ([0, 0, 0, 0], [4, 3, 2, 1])
+ALL_REJECTED = ([2, 2, 2, 2], [0, 0, 0, 0])
+
+
+# -- owner and aggregator together -----------------------------------------------------------------
+
+
+def test_false_flags_in_one_round_neither_slash_nor_return_the_budget(dep: Deployment) -> None:
+    """The issue's first attack: flag every trainer 2 in round 1. Nobody is slashed or ejected, the
+    trainers keep submitting, and round 1's budget is carried into the last round: the owner gets dust."""
+    pid = digits_project(dep)
+    plan = [ALL_REJECTED] + [HONEST] * 4
+    rewards, dust = play(dep, pid, plan)
+    for slot in range(TRAINERS):
+        record = dep.market.participant(pid, dep.trainers[slot].address)
+        assert record.status == Status.ACTIVE and record.stake == STAKE
+    assert dep.market.project(pid).state == State.FINISHED
+    paid = settle(dep, pid)
+    assert paid["owner"] == dust == 0
+    assert [paid[f"t{i}"] for i in range(TRAINERS)] == [STAKE + r for r in rewards]
+    assert rewards == [BUDGET * s // 10 for s in HONEST[1]]  # the whole budget, by score
+    assert paid["aggregator"] == BOND
+
+
+def test_false_flags_in_every_round_cost_no_stake(dep: Deployment) -> None:
+    """Flag 2 in every round: no round had an accepted trainer, so none spent its budget and the owner
+    gets it back (the rounds never ran as far as money goes). No trainer loses stake. The updates were
+    public in storage all along: that an owner can still get them for free is the gap disputes close."""
+    pid = digits_project(dep)
+    rewards, dust = play(dep, pid, [ALL_REJECTED] * ROUNDS)
+    paid = settle(dep, pid)
+    assert rewards == [0] * TRAINERS and dust == BUDGET
+    assert paid == {"owner": BUDGET, "aggregator": BOND, **{f"t{i}": STAKE for i in range(TRAINERS)}}
+
+
+# -- an aggregator with an account of its own among the trainers ------------------------------------
+
+COLLUDER = 3
+FALSE = ([2, 2, 2, 0], [0, 0, 0, 1])  # the honest slots rejected, the aggregator's own account accepted
+SELF_TOO = ([2, 2, 2, 2], [0, 0, 0, 0])  # everyone rejected: the round's budget is carried forward
+
+
+@pytest.mark.parametrize(
+    ("plan", "colluder_gets"),
+    [
+        # Only accepted trainer of every round: it takes every round's budget.
+        ([FALSE] * 5, BUDGET),
+        # Two rounds alone (2 x 1.6 ether), then its score share of three honest rounds.
+        ([FALSE] * 2 + [HONEST] * 3, 2 * ROUND_BUDGET + (2 * ROUND_BUDGET + (BUDGET - 4 * ROUND_BUDGET)) // 10),
+        # Nobody accepted in rounds 1-4, then alone in round 5: the carried budget is round 5's, all of it.
+        ([SELF_TOO] * 4 + [FALSE], BUDGET),
+    ],
+    ids=["alone-every-round", "alone-two-rounds", "carried-into-the-last"],
+)
+def test_aggregator_account_gets_only_the_rounds_it_is_alone_in(
+    dep: Deployment, plan: list[tuple[list[int], list[int]]], colluder_gets: int
+) -> None:
+    """The issue's second attack: the aggregator flags the honest trainers 2. They keep their stakes and
+    their slots. What its own account gets is exactly the budget of the rounds in which it is the only
+    accepted trainer, plus its score share of the others: the remaining gap, closed by disputes."""
+    pid = digits_project(dep)
+    rewards, dust = play(dep, pid, plan)
+    paid = settle(dep, pid)
+    assert rewards[COLLUDER] == colluder_gets
+    assert paid[f"t{COLLUDER}"] == STAKE + colluder_gets
+    for slot in range(COLLUDER):
+        assert paid[f"t{slot}"] == STAKE + rewards[slot] >= STAKE
+    assert paid["owner"] == dust == 0
+
+
+# -- a zero or negated validation direction ---------------------------------------------------------
+
+
+def test_zero_direction_splits_each_round_equally(dep: Deployment) -> None:
+    """v = 0 makes every score 0; a negated v makes them negative. Either way the posted round's budget
+    goes to its accepted trainers, equally; the owner gets only the floor dust (5 wei here)
+    and the proven outlier's slash."""
+    budget = BUDGET + 7
+    pid = digits_project(dep, budget)
+    zero = ([0, 0, 0, 0], [0, 0, 0, 0])
+    negated = ([0, 0, 0, 0], [-4, -3, -2, -1])
+    mixed = ([0, 0, 1, 0], [0, -3, 0, 0])  # a proven outlier among them: the accepted three share
+    rewards, dust = play(dep, pid, [zero, negated, zero, zero, mixed], budget)
+    paid = settle(dep, pid)
+    per_round, last = budget // ROUNDS, budget - 4 * (budget // ROUNDS)
+    assert (per_round, last) == (BUDGET // ROUNDS + 1, BUDGET // ROUNDS + 3)
+    assert dust == 4 * (per_round % 4) + last % 3 == 5
+    slashed = STAKE * SLASH_BPS // 10_000
+    assert paid["owner"] == dust + slashed
+    assert rewards == [4 * (per_round // 4) + last // 3] * 2 + [4 * (per_round // 4)] + [4 * (per_round // 4) + last // 3]
+    assert [paid[f"t{i}"] for i in range(TRAINERS)] == [
+        STAKE + r - (slashed if i == 2 else 0) for i, r in enumerate(rewards)
+    ]
+
+
+# -- missed deadlines -------------------------------------------------------------------------------
+
+
+def test_missed_post_deadline_pays_the_bond_to_the_open_rounds_submitters(dep: Deployment) -> None:
+    """Round 2 is open, slots 0-2 submitted, the aggregator never posts: the bond goes to those three in
+    equal shares (the 2 wei of dust to the owner), and round 2's budget was never spent."""
+    m = dep.market
+    pid = digits_project(dep)
+    rewards, _ = play(dep, pid, [HONEST])
+    m.open_round(pid, V_COMMIT, dep.aggregator)
+    dep.submit(pid, 2, [0, 1, 2])
+    dep.chain.time_travel(m.project(pid).post_deadline - dep.chain.now() + 1)
+    receipt = m.timeout(pid, dep.trainers[3])
+    (cancelled,) = m.receipt_events(receipt, "ProjectCancelled")
+    assert cancelled.args["reason"] == CancelReason.AGGREGATOR_TIMEOUT
+    share = BOND // 3
+    comp = m.receipt_events(receipt, "BondCompensation")
+    assert [(e.args["trainer"], e.args["amount"]) for e in comp] == [(t.address, share) for t in dep.trainers[:3]]
+    paid = settle(dep, pid)
+    assert paid["aggregator"] == 0
+    assert paid["owner"] == BUDGET - ROUND_BUDGET + (BOND - 3 * share)
+    assert [paid[f"t{i}"] for i in range(TRAINERS)] == [
+        STAKE + rewards[i] + (share if i < 3 else 0) for i in range(TRAINERS)
+    ]
+
+
+@pytest.mark.parametrize("after_round", [False, True], ids=["right-after-start", "after-round-1"])
+def test_missed_open_deadline_pays_the_bond_to_the_active_trainers(dep: Deployment, after_round: bool) -> None:
+    """No round is open: the bond is split over the trainers still active (a flag-2 trainer is one;
+    the proven outlier, ejected, is not). The unspent budget returns to the owner."""
+    m = dep.market
+    pid = digits_project(dep)
+    plan = [([0, 0, 2, 1], [5, 5, 0, 0])] if after_round else []
+    rewards, dust = play(dep, pid, plan)
+    dep.chain.time_travel(m.project(pid).deadline - dep.chain.now() + 1)
+    receipt = m.timeout(pid, dep.owner)
+    active = 3 if after_round else 4
+    share = BOND // active
+    assert [e.args["amount"] for e in m.receipt_events(receipt, "BondCompensation")] == [share] * active
+    paid = settle(dep, pid)
+    slashed = STAKE * SLASH_BPS // 10_000 if after_round else 0
+    spent = ROUND_BUDGET if after_round else 0
+    assert paid["owner"] == BUDGET - spent + dust + slashed + (BOND - active * share)
+    assert paid["aggregator"] == 0
+    assert [paid[f"t{i}"] for i in range(TRAINERS)] == [
+        STAKE + rewards[i] + (share if i < active else -slashed) for i in range(TRAINERS)
+    ]
+
+
+def test_timeout_with_no_submitter_gives_the_bond_to_the_owner(dep: Deployment) -> None:
+    """A round opened that nobody submitted to: there is nobody the missed post harmed but the owner."""
+    m = dep.market
+    pid = digits_project(dep)
+    m.open_round(pid, V_COMMIT, dep.aggregator)
+    dep.chain.time_travel(m.project(pid).post_deadline - dep.chain.now() + 1)
+    receipt = m.timeout(pid, dep.owner)
+    assert m.receipt_events(receipt, "BondCompensation") == []
+    paid = settle(dep, pid)
+    assert paid["owner"] == BUDGET + BOND and paid["aggregator"] == 0
+
+
+# -- settings that hurt honest parties --------------------------------------------------------------
+
+DAY = 86_400
+
+
+def refused_settings() -> list[tuple[str, dict[str, Any], str, tuple[Any, ...]]]:
+    """(case, overrides, error, error args) for every setting createProject refuses by issue 11."""
+    bounds = [
+        ("rounds", "rounds", 1, MAX_ROUNDS),
+        ("open_window", "openWindow", MIN_WINDOW, MAX_WINDOW),
+        ("submit_window", "submitWindow", MIN_WINDOW, MAX_WINDOW),
+        ("post_window", "postWindow", MIN_WINDOW, MAX_WINDOW),
+    ]
+    cases: list[tuple[str, dict[str, Any], str, tuple[Any, ...]]] = [
+        ("zero-stake", {"stake": 0}, "ZeroStake", ()),
+        ("zero-bond", {"aggregator_bond": 0}, "ZeroBond", ()),
+        ("plain-krum-slashing", {"tau_pct": 0, "slash_bps": 1}, "SlashingWithoutThreshold", (1,)),
+        ("f-half", {"max_trainers": 4, "krum_f": 2}, "NoHonestMajority", (4, 2, 0)),
+        ("m-beyond-n-minus-f", {"max_trainers": 4, "krum_f": 1, "krum_m": 4}, "NoHonestMajority", (4, 1, 4)),
+    ]
+    for field, name, low, high in bounds:
+        if low > 1:
+            cases.append((f"{field}-low", {field: low - 1}, "OutOfBounds", (name, low - 1, low, high)))
+        cases.append((f"{field}-zero", {field: 0}, "OutOfBounds", (name, 0, low, high)))
+        cases.append((f"{field}-high", {field: high + 1}, "OutOfBounds", (name, high + 1, low, high)))
+    return cases
+
+
+def test_every_refused_setting_has_a_named_error(dep: Deployment) -> None:
+    """Each setting is refused at createProject with its own error and arguments."""
+    for case, overrides, error, args in refused_settings():
+        with pytest.raises(ContractRevert) as info:
+            dep.create(budget=0, **overrides)
+        assert (info.value.name, info.value.error_args) == (error, args), case
+
+
+def test_join_deadline_bounds(dep: Deployment) -> None:
+    """The join deadline must lie after the creating block and at most MAX_JOIN_DELAY after it."""
+    for deadline in (lambda now: now, lambda now: now + MAX_JOIN_DELAY + 60):
+        with pytest.raises(ContractRevert) as info:
+            dep.create(budget=0, join_deadline=deadline(dep.chain.now()))
+        name, value, low, high = info.value.error_args
+        assert isinstance(value, int) and isinstance(low, int) and isinstance(high, int)
+        assert (info.value.name, name, high - low) == ("OutOfBounds", "joinDeadline", MAX_JOIN_DELAY - 1)
+        assert not low <= value <= high
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"rounds": MAX_ROUNDS},
+        {"rounds": 1},
+        {"open_window": MIN_WINDOW, "submit_window": MAX_WINDOW, "post_window": MIN_WINDOW},
+        {"max_trainers": 3, "min_trainers": 1, "krum_f": 1},  # 2f + 1 = n: an honest majority
+        {"max_trainers": 4, "krum_f": 1, "krum_m": 3},  # m = n - f
+        {"tau_pct": 0, "slash_bps": 0},  # plain Multi-Krum that slashes nobody
+        {"tau_pct": 0, "slash_bps": 5_000, "rule": 1},  # tau is Multi-Krum's only
+        {"stake": 1, "aggregator_bond": 1},
+        {"join_deadline_in": 300 * DAY},
+    ],
+    ids=["max-rounds", "one-round", "window-bounds", "honest-majority", "m-is-n-minus-f", "plain-krum-no-slash",
+         "fltrust-tau-zero", "one-wei", "join-in-300-days"],
+)
+def test_settings_at_the_bounds_are_accepted(dep: Deployment, overrides: dict[str, Any]) -> None:
+    if "join_deadline_in" in overrides:
+        overrides = {"join_deadline": dep.chain.now() + overrides.pop("join_deadline_in")}
+    pid = dep.create(budget=0, **overrides)
+    assert dep.market.project(pid).state == State.CREATED
+
+
+def test_contract_bounds_are_the_python_constants(dep: Deployment) -> None:
+    fns = dep.market.contract.functions
+    read = {name: dep.chain.call(getattr(fns, name)()) for name in ("MAX_ROUNDS", "MIN_WINDOW", "MAX_WINDOW",
+                                                                   "MAX_JOIN_DELAY")}
+    assert read == {"MAX_ROUNDS": MAX_ROUNDS, "MIN_WINDOW": MIN_WINDOW, "MAX_WINDOW": MAX_WINDOW,
+                    "MAX_JOIN_DELAY": MAX_JOIN_DELAY}
+    assert (MAX_ROUNDS, MIN_WINDOW, MAX_WINDOW, MAX_JOIN_DELAY) == (1_000, 60, 30 * DAY, 365 * DAY)
+
+
+# -- the same checks in the project file, before any gas is spent ----------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "digits.toml"
+
+
+def toml_text(sections: dict[str, dict[str, int | str]]) -> str:
+    """A TOML document from tables of integers and strings."""
+    return "".join(
+        f"[{name}]\n" + "".join(f"{key} = {value!r}\n".replace("'", '"') for key, value in table.items())
+        for name, table in sections.items()
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "field"),
+    [
+        ("project", "stake", 0, r"\[project\] stake"),
+        ("project", "aggregator_bond", "0 ether", r"\[project\] aggregator_bond"),
+        ("rule", "tau_pct", 0, r"\[rule\] tau_pct = 0 with slash_bps > 0"),
+        ("rule", "f", 2, r"\[rule\] f = 2: .*honest majority"),
+        ("rule", "m", 4, r"\[rule\] m = 4: at most max_trainers - f \(3\)"),
+        ("project", "rounds", 0, r"\[project\] rounds = 0"),
+        ("project", "rounds", MAX_ROUNDS + 1, r"\[project\] rounds"),
+        ("project", "open_window", MIN_WINDOW - 1, r"\[project\] open_window"),
+        ("project", "submit_window", MAX_WINDOW + 1, r"\[project\] submit_window"),
+        ("project", "post_window", 0, r"\[project\] post_window"),
+        ("project", "join_window", MAX_JOIN_DELAY + 1, r"\[project\] join_window"),
+        ("project", "join_window", 0, r"\[project\] join_window"),
+        ("rule", "slash_bps", 10_001, r"\[rule\] slash_bps"),
+    ],
+)
+def test_project_file_refuses_what_the_contract_refuses(
+    tmp_path: Path, section: str, key: str, value: int | str, field: str
+) -> None:
+    sections: dict[str, dict[str, int | str]] = {"project": {"max_trainers": 4}, "rule": {"f": 1, "m": 0}}
+    toml = tmp_path / "project.toml"
+    toml.write_text(toml_text(sections))
+    load_project_file(toml)  # the base is accepted: each case changes one field
+    sections[section][key] = value
+    toml.write_text(toml_text(sections))
+    with pytest.raises(ConfigError, match=field):
+        load_project_file(toml)
+
+
+@pytest.mark.parametrize(
+    "pf",
+    [load_project_file(EXAMPLE), project_file(DemoConfig()), project_file(DemoConfig(trainers=4, attackers=1))],
+    ids=["digits.toml", "demo", "demo-4-trainers"],
+)
+def test_shipped_settings_pass_both_checks(pf: ProjectFile) -> None:
+    """examples/digits.toml and the demo's projects are accepted by the project file and by the contract."""
+    check_settings(pf)
+    dep = deploy(Chain.in_process(), slots=pf.max_trainers)
+    rule = pf.manifest.rule
+    pid = dep.create(
+        budget=0, rounds=pf.rounds, min_trainers=pf.min_trainers, max_trainers=pf.max_trainers, stake=pf.stake,
+        aggregator_bond=pf.aggregator_bond, open_window=pf.open_window, submit_window=pf.submit_window,
+        post_window=pf.post_window, join_deadline=dep.chain.now() + pf.join_window, krum_f=rule.f, krum_m=rule.m,
+        tau_pct=rule.tau_pct, slash_bps=pf.slash_bps,
+    )
+    assert dep.market.project(pid).state == State.CREATED

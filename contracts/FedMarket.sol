@@ -129,12 +129,12 @@ contract FedMarket is ReentrancyGuardTransient {
     }
 
     /// @notice One trainer in one project, packed in one storage slot.
-    /// @dev `seq` lives here rather than in per-round storage because submitUpdate already reads
+    /// @dev `seq` lives here rather than in per-round storage because commitUpdate already reads
     ///      this slot (it is warm and nonzero): recording the rank costs one warm nonzero write
     ///      (2.9k gas, or 100 when the rank repeats), openRound pays nothing for it, and the slot
     ///      never needs pre-writing. The price is history: a submission in a later round overwrites
     ///      the rank, so only the latest round's ranks are readable on chain (see submissionOrder);
-    ///      every rank is also in its UpdateSubmitted event.
+    ///      every rank is also in its UpdateCommitted and UpdateSubmitted events.
     /// @param stake Stake still held for the trainer
     /// @param rewards Credited, unclaimed rewards
     /// @param status None, Active or Ejected
@@ -172,6 +172,9 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @notice BN254 scalar field modulus; commitments are field elements.
     uint256 public constant FIELD_MODULUS =
         21888242871839275222246405745257275088548364400416034343698204186575808495617;
+    /// @notice Top bit of a commitment slot that holds a sealed commit not yet revealed. Real
+    ///         commitments are below FIELD_MODULUS < 2^254, so a marked value is never one.
+    uint256 public constant SEALED_MARK = 1 << 255;
     /// @notice Largest budget, stake or bond in a project (fits the packed participant slot).
     uint256 public constant MAX_AMOUNT = type(uint112).max;
     /// @notice Most trainer slots a verifier may hash into the public input.
@@ -223,8 +226,14 @@ contract FedMarket is ReentrancyGuardTransient {
     event RoundOpened(
         uint256 indexed pid, uint256 indexed round, uint256 vCommit, uint256 windowEnd, uint256 postDeadline
     );
-    /// @notice A trainer committed to its update of round `round`; it was the round's submission
-    ///         number `seq` (0-based, PROTOCOL.md §6).
+    /// @notice A trainer sealed its update of round `round` (commitUpdate); it was the round's
+    ///         submission number `seq` (0-based, PROTOCOL.md §6). The cid and commitment stay
+    ///         hidden until UpdateSubmitted reveals them.
+    event UpdateCommitted(
+        uint256 indexed pid, uint256 indexed round, address indexed trainer, uint256 slot, uint256 seq
+    );
+    /// @notice A trainer revealed its sealed update of round `round` (revealUpdate); `seq` is the
+    ///         rank its commit took (0-based, PROTOCOL.md §6).
     event UpdateSubmitted(
         uint256 indexed pid,
         uint256 indexed round,
@@ -291,6 +300,10 @@ contract FedMarket is ReentrancyGuardTransient {
     error QuorumReached(uint256 pid, uint256 joined, uint256 minTrainers);
     /// @notice The trainer in `slot` already submitted in `round`.
     error AlreadySubmitted(uint256 pid, uint256 round, uint256 slot);
+    /// @notice The trainer in `slot` has no sealed commit to reveal in `round`.
+    error NotCommitted(uint256 pid, uint256 round, uint256 slot);
+    /// @notice The revealed cid, commitment and salt do not hash to the trainer's sealed commit.
+    error SealMismatch(uint256 pid, uint256 round, uint256 slot);
     /// @notice The submission window closed at `windowEnd`.
     error WindowClosed(uint256 pid, uint256 windowEnd, uint256 nowTs);
     /// @notice The submission window is open until `windowEnd` and not every active trainer submitted.
@@ -499,40 +512,68 @@ contract FedMarket is ReentrancyGuardTransient {
         emit RoundOpened(pid, round, vCommit, windowEnd, postDeadline);
     }
 
-    /// @notice Commit to this round's update: once per trainer per round, inside the window. The
-    ///         submission's rank in the round (PROTOCOL.md §6) is recorded with it.
-    /// @dev The rank is the number of active slots that already submitted. The active slots are
+    /// @notice Seal this round's update (PROTOCOL.md §3): once per trainer per round, inside the
+    ///         window. The submission's rank in the round (§6) is the rank of this commit, so a
+    ///         copier who waits for the reveal to learn the cid always ranks after its victim.
+    /// @dev The rank is the number of active slots that already committed. The active slots are
     ///      fixed while a round is open (joins end at start, ejections happen only in postRound),
     ///      openRound wrote exactly them into `pending`, and `nActive` counts them (an ejected slot
     ///      had to submit, so it was active and is counted off once). Hence
     ///      rank = nActive - 1 - popcount(pending after clearing this slot's bit): no extra storage
-    ///      read (nActive is in the progress slot already loaded) and no counter to write.
+    ///      read (nActive is in the progress slot already loaded) and no counter to write. The seal
+    ///      is kept in the commitment slot with SEALED_MARK set, so revealUpdate's overwrite is a
+    ///      cheap nonzero write and no extra storage is needed.
     /// @param pid Project id
     /// @param round The open round
-    /// @param cid Binary CIDv1 of the update blob
-    /// @param commitment Poseidon commitment to the quantized proof view (PROTOCOL.md §2)
-    function submitUpdate(uint256 pid, uint256 round, bytes calldata cid, uint256 commitment) external {
-        Progress memory pr = _projects[pid].progress;
-        _checkOpenRound(pid, pr, round);
-        if (block.timestamp > pr.deadline) revert WindowClosed(pid, pr.deadline, block.timestamp);
+    /// @param seal keccak256(abi.encode(chainid, this, pid, round, trainer, keccak256(cid),
+    ///        commitment, salt)), see revealUpdate
+    function commitUpdate(uint256 pid, uint256 round, bytes32 seal) external {
+        Progress memory pr = _inWindow(pid, round);
         Participant storage record = _participants[pid][msg.sender];
         Participant memory pt = record;
         if (pt.status != Status.Active) {
             if (pt.status == Status.None) revert NotTrainer(pid, msg.sender);
             revert TrainerEjected(pid, msg.sender);
         }
-        if (commitment == 0 || commitment >= FIELD_MODULUS) revert InvalidCommitment(commitment);
-        if (cid.length == 0) revert EmptyCid();
         Round storage rd = _rounds[pid][round];
         uint256 bit = 1 << pt.slot;
         uint256 pending = rd.pending;
         if (pending & bit == 0) revert AlreadySubmitted(pid, round, pt.slot);
         pending &= ~bit;
         rd.pending = pending;
-        _commitments[pid][round][pt.slot] = commitment;
+        _commitments[pid][round][pt.slot] = SEALED_MARK | (uint256(seal) >> 2);
         uint256 seq = uint256(pr.nActive) - 1 - _popcount(pending);
         record.seq = uint8(seq);
-        emit UpdateSubmitted(pid, round, msg.sender, pt.slot, cid, commitment, seq);
+        emit UpdateCommitted(pid, round, msg.sender, pt.slot, seq);
+    }
+
+    /// @notice Reveal the update sealed by commitUpdate, inside the same window: its cid and
+    ///         commitment become public and the slot counts as submitted (PROTOCOL.md §3).
+    /// @dev The seal binds chain, contract, project, round and trainer, so a reveal cannot be
+    ///      replayed by another trainer or in another round. A slot sealed but never revealed
+    ///      counts as absent (flag 0, score 0) in the public input.
+    /// @param pid Project id
+    /// @param round The open round
+    /// @param cid Binary CIDv1 of the update blob
+    /// @param commitment Poseidon commitment to the quantized proof view (PROTOCOL.md §2)
+    /// @param salt The secret the seal was made with
+    function revealUpdate(uint256 pid, uint256 round, bytes calldata cid, uint256 commitment, bytes32 salt)
+        external
+    {
+        _inWindow(pid, round);
+        Participant memory pt = _participants[pid][msg.sender];
+        if (pt.status == Status.None) revert NotTrainer(pid, msg.sender);
+        if (commitment == 0 || commitment >= FIELD_MODULUS) revert InvalidCommitment(commitment);
+        if (cid.length == 0) revert EmptyCid();
+        mapping(uint256 => uint256) storage cs = _commitments[pid][round];
+        uint256 stored = cs[pt.slot];
+        if (stored == 0) revert NotCommitted(pid, round, pt.slot);
+        if (stored & SEALED_MARK == 0) revert AlreadySubmitted(pid, round, pt.slot);
+        bytes32 seal =
+            keccak256(abi.encode(block.chainid, address(this), pid, round, msg.sender, keccak256(cid), commitment, salt));
+        if (stored != SEALED_MARK | (uint256(seal) >> 2)) revert SealMismatch(pid, round, pt.slot);
+        cs[pt.slot] = commitment;
+        emit UpdateSubmitted(pid, round, msg.sender, pt.slot, cid, commitment, pt.seq);
     }
 
     /// @notice Post a round: flags and scores per slot, the new model, the revealed validation
@@ -676,7 +717,8 @@ contract FedMarket is ReentrancyGuardTransient {
         Round storage rd = _rounds[pid][round];
         commitments = new uint256[](pr.nTrainers);
         for (uint256 i; i < pr.nTrainers; ++i) {
-            commitments[i] = _commitments[pid][round][i];
+            uint256 c = _commitments[pid][round][i];
+            if (c & SEALED_MARK == 0) commitments[i] = c;
         }
         return (rd.vCommit, rd.pending, commitments);
     }
@@ -694,7 +736,8 @@ contract FedMarket is ReentrancyGuardTransient {
         mapping(uint256 => uint256) storage cs = _commitments[pid][round];
         seqs = new uint8[](pr.nTrainers);
         for (uint256 i; i < pr.nTrainers; ++i) {
-            if (cs[i] != 0) seqs[i] = uint8(_seqOf(pid, i));
+            uint256 c = cs[i];
+            if (c != 0 && c & SEALED_MARK == 0) seqs[i] = uint8(_seqOf(pid, i));
         }
     }
 
@@ -800,6 +843,14 @@ contract FedMarket is ReentrancyGuardTransient {
         if (round != pr.round) revert WrongRound(pr.round, round);
     }
 
+    /// @dev The progress of a project whose round `round` is open and still in its submission
+    ///      window (commitUpdate, revealUpdate).
+    function _inWindow(uint256 pid, uint256 round) private view returns (Progress memory pr) {
+        pr = _projects[pid].progress;
+        _checkOpenRound(pid, pr, round);
+        if (block.timestamp > pr.deadline) revert WindowClosed(pid, pr.deadline, block.timestamp);
+    }
+
     /// @dev postRound's checks (state, round, caller, deadlines, flags and scores); returns the
     ///      round's public input and the bitmap of its accepted slots (see _publicInput).
     function _checkPost(Project storage p, uint256 pid, uint256 round, uint8[] calldata flags, int64[] calldata scores)
@@ -863,6 +914,9 @@ contract FedMarket is ReentrancyGuardTransient {
     ///      is allocated once (zeroed, so the slots at or beyond nTrainers stay zero). `round` must
     ///      be the latest round opened: the ranks are read from the participant records. Also
     ///      returns the bitmap of the accepted slots: flag 0 with a commitment (PROTOCOL.md §5).
+    ///      A slot sealed but not revealed (SEALED_MARK set) counts as absent; while the window is
+    ///      open it reverts WindowOpen instead, since its trainer may still reveal (so neither
+    ///      postRound nor roundPublicInput can settle a round whose reveals may still come).
     function _publicInput(
         uint256 pid,
         uint256 round,
@@ -894,6 +948,10 @@ contract FedMarket is ReentrancyGuardTransient {
         mapping(uint256 => uint256) storage cs = _commitments[pid][round];
         for (uint256 i; i < flags.length; ++i) {
             uint256 c = cs[i];
+            if (c & SEALED_MARK != 0) {
+                if (block.timestamp <= pr.deadline) revert WindowOpen(pid, pr.deadline, block.timestamp);
+                c = 0;
+            }
             {
                 uint256 flag = flags[i];
                 int64 score = scores[i];

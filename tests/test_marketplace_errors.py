@@ -326,10 +326,24 @@ def case_invalid_commitment(dep: Deployment) -> None:
     pid = training(dep)
     reverts("InvalidCommitment", lambda: m.open_round(pid, FIELD_MODULUS, dep.aggregator), FIELD_MODULUS)
     m.open_round(pid, V_COMMIT, dep.aggregator)
-    reverts("InvalidCommitment", lambda: m.submit_update(pid, 1, CID, 0, dep.trainers[0]), 0)
-    reverts(
-        "InvalidCommitment", lambda: m.submit_update(pid, 1, CID, FIELD_MODULUS, dep.trainers[0]), FIELD_MODULUS
-    )
+    t, salt = dep.trainers[0], bytes(32)
+    m.commit_update(pid, 1, m.seal(pid, 1, t.address, CID, 0, salt), t)
+    reverts("InvalidCommitment", lambda: m.reveal_update(pid, 1, CID, 0, salt, t), 0)
+    reverts("InvalidCommitment", lambda: m.reveal_update(pid, 1, CID, FIELD_MODULUS, salt, t), FIELD_MODULUS)
+
+
+def case_not_committed(dep: Deployment) -> None:
+    m = dep.market
+    pid = in_round(dep, 2, ())
+    reverts("NotCommitted", lambda: m.reveal_update(pid, 1, CID, 5, bytes(32), dep.trainers[1]), pid, 1, 1)
+
+
+def case_seal_mismatch(dep: Deployment) -> None:
+    m = dep.market
+    pid = in_round(dep, 2, ())
+    t, salt = dep.trainers[0], bytes(32)
+    m.commit_update(pid, 1, m.seal(pid, 1, t.address, CID, 5, salt), t)
+    reverts("SealMismatch", lambda: m.reveal_update(pid, 1, CID, 6, salt, t), pid, 1, 0)
 
 
 def case_empty_cid(dep: Deployment) -> None:
@@ -387,8 +401,11 @@ def receiver_trainer(dep: Deployment, attack: int) -> tuple[Any, int]:
     m.join(pid, dep.trainers[0])
     m.start(pid, dep.owner)
     m.open_round(pid, V_COMMIT, dep.aggregator)
-    submit = m.contract.functions.submitUpdate(pid, 1, CID, commitment(0))._encode_transaction_data()
-    chain.transact(receiver.functions.act(submit, 0), dep.owner, gas=400_000)
+    salt = bytes(32)
+    sealed = m.seal(pid, 1, receiver.address, CID, commitment(0), salt)
+    for call in (m.contract.functions.commitUpdate(pid, 1, sealed),
+                 m.contract.functions.revealUpdate(pid, 1, CID, commitment(0), salt)):
+        chain.transact(receiver.functions.act(call._encode_transaction_data(), 0), dep.owner, gas=400_000)
     m.submit_update(pid, 1, CID, commitment(1), dep.trainers[0])
     dep.post(pid, 1, [0, 0], [1, 1])
     chain.transact(receiver.functions.setAttack(attack, pid), dep.owner, gas=100_000)
@@ -446,6 +463,8 @@ ERROR_CASES: dict[str, Callable[[Deployment], None]] = {
     "SlashingWithoutThreshold": case_settings_refused,
     "NoHonestMajority": case_settings_refused,
     "InvalidCommitment": case_invalid_commitment,
+    "NotCommitted": case_not_committed,
+    "SealMismatch": case_seal_mismatch,
     "EmptyCid": case_empty_cid,
     "LengthMismatch": case_post_checks,
     "InvalidFlag": case_post_checks,
@@ -515,13 +534,14 @@ def test_signed_submission_cannot_be_replayed(anvil_chain: Chain) -> None:
     dep = deploy(anvil_chain)
     pid = in_round(dep, 2, ())
     trainer = dep.trainers[0]
-    fn = dep.market.contract.functions.submitUpdate(pid, 1, CID, commitment(0))
+    fn = dep.market.contract.functions.commitUpdate(pid, 1, dep.market.seal(pid, 1, trainer.address, CID, 5, bytes(32)))
     tx = fn.build_transaction(anvil_chain._tx_params(trainer, 0, 200_000))
     raw = trainer.sign_transaction(tx).raw_transaction
     anvil_chain.w3.eth.wait_for_transaction_receipt(anvil_chain.w3.eth.send_raw_transaction(raw))
     with pytest.raises(Exception, match="nonce"):
         anvil_chain.w3.eth.send_raw_transaction(raw)
-    assert dep.market.round_state(pid, 1).commitments == (commitment(0), 0)
+    state = dep.market.round_state(pid, 1)
+    assert state.pending == 0b10 and state.commitments == (0, 0)  # sealed, not revealed: absent
 
 
 def test_params_round_trip(anvil_chain: Chain) -> None:

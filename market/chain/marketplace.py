@@ -7,12 +7,14 @@ are passed and returned as binary CIDv1 bytes.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from enum import IntEnum
 from functools import cache
 from typing import Any
 
+from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
@@ -246,6 +248,23 @@ class MarketEvent:
     log_index: int
 
 
+def seal(chain_id: int, market: str, pid: int, round_: int, trainer: str, cid: bytes, commitment: int,
+         salt: bytes) -> bytes:
+    """FedMarket.commitUpdate's seal: keccak256(abi.encode(chainid, market, pid, round, trainer,
+    keccak256(cid), commitment, salt)).
+
+    Binding chain, contract, project, round and trainer means a reveal seen in the mempool cannot
+    be replayed by anyone else or anywhere else (PROTOCOL.md §3).
+    """
+    if len(salt) != 32:
+        raise ValueError(f"salt must be 32 bytes, got {len(salt)}")
+    return bytes(Web3.keccak(abi_encode(
+        ["uint256", "address", "uint256", "uint256", "address", "bytes32", "uint256", "bytes32"],
+        [chain_id, Web3.to_checksum_address(market), pid, round_, Web3.to_checksum_address(trainer),
+         bytes(Web3.keccak(cid)), commitment, salt],
+    )))
+
+
 @cache
 def artifacts() -> dict[str, ContractArtifact]:
     """The compiled contracts/ (cached per process; the compiler caches on disk)."""
@@ -332,9 +351,31 @@ class Marketplace:
         """Open the next round with the validation-direction commitment (aggregator)."""
         return self._send(self.contract.functions.openRound(pid, v_commit), sender)
 
-    def submit_update(self, pid: int, round_: int, cid: bytes, commitment: int, sender: LocalAccount) -> TxReceipt:
-        """Commit to this round's update (trainer)."""
-        return self._send(self.contract.functions.submitUpdate(pid, round_, cid, commitment), sender)
+    def seal(self, pid: int, round_: int, trainer: str, cid: bytes, commitment: int, salt: bytes) -> bytes:
+        """The seal `trainer` commits for this update in this contract (see `seal`)."""
+        return seal(self.chain.w3.eth.chain_id, self.address, pid, round_, trainer, cid, commitment, salt)
+
+    def commit_update(self, pid: int, round_: int, sealed: bytes, sender: LocalAccount) -> TxReceipt:
+        """Seal this round's update (trainer, PROTOCOL.md §3): fixes its rank, hides cid and commitment."""
+        return self._send(self.contract.functions.commitUpdate(pid, round_, sealed), sender)
+
+    def reveal_update(
+        self, pid: int, round_: int, cid: bytes, commitment: int, salt: bytes, sender: LocalAccount
+    ) -> TxReceipt:
+        """Reveal the update sealed by commit_update (trainer, same window)."""
+        return self._send(self.contract.functions.revealUpdate(pid, round_, cid, commitment, salt), sender)
+
+    def submit_update(
+        self, pid: int, round_: int, cid: bytes, commitment: int, sender: LocalAccount, salt: bytes | None = None
+    ) -> TxReceipt:
+        """Commit then reveal at once (trainer); returns the reveal's receipt.
+
+        For callers with nothing to hide between the two (tests, benches): the cid is public as
+        soon as the reveal is sent. A random salt is drawn when none is given.
+        """
+        salt = secrets.token_bytes(32) if salt is None else salt
+        self.commit_update(pid, round_, self.seal(pid, round_, sender.address, cid, commitment, salt), sender)
+        return self.reveal_update(pid, round_, cid, commitment, salt, sender)
 
     def post_round(
         self,

@@ -1,0 +1,122 @@
+"""Commit-then-reveal (PROTOCOL.md §3): a submission's rank is its commit's, so a copier cannot take it.
+
+The attacker's test comes first: a copier that reads the victim's update from the mempool (the
+reveal carries the cid) can only commit after it, so the copy rule flags the copier; replaying or
+front-running the victim's seal gives it nothing it can reveal.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from aggregator.rules.screen import copies
+from market.chain.client import Chain
+from market.chain.marketplace import seal
+from market.errors import ContractRevert
+from tests.marketplace_harness import CID, V_COMMIT, Deployment, commitment, deploy
+
+VICTIM_SALT = bytes([7]) * 32
+COPIER_SALT = bytes([9]) * 32
+
+
+def reverts(name: str, action: object, *args: object) -> None:
+    """Run `action`, expect the custom error `name` with `args`."""
+    with pytest.raises(ContractRevert) as info:
+        action()  # type: ignore[operator]
+    assert info.value.name == name, f"expected {name}, got {info.value}"
+    assert info.value.error_args == args
+
+
+def open_round(chain: Chain, n: int = 3) -> tuple[Deployment, int]:
+    """A project with `n` trainers and round 1 open."""
+    dep = deploy(chain)
+    pid = dep.create(min_trainers=1)
+    dep.start(pid, n)
+    dep.market.open_round(pid, V_COMMIT, dep.aggregator)
+    return dep, pid
+
+
+def test_mempool_copier_ranks_after_its_victim_and_is_the_one_flagged(chain: Chain) -> None:
+    dep, pid = open_round(chain)
+    m = dep.market
+    victim, copier = dep.trainers[0], dep.trainers[1]
+    victim_seal = m.seal(pid, 1, victim.address, CID, commitment(0), VICTIM_SALT)
+    # The copier front-runs the victim's commit with the victim's own seal: it takes rank 0 ...
+    m.commit_update(pid, 1, victim_seal, copier)
+    m.commit_update(pid, 1, victim_seal, victim)
+    m.reveal_update(pid, 1, CID, commitment(0), VICTIM_SALT, victim)
+    # ... but the seal binds the trainer: replaying the victim's reveal (now public) fails.
+    reverts("SealMismatch", lambda: m.reveal_update(pid, 1, CID, commitment(0), VICTIM_SALT, copier), pid, 1, 1)
+    assert m.submission_order(pid, 1) == [1, 0, 0]  # the victim ranks 1; the copier has no reveal, no rank
+    assert m.round_state(pid, 1).commitments == (commitment(0), 0, 0)
+
+    # A fresh round: the copier waits for the victim's reveal, then commits and reveals a copy.
+    dep2, pid2 = open_round(chain)
+    m2 = dep2.market
+    v, c = dep2.trainers[0], dep2.trainers[1]
+    m2.commit_update(pid2, 1, m2.seal(pid2, 1, v.address, CID, commitment(0), VICTIM_SALT), v)
+    m2.reveal_update(pid2, 1, CID, commitment(0), VICTIM_SALT, v)
+    (seen,) = m2.events("UpdateSubmitted", pid2)
+    copied_cid, copied_commitment = bytes(seen.args["cid"]), int(seen.args["commitment"])
+    m2.commit_update(pid2, 1, m2.seal(pid2, 1, c.address, copied_cid, copied_commitment, COPIER_SALT), c)
+    m2.reveal_update(pid2, 1, copied_cid, copied_commitment, COPIER_SALT, c)
+    dep2.submit(pid2, 1, [2])
+    seqs = m2.submission_order(pid2, 1)
+    assert seqs == [0, 1, 2]
+    # Identical blobs (distance 0): the copy rule (§3) flags the later rank, the copier, only.
+    dist = [[0, 0, 50], [0, 0, 50], [50, 50, 0]]
+    assert copies(dist, [100, 100, 100], seqs, dup_pct=5) == [False, True, False]
+
+
+def test_seal_binds_trainer_round_project_chain_and_contents(anvil_chain: Chain) -> None:
+    dep, pid = open_round(anvil_chain)
+    m = dep.market
+    t, other = dep.trainers[0], dep.trainers[1]
+    chain_id = anvil_chain.w3.eth.chain_id
+    assert m.seal(pid, 1, t.address, CID, 5, VICTIM_SALT) == seal(
+        chain_id, m.address, pid, 1, t.address, CID, 5, VICTIM_SALT
+    )
+    wrong = [
+        seal(chain_id + 1, m.address, pid, 1, t.address, CID, 5, VICTIM_SALT),  # another chain
+        seal(chain_id, dep.owner.address, pid, 1, t.address, CID, 5, VICTIM_SALT),  # another contract
+        seal(chain_id, m.address, pid + 1, 1, t.address, CID, 5, VICTIM_SALT),  # another project
+        seal(chain_id, m.address, pid, 2, t.address, CID, 5, VICTIM_SALT),  # another round
+        seal(chain_id, m.address, pid, 1, other.address, CID, 5, VICTIM_SALT),  # another trainer
+    ]
+    snap = anvil_chain.snapshot()
+    for sealed in wrong:
+        m.commit_update(pid, 1, sealed, t)
+        reverts("SealMismatch", lambda: m.reveal_update(pid, 1, CID, 5, VICTIM_SALT, t), pid, 1, 0)
+        anvil_chain.revert(snap)
+        snap = anvil_chain.snapshot()
+    m.commit_update(pid, 1, m.seal(pid, 1, t.address, CID, 5, VICTIM_SALT), t)
+    reverts("SealMismatch", lambda: m.reveal_update(pid, 1, CID + b"x", 5, VICTIM_SALT, t), pid, 1, 0)
+    reverts("SealMismatch", lambda: m.reveal_update(pid, 1, CID, 6, VICTIM_SALT, t), pid, 1, 0)
+    reverts("SealMismatch", lambda: m.reveal_update(pid, 1, CID, 5, COPIER_SALT, t), pid, 1, 0)
+    reverts("NotCommitted", lambda: m.reveal_update(pid, 1, CID, 5, VICTIM_SALT, other), pid, 1, 1)
+    m.reveal_update(pid, 1, CID, 5, VICTIM_SALT, t)
+    reverts("AlreadySubmitted", lambda: m.reveal_update(pid, 1, CID, 5, VICTIM_SALT, t), pid, 1, 0)
+    reverts("AlreadySubmitted", lambda: m.commit_update(pid, 1, bytes(32), t), pid, 1, 0)
+
+
+def test_unrevealed_slot_is_absent_and_blocks_an_early_post(anvil_chain: Chain) -> None:
+    dep, pid = open_round(anvil_chain)
+    m = dep.market
+    dep.submit(pid, 1, [0, 1])
+    m.commit_update(pid, 1, m.seal(pid, 1, dep.trainers[2].address, CID, 5, VICTIM_SALT), dep.trainers[2])
+    state = m.round_state(pid, 1)
+    assert state.pending == 0 and state.commitments == (commitment(0), commitment(1), 0)
+    assert m.submission_order(pid, 1) == [0, 1, 0]
+    # Every slot committed, but slot 2 may still reveal: no early post.
+    window_end = m.project(pid).deadline
+    with pytest.raises(ContractRevert) as info:
+        dep.post(pid, 1, [0, 0, 0], [1, 1, 0])
+    assert info.value.name == "WindowOpen" and info.value.error_args[:2] == (pid, window_end)
+    anvil_chain.time_travel(601)
+    with pytest.raises(ContractRevert) as info:
+        m.reveal_update(pid, 1, CID, 5, VICTIM_SALT, dep.trainers[2])
+    assert info.value.name == "WindowClosed"
+    reverts("AbsentSlotNotZero", lambda: m.public_input(pid, 1, [0, 0, 0], [1, 1, 1]), 2)
+    dep.post(pid, 1, [0, 0, 0], [1, 1, 0])
+    assert m.participant(pid, dep.trainers[2].address).rewards == 0
+    assert m.participant(pid, dep.trainers[0].address).rewards > 0

@@ -12,7 +12,7 @@ from market.dev.gasbench import run
 SNAPSHOT = Path(__file__).parent / "gas_snapshot.json"
 TOLERANCE = 1.10
 TARGETS = {
-    "submitUpdate": 80_000,
+    "commitReveal": 110_000,  # commitUpdate + revealUpdate, one trainer's submission (PROTOCOL.md §3)
     "claim": 60_000,
     "withdrawStake": 60_000,
     "join": 120_000,

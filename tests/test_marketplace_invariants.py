@@ -288,7 +288,12 @@ class MarketMachine(RuleBasedStateMachine):
         ledger = self.ledgers[pid]
         round_ = max(ledger.round - 1, 0) if stale else ledger.round
         value = commitment(trainer, ledger.round)
-        receipt = self.attempt(self.fns.submitUpdate(pid, round_, CID, value), trainer)
+        salt = bytes([trainer + 1]) * 32
+        sealed = self.market.seal(pid, round_, self.party(trainer).address, CID, value, salt)
+        receipt = self.attempt(self.fns.commitUpdate(pid, round_, sealed), trainer)
+        if receipt:
+            receipt = self.attempt(self.fns.revealUpdate(pid, round_, CID, value, salt), trainer)
+            assert receipt, "a trainer could not reveal its own commit inside the window"
         if receipt:
             assert not stale, "a submission for a past round was accepted"
             (event,) = self.market.receipt_events(receipt, "UpdateSubmitted")

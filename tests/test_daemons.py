@@ -20,8 +20,8 @@ from market.parties.context import ProjectContext, load_context
 from market.parties.owner import create_project
 from market.parties.project_file import load_project_file
 from market.parties.trainer_node import Step as TrainerStep
-from market.parties.trainer_node import TrainerNode
-from market.storage import IpfsStorage, LocalStorage
+from market.parties.trainer_node import Submitted, TrainerNode, Waiting
+from market.storage import IpfsStorage, LocalStorage, cid_to_bytes
 from tests.test_product import EXAMPLE
 
 POLL_S = 0.01
@@ -160,3 +160,43 @@ def test_trainer_rides_out_a_window_that_closed_while_it_trained(tmp_path: Path)
     assert lines[1:] == [f"withdrew stake {ctx.params.stake}"] and node.steps == 2
     assert ctx.market.project(ctx.pid).state == State.CANCELLED
     assert ctx.market.participant(ctx.pid, trainer.address).stake == 0
+
+
+class CommitFirstStorage(LocalStorage):
+    """Local storage that refuses a blob of `trainer` whose commit is not mined yet (PROTOCOL.md §3)."""
+
+    def __init__(self, root: Path, ctx: ProjectContext, trainer: LocalAccount) -> None:
+        super().__init__(root)
+        self.ctx, self.trainer = ctx, trainer
+
+    def add(self, data: bytes) -> str:
+        """LocalStorage.add, once the trainer's pending bit for the open round is cleared."""
+        m, pid = self.ctx.market, self.ctx.pid
+        slot = m.participant(pid, self.trainer.address).slot
+        assert not m.round_state(pid, m.project(pid).round).pending >> slot & 1, "blob public before its commit"
+        return super().add(data)
+
+
+def test_trainer_commits_before_upload_and_reveals_after_a_restart(tmp_path: Path) -> None:
+    chain = Chain.in_process()
+    ctx = example_project(chain, tmp_path / "store")
+    assert str(aggregator(ctx, chain.accounts[1], tmp_path).step()) == "round 1: opened"
+    m, pid, data = ctx.market, ctx.pid, ctx.task.train.subset(np.arange(64))
+    # A node that dies right after its commit: the blob was never uploaded nor revealed.
+    crashed, trainer = TrainerNode(ctx, chain.accounts[2], data), chain.accounts[2]
+    made = crashed.sealed_update(1)
+    assert made is not None
+    _, cid, commitment = made
+    m.commit_update(pid, 1, m.seal(pid, 1, trainer.address, cid_to_bytes(cid), commitment, crashed.salt(1)), trainer)
+    assert m.round_state(pid, 1).commitments[0] == 0
+    checked = dataclasses.replace(ctx, storage=CommitFirstStorage(tmp_path / "store", ctx, trainer))
+    restarted = TrainerNode(checked, trainer, data)
+    assert restarted.step() == Submitted(1, cid)
+    assert m.round_state(pid, 1).commitments[0] == commitment
+    assert isinstance(restarted.step(), Waiting)
+    # A fresh trainer goes the whole way: commit, upload (checked to come after), reveal.
+    other = chain.accounts[3]
+    checked = dataclasses.replace(ctx, storage=CommitFirstStorage(tmp_path / "store", ctx, other))
+    step = TrainerNode(checked, other, data).step()
+    assert isinstance(step, Submitted) and m.round_state(pid, 1).commitments[1] != 0
+    assert m.submission_order(pid, 1)[:2] == [0, 1]

@@ -2,7 +2,9 @@
 
 Like the aggregator it keeps no state: what is due comes from the chain (the round's pending
 bitmap says whether this trainer has submitted), and training is seeded by (trainer, round), so
-a restarted trainer recomputes the same update, the same blob and the same CID. A step returns
+a restarted trainer recomputes the same update, the same blob and the same CID. Submitting is
+commit then reveal (PROTOCOL.md §3); the seal's salt is derived from the signer's key, so a node
+restarted after its commit (pending bit cleared, commitment still 0) reveals on its next step. A step returns
 what it did as a typed value (Joined, Submitted, Settled ... or one of the idle kinds).
 """
 
@@ -18,7 +20,7 @@ import torch
 from eth_account.signers.local import LocalAccount
 
 from market.chain.marketplace import State, Status
-from market.errors import ConfigError, ContractRevert, TransientError
+from market.errors import ConfigError, ContractRevert, StorageError, TransientError
 from market.ml import attacks
 from market.ml.tasks.base import Split
 from market.ml.training import local_update
@@ -26,7 +28,7 @@ from market.parties.context import ProjectContext, verifier_mismatches
 from market.protocol.blob import UpdateHeader, decode, encode
 from market.protocol.commitment import commit_view
 from market.protocol.quant import quantize
-from market.storage import cid_from_bytes, cid_to_bytes
+from market.storage import cid_from_bytes, cid_of, cid_to_bytes
 
 #: Attacks a single trainer can mount on its own (the evaluation also has group attacks).
 SOLO_ATTACKS = attacks.SOLO_ATTACKS
@@ -60,7 +62,7 @@ class Joined:
 
 @dataclass(frozen=True)
 class Submitted:
-    """The trainer uploaded its update for `round` and committed to it on chain."""
+    """The trainer sealed its update for `round` on chain, uploaded it and revealed it."""
 
     round: int
     cid: str
@@ -189,17 +191,49 @@ class TrainerNode:
         # n is the project's slots: a trainer cannot know how many others will submit.
         return spec(attacks.AttackContext(honest, self.ctx.params.max_trainers, round_seed(me, round_, ATTACK_SALT), victim))
 
-    def submit(self, round_: int) -> str | None:
-        """Train on g(round-1), upload the blob and commit to it on chain; returns the CID (None if
-        there is nothing to submit yet)."""
+    def salt(self, round_: int) -> bytes:
+        """The seal's secret salt for `round_`: derived from the signer's key and the round, so a
+        node restarted between its commit and its reveal finds it again without keeping state."""
+        c = self.ctx
+        tag = f"fedmarket-seal:{c.market.chain.chain_id}:{c.market.address}:{c.pid}:{round_}".encode()
+        return hashlib.sha256(bytes(self.signer.key) + tag).digest()
+
+    def sealed_update(self, round_: int) -> tuple[bytes, str, int] | None:
+        """Train on g(round-1): the encoded blob, its CID and its commitment (None if there is nothing
+        to submit yet). Deterministic per trainer and round, so a reveal can recompute it."""
         c = self.ctx
         update = self.update(round_, c.global_model(round_ - 1))
         if update is None:
             return None
         blob = encode(split_flat(update, c), self.header(round_, self.signer.address), c.layout)
-        cid = c.storage.add(blob)
         commitment = commit_view(quantize(update, c.manifest.quant), c.params.view_offset, c.params.view_len, c.manifest.quant)
-        c.market.submit_update(c.pid, round_, cid_to_bytes(cid), commitment, self.signer)
+        return blob, str(cid_of(blob)), commitment
+
+    def submit(self, round_: int) -> str | None:
+        """Seal the update on chain, then upload the blob and reveal it (PROTOCOL.md §3); returns the
+        CID (None if there is nothing to submit yet). The blob is public only once the commit is
+        mined, so nobody can copy it and rank before this trainer."""
+        c = self.ctx
+        made = self.sealed_update(round_)
+        if made is None:
+            return None
+        _, cid, commitment = made
+        salt = self.salt(round_)
+        sealed = c.market.seal(c.pid, round_, self.signer.address, cid_to_bytes(cid), commitment, salt)
+        c.market.commit_update(c.pid, round_, sealed, self.signer)
+        return self.reveal(round_, made)
+
+    def reveal(self, round_: int, made: tuple[bytes, str, int] | None = None) -> str | None:
+        """Upload the sealed blob and reveal it on chain; recomputes it when `made` is not given (a
+        restart after the commit). Returns the CID (None if there is nothing to reveal)."""
+        c = self.ctx
+        made = made or self.sealed_update(round_)
+        if made is None:
+            return None
+        blob, cid, commitment = made
+        if c.storage.add(blob) != cid:
+            raise StorageError(f"storage named the round {round_} blob differently from its sealed CID {cid}")
+        c.market.reveal_update(c.pid, round_, cid_to_bytes(cid), commitment, self.salt(round_), self.signer)
         return cid
 
     def step(self) -> Step:
@@ -211,9 +245,14 @@ class TrainerNode:
             c.market.join(c.pid, self.signer)
             return Joined()
         if project.state == State.TRAINING and project.round_open and part.status == Status.ACTIVE:
-            pending = c.market.round_state(c.pid, project.round).pending
-            if pending >> part.slot & 1 and c.market.chain.now() <= project.deadline:
-                cid = self.submit(project.round)
+            state = c.market.round_state(c.pid, project.round)
+            if c.market.chain.now() <= project.deadline:
+                if state.pending >> part.slot & 1:
+                    cid = self.submit(project.round)
+                elif state.commitments[part.slot] == 0:  # committed, not revealed: a restart in between
+                    cid = self.reveal(project.round)
+                else:
+                    return Waiting()
                 return NothingToCopy(project.round) if cid is None else Submitted(project.round, cid)
         if project.state in (State.FINISHED, State.CANCELLED) or part.status == Status.EJECTED:
             return self.settle() if self.settle_at_end else Ended(project.state)

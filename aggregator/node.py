@@ -61,7 +61,7 @@ class NotTraining:
 
 @dataclass(frozen=True)
 class Awaiting:
-    """Round `round` is open and some submissions are still due before its deadline."""
+    """Round `round` is open and some submissions (commits or reveals) are still due before its deadline."""
 
     round: int
 
@@ -148,7 +148,10 @@ class AggregatorNode:
         if not project.round_open:
             return self.open_round(project.round + 1)
         rs = self.market.round_state(self.ctx.pid, project.round)
-        if rs.pending != 0 and self.market.chain.now() <= project.deadline:
+        # Every active slot must have revealed (a commit alone reads as 0) before an early post:
+        # the contract refuses one while a sealed commit may still be revealed (PROTOCOL.md §3).
+        revealed = sum(1 for c in rs.commitments if c)
+        if revealed < project.n_active and self.market.chain.now() <= project.deadline:
             return Awaiting(project.round)
         return self.post_round(project.round)
 

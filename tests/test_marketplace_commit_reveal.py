@@ -7,6 +7,8 @@ front-running the victim's seal gives it nothing it can reveal.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from aggregator.rules.screen import copies
@@ -19,10 +21,10 @@ VICTIM_SALT = bytes([7]) * 32
 COPIER_SALT = bytes([9]) * 32
 
 
-def reverts(name: str, action: object, *args: object) -> None:
+def reverts(name: str, action: Callable[[], object], *args: object) -> None:
     """Run `action`, expect the custom error `name` with `args`."""
     with pytest.raises(ContractRevert) as info:
-        action()  # type: ignore[operator]
+        action()
     assert info.value.name == name, f"expected {name}, got {info.value}"
     assert info.value.error_args == args
 

@@ -22,7 +22,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from market.chain.client import Chain
-from market.errors import ChainError
+from market.errors import ChainError, ConfigError
 from market.toolchain.solc import ContractArtifact, compile_contracts
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -257,7 +257,7 @@ def seal(chain_id: int, market: str, pid: int, round_: int, trainer: str, cid: b
     be replayed by anyone else or anywhere else (PROTOCOL.md §3).
     """
     if len(salt) != 32:
-        raise ValueError(f"salt must be 32 bytes, got {len(salt)}")
+        raise ConfigError(f"a seal's salt must be 32 bytes, got {len(salt)}")
     return bytes(Web3.keccak(abi_encode(
         ["uint256", "address", "uint256", "uint256", "address", "bytes32", "uint256", "bytes32"],
         [chain_id, Web3.to_checksum_address(market), pid, round_, Web3.to_checksum_address(trainer),

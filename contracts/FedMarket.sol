@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IRoundVerifier} from "./IRoundVerifier.sol";
+import {IPoseidonCommit} from "./IPoseidonCommit.sol";
 
 /// @title FedMarket
 /// @notice A federated-learning marketplace: owners escrow a reward budget, trainers stake and submit
@@ -12,8 +13,10 @@ import {IRoundVerifier} from "./IRoundVerifier.sol";
 ///         contribution scores with a zero-knowledge proof, and the contract pays by the rules of
 ///         docs/PROTOCOL.md §5-§7. Many projects live in one contract; every balance is pulled.
 ///         No claim the proof does not cover moves money: a posted round's budget belongs to its
-///         accepted trainers whatever their scores, only a proven outlier (flag 1) is slashed, and a
-///         missed deadline pays the aggregator's bond to the trainers it harmed (PROTOCOL.md, Trust model).
+///         accepted trainers whatever their scores, only a proven outlier (flag 1) is slashed, a
+///         rejection the proof does not cover (flag 2) stays provisional until its trainer could cure
+///         it on chain, and a missed deadline pays the aggregator's bond to the trainers it harmed
+///         (PROTOCOL.md §5, §7, Trust model).
 /// @dev Money is conserved per asset: the contract's balance of an asset equals the sum, over the
 ///      projects in that asset, of `budgetLeft + ownerRefund + bondHeld` plus every participant's
 ///      `stake + rewards`. Nothing moves one party's credited balance to another.
@@ -103,7 +106,10 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @param verifierSlots N = verifier.maxTrainers(), read once at creation
     /// @param deadline Training: the openRound deadline while no round is open, else the end of the
     ///        submission window
-    /// @param postDeadline The postRound deadline of the open round
+    /// @param postDeadline The postRound deadline of the open round; while `disputing`, the end of the
+    ///        dispute window (the re-post deadline is one postWindow later)
+    /// @param disputing True while the open round's post rejected a slot (flag 2) and awaits its
+    ///        dispute window (PROTOCOL.md §5): nothing of it is settled yet
     struct Progress {
         State state;
         uint16 round;
@@ -113,6 +119,7 @@ contract FedMarket is ReentrancyGuardTransient {
         uint16 verifierSlots;
         uint64 deadline;
         uint64 postDeadline;
+        bool disputing;
     }
 
     /// @notice A project's money, in its asset.
@@ -160,6 +167,16 @@ contract FedMarket is ReentrancyGuardTransient {
         uint256 pending;
     }
 
+    /// @notice A posted round whose flag-2 rejections are open to cures (PROTOCOL.md §5).
+    /// @param claim keccak256(abi.encode(flags, scores)) of the provisional post
+    /// @param rejected Bitmap of the slots rejected (flag 2) and not cured
+    /// @param cured Bitmap of the slots whose trainers cured the rejection
+    struct Dispute {
+        bytes32 claim;
+        uint256 rejected;
+        uint256 cured;
+    }
+
     /// @notice Everything stored per project: parameters, owner, lifecycle, money, ejected slots.
     struct Project {
         ProjectParams params;
@@ -190,6 +207,9 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @notice Furthest a join deadline may lie after the project's creation.
     uint256 public constant MAX_JOIN_DELAY = 365 days;
 
+    /// @notice The contract that recomputes a cured view's commitment (PROTOCOL.md §2, §5).
+    IPoseidonCommit public immutable POSEIDON;
+
     /// @notice Number of projects created; ids run from 1 to projectCount.
     uint256 public projectCount;
 
@@ -203,6 +223,8 @@ contract FedMarket is ReentrancyGuardTransient {
     mapping(uint256 pid => mapping(uint256 round => Round)) private _rounds;
     /// @dev Update commitment per (round, slot); 0 means no submission.
     mapping(uint256 pid => mapping(uint256 round => mapping(uint256 slot => uint256))) private _commitments;
+    /// @dev The dispute of a round whose post rejected a slot (flag 2).
+    mapping(uint256 pid => mapping(uint256 round => Dispute)) private _disputes;
 
     /// @notice A project was created; the CIDs (binary CIDv1) are only recorded here.
     event ProjectCreated(
@@ -247,8 +269,18 @@ contract FedMarket is ReentrancyGuardTransient {
     event RoundPosted(
         uint256 indexed pid, uint256 indexed round, bytes modelCid, bytes vCid, uint8[] flags, int64[] scores
     );
+    /// @notice The post of round `round` rejected the slots in the bitmap `rejected` (flag 2, the
+    ///         aggregator's unproven claim): nothing is settled until `disputeEnd`, by which their
+    ///         trainers may cure (PROTOCOL.md §5).
+    event RoundDisputable(uint256 indexed pid, uint256 indexed round, uint256 rejected, uint256 disputeEnd);
+    /// @notice The trainer in `slot` answered its rejection: the proof view it published hashes to its
+    ///         commitment. The aggregator must re-post the round with it included (PROTOCOL.md §5).
+    event UpdateCured(uint256 indexed pid, uint256 indexed round, address indexed trainer, uint256 slot);
+    /// @notice The disputable post of round `round` became final: nobody cured, and it was settled.
+    event RoundFinalized(uint256 indexed pid, uint256 indexed round);
     /// @notice The aggregator rejected the update of the trainer in `slot` (flag 2, its claim, not
-    ///         proven): the trainer is not paid for the round and keeps its stake and its slot.
+    ///         proven) and the trainer did not cure it: the trainer is not paid for the round and keeps
+    ///         its stake and its slot.
     event UpdateRejected(uint256 indexed pid, uint256 indexed round, address indexed trainer, uint256 slot);
     /// @notice A proven outlier (flag 1, always `flag` = 1) lost `amount` of its stake and was ejected.
     event TrainerSlashed(
@@ -351,12 +383,37 @@ contract FedMarket is ReentrancyGuardTransient {
     error AbsentSlotNotZero(uint256 slot);
     /// @notice A flagged slot must have score 0.
     error FlaggedSlotScored(uint256 slot, int64 score);
+    /// @notice The bond `bond` is below one round's budget `roundBudget`: a missed post could not make
+    ///         the round's submitters whole (PROTOCOL.md §7).
+    error BondBelowRoundBudget(uint256 bond, uint256 roundBudget);
+    /// @notice Round `round` has no disputable post (no flag 2, or not posted yet).
+    error NoDispute(uint256 pid, uint256 round);
+    /// @notice The trainer in `slot` was not rejected (flag 2) in round `round`, or already cured.
+    error NotRejected(uint256 pid, uint256 round, uint256 slot);
+    /// @notice The published view does not hash to the commitment of the trainer in `slot`.
+    error CureMismatch(uint256 pid, uint256 round, uint256 slot);
+    /// @notice The dispute window is open until `disputeEnd`.
+    error DisputeOpen(uint256 pid, uint256 disputeEnd, uint256 nowTs);
+    /// @notice A trainer cured in round `round`: only the aggregator's re-post can settle it.
+    error CureOutstanding(uint256 pid, uint256 round);
+    /// @notice Nobody cured in round `round`: its post is final, settle it with finalizeRound.
+    error NothingCured(uint256 pid, uint256 round);
+    /// @notice The flags and scores are not those of round `round`'s disputable post.
+    error ClaimMismatch(uint256 pid, uint256 round);
+    /// @notice A re-post may reject (flag 2) only slots rejected before and not cured; `slot` is not one.
+    error NewRejection(uint256 pid, uint256 round, uint256 slot);
     /// @notice The verifier rejected the round's proof.
     error InvalidProof(uint256 pid, uint256 round);
     /// @notice The caller has nothing to withdraw here.
     error NothingToWithdraw();
     /// @notice Sending `amount` wei to `to` failed.
     error TransferFailed(address to, uint256 amount);
+
+    /// @param poseidon The deployed PoseidonCommit that cures are checked with
+    constructor(IPoseidonCommit poseidon) {
+        if (address(poseidon).code.length == 0) revert InvalidParameter("poseidon");
+        POSEIDON = poseidon;
+    }
 
     // ----------------------------------------------------------------------------------------
     // Setup: create, fund, bond, join, start, cancel
@@ -383,7 +440,7 @@ contract FedMarket is ReentrancyGuardTransient {
         Project storage p = _projects[pid];
         p.params = params;
         p.owner = msg.sender;
-        p.progress = Progress(State.Created, 0, false, 0, 0, slots, 0, 0);
+        p.progress = Progress(State.Created, 0, false, 0, 0, slots, 0, 0, false);
         p.funds = Funds(uint128(budget), uint128(budget), 0, 0);
         emit ProjectCreated(pid, msg.sender, params.aggregator, params, budget, taskCid, modelCid);
         _pull(params.token, budget);
@@ -446,6 +503,7 @@ contract FedMarket is ReentrancyGuardTransient {
     }
 
     /// @notice Start training: the owner once `minTrainers` joined, anyone after the join deadline.
+    ///         The budget is final now; the bond must cover one round's budget (PROTOCOL.md §7).
     /// @param pid Project id
     function start(uint256 pid) external nonReentrant {
         Project storage p = _projects[pid];
@@ -455,6 +513,8 @@ contract FedMarket is ReentrancyGuardTransient {
         }
         uint256 joined = p.progress.nTrainers;
         if (joined < p.params.minTrainers) revert NotEnoughTrainers(pid, joined, p.params.minTrainers);
+        uint256 roundBudget = p.funds.budget / p.params.rounds;
+        if (p.params.aggregatorBond < roundBudget) revert BondBelowRoundBudget(p.params.aggregatorBond, roundBudget);
         uint256 openDeadline = block.timestamp + p.params.openWindow;
         p.progress.state = State.Training;
         p.progress.deadline = uint64(openDeadline);
@@ -578,13 +638,17 @@ contract FedMarket is ReentrancyGuardTransient {
 
     /// @notice Post a round: flags and scores per slot, the new model, the revealed validation
     ///         direction and the proof. Verifies the proof against the public input of
-    ///         PROTOCOL.md §6, credits the round budget to the accepted trainers, slashes and ejects
-    ///         the proven outliers (flag 1) by §7, and advances the project.
+    ///         PROTOCOL.md §6. Without a flag 2 the round settles at once by §7: its budget to the
+    ///         accepted trainers, proven outliers (flag 1) slashed and ejected. A post with a flag 2
+    ///         is provisional: its dispute window runs one postWindow, in which rejected trainers
+    ///         may cure; nothing settles before it ends (PROTOCOL.md §5). After a cure, the
+    ///         aggregator posts the round again (same call) within the next postWindow, with every
+    ///         cured slot unrejected; that re-post settles.
     /// @param pid Project id
     /// @param round The open round
     /// @param modelCid Binary CIDv1 of the new global model g(round)
     /// @param vCid Binary CIDv1 of the revealed validation direction
-    /// @param flags Per slot: 0 accepted or absent, 1 proven outlier, 2 invalid blob (unpaid, not slashed)
+    /// @param flags Per slot: 0 accepted or absent, 1 proven outlier, 2 invalid blob (disputable, unpaid)
     /// @param scores Per slot contribution score (0 for absent and flagged slots)
     /// @param proof Groth16 proof in EVM order
     function postRound(
@@ -597,15 +661,84 @@ contract FedMarket is ReentrancyGuardTransient {
         uint256[8] calldata proof
     ) external nonReentrant {
         Project storage p = _projects[pid];
-        (uint256 input, uint256 accepted) = _checkPost(p, pid, round, flags, scores);
+        (uint256 input, uint256 accepted, uint256 rejected, bool repost) = _checkPost(p, pid, round, flags, scores);
         if (!p.params.verifier.verifyRound(input, proof)) revert InvalidProof(pid, round);
         emit RoundPosted(pid, round, modelCid, vCid, flags, scores);
+        if (repost) {
+            uint256 fresh = rejected & ~_disputes[pid][round].rejected;
+            if (fresh != 0) revert NewRejection(pid, round, _lowestBit(fresh));
+            p.progress.disputing = false;
+        } else if (rejected != 0) {
+            uint256 disputeEnd = block.timestamp + p.params.postWindow;
+            _disputes[pid][round] = Dispute(keccak256(abi.encode(flags, scores)), rejected, 0);
+            p.progress.disputing = true;
+            p.progress.postDeadline = uint64(disputeEnd);
+            emit RoundDisputable(pid, round, rejected, disputeEnd);
+            return;
+        }
+        _settle(p, pid, round, accepted, flags, scores);
+    }
+
+    /// @notice Answer a rejection (flag 2) of the caller's update in a disputable round, inside its
+    ///         dispute window: publish the proof view as the packed field elements of PROTOCOL.md §2.
+    ///         If they hash to the caller's commitment, the rejection is cured and the aggregator
+    ///         must re-post the round with the update included, or miss its deadline and pay its
+    ///         bond to the round's submitters (PROTOCOL.md §5, §7). The elements stay readable in
+    ///         this transaction's calldata, so the update is available to the aggregator and to all.
+    /// @param pid Project id
+    /// @param round The open, disputable round
+    /// @param elements The packed proof view (ceil(viewLen / (252 / quantBits)) elements)
+    function cure(uint256 pid, uint256 round, uint256[] calldata elements) external nonReentrant {
+        Project storage p = _projects[pid];
+        Progress memory pr = p.progress;
+        _checkOpenRound(pid, pr, round);
+        if (!pr.disputing) revert NoDispute(pid, round);
+        if (block.timestamp > pr.postDeadline) revert DeadlinePassed(pid, pr.postDeadline, block.timestamp);
+        Participant memory pt = _participants[pid][msg.sender];
+        if (pt.status == Status.None) revert NotTrainer(pid, msg.sender);
+        Dispute storage d = _disputes[pid][round];
+        uint256 bit = 1 << pt.slot;
+        if (d.rejected & bit == 0) revert NotRejected(pid, round, pt.slot);
+        uint256 c = POSEIDON.commitPacked(p.params.viewLen, p.params.quantBits, elements);
+        if (c != _commitments[pid][round][pt.slot]) revert CureMismatch(pid, round, pt.slot);
+        d.rejected &= ~bit;
+        d.cured |= bit;
+        emit UpdateCured(pid, round, msg.sender, pt.slot);
+    }
+
+    /// @notice Settle a disputable round whose window ended without a cure (anyone): the flags and
+    ///         scores must be those of its post (see the RoundPosted event).
+    /// @param pid Project id
+    /// @param round The open, disputable round
+    /// @param flags The post's flags
+    /// @param scores The post's scores
+    function finalizeRound(uint256 pid, uint256 round, uint8[] calldata flags, int64[] calldata scores)
+        external
+        nonReentrant
+    {
+        Project storage p = _projects[pid];
+        Progress memory pr = p.progress;
+        _checkOpenRound(pid, pr, round);
+        if (!pr.disputing) revert NoDispute(pid, round);
+        if (block.timestamp <= pr.postDeadline) revert DisputeOpen(pid, pr.postDeadline, block.timestamp);
+        Dispute storage d = _disputes[pid][round];
+        if (d.cured != 0) revert CureOutstanding(pid, round);
+        if (keccak256(abi.encode(flags, scores)) != d.claim) revert ClaimMismatch(pid, round);
+        uint256 accepted = 0;
+        mapping(uint256 => uint256) storage cs = _commitments[pid][round];
+        for (uint256 i; i < flags.length; ++i) {
+            uint256 c = cs[i];
+            if (flags[i] == 0 && c != 0 && c & SEALED_MARK == 0) accepted |= 1 << i;
+        }
+        p.progress.disputing = false;
+        emit RoundFinalized(pid, round);
         _settle(p, pid, round, accepted, flags, scores);
     }
 
     /// @notice Cancel a Training project whose aggregator missed the openRound or postRound
-    ///         deadline (anyone). The bond pays those harmed first (PROTOCOL.md §7): after a missed
-    ///         post, the open round's submitters; after a missed open, every active trainer; equal
+    ///         deadline, or the re-post after a cure (anyone). A disputable round nobody cured must
+    ///         be settled with finalizeRound instead. The bond pays those harmed first
+    ///         (PROTOCOL.md §7): after a missed post or re-post, the open round's submitters; after a missed open, every active trainer; equal
     ///         shares credited to their rewards. The floor dust (or the whole bond, when nobody
     ///         qualifies) and the unspent budget, the open round's included, become the owner's
     ///         refund; credited rewards stay claimable and stakes become withdrawable.
@@ -615,7 +748,9 @@ contract FedMarket is ReentrancyGuardTransient {
         Progress memory pr = p.progress;
         if (pr.state != State.Training) _revertState(pid, pr.state, State.Training);
         uint256 deadline = pr.roundOpen ? pr.postDeadline : pr.deadline;
+        if (pr.disputing) deadline += p.params.postWindow;
         if (block.timestamp <= deadline) revert DeadlineNotPassed(pid, deadline, block.timestamp);
+        if (pr.disputing && _disputes[pid][pr.round].cured == 0) revert NothingCured(pid, pr.round);
         Funds memory f = p.funds;
         uint256 bondLeft = f.bondHeld - _compensate(p, pid, pr, f.bondHeld);
         p.funds = Funds(f.budget, 0, uint128(f.ownerRefund + f.budgetLeft + bondLeft), 0);
@@ -741,6 +876,16 @@ contract FedMarket is ReentrancyGuardTransient {
         }
     }
 
+    /// @notice The dispute of round `round`: the claim of its disputable post, the slots rejected and
+    ///         not cured, and the slots cured (all zero if its post rejected nobody).
+    /// @param pid Project id
+    /// @param round Round number, 1..current round
+    /// @return The round's dispute record
+    function dispute(uint256 pid, uint256 round) external view returns (Dispute memory) {
+        _readableRound(pid, round);
+        return _disputes[pid][round];
+    }
+
     /// @notice A trainer's packed record (status None if it never joined).
     /// @param pid Project id
     /// @param trainer The trainer's address
@@ -772,7 +917,7 @@ contract FedMarket is ReentrancyGuardTransient {
         returns (uint256)
     {
         Progress memory pr = _latestRound(pid, round);
-        (uint256 input,) = _publicInput(pid, round, _rounds[pid][round].vCommit, pr, flags, scores);
+        (uint256 input,,) = _publicInput(pid, round, _rounds[pid][round].vCommit, pr, flags, scores);
         return input;
     }
 
@@ -852,21 +997,30 @@ contract FedMarket is ReentrancyGuardTransient {
     }
 
     /// @dev postRound's checks (state, round, caller, deadlines, flags and scores); returns the
-    ///      round's public input and the bitmap of its accepted slots (see _publicInput).
+    ///      round's public input, the bitmaps of its accepted and rejected (flag 2) slots (see
+    ///      _publicInput), and whether this is the re-post of a disputable round with a cure: that
+    ///      one comes after the dispute window, within one more postWindow.
     function _checkPost(Project storage p, uint256 pid, uint256 round, uint8[] calldata flags, int64[] calldata scores)
         private
         view
-        returns (uint256, uint256)
+        returns (uint256 input, uint256 accepted, uint256 rejected, bool repost)
     {
         Progress memory pr = p.progress;
         _checkOpenRound(pid, pr, round);
         if (msg.sender != p.params.aggregator) revert NotAggregator(pid, msg.sender);
-        if (block.timestamp > pr.postDeadline) revert DeadlinePassed(pid, pr.postDeadline, block.timestamp);
+        uint256 deadline = pr.postDeadline;
+        if (pr.disputing) {
+            if (block.timestamp <= deadline) revert DisputeOpen(pid, deadline, block.timestamp);
+            if (_disputes[pid][round].cured == 0) revert NothingCured(pid, round);
+            deadline += p.params.postWindow;
+            repost = true;
+        }
+        if (block.timestamp > deadline) revert DeadlinePassed(pid, deadline, block.timestamp);
         Round storage rd = _rounds[pid][round];
         if (block.timestamp <= pr.deadline && rd.pending != 0) {
             revert WindowOpen(pid, pr.deadline, block.timestamp);
         }
-        return _publicInput(pid, round, rd.vCommit, pr, flags, scores);
+        (input, accepted, rejected) = _publicInput(pid, round, rd.vCommit, pr, flags, scores);
     }
 
     /// @dev The progress of a project whose round `round` was opened (for the views).
@@ -903,6 +1057,14 @@ contract FedMarket is ReentrancyGuardTransient {
         return _participants[pid][_trainerAt[pid][slot]].seq;
     }
 
+    /// @dev Index of the lowest set bit of a nonzero `x`: the number of bits below it, all set in
+    ///      `(x & -x) - 1` (at most 255 of them, as _popcount needs).
+    function _lowestBit(uint256 x) private pure returns (uint256) {
+        unchecked {
+            return _popcount((x & (~x + 1)) - 1);
+        }
+    }
+
     /// @dev Bitmap with the low `n` bits set.
     function _lowMask(uint256 n) private pure returns (uint256) {
         return n == 256 ? type(uint256).max : (1 << n) - 1;
@@ -913,7 +1075,8 @@ contract FedMarket is ReentrancyGuardTransient {
     ///      (commitment | flag << 254, int64 score, uint8 seq) into one field element. The buffer
     ///      is allocated once (zeroed, so the slots at or beyond nTrainers stay zero). `round` must
     ///      be the latest round opened: the ranks are read from the participant records. Also
-    ///      returns the bitmap of the accepted slots: flag 0 with a commitment (PROTOCOL.md §5).
+    ///      returns the bitmaps of the accepted slots (flag 0 with a commitment) and of the
+    ///      rejected ones (flag 2), PROTOCOL.md §5.
     ///      A slot sealed but not revealed (SEALED_MARK set) counts as absent; while the window is
     ///      open it reverts WindowOpen instead, since its trainer may still reveal (so neither
     ///      postRound nor roundPublicInput can settle a round whose reveals may still come).
@@ -924,7 +1087,7 @@ contract FedMarket is ReentrancyGuardTransient {
         Progress memory pr,
         uint8[] calldata flags,
         int64[] calldata scores
-    ) private view returns (uint256, uint256 accepted) {
+    ) private view returns (uint256, uint256 accepted, uint256 rejected) {
         bytes memory data;
         {
             // n is scoped here (the loop runs to flags.length, equal to it) to keep the stack shallow.
@@ -962,6 +1125,8 @@ contract FedMarket is ReentrancyGuardTransient {
                     accepted |= 1 << i;
                 } else if (score != 0) {
                     revert FlaggedSlotScored(i, score);
+                } else if (flag == 2) {
+                    rejected |= 1 << i;
                 }
                 assembly ("memory-safe") {
                     let at := add(add(data, 106), mul(i, 41))
@@ -977,7 +1142,7 @@ contract FedMarket is ReentrancyGuardTransient {
                 }
             }
         }
-        return (uint256(sha256(data)) >> 3, accepted);
+        return (uint256(sha256(data)) >> 3, accepted, rejected);
     }
 
     /// @dev PROTOCOL.md §7: credit the round budget to the accepted slots (`accepted`, a bitmap), slash

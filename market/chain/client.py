@@ -218,6 +218,15 @@ class Chain:
             raise ChainError(f"deploying {artifact.name} produced no contract address")
         return self.w3.eth.contract(address=address, abi=artifact.abi)
 
+    def deploy_code(self, init_code: bytes, sender: LocalAccount) -> str:
+        """Deploy raw creation code that has no ABI (e.g. an SSTORE2 data contract); returns the new address."""
+        gas = int(self.w3.eth.estimate_gas({"from": sender.address, "data": HexBytes(init_code)}))
+        tx = {**self._tx_params(sender, 0, gas), "data": init_code}
+        receipt = self._receipt(self.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
+        if receipt["status"] != 1 or not receipt["contractAddress"]:
+            raise ChainError(f"deploying {len(init_code)} bytes of creation code failed")
+        return str(receipt["contractAddress"])
+
     def transact(
         self, fn: ContractFunction, sender: LocalAccount, value: int = 0, gas: int | None = None
     ) -> TxReceipt:

@@ -50,7 +50,7 @@ def _constants() -> dict[str, list[Any]]:
 
 
 @cache
-def _params(t: int) -> _Params:
+def params(t: int) -> _Params:
     """The constants for width `t`, as ints."""
     opt = _constants()
 
@@ -92,7 +92,7 @@ def poseidon(inputs: Sequence[int], init_state: int = 0) -> int:
     if not 1 <= n <= len(N_ROUNDS_P):
         raise ValueError(f"Poseidon takes 1..{len(N_ROUNDS_P)} inputs, got {n}")
     t = n + 1
-    prm = _params(t)
+    prm = params(t)
     c, half = prm.c, N_ROUNDS_F // 2
     state = [(_num(v) + k) % _P for v, k in zip([init_state, *inputs], c[:t], strict=True)]
     for r in range(half - 1):

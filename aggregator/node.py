@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,7 +24,7 @@ from market.chain.marketplace import Marketplace, State
 from market.errors import ConfigError, ProofError, TransientError
 from market.ml.training import evaluate
 from market.parties.context import ProjectContext, verifier_mismatches
-from market.parties.validate import Submission, Verdict, validate_round
+from market.parties.validate import Submission, Verdict, cured_verdict, validate_round
 from market.protocol.blob import UpdateHeader
 from market.protocol.commitment import commit
 from market.protocol.modelblob import encode_direction, encode_model
@@ -80,6 +80,27 @@ class Opened:
 
 
 @dataclass(frozen=True)
+class Disputing:
+    """Round `round` was posted with a rejection (flag 2); its dispute window runs until `until` (PROTOCOL.md §5)."""
+
+    round: int
+    until: int
+
+    def __str__(self) -> str:
+        return f"round {self.round}: dispute window open until {self.until}"
+
+
+@dataclass(frozen=True)
+class Finalized:
+    """The dispute window of round `round` ended without a cure; the node settled the post as it stood."""
+
+    round: int
+
+    def __str__(self) -> str:
+        return f"round {self.round}: no cure, post final"
+
+
+@dataclass(frozen=True)
 class Unavailable:
     """A step failed on a TransientError (chain or storage not answering); `run` retries it after a pause."""
 
@@ -106,14 +127,16 @@ class RoundResult:
     model_cid: str
     proof: tuple[int, ...]
     public_input: int
+    cured: list[int] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (f"round {self.round}: posted, flags {self.flags}, val. accuracy {100 * self.accuracy:.1f}%, "
+        again = f" again with cured slots {self.cured}" if self.cured else ""
+        return (f"round {self.round}: posted{again}, flags {self.flags}, val. accuracy {100 * self.accuracy:.1f}%, "
                 f"proof {self.prove_s:.1f} s, gas {self.gas:,}")
 
 
-#: What one step of the node can do; the first two mean "nothing yet", after which `run` sleeps.
-Step = NotTraining | Awaiting | Opened | RoundResult
+#: What one step of the node can do; NotTraining, Awaiting and Disputing mean "nothing yet", after which `run` sleeps.
+Step = NotTraining | Awaiting | Disputing | Opened | Finalized | RoundResult
 
 
 class AggregatorNode:
@@ -147,6 +170,8 @@ class AggregatorNode:
             return NotTraining(project.state)
         if not project.round_open:
             return self.open_round(project.round + 1)
+        if project.disputing:
+            return self.follow_dispute(project.round, project.post_deadline)
         rs = self.market.round_state(self.ctx.pid, project.round)
         # Every active slot must have revealed (a commit alone reads as 0) before an early post:
         # the contract refuses one while a sealed commit may still be revealed (PROTOCOL.md §3).
@@ -161,8 +186,22 @@ class AggregatorNode:
         self.market.open_round(self.ctx.pid, commit(v, self.ctx.manifest.quant), self.signer)
         return Opened(round_)
 
-    def _verdicts(self, round_: int) -> tuple[list[str], dict[int, Verdict]]:
-        """Fetch and validate every submission of the round; trainers by slot and verdicts by slot."""
+    def follow_dispute(self, round_: int, until: int) -> Disputing | Finalized | RoundResult:
+        """A posted round with a rejection (PROTOCOL.md §5): wait out its dispute window, then settle the post
+        as it stood if nobody cured, else post the round again with every cured update included."""
+        if self.market.chain.now() <= until:
+            return Disputing(round_, until)
+        dispute = self.market.dispute(self.ctx.pid, round_)
+        if dispute.cured == 0:
+            posted = [e for e in self.market.events("RoundPosted", self.ctx.pid, from_block=self.ctx.created.block_number)
+                      if int(e.args["round"]) == round_][-1]
+            self.market.finalize_round(self.ctx.pid, round_, posted.args["flags"], posted.args["scores"], self.signer)
+            return Finalized(round_)
+        return self.post_round(round_, cured=dispute.cured)
+
+    def _verdicts(self, round_: int, cured: int = 0) -> tuple[list[str], dict[int, Verdict]]:
+        """Fetch and validate every submission of the round; trainers by slot and verdicts by slot. A slot in the
+        bitmap `cured` takes the proof view its trainer published on chain instead of its blob."""
         c = self.ctx
         trainers = self.market.trainers(c.pid)
         events = [e for e in self.market.events("UpdateSubmitted", c.pid, from_block=c.created.block_number)
@@ -172,19 +211,25 @@ class AggregatorNode:
             trainer=trainers[0], model_spec_hash=c.spec_hex, quant=c.manifest.quant,
             view_offset=c.params.view_offset, view_length=c.params.view_len,
         )
+        slots = [int(e.args["slot"]) for e in events]
         subs = [Submission(e.args["trainer"], e.args["cid"], int(e.args["commitment"])) for e in events]
-        verdicts = validate_round(subs, expected, c.layout, c.storage)
-        return trainers, {int(e.args["slot"]): v for e, v in zip(events, verdicts)}
+        fetched = validate_round([s for i, s in zip(slots, subs) if not cured >> i & 1], expected, c.layout, c.storage)
+        verdicts = dict(zip([i for i in slots if not cured >> i & 1], fetched))
+        for i, sub in zip(slots, subs):
+            if cured >> i & 1:
+                verdicts[i] = cured_verdict(sub, self.market.cured_elements(c.pid, round_, i), expected, c.layout)
+        return trainers, verdicts
 
-    def post_round(self, round_: int) -> RoundResult:
-        """Validate, run the rule, aggregate, upload, prove and post round `round_`."""
+    def post_round(self, round_: int, cured: int = 0) -> RoundResult:
+        """Validate, run the rule, aggregate, upload, prove and post round `round_` (again, after the cures in the
+        bitmap `cured`: those updates are the views their trainers published, PROTOCOL.md §5)."""
         c, quant = self.ctx, self.ctx.manifest.quant
         g_prev = c.global_model(round_ - 1)
         v = self.direction(g_prev)
         rs = self.market.round_state(c.pid, round_)
         if commit(v, quant) != rs.v_commit:
             raise ProofError(f"round {round_}: the recomputed validation direction does not match the on-chain commitment")
-        trainers, verdicts = self._verdicts(round_)
+        trainers, verdicts = self._verdicts(round_, cured)
         seqs = self.market.submission_order(c.pid, round_)
         updates = {i: verdict.update for i, verdict in verdicts.items() if verdict.update is not None}  # the accepted
         slots = [Slot(rs.commitments[i], updates[i].view() if i in updates else None, seqs[i])
@@ -213,7 +258,8 @@ class AggregatorNode:
         receipt = self.market.post_round(c.pid, round_, cid_to_bytes(model_cid), cid_to_bytes(v_cid),
                                          witness.flags[:n], witness.scores[:n], list(proof.words), self.signer)
         return RoundResult(round_, trainers, sorted(verdicts), witness.flags[:n], witness.scores[:n], reasons, acc, loss, prove_s,
-                           int(receipt["gasUsed"]), model_cid, proof.words, witness.public_input)
+                           int(receipt["gasUsed"]), model_cid, proof.words, witness.public_input,
+                           [i for i in range(n) if cured >> i & 1])
 
     def finish(self) -> int | None:
         """Once the project has finished or been cancelled, withdraw the bond if held: the wei withdrawn
@@ -247,5 +293,5 @@ class AggregatorNode:
                 if withdrawn:
                     log(f"withdrew the bond ({withdrawn} wei)")
                 return
-            if isinstance(result, (NotTraining, Awaiting, Unavailable)):
+            if isinstance(result, (NotTraining, Awaiting, Disputing, Unavailable)):
                 time.sleep(poll_s)

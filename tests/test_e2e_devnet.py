@@ -85,7 +85,7 @@ def test_marketplace_across_processes(tmp_path: Path) -> None:
         agg_args = ("aggregator", "run", str(pid), "--dev-account", "1", "--poll", "0.3")
         procs.append(daemon(env, tmp_path / "aggregator.log", *agg_args))
         for i in range(4):
-            attack = ["--attack", "sign_flip"] if i == 3 else []
+            attack = ["--attack", "sign_flip"] if i == 3 else ["--withhold", "2"] if i == 0 else []
             procs.append(daemon(env, tmp_path / f"trainer{i}.log", "trainer", "run", str(pid), "--partition", f"{i}/4",
                                 "--dev-account", str(2 + i), "--poll", "0.3", *attack))
 
@@ -93,6 +93,10 @@ def test_marketplace_across_processes(tmp_path: Path) -> None:
         os.killpg(procs[0].pid, signal.SIGKILL)  # crash the aggregator mid-project
         procs[0].wait()
         procs[0] = daemon(env, tmp_path / "aggregator.log", *agg_args)
+        # Trainer 0 withholds its round-2 blob: the post is disputable, the trainer cures, and after the
+        # dispute window (time moved on) the aggregator posts round 2 again with the cured update.
+        wait_for(lambda: bool(market.events("UpdateCured", pid)), 600, "the withheld round-2 update to be cured")
+        market.chain.time_travel(market.project(pid).params.post_window + 1)
         for proc in procs:
             assert proc.wait(timeout=900) == 0, (tmp_path / "aggregator.log").read_text()[-3000:]
         owner_settle = cli(env, "owner", "settle", str(pid), "--dev-account", "0")
@@ -100,7 +104,12 @@ def test_marketplace_across_processes(tmp_path: Path) -> None:
         project = market.project(pid)
         assert project.state == State.FINISHED
         posted = market.events("RoundPosted", pid)
-        assert [int(e.args["round"]) for e in posted] == list(range(1, ROUNDS + 1))  # none lost, none twice
+        assert [int(e.args["round"]) for e in posted] == [1, 2, 2, 3]  # none lost; round 2 disputed, then re-posted
+        (disputed,) = market.events("RoundDisputable", pid)
+        (cure,) = market.events("UpdateCured", pid)
+        assert int(disputed.args["round"]) == 2 and cure.args["trainer"] == net.accounts[2]["address"]
+        assert posted[1].args["flags"][int(cure.args["slot"])] == 2 and posted[2].args["flags"][int(cure.args["slot"])] == 0
+        posted = [posted[0], *posted[2:]]  # the posts that settled
         trainers = market.trainers(pid)
         attacker = net.accounts[5]["address"]
         slot = trainers.index(attacker)

@@ -10,7 +10,7 @@ def test_each_decision_says_whether_it_is_proven() -> None:
     flags = {"0xA": 0, "0xB": 1, "0xC": 2, "0xD": 0}
     shown = round_basis(flags, submitted={"0xA", "0xB", "0xC"})
     assert shown == {"0xA": "accepted (proven)", "0xB": "outlier (proven)",
-                     "0xC": "rejected blob (aggregator's claim, unproven)", "0xD": "absent"}
+                     "0xC": "rejected blob (aggregator's claim: disputable, final only if not cured)", "0xD": "absent"}
 
 
 def test_every_unproven_claim_names_the_party_that_could_cheat() -> None:
@@ -18,12 +18,12 @@ def test_every_unproven_claim_names_the_party_that_could_cheat() -> None:
     for claim in ROUND_CLAIMS:
         assert (claim.party == "nobody") == (claim.basis == Basis.PROVEN), claim
     flag2 = next(c for c in ROUND_CLAIMS if "flag 2" in c.claim)
-    assert flag2.basis == Basis.TRUSTED and flag2.party == "aggregator"
+    assert flag2.basis == Basis.DISPUTABLE and flag2.party == "aggregator"
 
 
 def test_the_project_report_carries_the_trust_table() -> None:
     status = {"project": 1, "state": "FINISHED", "history": [], "trainers": [], "trust": trust_table()}
     text = project_markdown(status)
     assert "## What rests on whom" in text
-    assert "| invalid or unavailable blob (flag 2) | trusted | aggregator |" in text
+    assert "| invalid or unavailable blob (flag 2) | disputable | aggregator |" in text
     assert text.count("| proven | nobody |") == sum(c.basis == Basis.PROVEN for c in ROUND_CLAIMS)

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from enum import IntEnum
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from eth_abi import encode as abi_encode
@@ -22,6 +22,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from market.chain.client import Chain
+from market.chain.poseidon_contract import deploy_poseidon
 from market.errors import ChainError, ConfigError
 from market.toolchain.solc import ContractArtifact, compile_contracts
 
@@ -31,6 +32,8 @@ GAS_DEFAULT = 600_000
 GAS_CREATE = 900_000
 GAS_POST_BASE = 1_500_000
 GAS_POST_PER_TRAINER = 40_000
+GAS_CURE_BASE = 300_000
+GAS_CURE_PER_BLOCK = 400_000
 #: Widest block range one eth_getLogs request covers; wider ranges are paged.
 LOG_PAGE = 2_000
 #: The contract's bounds on a project's settings (FedMarket's public constants of the same names,
@@ -109,6 +112,18 @@ HINTS = {
                                 "set tau_pct > 0 or slash_bps = 0",
     "NoHonestMajority": "Multi-Krum needs max_trainers > 2 f and m <= max_trainers - f (m = 0 selects n - f)",
     "OutOfBounds": "the setting named in the error must lie between the bounds it gives (PROTOCOL.md §7)",
+    "BondBelowRoundBudget": "the aggregator bond must cover one round's budget (budget / rounds) so that a "
+                            "missed post makes the round's submitters whole; cancel and recreate with a larger bond",
+    "NoDispute": "this round's post rejected nobody (flag 2), or it is not posted yet: there is nothing to cure",
+    "NotRejected": "only a trainer whose update was rejected (flag 2) and not yet cured may cure",
+    "CureMismatch": "the published proof view does not hash to this trainer's on-chain commitment",
+    "DisputeOpen": "the dispute window is still open: wait until it ends",
+    "CureOutstanding": "a trainer cured: the aggregator must re-post the round (or miss its deadline and pay its bond)",
+    "NothingCured": "nobody cured: the post is final, settle it with finalizeRound",
+    "ClaimMismatch": "pass exactly the flags and scores of the round's RoundPosted event",
+    "NewRejection": "a re-post may reject only slots rejected before and not cured",
+    "ElementCount": "the cure must publish ceil(view_len / (252 // quant_bits)) packed elements",
+    "LaneOutOfRange": "a packed element holds a value outside the quantization range (or nonzero padding)",
 }
 
 
@@ -210,6 +225,7 @@ class Project:
     verifier_slots: int
     deadline: int
     post_deadline: int
+    disputing: bool
     budget: int
     budget_left: int
     owner_refund: int
@@ -224,6 +240,16 @@ class RoundState:
     v_commit: int
     pending: int
     commitments: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Dispute:
+    """A round's dispute (PROTOCOL.md §5): the claim hash of its disputable post, and the slots rejected
+    (flag 2, not cured) and cured, as bitmaps; all zero if its post rejected nobody."""
+
+    claim: bytes
+    rejected: int
+    cured: int
 
 
 @dataclass(frozen=True)
@@ -278,15 +304,25 @@ class Marketplace:
         self.chain = chain
         self.artifact = artifact or artifacts()["FedMarket"]
         self.contract: Contract = chain.contract(address, self.artifact, enums=ENUMS, hints=HINTS)
+        chain.register_abi(artifacts()["PoseidonCommit"].abi)  # a cure's malformed element reverts there
         self.address: str = self.contract.address
         self._params: dict[int, ProjectParams] = {}
 
     @classmethod
-    def deploy(cls, chain: Chain, sender: LocalAccount, artifact: ContractArtifact | None = None) -> Marketplace:
-        """Deploy a fresh FedMarket and wrap it."""
+    def deploy(
+        cls, chain: Chain, sender: LocalAccount, artifact: ContractArtifact | None = None, poseidon: str | None = None
+    ) -> Marketplace:
+        """Deploy a fresh FedMarket (and the PoseidonCommit its cures use, unless `poseidon` names one) and wrap it."""
         artifact = artifact or artifacts()["FedMarket"]
-        contract = chain.deploy(artifact, sender=sender)
+        if poseidon is None:
+            poseidon = deploy_poseidon(chain, sender)
+        contract = chain.deploy(artifact, Web3.to_checksum_address(poseidon), sender=sender)
         return cls(chain, contract.address, artifact)
+
+    @cached_property
+    def poseidon(self) -> str:
+        """The PoseidonCommit this marketplace checks cures with (PROTOCOL.md §5)."""
+        return str(self.chain.call(self.contract.functions.POSEIDON()))
 
     # -- transactions -----------------------------------------------------------------------------
     def _send(self, fn: Any, sender: LocalAccount, value: int = 0, gas: int | None = None) -> TxReceipt:
@@ -397,6 +433,18 @@ class Marketplace:
         gas = gas or GAS_POST_BASE + GAS_POST_PER_TRAINER * len(flags)
         return self.chain.transact(fn, sender=sender, gas=gas)
 
+    def cure(self, pid: int, round_: int, elements: Sequence[int], sender: LocalAccount) -> TxReceipt:
+        """Answer a flag-2 rejection in a disputable round by publishing the packed proof view (trainer, §5)."""
+        fn = self.contract.functions.cure(pid, round_, [int(e) for e in elements])
+        return self.chain.transact(fn, sender=sender, gas=GAS_CURE_BASE + GAS_CURE_PER_BLOCK * (len(elements) // 15 + 1))
+
+    def finalize_round(
+        self, pid: int, round_: int, flags: Sequence[int], scores: Sequence[int], sender: LocalAccount
+    ) -> TxReceipt:
+        """Settle a disputable round whose window ended without a cure (anyone; the post's flags and scores)."""
+        fn = self.contract.functions.finalizeRound(pid, round_, list(flags), list(scores))
+        return self.chain.transact(fn, sender=sender, gas=GAS_POST_BASE + GAS_POST_PER_TRAINER * len(flags))
+
     def timeout(self, pid: int, sender: LocalAccount) -> TxReceipt:
         """Cancel a project whose aggregator missed a deadline (anyone); its bond pays the harmed trainers first."""
         return self._send(self.contract.functions.timeout(pid), sender)
@@ -426,12 +474,12 @@ class Marketplace:
         """Everything stored about project `pid`."""
         params_tuple, owner, progress, funds, ejected = self.chain.call(self.contract.functions.project(pid))
         params = self._params.setdefault(pid, ProjectParams.from_tuple(params_tuple))
-        state, round_, round_open, n_trainers, n_active, slots, deadline, post_deadline = progress
+        state, round_, round_open, n_trainers, n_active, slots, deadline, post_deadline, disputing = progress
         budget, budget_left, owner_refund, bond_held = funds
         return Project(
             pid=pid, params=params, owner=owner, state=State(state), round=round_,
             round_open=bool(round_open), n_trainers=n_trainers, n_active=n_active, verifier_slots=slots,
-            deadline=deadline, post_deadline=post_deadline, budget=budget, budget_left=budget_left,
+            deadline=deadline, post_deadline=post_deadline, disputing=bool(disputing), budget=budget, budget_left=budget_left,
             owner_refund=owner_refund, bond_held=bond_held, ejected_mask=ejected,
         )
 
@@ -439,6 +487,20 @@ class Marketplace:
         """Validation commitment, pending bitmap and the joined slots' commitments of a round."""
         v_commit, pending, commitments = self.chain.call(self.contract.functions.roundState(pid, round_))
         return RoundState(int(v_commit), int(pending), tuple(int(c) for c in commitments))
+
+    def dispute(self, pid: int, round_: int) -> Dispute:
+        """Round `round_`'s dispute record (all zero if its post rejected nobody)."""
+        claim, rejected, cured = self.chain.call(self.contract.functions.dispute(pid, round_))
+        return Dispute(bytes(claim), int(rejected), int(cured))
+
+    def cured_elements(self, pid: int, round_: int, slot: int) -> list[int]:
+        """The packed proof view a trainer published with its cure of `round_` (from the cure's calldata)."""
+        for event in self.events("UpdateCured", pid):
+            if event.args["round"] == round_ and event.args["slot"] == slot:
+                tx = self.chain.w3.eth.get_transaction(event.tx_hash)  # type: ignore[arg-type]
+                _, args = self.contract.decode_function_input(tx["input"])
+                return [int(e) for e in args["elements"]]
+        raise ChainError(f"no cure of slot {slot} in round {round_} of project {pid}")
 
     def participant(self, pid: int, trainer: str) -> Participant:
         """A trainer's record (status NONE if it never joined)."""

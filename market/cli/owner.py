@@ -60,7 +60,7 @@ def _render_status(data: dict[str, Any]) -> None:
     from market.dev.report import ether
 
     head = Table(title=f"project {data['project']}: {data['state']}", show_header=False)
-    for key in ("task", "round", "rounds", "round_open", "owner", "aggregator"):
+    for key in ("task", "round", "rounds", "round_open", "disputing", "owner", "aggregator"):
         head.add_row(key, str(data[key]))
     for key in ("budget", "budget_left", "owner_refund", "bond_held"):
         head.add_row(key, ether(data[key]))
@@ -72,12 +72,14 @@ def _render_status(data: dict[str, Any]) -> None:
         trainers.add_row(str(t["slot"]), t["address"], t["status"], ether(t["stake"]), ether(t["rewards"]))
     console.print(trainers)
     history = Table(title="rounds")
-    for col in ("round", "val. accuracy", "flagged", "model"):
+    for col in ("round", "val. accuracy", "flagged", "post", "model"):
         history.add_column(col)
     for r in data["history"]:
         flagged = ", ".join(a[:10] for a, f in r["flags"].items() if f) or "-"
         acc = f"{100 * r['val_accuracy']:.1f}%" if r["val_accuracy"] is not None else "?"
-        history.add_row(str(r["round"]), acc, flagged, r["model_cid"][:20] + "…")
+        post = (f"disputable until {r['dispute_end']}" if r["dispute_end"] is not None else "final") + (
+            f"; cured: {', '.join(a[:10] for a in r['cured'])}" if r["cured"] else "")
+        history.add_row(str(r["round"]), acc, flagged, post, r["model_cid"][:20] + "…")
     console.print(history)
 
 

@@ -60,6 +60,8 @@ def run(
     data: Path | None = typer.Option(None, help="Private training data: .npz, .csv or an image folder."),
     partition: str = typer.Option("", help="Simulation: train on share I of N of the built-in task (I/N)."),
     attack: str = typer.Option("", help=f"Evaluation only: mount this attack ({', '.join(SOLO_ATTACKS)})."),
+    withhold: list[int] = typer.Option([], help="Evaluation only: reveal but never upload the blob in this round "
+                                                "(rejected, then cured on chain in the dispute window)."),
     poll: float = typer.Option(1.0, help="Seconds between looks at the chain."),
 ) -> None:
     """Train and submit in every round until the project ends, then claim and withdraw (resumes after a restart)."""
@@ -68,7 +70,7 @@ def run(
 
     s = session()
     ctx = load_context(s.marketplace, s.storage, pid)
-    node = TrainerNode(ctx, s.signer, _data(ctx, data, partition), attack=attack or None)
+    node = TrainerNode(ctx, s.signer, _data(ctx, data, partition), attack=attack or None, withhold=frozenset(withhold))
     node.run(poll_s=poll, log=lambda line: console.print(f"[dim]{node.signer.address[:10]}[/dim] {line}"))
 
 

@@ -3,7 +3,9 @@
 On the embedded default everything runs in this process: the in-process chain (py-evm) and the
 local content store. With a devnet or an RPC URL and an IPFS node it runs against those. Every
 round is trained for real, proven for real (Groth16, verified on chain and with py-ecc) and paid
-by the contract; the run fails if any invariant does not hold.
+by the contract; the run fails if any invariant does not hold. One honest trainer withholds its
+blob in one round: the aggregator rejects it (flag 2), the post waits out its dispute window, the
+trainer cures on chain and the aggregator posts the round again with it (PROTOCOL.md §5).
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ class DemoConfig:
     seed: int = 0
     budget: int = 8 * ETHER
     stake: int = ETHER
-    bond: int = 2 * ETHER
+    bond: int = 2 * ETHER  # raised to one round's budget when below it (FedMarket refuses a smaller bond)
+    withhold_round: int = 2  # the first trainer withholds its blob then cures in this round (0: nobody)
     out: Path = Path("build/demo")
 
     def __post_init__(self) -> None:
@@ -72,6 +75,7 @@ class DemoRun:
 
     config: DemoConfig
     rounds: list[RoundResult] = field(default_factory=list)
+    disputed: list[RoundResult] = field(default_factory=list)  # provisional posts later cured and re-posted
     attackers: list[str] = field(default_factory=list)
     attack_of: dict[str, str] = field(default_factory=dict)
     balances: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -86,7 +90,8 @@ def project_file(cfg: DemoConfig) -> ProjectFile:
                         rule=RuleConfig(f=max(1, cfg.attackers), m=0), quant=QuantSpec())
     return ProjectFile(
         manifest=manifest, rounds=cfg.rounds, min_trainers=cfg.trainers, max_trainers=cfg.trainers,
-        budget=cfg.budget, stake=cfg.stake, aggregator_bond=cfg.bond, token="0x" + "00" * 20, aggregator=None,
+        budget=cfg.budget, stake=cfg.stake, aggregator_bond=max(cfg.bond, cfg.budget // cfg.rounds),
+        token="0x" + "00" * 20, aggregator=None,
         join_window=3600, open_window=3600, submit_window=3600, post_window=3600, slash_bps=5000,
     )
 
@@ -128,7 +133,8 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
         if attack:
             run.attackers.append(acct.address)
             run.attack_of[acct.address] = attack
-        nodes.append(TrainerNode(ctx, acct, ctx.task.train.subset(parts[i]), attack=attack))
+        withhold = frozenset({cfg.withhold_round}) if i == 0 and cfg.withhold_round else frozenset()
+        nodes.append(TrainerNode(ctx, acct, ctx.task.train.subset(parts[i]), attack=attack, withhold=withhold))
     for node in nodes:
         node.step()
     market.start(created.pid, owner)
@@ -145,6 +151,15 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
         result = aggregator.step()
         assert isinstance(result, RoundResult), result
         proofs_ok += verify(vk, Proof(result.proof), [result.public_input])
+        if market.project(created.pid).disputing:
+            on_phase(f"round {r}/{cfg.rounds}: dispute window: the rejected trainer cures, the aggregator re-posts")
+            run.disputed.append(result)
+            for node in nodes:
+                node.step()
+            chain.time_travel(pf.post_window + 1)
+            result = aggregator.step()
+            assert isinstance(result, RoundResult), result
+            proofs_ok += verify(vk, Proof(result.proof), [result.public_input])
         run.rounds.append(result)
         if on_round:
             on_round(result, run)
@@ -165,7 +180,10 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
     attackers_flagged = sum(_always_flagged(run.rounds, a) for a in run.attackers)
     run.checks = {
         "funds_conserved": flows["in"] == flows["out"] and chain.balance(market.address) == 0,
-        "proofs_verified_on_chain_and_py_ecc": proofs_ok == cfg.rounds,
+        "proofs_verified_on_chain_and_py_ecc": proofs_ok == cfg.rounds + len(run.disputed),
+        "withheld_blob_disputed_cured_and_reposted": [d.round for d in run.disputed] == (
+            [cfg.withhold_round] if 1 <= cfg.withhold_round <= cfg.rounds else [])
+            and all(r.cured for r in run.rounds if r.round in {d.round for d in run.disputed}),
         "no_honest_trainer_flagged": honest_flagged == 0,
         "every_attacker_flagged_when_attacking": attackers_flagged == len(run.attackers),
         "project_finished": market.project(created.pid).state == State.FINISHED,
@@ -174,7 +192,8 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
         "rounds": cfg.rounds, "trainers": cfg.trainers, "attackers": len(run.attackers),
         "attackers_flagged": attackers_flagged, "honest_flagged": honest_flagged,
         "initial_accuracy": initial_acc, "final_accuracy": final_acc, "funds_conserved": run.checks["funds_conserved"],
-        "proofs_verified": proofs_ok, "wei_in": flows["in"], "wei_out": flows["out"],
+        "proofs_verified": proofs_ok, "disputed_rounds": [d.round for d in run.disputed],
+        "cured": sum(len(r.cured) for r in run.rounds), "wei_in": flows["in"], "wei_out": flows["out"],
         "mean_prove_s": sum(r.prove_s for r in run.rounds) / max(1, len(run.rounds)),
         "mean_post_round_gas": sum(r.gas for r in run.rounds) // max(1, len(run.rounds)),
         "circuit": str(circuit_params(ctx)), "wall_seconds": time.perf_counter() - t_start,

@@ -140,7 +140,7 @@ def up(
         ipfs_api=node.api_addr if node else str(ipfs_api),
         ipfs_pid=node.pid if node else 0,
         ipfs_state=str(path.parent) if node else "",
-        contracts={"FedMarket": market.address},
+        contracts={"FedMarket": market.address, "PoseidonCommit": market.poseidon},
         accounts=[{"address": a.address, "private_key": a.key.hex()} for a in dev_accounts()],
     )
     devnet.save(path)

@@ -102,6 +102,11 @@ def write_report(run: DemoRun, out: Path) -> Path:
         accepted = sum(1 for i in r.submitted if r.flags[i] == 0)
         flagged = ", ".join(f"{_short(t)} ({reason.split(':')[0]})" for t, reason in r.reasons.items()) or "-"
         lines.append(f"| {r.round} | {accepted}/{len(r.submitted)} | {flagged} | {100 * r.accuracy:.1f}% | {r.gas:,} | {r.prove_s:.1f} |")
+    for d in run.disputed:
+        rejected = ", ".join(f"`{_short(t)}`" for i, t in enumerate(d.trainers) if d.flags[i] == 2)
+        lines += ["", f"Round {d.round} was first posted with {rejected} rejected (flag 2, the aggregator's unproven "
+                      "claim); in the dispute window it cured by publishing its proof view on chain, and the round "
+                      "was posted again with it included (the table shows that re-post)."]
     lines += ["", "| party | role | paid in (ether) | taken out (ether) |", "| --- | --- | --- | --- |"]
     for party, money in run.balances.items():
         trainer = bool(run.rounds) and party in run.rounds[0].trainers

@@ -62,14 +62,20 @@ def create_project(market: Marketplace, storage: Storage, pf: ProjectFile, owner
 
 
 def round_reports(ctx: ProjectContext) -> list[dict[str, Any]]:
-    """Every posted round: flags and scores from the chain, the aggregator's report from g(r)'s blob, and
-    each decision's basis (proven, or the aggregator's word: market.parties.trust)."""
+    """Every post of a round: flags and scores from the chain, the aggregator's report from g(r)'s blob, each
+    decision's basis (market.parties.trust), and whether the post was disputable (a flag 2: provisional until its
+    dispute window ended) and which trainers cured (PROTOCOL.md §5); a cured round has a second post."""
     trainers = ctx.market.trainers(ctx.pid)
     submitted: dict[int, set[str]] = {}
     for sub in ctx.market.events("UpdateSubmitted", ctx.pid, from_block=ctx.created.block_number):
         submitted.setdefault(int(sub.args["round"]), set()).add(sub.args["trainer"])
+    since = ctx.created.block_number
+    disputable = {e.tx_hash: int(e.args["disputeEnd"]) for e in ctx.market.events("RoundDisputable", ctx.pid, from_block=since)}
+    cured: dict[int, list[str]] = {}
+    for e in ctx.market.events("UpdateCured", ctx.pid, from_block=since):
+        cured.setdefault(int(e.args["round"]), []).append(e.args["trainer"])
     out = []
-    for event in ctx.market.events("RoundPosted", ctx.pid, from_block=ctx.created.block_number):
+    for event in ctx.market.events("RoundPosted", ctx.pid, from_block=since):
         cid = cid_from_bytes(event.args["modelCid"])
         report = decode_model(ctx.storage.get(cid), ctx.numel, ctx.spec_hex).report
         flags = dict(zip(trainers, [int(f) for f in event.args["flags"]]))
@@ -78,6 +84,7 @@ def round_reports(ctx: ProjectContext) -> list[dict[str, Any]]:
             "flags": flags, "decisions": round_basis(flags, submitted.get(int(event.args["round"]), set())),
             "scores": dict(zip(trainers, [int(s) for s in event.args["scores"]])),
             "val_accuracy": report.get("val_accuracy"), "reasons": report.get("reasons", {}),
+            "dispute_end": disputable.get(event.tx_hash), "cured": cured.get(int(event.args["round"]), []),
         })
     return out
 
@@ -96,6 +103,6 @@ def project_status(market: Marketplace, storage: Storage, pid: int) -> dict[str,
         "round_open": project.round_open, "owner": project.owner, "aggregator": project.params.aggregator,
         "task": ctx.manifest.task, "budget": project.budget, "budget_left": project.budget_left,
         "owner_refund": project.owner_refund, "bond_held": project.bond_held, "deadline": project.deadline,
-        "post_deadline": project.post_deadline, "trainers": trainers, "history": round_reports(ctx),
+        "post_deadline": project.post_deadline, "disputing": project.disputing, "trainers": trainers, "history": round_reports(ctx),
         "finished": project.state in (State.FINISHED, State.CANCELLED), "trust": trust_table(),
     }

@@ -73,6 +73,10 @@ def check_settings(pf: ProjectFile) -> None:
         raise ConfigError("[project] stake = 0: a zero stake lets anyone fill every trainer slot for free")
     if pf.aggregator_bond == 0:
         raise ConfigError("[project] aggregator_bond = 0: the bond pays the trainers if the aggregator stalls")
+    if pf.aggregator_bond < pf.budget // pf.rounds:
+        raise ConfigError(f"[project] aggregator_bond = {pf.aggregator_bond} wei: below one round's budget "
+                          f"({pf.budget // pf.rounds} wei), so a missed post could not make the round's submitters "
+                          "whole (FedMarket refuses it at start)")
     if not 0 <= pf.slash_bps <= 10_000:
         raise ConfigError(f"[rule] slash_bps = {pf.slash_bps}: must be 0..10000")
     if rule.m > pf.max_trainers:

@@ -4,8 +4,10 @@ Like the aggregator it keeps no state: what is due comes from the chain (the rou
 bitmap says whether this trainer has submitted), and training is seeded by (trainer, round), so
 a restarted trainer recomputes the same update, the same blob and the same CID. Submitting is
 commit then reveal (PROTOCOL.md §3); the seal's salt is derived from the signer's key, so a node
-restarted after its commit (pending bit cleared, commitment still 0) reveals on its next step. A step returns
-what it did as a typed value (Joined, Submitted, Settled ... or one of the idle kinds).
+restarted after its commit (pending bit cleared, commitment still 0) reveals on its next step. A trainer
+whose update the aggregator rejected (flag 2) cures it in the round's dispute window by publishing its proof
+view on chain (PROTOCOL.md §5). A step returns what it did as a typed value (Joined, Submitted, Cured,
+Settled ... or one of the idle kinds).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from market.ml.tasks.base import Split
 from market.ml.training import local_update
 from market.parties.context import ProjectContext, verifier_mismatches
 from market.protocol.blob import UpdateHeader, decode, encode
-from market.protocol.commitment import commit_view
+from market.protocol.commitment import commit_view, pack
 from market.protocol.quant import quantize
 from market.storage import cid_from_bytes, cid_of, cid_to_bytes
 
@@ -69,6 +71,16 @@ class Submitted:
 
     def __str__(self) -> str:
         return f"round {self.round}: submitted {self.cid}"
+
+
+@dataclass(frozen=True)
+class Cured:
+    """The aggregator rejected this trainer's update of `round` (flag 2); the trainer published its proof view on chain."""
+
+    round: int
+
+    def __str__(self) -> str:
+        return f"round {self.round}: rejected without proof, cured on chain"
 
 
 @dataclass(frozen=True)
@@ -133,14 +145,16 @@ class Refused:
 
 
 #: What one step of the trainer can do.
-Step = Joined | Submitted | NothingToCopy | Settled | Waiting | Ended
+Step = Joined | Submitted | Cured | NothingToCopy | Settled | Waiting | Ended
 
 
 class TrainerNode:
     """One trainer of one project, with its private data and, for evaluation, an optional attack."""
 
     def __init__(self, ctx: ProjectContext, signer: LocalAccount, data: Split, attack: str | None = None,
-                 auto_join: bool = True, settle: bool = True) -> None:
+                 auto_join: bool = True, settle: bool = True, withhold: frozenset[int] = frozenset()) -> None:
+        """`withhold` names rounds in which the trainer reveals its update but never uploads the blob (a
+        misbehaviour the demo and `bench adversary` use: the aggregator rejects it, the trainer cures)."""
         spec = attacks.get_attack(attack, solo=True) if attack is not None else None
         mismatches = verifier_mismatches(ctx)
         if mismatches:
@@ -152,6 +166,7 @@ class TrainerNode:
         self.attack_spec = spec
         self.auto_join = auto_join
         self.settle_at_end = settle
+        self.withhold = withhold
         self.data = spec.poison(data, ctx.task.num_classes) if spec is not None and spec.poison is not None else data
 
     def header(self, round_: int, trainer: str) -> UpdateHeader:
@@ -209,6 +224,21 @@ class TrainerNode:
         commitment = commit_view(quantize(update, c.manifest.quant), c.params.view_offset, c.params.view_len, c.manifest.quant)
         return blob, str(cid_of(blob)), commitment
 
+    def view_elements(self, round_: int) -> list[int]:
+        """The packed proof view of this trainer's update of `round_` (PROTOCOL.md §2), recomputed as it was sealed."""
+        c = self.ctx
+        update = self.update(round_, c.global_model(round_ - 1))
+        if update is None:
+            raise ConfigError(f"round {round_}: no update to cure (a copier that never copied)")
+        flat = quantize(update, c.manifest.quant).reshape(-1)
+        return pack(flat[c.params.view_offset : c.params.view_offset + c.params.view_len], c.manifest.quant)
+
+    def cure(self, round_: int) -> Cured:
+        """Answer a rejection (flag 2) of this round's update: publish the proof view on chain (PROTOCOL.md §5)."""
+        c = self.ctx
+        c.market.cure(c.pid, round_, self.view_elements(round_), self.signer)
+        return Cured(round_)
+
     def submit(self, round_: int) -> str | None:
         """Seal the update on chain, then upload the blob and reveal it (PROTOCOL.md §3); returns the
         CID (None if there is nothing to submit yet). The blob is public only once the commit is
@@ -231,7 +261,7 @@ class TrainerNode:
         if made is None:
             return None
         blob, cid, commitment = made
-        if c.storage.add(blob) != cid:
+        if round_ not in self.withhold and c.storage.add(blob) != cid:
             raise StorageError(f"storage named the round {round_} blob differently from its sealed CID {cid}")
         c.market.reveal_update(c.pid, round_, cid_to_bytes(cid), commitment, self.salt(round_), self.signer)
         return cid
@@ -245,6 +275,11 @@ class TrainerNode:
             c.market.join(c.pid, self.signer)
             return Joined()
         if project.state == State.TRAINING and project.round_open and part.status == Status.ACTIVE:
+            if project.disputing:
+                rejected = c.market.dispute(c.pid, project.round).rejected
+                if rejected >> part.slot & 1 and c.market.chain.now() <= project.post_deadline:
+                    return self.cure(project.round)
+                return Waiting()
             state = c.market.round_state(c.pid, project.round)
             if c.market.chain.now() <= project.deadline:
                 if state.pending >> part.slot & 1:

@@ -15,6 +15,7 @@ class Basis(StrEnum):
     """How a claim is backed."""
 
     PROVEN = "proven"  # checked by the round's Groth16 proof, verified on chain before any credit
+    DISPUTABLE = "disputable"  # the party it hurts can answer it on chain before it settles (PROTOCOL §5)
     AUDITABLE = "auditable"  # anyone with the chain and the IPFS node can recompute and compare
     TRUSTED = "trusted"  # rests on one party's word; named in `party`
 
@@ -35,20 +36,23 @@ ROUND_CLAIMS: tuple[Claim, ...] = (
           "the circuit recomputes the screens, Multi-Krum and the Shapley scores from the committed updates"),
     Claim("money split", Basis.PROVEN, "nobody",
           "the contract pays the round budget by max(score, 0), equally when no score is positive"),
-    Claim("invalid or unavailable blob (flag 2)", Basis.TRUSTED, "aggregator",
-          "not proven; a flag-2 trainer keeps its stake and slot but is not paid that round"),
+    Claim("invalid or unavailable blob (flag 2)", Basis.DISPUTABLE, "aggregator",
+          "not proven, so the post waits one post window in which the trainer can cure by publishing its view "
+          "on chain; then the aggregator must re-post with it or lose its bond to the round's submitters"),
     Claim("validation direction v", Basis.TRUSTED, "aggregator and owner",
           "committed before submissions; computed from the owner's validation set, which nobody else sees"),
     Claim("new global model g(r)", Basis.AUDITABLE, "aggregator",
           "not proven; anyone can average the accepted blobs in storage and compare with g(r)"),
-    Claim("data availability of blobs", Basis.TRUSTED, "trainers and aggregator",
-          "storage cannot prove that a blob was or was not served"),
+    Claim("data availability of blobs", Basis.DISPUTABLE, "trainers and aggregator",
+          "storage cannot prove that a blob was served; a rejected trainer makes its proof view available on chain "
+          "(the rest of a model larger than the view still rests on storage)"),
 )
 
 
 def round_basis(flags: dict[str, int], submitted: set[str]) -> dict[str, str]:
-    """Each trainer's decision in one round and its basis: proven (accepted or outlier), or the aggregator's word (flag 2)."""
-    shown = {0: "accepted (proven)", 1: "outlier (proven)", 2: "rejected blob (aggregator's claim, unproven)"}
+    """Each trainer's decision in one round and its basis: proven (accepted or outlier), or disputable (flag 2)."""
+    shown = {0: "accepted (proven)", 1: "outlier (proven)",
+             2: "rejected blob (aggregator's claim: disputable, final only if not cured)"}
     return {trainer: shown.get(flag, f"flag {flag}") if trainer in submitted else "absent"
             for trainer, flag in flags.items()}
 

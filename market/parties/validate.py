@@ -6,8 +6,11 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from market.errors import BlobReason, InvalidBlob, StorageError
-from market.protocol.blob import DecodedUpdate, Param, UpdateHeader, decode, size_cap
+import torch
+
+from market.errors import BlobReason, InvalidBlob, QuantizationError, StorageError
+from market.protocol.blob import DecodedUpdate, Param, UpdateHeader, decode, numel, size_cap
+from market.protocol.commitment import unpack
 from market.storage.base import ContentMismatch, ContentTooLarge, NodeUnreachable, Storage
 from market.storage.cid import canonical
 
@@ -76,3 +79,25 @@ def validate_round(
 ) -> list[Verdict]:
     """One verdict per submission, in order; a bad blob never stops the others."""
     return [validate_submission(s, expected, layout, storage, max_size) for s in subs]
+
+
+def cured_verdict(sub: Submission, elements: Sequence[int], expected: UpdateHeader, layout: Sequence[Param]) -> Verdict:
+    """The verdict on a submission its trainer cured on chain (PROTOCOL.md §5): the update is the proof view it
+    published, zero outside the view (only the view is proven, so only it counts). The contract already matched
+    the view to the commitment; it is checked again here, so a wrong read of the calldata is never accepted."""
+    try:
+        cid = str(canonical(sub.cid))
+    except StorageError:
+        cid = "0x" + sub.cid.hex() if isinstance(sub.cid, bytes) else str(sub.cid)
+    header = dataclasses.replace(expected, trainer=sub.trainer)
+    try:
+        view = unpack(elements, header.view_length, header.quant)
+    except QuantizationError as e:
+        return Verdict(sub.trainer, cid, BlobReason.COMMITMENT_MISMATCH, f"cured view does not decode: {e}")
+    flat = torch.zeros(numel(layout), dtype=torch.int64)
+    flat[header.view_offset : header.view_offset + header.view_length] = view
+    update = DecodedUpdate(header, tuple(p.name for p in layout), tuple(tuple(p.shape) for p in layout), flat)
+    got = update.commitment()
+    if got != sub.commitment:
+        return Verdict(sub.trainer, cid, BlobReason.COMMITMENT_MISMATCH, f"cured view commits to {got}, chain holds {sub.commitment}")
+    return Verdict(sub.trainer, cid, None, "cured on chain", update)

@@ -55,6 +55,28 @@ def pack(q: torch.Tensor | Sequence[int] | np.ndarray, spec: QuantSpec) -> list[
     return out
 
 
+def unpack(elements: Sequence[int], count: int, spec: QuantSpec) -> torch.Tensor:
+    """The inverse of `pack`: `count` quantized values (int64) from their field elements; QuantizationError
+    unless there are exactly ceil(count / per_element) of them, each lane holds an offset in
+    [1, 2**bits - 1] and the last element's padding lanes are zero (what a cure publishes, PROTOCOL.md §5)."""
+    per, bits = per_element(spec), spec.bits
+    need = -(-count // per)
+    if len(elements) != need:
+        raise QuantizationError(f"{count} values take {need} packed elements, got {len(elements)}")
+    mask = (1 << bits) - 1
+    out = np.empty(count, dtype=np.int64)
+    for k, e in enumerate(elements):
+        lanes = min(per, count - k * per)
+        if e < 0 or e >> (bits * lanes):
+            raise QuantizationError(f"packed element {k} has bits beyond its {lanes} lanes")
+        for j in range(lanes):
+            o = (e >> (bits * j)) & mask
+            if o == 0:
+                raise QuantizationError(f"packed element {k}, lane {j}: offset 0 is outside the quantization range")
+            out[k * per + j] = o - spec.offset
+    return torch.from_numpy(out)
+
+
 def commit_elements(elements: Sequence[int], count: int) -> int:
     """`h_0 = count`, `h_b = Poseidon16([h_(b-1), 15 elements])` over zero-padded blocks; at least one block."""
     h = count

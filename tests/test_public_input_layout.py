@@ -85,7 +85,7 @@ def contract_layout() -> tuple[int, int, list[Word], list[Word], int]:
     for m in re.finditer(r"mstore8\(add\(add\(data, (\d+)\), mul\(i, (\d+)\)\), (\w+)\)", body):
         assert int(m[2]) == slot_bytes
         slot.append((CONTRACT_NAMES[m[3]], int(m[1]) - 32 - header_bytes, 1, None))
-    shift = re.search(r"return \(uint256\(sha256\(data\)\) >> (\d+), accepted\);", body)
+    shift = re.search(r"return \(uint256\(sha256\(data\)\) >> (\d+), accepted, rejected\);", body)
     assert shift
     return header_bytes, slot_bytes, header, sorted(slot, key=lambda w: w[1]), 256 - int(shift[1])
 

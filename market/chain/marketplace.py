@@ -122,6 +122,10 @@ HINTS = {
     "NothingCured": "nobody cured: the post is final, settle it with finalizeRound",
     "ClaimMismatch": "pass exactly the flags and scores of the round's RoundPosted event",
     "NewRejection": "a re-post may reject only slots rejected before and not cured",
+}
+
+#: Hints for the PoseidonCommit errors a cure's malformed view reverts with (they bubble up through FedMarket.cure).
+POSEIDON_HINTS = {
     "ElementCount": "the cure must publish ceil(view_len / (252 // quant_bits)) packed elements",
     "LaneOutOfRange": "a packed element holds a value outside the quantization range (or nonzero padding)",
 }
@@ -304,7 +308,7 @@ class Marketplace:
         self.chain = chain
         self.artifact = artifact or artifacts()["FedMarket"]
         self.contract: Contract = chain.contract(address, self.artifact, enums=ENUMS, hints=HINTS)
-        chain.register_abi(artifacts()["PoseidonCommit"].abi)  # a cure's malformed element reverts there
+        chain.register_abi(artifacts()["PoseidonCommit"].abi, hints=POSEIDON_HINTS)  # a malformed cure reverts there
         self.address: str = self.contract.address
         self._params: dict[int, ProjectParams] = {}
 

@@ -1249,7 +1249,8 @@ contract FedMarket is ReentrancyGuardTransient {
     }
 
     /// @dev On an aggregator timeout, credit `bondHeld` in equal floored shares to those it harmed:
-    ///      the open round's submitters after a missed post (active slots no longer pending), every
+    ///      the open round's submitters after a missed post or re-post (active slots that committed
+    ///      and revealed), every
     ///      active trainer after a missed open. Returns the total credited (0 when nobody qualifies).
     function _compensate(Project storage p, uint256 pid, Progress memory pr, uint256 bondHeld)
         private
@@ -1260,7 +1261,10 @@ contract FedMarket is ReentrancyGuardTransient {
         if (pr.roundOpen) harmed &= ~_rounds[pid][pr.round].pending;
         uint256 count;
         for (uint256 i; i < n; ++i) {
-            count += (harmed >> i) & 1;
+            if ((harmed >> i) & 1 == 0) continue;
+            // A seal never revealed is no submission: the window closed before the post was due.
+            if (pr.roundOpen && _commitments[pid][pr.round][i] & SEALED_MARK != 0) harmed &= ~(1 << i);
+            else ++count;
         }
         if (count == 0) return 0;
         uint256 share = bondHeld / count;

@@ -122,3 +122,18 @@ def test_unrevealed_slot_is_absent_and_blocks_an_early_post(anvil_chain: Chain) 
     dep.post(pid, 1, [0, 0, 0], [1, 1, 0])
     assert m.participant(pid, dep.trainers[2].address).rewards == 0
     assert m.participant(pid, dep.trainers[0].address).rewards > 0
+
+
+def test_a_seal_never_revealed_takes_no_share_of_the_bond(chain: Chain) -> None:
+    """An account that commits and never reveals did not submit: on a missed post the bond goes to
+    the trainers that revealed, so an aggregator's own sealing accounts cannot take part of it back."""
+    dep, pid = open_round(chain)
+    m = dep.market
+    honest, sealer = dep.trainers[0], dep.trainers[1]
+    m.submit_update(pid, 1, CID, commitment(0), honest, salt=VICTIM_SALT)
+    m.commit_update(pid, 1, m.seal(pid, 1, sealer.address, CID, commitment(1), COPIER_SALT), sealer)
+    project = m.project(pid)
+    chain.time_travel(project.post_deadline - chain.now() + 1)
+    receipt = m.timeout(pid, dep.owner)
+    paid = {e.args["trainer"]: int(e.args["amount"]) for e in m.receipt_events(receipt, "BondCompensation")}
+    assert paid == {honest.address: project.bond_held}

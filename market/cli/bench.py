@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.table import Table
 
-from market.cli.output import figures
+from market.cli.output import console, figures
 from market.cli.session import JSON, command, session
 
-app = typer.Typer(help="Benchmarks: gas, storage, aggregation, proving, command-line start.", no_args_is_help=True)
+app = typer.Typer(help="Benchmarks: gas, adversaries, storage, aggregation, proving, command-line start.", no_args_is_help=True)
 
 
 @command(app, JSON)
@@ -23,6 +24,40 @@ def gas() -> None:
     from market.dev.gasbench import run
 
     session().show(run(), figures("gas used"))
+
+
+@command(app, JSON)
+def adversary(
+    only: list[str] = typer.Option([], "--only", help="Run only this adversary (repeatable; default: all of them)."),
+    rounds: int = typer.Option(2, min=1, max=5, help="Rounds per project (the digits example's per-round budget)."),
+) -> None:
+    """Issue 11's adversaries against the real contracts, each in its own project, against an honest baseline;
+    exits 1 if an honest party loses or the owner or a trainer-side adversary gains."""
+    from market.dev.adversary import run
+
+    result = run(tuple(only), rounds)
+    session().show(result, _adversary_table)
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+def _adversary_table(data: dict[str, Any]) -> None:
+    """One row per adversary: the invariants' figures (exact wei when small, else ether) and the verdict."""
+    def amount(wei: int) -> str:
+        return "0" if wei == 0 else f"{wei} wei" if abs(wei) < 10**9 else f"{wei / 10**18:.4g} ETH"
+
+    table = Table(title=f"adversaries: what honest trainers lost, what others gained ({data['rounds']} rounds)")
+    for column in ("adversary", "state", "stake lost", "reward lost", "owner gain", "adv. gain", "ok"):
+        table.add_column(column, justify="left" if column in ("adversary", "state") else "right")
+    for name, r in data["adversary"].items():
+        verdict = "[green]yes[/green]" if r["ok"] else "[yellow]open[/yellow]" if r["residual"] else "[red]NO[/red]"
+        table.add_row(name.replace("_", " "), r["state"].lower(), amount(r["honest_stake_lost_wei"]),
+                      amount(r["honest_reward_lost_wei"]), amount(r["owner_gain_wei"]), amount(r["adversary_gain_wei"]),
+                      verdict)
+    console.print(table)
+    for name, why in data["residual"].items():
+        console.print(f"[yellow]open[/yellow] {name.replace('_', ' ')}: not counted in the verdict: {why}")
+    console.print(f"funds conserved in every project: {data['funds_conserved']}; {data['wall_seconds']:.0f} s")
 
 
 @command(app, JSON)

@@ -48,10 +48,11 @@ class ProjectContext:
         return num_params(self.task.build_model())
 
     def round_event(self, round_: int) -> MarketEvent | None:
-        """The RoundPosted event of `round_`, if it was posted."""
+        """The latest RoundPosted event of `round_`, if it was posted: after a cure the round's re-post, which is
+        the post that settled (the provisional one before it left the rejected updates out, PROTOCOL.md §5)."""
         events = [e for e in self.market.events("RoundPosted", self.pid, from_block=self.created.block_number)
                   if int(e.args["round"]) == round_]
-        return events[0] if events else None
+        return events[-1] if events else None
 
     def global_model(self, round_: int) -> torch.Tensor:
         """g(round_): the initial model for 0, else the model posted with that round."""

@@ -1,0 +1,43 @@
+"""`fedmarket bench adversary` on three adversaries: real contracts, training and proofs; honest parties lose nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from market.cli import app
+from market.protocol.constants import ETHER
+
+pytestmark = pytest.mark.slow
+
+CHOSEN = ("withhold_then_cure", "mempool_copier", "missed_post")
+
+
+def test_adversaries_leave_honest_parties_whole_and_conserve_funds() -> None:
+    # Two rounds: round 2 must train from the round-1 model that settled (the re-post), not the provisional one.
+    args = ["bench", "adversary", "--rounds", "2", "--json", *(a for name in CHOSEN for a in ("--only", name))]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output[-3000:]
+    data = json.loads(result.stdout)
+    assert data["ok"] is True and data["funds_conserved"] is True
+    assert data["adversaries"] == 3 and set(data["adversary"]) == set(CHOSEN)
+    assert data["max_honest_stake_lost_wei"] == 0 and data["max_honest_reward_lost_wei"] == 0
+    assert data["max_owner_gain_wei"] <= 0
+    assert data["baseline"]["state"] == "FINISHED" and data["baseline"]["ok"]
+    for name, r in data["adversary"].items():
+        assert r["honest_stake_lost_wei"] == 0 and r["honest_reward_lost_wei"] == 0, name
+        assert r["owner_gain_wei"] <= 0 and r["funds_conserved"] and r["ok"], name
+
+    cured = data["adversary"]["withhold_then_cure"]  # rejected, cured, re-posted with it: paid exactly as if honest
+    assert [p["flags"][3] for p in cured["posts"]] == [2, 0, 0] and cured["cures"] == 1
+    assert cured["state"] == "FINISHED" and cured["adversary_gain_wei"] == 0
+
+    copier = data["adversary"]["mempool_copier"]  # rejected (its blob names the victim), cured, then a proven copy
+    assert [p["flags"][3] for p in copier["posts"]][:2] == [2, 1] and copier["cures"] == 1
+    assert copier["slashed_wei"] == data["stake_wei"] // 2 and copier["adversary_gain_wei"] == -copier["slashed_wei"]
+
+    missed = data["adversary"]["missed_post"]  # the bond pays the round's four submitters
+    assert missed["state"] == "CANCELLED" and missed["timed_out"] and missed["posts"] == []
+    assert missed["bond_compensation_wei"] == 2 * ETHER and missed["adversary_gain_wei"] == -2 * ETHER

@@ -22,14 +22,16 @@ def test_demo_json_reports_a_conserving_fully_proven_run(tmp_path: Path) -> None
     figures = json.loads(out.stdout.strip().splitlines()[-1])
     assert figures["rounds"] == 2 and figures["trainers"] == 4
     assert figures["funds_conserved"] is True
-    assert figures["proofs_verified"] == 2
+    assert figures["proofs_verified"] == 3  # round 2 twice: a withheld blob rejected, cured, re-posted
+    assert figures["disputed_rounds"] == [2] and figures["cured"] == 1
     assert figures["attackers_flagged"] == 1 and figures["honest_flagged"] == 0
     assert figures["final_accuracy"] > figures["initial_accuracy"] + 0.3
     assert figures["wall_seconds"] > 0
     report = (tmp_path / "report.md").read_text()
     assert "funds_conserved: PASS" in report
     assert "copy of an update submitted before it" in report  # read back from storage, flagged by the proof
-    assert "## What rests on whom" in report and "| trusted | aggregator |" in report
+    assert "## What rests on whom" in report and "| disputable | aggregator |" in report
+    assert "Round 2 was first posted with" in report
     for plot in ("accuracy.png", "payouts.png", "flags.png"):
         assert (tmp_path / plot).stat().st_size > 1000
 

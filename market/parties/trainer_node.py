@@ -179,12 +179,17 @@ class TrainerNode:
         )
 
     def copy_source(self, round_: int) -> torch.Tensor | None:
-        """free_rider_copy: the first update another trainer submitted this round, read back from
-        storage as anyone can (None while there is none)."""
+        """free_rider_copy: the first update another trainer submitted this round whose blob storage
+        serves, read back as anyone can (None while there is none; a withheld blob is skipped)."""
         c = self.ctx
         for e in c.market.events("UpdateSubmitted", c.pid, from_block=c.created.block_number):
             if int(e.args["round"]) == round_ and e.args["trainer"] != self.signer.address:
-                blob = c.storage.get(cid_from_bytes(e.args["cid"]))
+                try:
+                    blob = c.storage.get(cid_from_bytes(e.args["cid"]))
+                except TransientError:
+                    raise  # this node's own storage is down: the step is retried
+                except StorageError:
+                    continue
                 return decode(blob, self.header(round_, e.args["trainer"]), c.layout).dequantized()
         return None
 

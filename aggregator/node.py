@@ -23,21 +23,15 @@ from aggregator.rules.screen import ScreenedKrum
 from market.chain.marketplace import Marketplace, State
 from market.errors import ConfigError, ProofError, TransientError
 from market.ml.training import evaluate
-from market.parties.context import ProjectContext, verifier_mismatches
+from market.parties.context import ProjectContext, circuit_params, verifier_mismatches
 from market.parties.validate import Submission, Verdict, cured_verdict, validate_round
 from market.protocol.blob import UpdateHeader
 from market.protocol.commitment import commit
 from market.protocol.modelblob import encode_direction, encode_model
 from market.storage import cid_to_bytes
-from zk.build import CircuitParams, dev_setup
+from zk.build import dev_setup
 from zk.prover import DEFAULT_BACKEND, Backend, preload, prove
 from zk.witness import RoundContext, Slot, build_witness
-
-
-def circuit_params(ctx: ProjectContext) -> CircuitParams:
-    """The round circuit a project's verifier was built for (its slots and PROTOCOL §3 rule parameters)."""
-    p = ctx.params
-    return CircuitParams.for_rule(p.max_trainers, p.view_len, p.quant_bits, ctx.manifest.rule)
 
 
 def outlier_reason(decision: ScreenedKrum | CosineResult | None, pos: int) -> str:

@@ -14,7 +14,8 @@
     ├── InvalidBlob             an update blob was rejected; `reason` is a BlobReason
     ├── QuantizationError
     ├── ProofError
-    └── AggregationError
+    ├── AggregationError
+    └── AuditMismatch           a re-derived round differs from what was posted (names round, slot, field)
 
 The two unavailable errors also sit under their layer's error, so that code handling "any storage
 failure" (a blob that cannot be fetched is rejected as `unavailable`) keeps catching StorageError,
@@ -142,3 +143,13 @@ class ProofError(FedMarketError):
 
 class AggregationError(FedMarketError):
     """Inputs to an aggregation rule are malformed or exceed its exactness bounds."""
+
+
+class AuditMismatch(FedMarketError):
+    """`fedmarket audit` re-derived a round and it differs from what was posted: `round`, `slot` (None for a
+    round-wide field such as the proof, the model or v) and `field` name where, `detail` how."""
+
+    def __init__(self, round_: int, slot: int | None, field: str, detail: str) -> None:
+        self.round, self.slot, self.field, self.detail = round_, slot, field, detail
+        where = f"round {round_}" + (f", slot {slot}" if slot is not None else "") + f", field {field}"
+        super().__init__(f"{where}: {detail}")

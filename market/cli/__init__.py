@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from market.cli import aggregator, bench, devnet, keys, owner, trainer, zk
+from market.cli.audit import audit_command
 from market.cli.demo import demo_command
 from market.cli.evaluate import eval_command
 from market.cli.session import CHAIN, JSON, RootGroup, command, open_session
@@ -26,3 +27,4 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(zk.app, name="zk")
 command(app, JSON, name="eval")(eval_command)
 command(app, *CHAIN[:2], JSON, name="demo")(demo_command)
+command(app, *CHAIN, JSON, name="audit")(audit_command)

@@ -24,6 +24,7 @@ from market.chain.client import Chain, dev_accounts
 from market.chain.marketplace import Marketplace, State
 from market.ml.tasks import dirichlet_partition, get_task
 from market.ml.training import evaluate
+from market.parties.audit import audit_project
 from market.parties.context import load_context
 from market.parties.owner import create_project
 from market.parties.project_file import ProjectFile
@@ -199,6 +200,9 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
         "circuit": str(circuit_params(ctx)), "wall_seconds": time.perf_counter() - t_start,
         "backend": chain.backend, "project": created.pid, "marketplace": market.address,
     }
+    audit = audit_project(ctx, vk)  # what anyone can re-derive of every round from the chain and storage alone
+    run.checks["audit_matches_every_round"] = audit.matched == cfg.rounds
+    run.figures["audit_rounds_matched"] = audit.matched
     if tmp is not None:
         tmp.cleanup()
     return run

@@ -18,6 +18,7 @@ from market.ml.tasks.params import ParamSlot
 from market.protocol.manifest import Manifest
 from market.protocol.modelblob import decode_model
 from market.storage import Storage, cid_from_bytes
+from zk.build import CircuitParams
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,12 @@ class ProjectContext:
                 raise ConfigError(f"project {self.pid}: round {round_} has not been posted")
             cid = cid_from_bytes(event.args["modelCid"])
         return decode_model(self.storage.get(cid), self.numel, self.spec_hex).weights
+
+
+def circuit_params(ctx: ProjectContext) -> CircuitParams:
+    """The round circuit a project's verifier was built for (its slots and PROTOCOL §3 rule parameters)."""
+    p = ctx.params
+    return CircuitParams.for_rule(p.max_trainers, p.view_len, p.quant_bits, ctx.manifest.rule)
 
 
 #: The getters RoundVerifier exposes (contracts/zk/RoundVerifier.sol), against the project's on-chain

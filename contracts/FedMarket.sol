@@ -754,7 +754,9 @@ contract FedMarket is ReentrancyGuardTransient {
         Funds memory f = p.funds;
         uint256 bondLeft = f.bondHeld - _compensate(p, pid, pr, f.bondHeld);
         p.funds = Funds(f.budget, 0, uint128(f.ownerRefund + f.budgetLeft + bondLeft), 0);
-        p.progress.state = State.Cancelled;
+        pr.state = State.Cancelled;
+        pr.disputing = false; // the dispute ended with the project; roundOpen still shows where it stalled
+        p.progress = pr;
         emit ProjectCancelled(pid, CancelReason.AggregatorTimeout);
     }
 

@@ -1,18 +1,27 @@
-"""Test support for the marketplace: deploy with the test-only verifier, drive projects, audit the money."""
+"""Test support for the marketplace: deploy with the test-only verifier, drive projects, audit the money.
+
+Trainers submit stand-in commitments (`commitment`) unless a test needs to cure a rejection: then
+`make_view` gives a real proof view, its packed elements and its PROTOCOL.md §2 commitment.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
+from web3.types import TxReceipt
 
 from market.chain.client import Chain
 from market.chain.marketplace import ZERO_ADDRESS, Marketplace, ProjectParams
+from market.errors import ContractRevert
+from market.protocol.commitment import commit, pack
+from market.protocol.quant import QuantSpec
 from market.toolchain.solc import ContractArtifact, compile_contracts
 
 TEST_CONTRACTS = Path(__file__).parent / "contracts"
@@ -30,6 +39,51 @@ def with_test_contracts() -> dict[str, ContractArtifact]:
 def commitment(slot: int, round_: int = 1, salt: int = 0) -> int:
     """A distinct nonzero field element standing for a trainer's update commitment."""
     return (salt << 40) | (round_ << 20) | (slot + 1)
+
+
+@dataclass(frozen=True)
+class View:
+    """A trainer's quantized proof view with its packed field elements and its commitment (PROTOCOL.md §2)."""
+
+    values: tuple[int, ...]
+    bits: int
+    elements: tuple[int, ...]
+    commitment: int
+
+
+def split(budget: int, flags: Sequence[int], scores: Sequence[int]) -> tuple[list[int], int]:
+    """PROTOCOL.md §7 for one posted round in which every slot submitted: shares and the owner's dust.
+
+    Accepted (flag 0) slots share `budget` by max(score, 0), equally when none is positive; with no
+    accepted slot nothing is spent (the caller carries `budget` forward) and this returns no dust.
+    """
+    accepted = [flag == 0 for flag in flags]
+    if not any(accepted):
+        return [0] * len(flags), 0
+    weights = [max(s, 0) if ok else 0 for s, ok in zip(scores, accepted, strict=True)]
+    if sum(weights) == 0:
+        weights = [int(ok) for ok in accepted]
+    shares = [budget * w // sum(weights) for w in weights]
+    return shares, budget - sum(shares)
+
+
+def view_of(values: Sequence[int], bits: int = 16) -> View:
+    """The View of these quantized values at `bits` bits."""
+    spec = QuantSpec(bits=bits)
+    return View(tuple(values), bits, tuple(pack(list(values), spec)), commit(list(values), spec))
+
+
+def make_view(seed: int | Sequence[int], length: int, bits: int = 16) -> View:
+    """A random view of `length` values spanning the whole quantization range, the same for the same seed."""
+    qmax = QuantSpec(bits=bits).qmax
+    values = np.random.default_rng(seed).integers(-qmax, qmax, size=length, endpoint=True)
+    return view_of([int(v) for v in values], bits)
+
+
+def tampered(view: View) -> View:
+    """Another valid view of the same length: the first value changed (it hashes to another commitment)."""
+    first = view.values[0]
+    return view_of([-first if first else 1, *view.values[1:]], view.bits)
 
 
 @dataclass
@@ -67,7 +121,7 @@ class Deployment:
             min_trainers=2,
             max_trainers=4,
             stake=10**15,
-            aggregator_bond=10**16,
+            aggregator_bond=10**18,  # covers one round's budget of the default budget (start refuses less)
             open_window=600,
             submit_window=600,
             post_window=600,
@@ -115,10 +169,28 @@ class Deployment:
         for slot in slots:
             self.market.submit_update(pid, round_, CID, commitment(slot, round_, salt), self.trainers[slot])
 
+    def submit_views(self, pid: int, round_: int, slots: Sequence[int]) -> dict[int, View]:
+        """Trainers in `slots` submit the commitments of real views of the project's length and width."""
+        params = self.market.params(pid)
+        views = {}
+        for slot in slots:
+            views[slot] = make_view((pid, round_, slot), params.view_len, params.quant_bits)
+            self.market.submit_update(pid, round_, CID, views[slot].commitment, self.trainers[slot])
+        return views
+
+    def cure(self, pid: int, round_: int, slot: int, view: View) -> TxReceipt:
+        """The trainer in `slot` publishes `view` to cure its rejection in `round_`."""
+        return self.market.cure(pid, round_, view.elements, self.trainers[slot])
+
     def post(self, pid: int, round_: int, flags: Sequence[int], scores: Sequence[int]) -> Any:
         """Post `round_` with a proof the test verifier accepts."""
         proof = self.proof(pid, round_, flags, scores)
         return self.market.post_round(pid, round_, MODEL_CID, CID, flags, scores, proof, self.aggregator)
+
+    def finalize(self, pid: int, round_: int, flags: Sequence[int], scores: Sequence[int]) -> TxReceipt:
+        """Let the dispute window of `round_` pass (nobody cured) and settle its post (called by a bystander)."""
+        self.chain.time_travel(max(self.market.project(pid).post_deadline - self.chain.now() + 1, 1))
+        return self.market.finalize_round(pid, round_, flags, scores, self.chain.accounts[-1])
 
     def round(
         self,
@@ -127,7 +199,11 @@ class Deployment:
         flags: Sequence[int] | None = None,
         submitted: Sequence[int] | None = None,
     ) -> Any:
-        """Open the next round, submit from `submitted` (default: every slot), close the window, post."""
+        """Open the next round, submit from `submitted` (default: every slot), close the window, post.
+
+        A post that rejects a slot (flag 2) is disputable: nobody cures here, so the window passes and
+        the post is finalized. Returns the receipt that settled the round (the post's or the finalize's).
+        """
         n = len(scores)
         flags = list(flags) if flags is not None else [0] * n
         self.market.open_round(pid, V_COMMIT, self.aggregator)
@@ -136,7 +212,10 @@ class Deployment:
         project = self.market.project(pid)
         if self.market.round_state(pid, round_).pending:
             self.chain.time_travel(project.deadline - self.chain.now() + 1)
-        return self.post(pid, round_, flags, scores)
+        receipt = self.post(pid, round_, flags, scores)
+        if self.market.project(pid).disputing:
+            return self.finalize(pid, round_, flags, scores)
+        return receipt
 
 
 def deploy(chain: Chain, slots: int = 8) -> Deployment:
@@ -173,3 +252,31 @@ def assert_solvent(dep: Deployment, token: str = ZERO_ADDRESS) -> None:
     """The contract holds exactly what it owes, to the wei."""
     assert held(dep, token) == liabilities(dep, token)
 
+
+def withdraw_all(dep: Deployment, pid: int, n: int) -> dict[str, int]:
+    """Every party of project `pid` (its first `n` trainers) withdraws whatever it may; returns what each was
+    paid ('owner', 'aggregator', 't0'..). Afterwards the project owes nothing and the marketplace is solvent."""
+    m = dep.market
+    paid: dict[str, int] = {}
+
+    def take(name: str, action: Callable[[], TxReceipt], event: str) -> None:
+        try:
+            receipt = action()
+        except ContractRevert as exc:
+            assert exc.name == "NothingToWithdraw", exc
+            return
+        (ev,) = m.receipt_events(receipt, event)
+        paid[name] = paid.get(name, 0) + int(ev.args["amount"])
+
+    for slot, trainer in enumerate(dep.trainers[:n]):
+        take(f"t{slot}", partial(m.claim, pid, trainer), "Claimed")
+        take(f"t{slot}", partial(m.withdraw_stake, pid, trainer), "StakeWithdrawn")
+    take("owner", lambda: m.withdraw_refund(pid, dep.owner), "RefundWithdrawn")
+    take("aggregator", lambda: m.withdraw_bond(pid, dep.aggregator), "BondWithdrawn")
+    project = m.project(pid)
+    assert project.budget_left + project.owner_refund + project.bond_held == 0
+    for trainer in dep.trainers[:n]:
+        record = m.participant(pid, trainer.address)
+        assert record.stake + record.rewards == 0
+    assert_solvent(dep)
+    return {name: paid.get(name, 0) for name in ["owner", "aggregator", *(f"t{i}" for i in range(n))]}

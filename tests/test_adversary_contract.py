@@ -4,13 +4,14 @@ Each test plays a project with the digits example's amounts (budget 8 ether, 5 r
 staking 1 ether, slash 50%, bond 2 ether) on the in-process chain, settles it (every party
 withdraws) and asserts to the wei what each party ends with (docs/PROTOCOL.md §5, §7 and the
 trust model). Rounds are posted through the test-only HashCheckVerifier: the attacks here are on
-what the contract does with flags, scores and deadlines, not on the proof.
+what the contract does with flags, scores and deadlines, not on the proof. A post with a flag 2 is
+disputable; here its trainers never cure, so it is finalized as posted once the dispute window ends
+(the cures that defeat these attacks are in test_marketplace_disputes.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from market.dev.demo import DemoConfig, project_file
 from market.errors import ConfigError, ContractRevert
 from market.parties.project_file import ProjectFile, check_settings, load_project_file
 from market.protocol.constants import ETHER
-from tests.marketplace_harness import V_COMMIT, Deployment, assert_solvent, deploy, held
+from tests.marketplace_harness import V_COMMIT, Deployment, deploy, held, split, withdraw_all
 
 BUDGET = 8 * ETHER
 ROUNDS = 5
@@ -62,42 +63,9 @@ def settle(dep: Deployment, pid: int) -> dict[str, int]:
 
     Afterwards the marketplace holds nothing: what came in went out, to the wei.
     """
-    m = dep.market
-    paid: dict[str, int] = {}
-
-    def take(name: str, action: Callable[[], Any], event: str) -> None:
-        try:
-            receipt = action()
-        except ContractRevert as exc:
-            assert exc.name == "NothingToWithdraw", exc
-            return
-        (ev,) = m.receipt_events(receipt, event)
-        paid[name] = paid.get(name, 0) + int(ev.args["amount"])
-
-    for slot, trainer in enumerate(dep.trainers[:TRAINERS]):
-        take(f"t{slot}", partial(m.claim, pid, trainer), "Claimed")
-        take(f"t{slot}", partial(m.withdraw_stake, pid, trainer), "StakeWithdrawn")
-    take("owner", lambda: m.withdraw_refund(pid, dep.owner), "RefundWithdrawn")
-    take("aggregator", lambda: m.withdraw_bond(pid, dep.aggregator), "BondWithdrawn")
+    paid = withdraw_all(dep, pid, TRAINERS)
     assert held(dep) == 0
-    assert_solvent(dep)
-    return {name: paid.get(name, 0) for name in ["owner", "aggregator", *(f"t{i}" for i in range(TRAINERS))]}
-
-
-def split(budget: int, flags: Sequence[int], scores: Sequence[int]) -> tuple[list[int], int]:
-    """PROTOCOL.md §7 for one posted round in which every slot submitted: shares and the owner's dust.
-
-    Accepted (flag 0) slots share `budget` by max(score, 0), equally when none is positive; with no
-    accepted slot nothing is spent (the caller carries `budget` forward) and this returns no dust.
-    """
-    accepted = [flag == 0 for flag in flags]
-    if not any(accepted):
-        return [0] * len(flags), 0
-    weights = [max(s, 0) if ok else 0 for s, ok in zip(scores, accepted)]
-    if sum(weights) == 0:
-        weights = [int(ok) for ok in accepted]
-    shares = [budget * w // sum(weights) for w in weights]
-    return shares, budget - sum(shares)
+    return paid
 
 
 def play(dep: Deployment, pid: int, plan: Sequence[tuple[Sequence[int], Sequence[int]]],
@@ -149,7 +117,8 @@ def test_false_flags_in_one_round_neither_slash_nor_return_the_budget(dep: Deplo
 def test_false_flags_in_every_round_cost_no_stake(dep: Deployment) -> None:
     """Flag 2 in every round: no round had an accepted trainer, so none spent its budget and the owner
     gets it back (the rounds never ran as far as money goes). No trainer loses stake. The updates were
-    public in storage all along: that an owner can still get them for free is the gap disputes close."""
+    public in storage all along; a trainer that does not cure leaves them to the owner for free (a cure forces
+    the re-post that pays it: test_marketplace_disputes.py)."""
     pid = digits_project(dep)
     rewards, dust = play(dep, pid, [ALL_REJECTED] * ROUNDS)
     paid = settle(dep, pid)
@@ -181,7 +150,8 @@ def test_aggregator_account_gets_only_the_rounds_it_is_alone_in(
 ) -> None:
     """The issue's second attack: the aggregator flags the honest trainers 2. They keep their stakes and
     their slots. What its own account gets is exactly the budget of the rounds in which it is the only
-    accepted trainer, plus its score share of the others: the remaining gap, closed by disputes."""
+    accepted trainer, plus its score share of the others, as long as its victims do not cure (a cure forces
+    the re-post that pays them: test_marketplace_disputes.py)."""
     pid = digits_project(dep)
     rewards, dust = play(dep, pid, plan)
     paid = settle(dep, pid)

@@ -19,6 +19,7 @@ from tests.marketplace_harness import (
     assert_solvent,
     commitment,
     deploy,
+    view_of,
     with_test_contracts,
 )
 
@@ -254,7 +255,7 @@ def case_wrong_amount(dep: Deployment) -> None:
     params = dep.params()
     reverts("WrongAmount", lambda: m.create_project(params, 100, dep.owner, value=99), 100, 99)
     pid = dep.create()
-    reverts("WrongAmount", lambda: m.bond(pid, dep.aggregator, value=1), 10**16, 1)
+    reverts("WrongAmount", lambda: m.bond(pid, dep.aggregator, value=1), params.aggregator_bond, 1)
     m.bond(pid, dep.aggregator)
     reverts("WrongAmount", lambda: m.join(pid, dep.trainers[0], value=10**15 + 1), 10**15, 10**15 + 1)
     reverts("WrongAmount", lambda: m.fund(pid, 5, dep.owner, value=4), 5, 4)
@@ -369,6 +370,49 @@ def case_post_checks(dep: Deployment) -> None:
     reverts("AbsentSlotNotZero", lambda: m.public_input(pid, 1, [0, 0, 2], [0, 0, 0]), 2)
 
 
+def case_bond_below_round_budget(dep: Deployment) -> None:
+    pid = dep.create(budget=10**18, rounds=2, aggregator_bond=10**18 // 2 - 1)
+    dep.open(pid, 2)
+    reverts("BondBelowRoundBudget", lambda: dep.market.start(pid, dep.owner), 10**18 // 2 - 1, 10**18 // 2)
+
+
+def case_dispute_checks(dep: Deployment) -> None:
+    """A post that rejects slot 0 (flag 2) with nobody curing: what may and may not happen to it."""
+    m = dep.market
+    pid = in_round(dep, 2, (0, 1))
+    stranger = view_of([5])  # a valid one-value view, not the stand-in commitment's
+    reverts("NoDispute", lambda: dep.cure(pid, 1, 0, stranger), pid, 1)
+    dep.post(pid, 1, [2, 0], [0, 1])
+    end = m.project(pid).post_deadline
+    reverts("NotRejected", lambda: dep.cure(pid, 1, 1, stranger), pid, 1, 1)
+    reverts("CureMismatch", lambda: dep.cure(pid, 1, 0, stranger), pid, 1, 0)
+    err = reverts("DisputeOpen", lambda: m.finalize_round(pid, 1, [2, 0], [0, 1], dep.owner))
+    assert err.error_args[:2] == (pid, end)
+    reverts("DisputeOpen", lambda: dep.post(pid, 1, [2, 0], [0, 1]))
+    dep.chain.time_travel(end - dep.chain.now() + 1)
+    reverts("ClaimMismatch", lambda: m.finalize_round(pid, 1, [2, 0], [0, 2], dep.owner), pid, 1)
+    reverts("NothingCured", lambda: dep.post(pid, 1, [0, 0], [1, 1]), pid, 1)
+    dep.chain.time_travel(601)
+    reverts("NothingCured", lambda: m.timeout(pid, dep.owner), pid, 1)
+    m.finalize_round(pid, 1, [2, 0], [0, 1], dep.owner)
+    reverts("RoundNotOpen", lambda: m.finalize_round(pid, 1, [2, 0], [0, 1], dep.owner), pid, 1)
+
+
+def case_cure_outstanding(dep: Deployment) -> None:
+    """Slot 0 cured its rejection: only the aggregator's re-post, without a new rejection, settles the round."""
+    m = dep.market
+    pid = training(dep)
+    m.open_round(pid, V_COMMIT, dep.aggregator)
+    views = dep.submit_views(pid, 1, [0, 1])
+    dep.post(pid, 1, [2, 2], [0, 0])
+    dep.cure(pid, 1, 0, views[0])
+    dep.chain.time_travel(601)
+    reverts("CureOutstanding", lambda: m.finalize_round(pid, 1, [2, 2], [0, 0], dep.owner), pid, 1)
+    reverts("NewRejection", lambda: dep.post(pid, 1, [2, 2], [0, 0]), pid, 1, 0)
+    dep.post(pid, 1, [0, 2], [1, 0])
+    assert m.participant(pid, dep.trainers[0].address).rewards == 10**18 // 2
+
+
 def case_nothing_to_withdraw(dep: Deployment) -> None:
     m = dep.market
     pid = dep.create()
@@ -471,6 +515,15 @@ ERROR_CASES: dict[str, Callable[[Deployment], None]] = {
     "AbsentSlotNotZero": case_post_checks,
     "FlaggedSlotScored": case_post_checks,
     "InvalidProof": case_post_checks,
+    "BondBelowRoundBudget": case_bond_below_round_budget,
+    "NoDispute": case_dispute_checks,
+    "NotRejected": case_dispute_checks,
+    "CureMismatch": case_dispute_checks,
+    "DisputeOpen": case_dispute_checks,
+    "ClaimMismatch": case_dispute_checks,
+    "NothingCured": case_dispute_checks,
+    "CureOutstanding": case_cure_outstanding,
+    "NewRejection": case_cure_outstanding,
     "NothingToWithdraw": case_nothing_to_withdraw,
     "TransferFailed": case_transfer_failed,
     "SafeERC20FailedOperation": case_safe_erc20_failed,

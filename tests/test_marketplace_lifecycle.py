@@ -195,7 +195,7 @@ def test_ranks_reach_255_with_256_trainers(anvil_chain: Chain) -> None:
     arts = with_test_contracts()
     market = Marketplace.deploy(chain, base[0], arts["FedMarket"])
     dep = Deployment(chain, market, chain.deploy(arts["HashCheckVerifier"], 256, sender=base[0]), 256)
-    pid = dep.create(rounds=1, min_trainers=1, max_trainers=256, stake=1, aggregator_bond=1)
+    pid = dep.create(budget=256, rounds=1, min_trainers=1, max_trainers=256, stake=1, aggregator_bond=256)
     dep.start(pid, 256)
     market.open_round(pid, V_COMMIT, dep.aggregator)
     assert market.round_state(pid, 1).pending == 2**256 - 1
@@ -214,7 +214,8 @@ def test_owner_cancel_and_quorum_cancel_refund_everyone(chain: Chain) -> None:
     (event,) = market.receipt_events(receipt, "ProjectCancelled")
     assert event.args["reason"] == CancelReason.OWNER_CANCELLED
     project = market.project(pid)
-    assert project.state == State.CANCELLED and project.owner_refund == 5 * 10**17 and project.bond_held == 10**16
+    assert project.state == State.CANCELLED and project.owner_refund == 5 * 10**17
+    assert project.bond_held == project.params.aggregator_bond
     market.withdraw_refund(pid, dep.owner)
     market.withdraw_bond(pid, dep.aggregator)
     for trainer in dep.trainers[:2]:
@@ -238,7 +239,7 @@ def test_aggregator_timeouts_pay_the_bond_to_the_trainers(chain: Chain) -> None:
     dep = deploy(chain)
     market = dep.market
     budget = 9 * 10**17
-    bond = 10**16
+    bond = dep.params().aggregator_bond
     # Missed postRound: the bond goes to round 2's submitters, round 2's budget is unspent, round 1's
     # rewards stay claimable.
     pid = dep.create(budget=budget, rounds=3, min_trainers=2)
@@ -292,7 +293,8 @@ def test_erc20_project_and_fee_token_refused(chain: Chain) -> None:
     market = dep.market
     token = dep.deploy_token()
     budget = 3 * 10**18 + 1
-    pid = dep.create(budget=budget, token=token.address, rounds=1, min_trainers=2)
+    # The bond must cover the one round's budget, the funding added below included.
+    pid = dep.create(budget=budget, token=token.address, rounds=1, min_trainers=2, aggregator_bond=5 * 10**18)
     market.fund(pid, 10**18, dep.owner)
     dep.start(pid, 2)
     dep.round(pid, [2, 1])

@@ -6,12 +6,19 @@ calling it through the GasProbe contract (eth_call, same input and proof) and su
 `postRound_bookkeeping_nK` is everything postRound costs except the verifier (21k base, calldata,
 checks, the §6 public-input hash over N slots, rewards, events). Add a real verifier's gas
 (`fedmarket bench prove`) to get a real round's cost.
+
+Disputes (PROTOCOL.md §5) are measured at n = 4 with the digits example's proof view (650 values at
+16 bits: 44 packed elements, 3 Poseidon16 blocks): a post that rejects one trainer
+(`postRound_disputable_n4`, nothing settles), that trainer's `cure` (PoseidonCommit recomputes its
+commitment), the aggregator's re-post after the cure (`postRound_repost_n4`) and, in a round nobody
+cured, `finalizeRound_n4`. The posts include the test verifier's call (`verifier_call`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
@@ -19,7 +26,10 @@ from web3.types import RPCEndpoint
 
 from market.chain.client import Chain, dev_accounts
 from market.chain.marketplace import Marketplace, ProjectParams
+from market.chain.poseidon_contract import GAS_VIEW
 from market.paths import ROOT
+from market.protocol.commitment import commit_elements, pack
+from market.protocol.quant import QuantSpec
 from market.toolchain.anvil import start_anvil
 from market.toolchain.process import stop_process
 from market.toolchain.solc import compile_contracts
@@ -27,6 +37,9 @@ from market.toolchain.solc import compile_contracts
 #: Trainer slots of the benchmark verifier (N in PROTOCOL.md §6).
 BENCH_SLOTS = 64
 TRAINER_COUNTS = (4, 16, 64)
+DISPUTE_TRAINERS = 4
+BUDGET = 10**18
+BOND = 10**18  # covers the one round's budget, as start requires
 CID = bytes.fromhex("01551220") + bytes(range(32))
 V_COMMIT = 0x1234_5678
 
@@ -42,11 +55,10 @@ def _measure_round(chain: Chain, market: Marketplace, verifier: str, probe: Any,
     trainers = chain.accounts[2 : 2 + n]
     params = ProjectParams.make(
         aggregator=aggregator.address, verifier=verifier, join_deadline=chain.now() + 3_600, rounds=1,
-        min_trainers=n, max_trainers=n, stake=10**15, aggregator_bond=10**16,
+        min_trainers=n, max_trainers=n, stake=10**15, aggregator_bond=BOND,
     )
-    budget = 10**18
-    fn = market.contract.functions.createProject(params.as_tuple(), budget, CID, CID)
-    gas: dict[str, int] = {"createProject": chain.transact(fn, owner, value=budget, gas=900_000)["gasUsed"]}
+    fn = market.contract.functions.createProject(params.as_tuple(), BUDGET, CID, CID)
+    gas: dict[str, int] = {"createProject": chain.transact(fn, owner, value=BUDGET, gas=900_000)["gasUsed"]}
     pid = market.project_count()
     gas["bond"] = market.bond(pid, aggregator)["gasUsed"]
     gas["join"] = max(market.join(pid, t)["gasUsed"] for t in trainers)
@@ -77,8 +89,56 @@ def _measure_round(chain: Chain, market: Marketplace, verifier: str, probe: Any,
     return gas
 
 
+def _views(n: int, seed: int) -> list[tuple[list[int], int]]:
+    """`n` random views of GAS_VIEW's size over the whole quantization range: (packed elements, commitment)."""
+    count, bits = GAS_VIEW
+    spec = QuantSpec(bits=bits)
+    rng = np.random.default_rng(seed)
+    views = []
+    for _ in range(n):
+        elements = pack(rng.integers(-spec.qmax, spec.qmax, size=count, endpoint=True), spec)
+        views.append((elements, commit_elements(elements, count)))
+    return views
+
+
+def _measure_dispute(chain: Chain, market: Marketplace, verifier: str, n: int, cured: bool) -> dict[str, int]:
+    """One project of `n` trainers with GAS_VIEW's proof view whose round 1 post rejects trainer 0 (flag 2):
+    if `cured`, it cures and the aggregator re-posts with it accepted; else anyone finalizes the post."""
+    owner, aggregator = chain.accounts[0], chain.accounts[1]
+    trainers = chain.accounts[2 : 2 + n]
+    count, bits = GAS_VIEW
+    params = ProjectParams.make(
+        aggregator=aggregator.address, verifier=verifier, join_deadline=chain.now() + 3_600, rounds=1,
+        min_trainers=n, max_trainers=n, stake=10**15, aggregator_bond=BOND, view_len=count, quant_bits=bits,
+    )
+    pid = market.create_project(params, BUDGET, owner)
+    market.bond(pid, aggregator)
+    for t in trainers:
+        market.join(pid, t)
+    market.start(pid, owner)
+    market.open_round(pid, V_COMMIT, aggregator)
+    views = _views(n, pid)
+    for t, (_, commitment) in zip(trainers, views, strict=True):
+        market.submit_update(pid, 1, CID, commitment, t)
+    flags, scores = [2] + [0] * (n - 1), [0] + [1_000 + i for i in range(1, n)]
+    proof = [market.public_input(pid, 1, flags, scores)] + [0] * 7
+    gas = {f"postRound_disputable_n{n}": market.post_round(pid, 1, CID, CID, flags, scores, proof, aggregator)["gasUsed"]}
+    end = market.project(pid).post_deadline
+    if cured:
+        gas["cure"] = market.cure(pid, 1, views[0][0], trainers[0])["gasUsed"]
+        chain.time_travel(end - chain.now() + 1)
+        flags, scores = [0] * n, [1_000 + i for i in range(n)]
+        proof = [market.public_input(pid, 1, flags, scores)] + [0] * 7
+        gas[f"postRound_repost_n{n}"] = market.post_round(pid, 1, CID, CID, flags, scores, proof, aggregator)["gasUsed"]
+    else:
+        chain.time_travel(end - chain.now() + 1)
+        gas[f"finalizeRound_n{n}"] = market.finalize_round(pid, 1, flags, scores, owner)["gasUsed"]
+    return gas
+
+
 def run() -> dict[str, Any]:
-    """Deploy on a fresh anvil and measure every entry point; postRound at 4, 16 and 64 trainers."""
+    """Deploy on a fresh anvil and measure every entry point; postRound at 4, 16 and 64 trainers, the
+    dispute entry points at 4."""
     artifacts = compile_contracts([ROOT / "tests" / "contracts"])
     handle = start_anvil()
     try:
@@ -90,6 +150,10 @@ def run() -> dict[str, Any]:
         verifier = chain.deploy(artifacts["HashCheckVerifier"], BENCH_SLOTS, sender=accounts[0])
         probe = chain.deploy(artifacts["GasProbe"], sender=accounts[0])
         rounds = {n: _measure_round(chain, market, verifier.address, probe, n) for n in TRAINER_COUNTS}
+        disputes = {
+            **_measure_dispute(chain, market, verifier.address, DISPUTE_TRAINERS, cured=True),
+            **_measure_dispute(chain, market, verifier.address, DISPUTE_TRAINERS, cured=False),
+        }
     finally:
         stop_process(handle.pid)
     small, large = rounds[TRAINER_COUNTS[0]], rounds[TRAINER_COUNTS[-1]]
@@ -108,6 +172,7 @@ def run() -> dict[str, Any]:
     result["postRound_bookkeeping_per_trainer"] = round(
         (large["postRound_bookkeeping"] - small["postRound_bookkeeping"]) / span
     )
+    result.update(disputes)
     result["verifier_slots"] = BENCH_SLOTS
     result["backend"] = "anvil"
     return result

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 from web3.types import TxReceipt
@@ -21,8 +22,29 @@ from market.chain.client import Chain
 from market.chain.marketplace import ZERO_ADDRESS, Marketplace, ProjectParams
 from market.errors import ContractRevert
 from market.protocol.commitment import commit, pack
+from market.protocol.constants import ETHER
 from market.protocol.quant import QuantSpec
 from market.toolchain.solc import ContractArtifact, compile_contracts
+
+#: The digits example's amounts (examples/digits.toml), on which the attack tests play.
+BUDGET = 8 * ETHER
+ROUNDS = 5
+TRAINERS = 4
+STAKE = ETHER
+BOND = 2 * ETHER
+SLASH_BPS = 5_000
+ROUND_BUDGET = BUDGET // ROUNDS
+
+
+def reverts(name: str, action: Callable[[], Any], *args: Any) -> ContractRevert:
+    """Run `action`, expect the custom error `name` (and `args` if given)."""
+    with pytest.raises(ContractRevert) as info:
+        action()
+    assert info.value.name == name, f"expected {name}, got {info.value}"
+    if args:
+        assert info.value.error_args == args
+    return info.value
+
 
 TEST_CONTRACTS = Path(__file__).parent / "contracts"
 CID = bytes.fromhex("01551220") + bytes(range(32))  # a binary CIDv1 (raw, sha2-256)

@@ -30,16 +30,21 @@ from market.chain.marketplace import (
 from market.dev.demo import DemoConfig, project_file
 from market.errors import ConfigError, ContractRevert
 from market.parties.project_file import ProjectFile, check_settings, load_project_file
-from market.protocol.constants import ETHER
-from tests.marketplace_harness import V_COMMIT, Deployment, deploy, held, split, withdraw_all
-
-BUDGET = 8 * ETHER
-ROUNDS = 5
-TRAINERS = 4
-STAKE = ETHER
-BOND = 2 * ETHER
-SLASH_BPS = 5_000
-ROUND_BUDGET = BUDGET // ROUNDS
+from tests.marketplace_harness import (
+    BOND,
+    BUDGET,
+    ROUND_BUDGET,
+    ROUNDS,
+    SLASH_BPS,
+    STAKE,
+    TRAINERS,
+    V_COMMIT,
+    Deployment,
+    deploy,
+    held,
+    split,
+    withdraw_all,
+)
 
 
 @pytest.fixture

@@ -7,26 +7,16 @@ front-running the victim's seal gives it nothing it can reveal.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 from aggregator.rules.screen import copies
 from market.chain.client import Chain
 from market.chain.marketplace import seal
 from market.errors import ContractRevert
-from tests.marketplace_harness import CID, V_COMMIT, Deployment, commitment, deploy
+from tests.marketplace_harness import CID, V_COMMIT, Deployment, commitment, deploy, reverts
 
 VICTIM_SALT = bytes([7]) * 32
 COPIER_SALT = bytes([9]) * 32
-
-
-def reverts(name: str, action: Callable[[], object], *args: object) -> None:
-    """Run `action`, expect the custom error `name` with `args`."""
-    with pytest.raises(ContractRevert) as info:
-        action()
-    assert info.value.name == name, f"expected {name}, got {info.value}"
-    assert info.value.error_args == args
 
 
 def open_round(chain: Chain, n: int = 3) -> tuple[Deployment, int]:

@@ -12,34 +12,34 @@ packed elements, 3 Poseidon16 blocks).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from market.chain.client import Chain
 from market.chain.marketplace import State, Status
-from market.errors import ContractRevert
 from market.protocol.constants import ETHER
 from tests.marketplace_harness import (
+    BOND,
+    BUDGET,
+    ROUND_BUDGET,
+    ROUNDS,
+    SLASH_BPS,
+    STAKE,
+    TRAINERS,
     V_COMMIT,
     Deployment,
     View,
     assert_solvent,
     deploy,
     held,
+    reverts,
     split,
     tampered,
     withdraw_all,
 )
 
-BUDGET = 8 * ETHER
-ROUNDS = 5
-TRAINERS = 4
-STAKE = ETHER
-BOND = 2 * ETHER
-SLASH_BPS = 5_000
-ROUND_BUDGET = BUDGET // ROUNDS
 VIEW_LEN = 650
 QUANT_BITS = 16
 WINDOW = 600  # the harness's open, submit and post windows; the dispute window is one post window
@@ -50,16 +50,6 @@ HONEST = ([0, 0, 0, 0], [4, 3, 2, 1])
 def dep(anvil_chain: Chain) -> Deployment:
     """A marketplace (with its PoseidonCommit) and a 4-slot test verifier on the session's anvil."""
     return deploy(anvil_chain, slots=TRAINERS)
-
-
-def reverts(name: str, action: Callable[[], Any], *args: Any) -> ContractRevert:
-    """Run `action`, expect the custom error `name` (and `args` if given)."""
-    with pytest.raises(ContractRevert) as info:
-        action()
-    assert info.value.name == name, f"expected {name}, got {info.value}"
-    if args:
-        assert info.value.error_args == args
-    return info.value
 
 
 def digits_project(dep: Deployment, **overrides: Any) -> int:

@@ -9,7 +9,6 @@ import pytest
 
 from market.chain.client import Chain
 from market.chain.marketplace import ProjectParams, State, artifacts
-from market.errors import ContractRevert
 from market.protocol.public_input import FIELD_MODULUS
 from tests.marketplace_harness import (
     CID,
@@ -19,21 +18,12 @@ from tests.marketplace_harness import (
     assert_solvent,
     commitment,
     deploy,
+    reverts,
     view_of,
     with_test_contracts,
 )
 
 MAX_AMOUNT = 2**112 - 1
-
-
-def reverts(name: str, action: Callable[[], Any], *args: Any) -> ContractRevert:
-    """Run `action`, expect the custom error `name` (and `args` if given)."""
-    with pytest.raises(ContractRevert) as info:
-        action()
-    assert info.value.name == name, f"expected {name}, got {info.value}"
-    if args:
-        assert info.value.error_args == args
-    return info.value
 
 
 def training(dep: Deployment, n: int = 2, **overrides: Any) -> int:

@@ -199,7 +199,8 @@ class Ledger:
         self.owner_refund += self.budget_left + self.bond_held - share * len(paid)
         self.budget_left = 0
         self.bond_held = 0
-        self.state = State.CANCELLED  # the round's flags stay as they were: nothing acts on them any more
+        self.state = State.CANCELLED  # roundOpen stays as it was (where the project stalled)
+        self.disputing = False  # the dispute ended with the project
         return paid
 
     @property

@@ -23,10 +23,10 @@ from aggregator.rules.screen import ScreenedKrum
 from market.chain.marketplace import Marketplace, State
 from market.errors import ConfigError, ProofError, TransientError
 from market.ml.training import evaluate
-from market.parties.context import ProjectContext, circuit_params, verifier_mismatches
+from market.parties.context import ProjectContext, check_initial_model, circuit_params, verifier_mismatches
 from market.parties.validate import Submission, Verdict, cured_verdict, validate_round
 from market.protocol.blob import UpdateHeader
-from market.protocol.commitment import commit
+from market.protocol.commitment import commit, model_view
 from market.protocol.modelblob import encode_direction, encode_model
 from market.storage import cid_to_bytes
 from zk.build import dev_setup
@@ -141,6 +141,7 @@ class AggregatorNode:
         mismatches = verifier_mismatches(ctx)
         if mismatches:
             raise ConfigError(f"project {ctx.pid}: its round verifier does not fit it: {'; '.join(mismatches)}")
+        check_initial_model(ctx)
         self.ctx = ctx
         self.signer = signer
         self.backend = backend
@@ -189,7 +190,8 @@ class AggregatorNode:
         if dispute.cured == 0:
             posted = [e for e in self.market.events("RoundPosted", self.ctx.pid, from_block=self.ctx.created.block_number)
                       if int(e.args["round"]) == round_][-1]
-            self.market.finalize_round(self.ctx.pid, round_, posted.args["flags"], posted.args["scores"], self.signer)
+            self.market.finalize_round(self.ctx.pid, round_, int(posted.args["modelCommit"]), posted.args["flags"],
+                                       posted.args["scores"], self.signer)
             return Finalized(round_)
         return self.post_round(round_, cured=dispute.cured)
 
@@ -229,13 +231,14 @@ class AggregatorNode:
         slots = [Slot(rs.commitments[i], updates[i].view() if i in updates else None, seqs[i])
                  if i in verdicts else Slot() for i in range(len(trainers))]
         rctx = RoundContext(self.market.chain.chain_id, self.market.address, c.pid, round_, len(trainers))
-        witness = build_witness(circuit_params(c), rctx, v, rs.v_commit, slots)
+        witness = build_witness(circuit_params(c), rctx, v, rs.v_commit, slots, model_view(g_prev, c.manifest.view, quant))
 
         valid = sorted(updates)
         view = torch.stack([updates[i].view() for i in valid]) if valid else torch.zeros((0, c.params.view_len), dtype=torch.int64)
         full = torch.stack([updates[i].flat for i in valid]) if valid else torch.zeros((0, c.numel), dtype=torch.int64)
-        outcome = aggregate_round(view, full, v, g_prev, quant, c.manifest.rule, [seqs[i] for i in valid])
-        if [witness.flags[i] for i in valid] != [int(x) for x in outcome.outlier]:
+        outcome = aggregate_round(view, full, v, g_prev, quant, c.manifest.rule, [seqs[i] for i in valid], c.manifest.view)
+        if [witness.flags[i] for i in valid] != [int(x) for x in outcome.outlier] or not torch.equal(
+                model_view(outcome.new_global, c.manifest.view, quant), witness.model_out):
             raise ProofError(f"round {round_}: the aggregation rule and the circuit witness disagree")
 
         loss, acc = evaluate(c.task.build_model, outcome.new_global, c.task.val)
@@ -249,7 +252,7 @@ class AggregatorNode:
         t0 = time.perf_counter()
         proof = prove(self.circuit_dir, witness.inputs, self.backend)
         prove_s = time.perf_counter() - t0
-        receipt = self.market.post_round(c.pid, round_, cid_to_bytes(model_cid), cid_to_bytes(v_cid),
+        receipt = self.market.post_round(c.pid, round_, cid_to_bytes(model_cid), cid_to_bytes(v_cid), witness.model_commit,
                                          witness.flags[:n], witness.scores[:n], list(proof.words), self.signer)
         return RoundResult(round_, trainers, sorted(verdicts), witness.flags[:n], witness.scores[:n], reasons, acc, loss, prove_s,
                            int(receipt["gasUsed"]), model_cid, proof.words, witness.public_input,

@@ -71,7 +71,12 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @param quantScaleLog2 Quantization scale exponent (PROTOCOL.md §1)
     /// @param viewOffset First flat parameter index of the proof view (PROTOCOL.md §2)
     /// @param viewLen Length of the proof view (>= 1)
-    /// @param specHash Hash of the task and model specification
+    /// @param specHash Hash of the task and model specification (the manifest, PROTOCOL.md §8: it
+    ///        fixes the validation set's digest)
+    /// @param dupPct The copy screen's threshold in percent (PROTOCOL.md §3; 0: off)
+    /// @param floorPct The norm floor in percent (PROTOCOL.md §3; 0: off)
+    /// @param modelCommit Commitment to g(0)'s proof view in fixed point (PROTOCOL.md §3, §6): the
+    ///        first round's proof starts from it
     struct ProjectParams {
         address token;
         uint16 rounds;
@@ -95,6 +100,9 @@ contract FedMarket is ReentrancyGuardTransient {
         uint64 viewOffset;
         uint64 viewLen;
         bytes32 specHash;
+        uint16 dupPct;
+        uint16 floorPct;
+        uint256 modelCommit;
     }
 
     /// @notice The mutable lifecycle fields of a project, packed in one storage slot.
@@ -177,13 +185,16 @@ contract FedMarket is ReentrancyGuardTransient {
         uint256 cured;
     }
 
-    /// @notice Everything stored per project: parameters, owner, lifecycle, money, ejected slots.
+    /// @notice Everything stored per project: parameters, owner, lifecycle, money, ejected slots, and
+    ///         the commitment to the latest settled model's proof view (the next round's proof starts
+    ///         from it).
     struct Project {
         ProjectParams params;
         address owner;
         Progress progress;
         Funds funds;
         uint256 ejectedMask;
+        uint256 model;
     }
 
     /// @notice BN254 scalar field modulus; commitments are field elements.
@@ -194,8 +205,9 @@ contract FedMarket is ReentrancyGuardTransient {
     uint256 public constant SEALED_MARK = 1 << 255;
     /// @notice Largest budget, stake or bond in a project (fits the packed participant slot).
     uint256 public constant MAX_AMOUNT = type(uint112).max;
-    /// @notice Most trainer slots a verifier may hash into the public input.
-    uint256 public constant MAX_VERIFIER_SLOTS = 1024;
+    /// @notice Most trainer slots a verifier may have: scores stay unique while 2^64 D(n) < p, that
+    ///         is for n <= 126 accepted updates (PROTOCOL.md §3, docs/ZK.md).
+    uint256 public constant MAX_VERIFIER_SLOTS = 126;
     /// @notice Basis-point denominator of `slashBps`.
     uint256 public constant BPS = 10_000;
     /// @notice Most rounds a project may have.
@@ -267,7 +279,13 @@ contract FedMarket is ReentrancyGuardTransient {
     );
     /// @notice The aggregator posted round `round` with a proof that verified.
     event RoundPosted(
-        uint256 indexed pid, uint256 indexed round, bytes modelCid, bytes vCid, uint8[] flags, int64[] scores
+        uint256 indexed pid,
+        uint256 indexed round,
+        bytes modelCid,
+        bytes vCid,
+        uint256 modelCommit,
+        uint8[] flags,
+        int64[] scores
     );
     /// @notice The post of round `round` rejected the slots in the bitmap `rejected` (flag 2, the
     ///         aggregator's unproven claim): nothing is settled until `disputeEnd`, by which their
@@ -361,6 +379,11 @@ contract FedMarket is ReentrancyGuardTransient {
     error AmountTooLarge(uint256 amount, uint256 max);
     /// @notice The project parameter `name` is invalid.
     error InvalidParameter(string name);
+    /// @notice The verifier's circuit was built with `verifierValue` for `setting`, the project says
+    ///         `projectValue` (for "maxTrainers": the verifier has fewer slots than the project's trainers).
+    error VerifierSettingsMismatch(string setting, uint256 projectValue, uint256 verifierValue);
+    /// @notice The verifier has more slots than scores stay unique for (MAX_VERIFIER_SLOTS).
+    error TooManySlots(uint256 slots, uint256 maxSlots);
     /// @notice The project parameter `name` is `value`; it must lie in [`min`, `max`].
     error OutOfBounds(string name, uint256 value, uint256 min, uint256 max);
     /// @notice A zero stake would let anyone fill every trainer slot for free.
@@ -441,6 +464,7 @@ contract FedMarket is ReentrancyGuardTransient {
         p.params = params;
         p.owner = msg.sender;
         p.progress = Progress(State.Created, 0, false, 0, 0, slots, 0, 0, false);
+        p.model = params.modelCommit;
         p.funds = Funds(uint128(budget), uint128(budget), 0, 0);
         emit ProjectCreated(pid, msg.sender, params.aggregator, params, budget, taskCid, modelCid);
         _pull(params.token, budget);
@@ -648,6 +672,8 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @param round The open round
     /// @param modelCid Binary CIDv1 of the new global model g(round)
     /// @param vCid Binary CIDv1 of the revealed validation direction
+    /// @param modelCommit Commitment to g(round)'s proof view (PROTOCOL.md §3, §6), proven to be the
+    ///        average of the accepted updates over the stored g(round - 1)'s
     /// @param flags Per slot: 0 accepted or absent, 1 proven outlier, 2 invalid blob (disputable, unpaid)
     /// @param scores Per slot contribution score (0 for absent and flagged slots)
     /// @param proof Groth16 proof in EVM order
@@ -656,26 +682,29 @@ contract FedMarket is ReentrancyGuardTransient {
         uint256 round,
         bytes calldata modelCid,
         bytes calldata vCid,
+        uint256 modelCommit,
         uint8[] calldata flags,
         int64[] calldata scores,
         uint256[8] calldata proof
     ) external nonReentrant {
         Project storage p = _projects[pid];
-        (uint256 input, uint256 accepted, uint256 rejected, bool repost) = _checkPost(p, pid, round, flags, scores);
+        (uint256 input, uint256 accepted, uint256 rejected, bool repost) =
+            _checkPost(p, pid, round, modelCommit, flags, scores);
         if (!p.params.verifier.verifyRound(input, proof)) revert InvalidProof(pid, round);
-        emit RoundPosted(pid, round, modelCid, vCid, flags, scores);
+        emit RoundPosted(pid, round, modelCid, vCid, modelCommit, flags, scores);
         if (repost) {
             uint256 fresh = rejected & ~_disputes[pid][round].rejected;
             if (fresh != 0) revert NewRejection(pid, round, _lowestBit(fresh));
             p.progress.disputing = false;
         } else if (rejected != 0) {
             uint256 disputeEnd = block.timestamp + p.params.postWindow;
-            _disputes[pid][round] = Dispute(keccak256(abi.encode(flags, scores)), rejected, 0);
+            _disputes[pid][round] = Dispute(keccak256(abi.encode(modelCommit, flags, scores)), rejected, 0);
             p.progress.disputing = true;
             p.progress.postDeadline = uint64(disputeEnd);
             emit RoundDisputable(pid, round, rejected, disputeEnd);
             return;
         }
+        p.model = modelCommit;
         _settle(p, pid, round, accepted, flags, scores);
     }
 
@@ -706,16 +735,20 @@ contract FedMarket is ReentrancyGuardTransient {
         emit UpdateCured(pid, round, msg.sender, pt.slot);
     }
 
-    /// @notice Settle a disputable round whose window ended without a cure (anyone): the flags and
-    ///         scores must be those of its post (see the RoundPosted event).
+    /// @notice Settle a disputable round whose window ended without a cure (anyone): the model
+    ///         commitment, flags and scores must be those of its post (see the RoundPosted event).
     /// @param pid Project id
     /// @param round The open, disputable round
+    /// @param modelCommit The post's model commitment
     /// @param flags The post's flags
     /// @param scores The post's scores
-    function finalizeRound(uint256 pid, uint256 round, uint8[] calldata flags, int64[] calldata scores)
-        external
-        nonReentrant
-    {
+    function finalizeRound(
+        uint256 pid,
+        uint256 round,
+        uint256 modelCommit,
+        uint8[] calldata flags,
+        int64[] calldata scores
+    ) external nonReentrant {
         Project storage p = _projects[pid];
         Progress memory pr = p.progress;
         _checkOpenRound(pid, pr, round);
@@ -723,7 +756,7 @@ contract FedMarket is ReentrancyGuardTransient {
         if (block.timestamp <= pr.postDeadline) revert DisputeOpen(pid, pr.postDeadline, block.timestamp);
         Dispute storage d = _disputes[pid][round];
         if (d.cured != 0) revert CureOutstanding(pid, round);
-        if (keccak256(abi.encode(flags, scores)) != d.claim) revert ClaimMismatch(pid, round);
+        if (keccak256(abi.encode(modelCommit, flags, scores)) != d.claim) revert ClaimMismatch(pid, round);
         uint256 accepted = 0;
         mapping(uint256 => uint256) storage cs = _commitments[pid][round];
         for (uint256 i; i < flags.length; ++i) {
@@ -731,6 +764,7 @@ contract FedMarket is ReentrancyGuardTransient {
             if (flags[i] == 0 && c != 0 && c & SEALED_MARK == 0) accepted |= 1 << i;
         }
         p.progress.disputing = false;
+        p.model = modelCommit;
         emit RoundFinalized(pid, round);
         _settle(p, pid, round, accepted, flags, scores);
     }
@@ -910,17 +944,31 @@ contract FedMarket is ReentrancyGuardTransient {
     ///      an earlier round reverts OrderNotKept.
     /// @param pid Project id
     /// @param round The latest round opened
+    /// @param modelCommit The new model's commitment
     /// @param flags Per slot flags
     /// @param scores Per slot scores
     /// @return The public input, sha256(data) >> 3
-    function roundPublicInput(uint256 pid, uint256 round, uint8[] calldata flags, int64[] calldata scores)
-        external
-        view
-        returns (uint256)
-    {
+    function roundPublicInput(
+        uint256 pid,
+        uint256 round,
+        uint256 modelCommit,
+        uint8[] calldata flags,
+        int64[] calldata scores
+    ) external view returns (uint256) {
         Progress memory pr = _latestRound(pid, round);
-        (uint256 input,,) = _publicInput(pid, round, _rounds[pid][round].vCommit, pr, flags, scores);
+        uint256[2] memory models = [_projects[pid].model, modelCommit];
+        (uint256 input,,) = _publicInput(pid, round, _rounds[pid][round].vCommit, models, pr, flags, scores);
         return input;
+    }
+
+    /// @notice The commitment to the latest settled model's proof view: g(0)'s until round 1 settles
+    ///         (PROTOCOL.md §3, §6).
+    /// @param pid Project id
+    /// @return The model commitment the next round's proof starts from
+    function modelCommitment(uint256 pid) external view returns (uint256) {
+        Project storage p = _projects[pid];
+        _existing(p, pid);
+        return p.model;
     }
 
     // ----------------------------------------------------------------------------------------
@@ -954,10 +1002,25 @@ contract FedMarket is ReentrancyGuardTransient {
                 revert NoHonestMajority(p.maxTrainers, f, p.krumM);
             }
         }
+        if (p.modelCommit == 0 || p.modelCommit >= FIELD_MODULUS) revert InvalidParameter("modelCommit");
         if (address(p.verifier).code.length == 0) revert InvalidParameter("verifier");
-        uint256 slots = p.verifier.maxTrainers();
-        if (slots < p.maxTrainers || slots > MAX_VERIFIER_SLOTS) revert InvalidParameter("verifier");
-        return uint16(slots);
+        uint256[9] memory s = p.verifier.settings();
+        if (s[0] > MAX_VERIFIER_SLOTS) revert TooManySlots(s[0], MAX_VERIFIER_SLOTS);
+        if (s[0] < p.maxTrainers) revert VerifierSettingsMismatch("maxTrainers", p.maxTrainers, s[0]);
+        _sameSetting("viewLen", p.viewLen, s[1]);
+        _sameSetting("quantBits", p.quantBits, s[2]);
+        _sameSetting("krumF", p.krumF, s[3]);
+        _sameSetting("krumM", p.krumM, s[4]);
+        _sameSetting("tauPct", p.tauPct, s[5]);
+        _sameSetting("dupPct", p.dupPct, s[6]);
+        _sameSetting("floorPct", p.floorPct, s[7]);
+        _sameSetting("rule", p.rule, s[8]);
+        return uint16(s[0]);
+    }
+
+    /// @dev Revert VerifierSettingsMismatch unless the project's and the verifier's setting agree.
+    function _sameSetting(string memory name, uint256 projectValue, uint256 verifierValue) private pure {
+        if (projectValue != verifierValue) revert VerifierSettingsMismatch(name, projectValue, verifierValue);
     }
 
     /// @dev Revert OutOfBounds unless `lo <= value <= hi`.
@@ -1002,11 +1065,14 @@ contract FedMarket is ReentrancyGuardTransient {
     ///      round's public input, the bitmaps of its accepted and rejected (flag 2) slots (see
     ///      _publicInput), and whether this is the re-post of a disputable round with a cure: that
     ///      one comes after the dispute window, within one more postWindow.
-    function _checkPost(Project storage p, uint256 pid, uint256 round, uint8[] calldata flags, int64[] calldata scores)
-        private
-        view
-        returns (uint256 input, uint256 accepted, uint256 rejected, bool repost)
-    {
+    function _checkPost(
+        Project storage p,
+        uint256 pid,
+        uint256 round,
+        uint256 modelCommit,
+        uint8[] calldata flags,
+        int64[] calldata scores
+    ) private view returns (uint256 input, uint256 accepted, uint256 rejected, bool repost) {
         Progress memory pr = p.progress;
         _checkOpenRound(pid, pr, round);
         if (msg.sender != p.params.aggregator) revert NotAggregator(pid, msg.sender);
@@ -1022,7 +1088,9 @@ contract FedMarket is ReentrancyGuardTransient {
         if (block.timestamp <= pr.deadline && rd.pending != 0) {
             revert WindowOpen(pid, pr.deadline, block.timestamp);
         }
-        (input, accepted, rejected) = _publicInput(pid, round, rd.vCommit, pr, flags, scores);
+        if (modelCommit == 0 || modelCommit >= FIELD_MODULUS) revert InvalidCommitment(modelCommit);
+        uint256[2] memory models = [p.model, modelCommit];
+        (input, accepted, rejected) = _publicInput(pid, round, rd.vCommit, models, pr, flags, scores);
     }
 
     /// @dev The progress of a project whose round `round` was opened (for the views).
@@ -1073,7 +1141,7 @@ contract FedMarket is ReentrancyGuardTransient {
     }
 
     /// @dev PROTOCOL.md §6: check flags and scores against the stored commitments and hash
-    ///      chainId || marketplace || pid || round || vCommit || nTrainers || N slots of
+    ///      chainId || marketplace || pid || round || vCommit || modelIn || modelOut || nTrainers || N slots of
     ///      (commitment | flag << 254, int64 score, uint8 seq) into one field element. The buffer
     ///      is allocated once (zeroed, so the slots at or beyond nTrainers stay zero). `round` must
     ///      be the latest round opened: the ranks are read from the participant records. Also
@@ -1086,6 +1154,7 @@ contract FedMarket is ReentrancyGuardTransient {
         uint256 pid,
         uint256 round,
         uint256 vCommit,
+        uint256[2] memory models,
         Progress memory pr,
         uint8[] calldata flags,
         int64[] calldata scores
@@ -1096,7 +1165,8 @@ contract FedMarket is ReentrancyGuardTransient {
             uint256 n = pr.nTrainers;
             if (flags.length != n) revert LengthMismatch(n, flags.length);
             if (scores.length != n) revert LengthMismatch(n, scores.length);
-            uint256 len = 74 + 41 * uint256(pr.verifierSlots);
+            (uint256 modelIn, uint256 modelOut) = (models[0], models[1]);
+            uint256 len = 138 + 41 * uint256(pr.verifierSlots);
             // One spare word: the 32-byte store of the last score runs 23 bytes past the data.
             data = new bytes(len + 32);
             assembly ("memory-safe") {
@@ -1107,7 +1177,9 @@ contract FedMarket is ReentrancyGuardTransient {
                 mstore(add(q, 28), shl(192, pid))
                 mstore(add(q, 36), shl(224, round))
                 mstore(add(q, 40), vCommit)
-                mstore(add(q, 72), shl(240, n))
+                mstore(add(q, 72), modelIn)
+                mstore(add(q, 104), modelOut)
+                mstore(add(q, 136), shl(240, n))
             }
         }
         mapping(uint256 => uint256) storage cs = _commitments[pid][round];
@@ -1131,7 +1203,7 @@ contract FedMarket is ReentrancyGuardTransient {
                     rejected |= 1 << i;
                 }
                 assembly ("memory-safe") {
-                    let at := add(add(data, 106), mul(i, 41))
+                    let at := add(add(data, 170), mul(i, 41))
                     mstore(at, or(c, shl(254, flag)))
                     mstore(add(at, 32), shl(192, and(score, 0xffffffffffffffff)))
                 }
@@ -1140,7 +1212,7 @@ contract FedMarket is ReentrancyGuardTransient {
             if (c != 0) {
                 uint256 seq = _seqOf(pid, i);
                 assembly ("memory-safe") {
-                    mstore8(add(add(data, 146), mul(i, 41)), seq)
+                    mstore8(add(add(data, 210), mul(i, 41)), seq)
                 }
             }
         }

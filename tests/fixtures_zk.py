@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from market.protocol.commitment import commit
 from market.protocol.public_input import FIELD_MODULUS as R
-from market.protocol.public_input import public_input
-from market.protocol.quant import QuantSpec
+from market.protocol.public_input import Statement, public_input
+from market.protocol.quant import QuantSpec, model_spec
 from zk.build import CircuitParams, dev_setup
 from zk.prover import Proof, prove
 from zk.witness import RoundContext, RoundWitness, Slot, build_witness
@@ -20,7 +21,8 @@ from zk.witness import RoundContext, RoundWitness, Slot, build_witness
 #: dup_pct = 5 and the norm floor at floor_pct = 10 (the aggregator's defaults): ~130k constraints.
 PARAMS = CircuitParams(n=4, d=16, f=1, dup_pct=5, floor_pct=10)
 SPEC = QuantSpec(bits=PARAMS.bits)
-TAMPERED = ["score", "flag", "seq", "commitment", "round", "project", "chain id", "marketplace", "v commitment"]
+TAMPERED = ["score", "flag", "seq", "commitment", "round", "project", "chain id", "marketplace", "v commitment",
+            "model in", "model out"]
 CTX = RoundContext(chain_id=31337, marketplace="0x" + "ab" * 20, project_id=7, round=3, n_trainers=4)
 
 
@@ -46,9 +48,15 @@ def updates(seed: int, poisoned: tuple[int, ...] = (3,)) -> list[torch.Tensor]:
 
 
 def direction(seed: int) -> torch.Tensor:
-    """A quantized validation direction (PROTOCOL §4 range)."""
+    """A quantized validation direction, normalised as PROTOCOL §4's (its largest magnitude is qmax)."""
     g = torch.Generator().manual_seed(seed + 1000)
-    return torch.randint(-SPEC.qmax, SPEC.qmax + 1, (PARAMS.d,), generator=g)
+    v = torch.randint(-SPEC.qmax, SPEC.qmax + 1, (PARAMS.d,), generator=g)
+    v[seed % PARAMS.d] = SPEC.qmax if seed % 2 else -SPEC.qmax
+    return v
+
+
+#: g(r-1)'s proof view in fixed point (PROTOCOL §3), the model the test rounds start from.
+MODEL_IN = torch.arange(PARAMS.d, dtype=torch.int64) * 301 - 2_000
 
 
 def round_slots(ups: list[torch.Tensor | None], seed: int = 0, absent: tuple[int, ...] = (),
@@ -74,18 +82,20 @@ def make_round(out: Path, ups: list[torch.Tensor | None], ctx: RoundContext = CT
     v = direction(seed)
     vc = commit(v, SPEC)
     slots = round_slots(ups, seed, absent)
-    w = build_witness(PARAMS, ctx, v, vc, slots)
+    w = build_witness(PARAMS, ctx, v, vc, slots, MODEL_IN)
     return RoundCase(v, vc, slots, w, prove(out, w.inputs))
 
 
-def public_data(case: RoundCase, **change: object) -> int:
-    """The public input of `case` with some of its fields changed."""
-    f = dict(chain_id=CTX.chain_id, marketplace=CTX.marketplace, pid=CTX.project_id, round_=CTX.round,
-             v_commit=case.v_commit, n_trainers=CTX.n_trainers, n_slots=PARAMS.n,
-             commitments=case.witness.commitments, flags=case.witness.flags, scores=case.witness.scores,
-             seqs=case.witness.seqs)
-    f.update(change)
-    return public_input(**f)  # type: ignore[arg-type]
+def public_data(case: RoundCase, **change: Any) -> int:
+    """The public input of `case` with some of its fields (Statement's or the slots') changed."""
+    st = dict(chain_id=CTX.chain_id, marketplace=CTX.marketplace, pid=CTX.project_id, round=CTX.round,
+              v_commit=case.v_commit, model_in=commit(MODEL_IN, model_spec(SPEC)), model_out=case.witness.model_commit,
+              n_trainers=CTX.n_trainers)
+    rows = dict(commitments=case.witness.commitments, flags=case.witness.flags, scores=case.witness.scores,
+                seqs=case.witness.seqs)
+    st.update({k: v for k, v in change.items() if k in st})
+    rows.update({k: v for k, v in change.items() if k in rows})
+    return public_input(Statement(**st), PARAMS.n, **rows)
 
 
 def tampered(case: RoundCase) -> dict[str, dict[str, object]]:
@@ -101,11 +111,13 @@ def tampered(case: RoundCase) -> dict[str, dict[str, object]]:
         "flag": {"flags": flags},
         "seq": {"seqs": seqs},
         "commitment": {"commitments": comms},
-        "round": {"round_": CTX.round + 1},  # also: the proof replayed in the next round
+        "round": {"round": CTX.round + 1},  # also: the proof replayed in the next round
         "project": {"pid": CTX.project_id + 1},
         "chain id": {"chain_id": 1},
         "marketplace": {"marketplace": "0x" + "cd" * 20},
         "v commitment": {"v_commit": case.v_commit + 1},
+        "model in": {"model_in": commit(MODEL_IN + 1, model_spec(SPEC))},  # another g(r-1)
+        "model out": {"model_out": (w.model_commit + 1) % R},  # another g(r)
     }
 
 

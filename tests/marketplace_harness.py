@@ -20,9 +20,11 @@ from web3.types import TxReceipt
 
 from market.chain.client import Chain
 from market.chain.marketplace import ZERO_ADDRESS, Marketplace, ProjectParams
+from market.dev.gasbench import fit_settings
 from market.errors import ContractRevert
 from market.protocol.commitment import commit, pack
 from market.protocol.constants import ETHER
+from market.protocol.public_input import Statement
 from market.protocol.quant import QuantSpec
 from market.toolchain.solc import ContractArtifact, compile_contracts
 
@@ -50,6 +52,12 @@ TEST_CONTRACTS = Path(__file__).parent / "contracts"
 CID = bytes.fromhex("01551220") + bytes(range(32))  # a binary CIDv1 (raw, sha2-256)
 MODEL_CID = bytes.fromhex("01551220") + bytes(32)
 V_COMMIT = 0x1234_5678
+MODEL_COMMIT = 0x4D0D_E100  # g(0)'s view commitment (any field element: the test verifier checks no circuit)
+
+
+def model_out(round_: int) -> int:
+    """The model commitment the harness posts for `round_` (one per round, so that a post binds its round's)."""
+    return MODEL_COMMIT + round_
 
 
 @cache
@@ -147,13 +155,17 @@ class Deployment:
             open_window=600,
             submit_window=600,
             post_window=600,
+            model_commit=MODEL_COMMIT,
         )
         base.update(overrides)
         return ProjectParams.make(**base)
 
     def create(self, budget: int = 10**18, **overrides: Any) -> int:
-        """Create a project with `budget` (ERC-20: tokens from deploy_token are pre-approved); returns its id."""
+        """Create a project with `budget` (ERC-20: tokens from deploy_token are pre-approved), the verifier set to
+        its circuit settings; returns its id."""
         params = self.params(**overrides)
+        if any(entry.get("name") == "setSettings" for entry in self.verifier.abi):  # the test verifier
+            fit_settings(self.chain, self.verifier.address, params)
         return self.market.create_project(params, budget, self.owner, task_cid=CID, model_cid=MODEL_CID)
 
     def token_contract(self, address: str) -> Contract:
@@ -183,8 +195,8 @@ class Deployment:
         self.market.start(pid, self.owner)
 
     def proof(self, pid: int, round_: int, flags: Sequence[int], scores: Sequence[int]) -> list[int]:
-        """A proof the HashCheckVerifier accepts: the contract's own public input in proof[0]."""
-        return [self.market.public_input(pid, round_, flags, scores)] + [0] * 7
+        """A proof the HashCheckVerifier accepts: the contract's own public input in proof[0] (new model: model_out)."""
+        return [self.market.public_input(pid, round_, model_out(round_), flags, scores)] + [0] * 7
 
     def submit(self, pid: int, round_: int, slots: Sequence[int], salt: int = 0) -> None:
         """Trainers in `slots` submit distinct commitments for `round_`."""
@@ -207,12 +219,12 @@ class Deployment:
     def post(self, pid: int, round_: int, flags: Sequence[int], scores: Sequence[int]) -> Any:
         """Post `round_` with a proof the test verifier accepts."""
         proof = self.proof(pid, round_, flags, scores)
-        return self.market.post_round(pid, round_, MODEL_CID, CID, flags, scores, proof, self.aggregator)
+        return self.market.post_round(pid, round_, MODEL_CID, CID, model_out(round_), flags, scores, proof, self.aggregator)
 
     def finalize(self, pid: int, round_: int, flags: Sequence[int], scores: Sequence[int]) -> TxReceipt:
         """Let the dispute window of `round_` pass (nobody cured) and settle its post (called by a bystander)."""
         self.chain.time_travel(max(self.market.project(pid).post_deadline - self.chain.now() + 1, 1))
-        return self.market.finalize_round(pid, round_, flags, scores, self.chain.accounts[-1])
+        return self.market.finalize_round(pid, round_, model_out(round_), flags, scores, self.chain.accounts[-1])
 
     def round(
         self,
@@ -241,11 +253,14 @@ class Deployment:
 
 
 def deploy(chain: Chain, slots: int = 8) -> Deployment:
-    """Deploy FedMarket and a HashCheckVerifier with `slots` trainer slots."""
+    """Deploy FedMarket and a HashCheckVerifier with `slots` trainer slots, answering the default parameters'
+    circuit settings."""
     arts = with_test_contracts()
     market = Marketplace.deploy(chain, chain.accounts[0], arts["FedMarket"])
     verifier = chain.deploy(arts["HashCheckVerifier"], slots, sender=chain.accounts[0])
-    return Deployment(chain, market, verifier, slots)
+    dep = Deployment(chain, market, verifier, slots)
+    fit_settings(chain, verifier.address, dep.params())  # the default parameters' settings
+    return dep
 
 
 def liabilities(dep: Deployment, token: str = ZERO_ADDRESS) -> int:
@@ -302,3 +317,8 @@ def withdraw_all(dep: Deployment, pid: int, n: int) -> dict[str, int]:
         assert record.stake + record.rewards == 0
     assert_solvent(dep)
     return {name: paid.get(name, 0) for name in ["owner", "aggregator", *(f"t{i}" for i in range(n))]}
+
+
+def statement(chain: Chain, market: Marketplace, pid: int, round_: int, n: int, v_commit: int = V_COMMIT) -> Statement:
+    """The §6 header of the harness's `round_` (every earlier round settled with the harness's model_out)."""
+    return Statement(chain.chain_id, market.address, pid, round_, v_commit, model_out(round_ - 1), model_out(round_), n)

@@ -13,7 +13,7 @@ from aggregator.rules.screen import copies
 from market.chain.client import Chain
 from market.chain.marketplace import seal
 from market.errors import ContractRevert
-from tests.marketplace_harness import CID, V_COMMIT, Deployment, commitment, deploy, reverts
+from tests.marketplace_harness import CID, V_COMMIT, Deployment, commitment, deploy, model_out, reverts
 
 VICTIM_SALT = bytes([7]) * 32
 COPIER_SALT = bytes([9]) * 32
@@ -108,7 +108,7 @@ def test_unrevealed_slot_is_absent_and_blocks_an_early_post(anvil_chain: Chain) 
     with pytest.raises(ContractRevert) as info:
         m.reveal_update(pid, 1, CID, 5, VICTIM_SALT, dep.trainers[2])
     assert info.value.name == "WindowClosed"
-    reverts("AbsentSlotNotZero", lambda: m.public_input(pid, 1, [0, 0, 0], [1, 1, 1]), 2)
+    reverts("AbsentSlotNotZero", lambda: m.public_input(pid, 1, model_out(1), [0, 0, 0], [1, 1, 1]), 2)
     dep.post(pid, 1, [0, 0, 0], [1, 1, 0])
     assert m.participant(pid, dep.trainers[2].address).rewards == 0
     assert m.participant(pid, dep.trainers[0].address).rewards > 0

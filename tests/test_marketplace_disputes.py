@@ -34,6 +34,7 @@ from tests.marketplace_harness import (
     assert_solvent,
     deploy,
     held,
+    model_out,
     reverts,
     split,
     tampered,
@@ -151,7 +152,7 @@ def test_collusion_flagging_everyone_is_cured_and_the_repost_pays_every_trainer(
         cure(dep, pid, round_, slot, views[slot])
     reverts("DisputeOpen", lambda: dep.post(pid, round_, *HONEST))
     past(dep, end)
-    reverts("CureOutstanding", lambda: m.finalize_round(pid, round_, [2, 2, 2, 2], [0, 0, 0, 0], dep.owner), pid, round_)
+    reverts("CureOutstanding", lambda: m.finalize_round(pid, round_, model_out(round_), [2, 2, 2, 2], [0, 0, 0, 0], dep.owner), pid, round_)
     reverts("NewRejection", lambda: dep.post(pid, round_, [0, 2, 0, 0], [4, 0, 2, 1]), pid, round_, 1)
     receipt = dep.post(pid, round_, *HONEST)
     assert m.receipt_events(receipt, "UpdateRejected") == []
@@ -258,16 +259,16 @@ def test_uncured_post_is_finalized_exactly_as_posted(dep: Deployment) -> None:
     flags, scores = [2, 0, 1, 0], [0, 5, 0, 3]
     end = post_disputable(dep, pid, round_, flags, scores)
     bystander = dep.chain.accounts[-1]
-    reverts("DisputeOpen", lambda: m.finalize_round(pid, round_, flags, scores, bystander))
+    reverts("DisputeOpen", lambda: m.finalize_round(pid, round_, model_out(round_), flags, scores, bystander))
     reverts("DeadlineNotPassed", lambda: m.timeout(pid, bystander))
     past(dep, end)
     reverts("NothingCured", lambda: dep.post(pid, round_, [0, 0, 1, 0], [4, 5, 0, 3]), pid, round_)
     past(dep, end + WINDOW)
     reverts("NothingCured", lambda: m.timeout(pid, bystander), pid, round_)
-    reverts("ClaimMismatch", lambda: m.finalize_round(pid, round_, [0, 0, 1, 0], scores, bystander), pid, round_)
-    reverts("ClaimMismatch", lambda: m.finalize_round(pid, round_, flags, [0, 5, 0, 4], bystander), pid, round_)
+    reverts("ClaimMismatch", lambda: m.finalize_round(pid, round_, model_out(round_), [0, 0, 1, 0], scores, bystander), pid, round_)
+    reverts("ClaimMismatch", lambda: m.finalize_round(pid, round_, model_out(round_), flags, [0, 5, 0, 4], bystander), pid, round_)
     (posted,) = m.events("RoundPosted", pid)
-    receipt = m.finalize_round(pid, round_, posted.args["flags"], posted.args["scores"], bystander)
+    receipt = m.finalize_round(pid, round_, model_out(round_), posted.args["flags"], posted.args["scores"], bystander)
     assert [e.args["round"] for e in m.receipt_events(receipt, "RoundFinalized")] == [round_]
     assert [e.args["slot"] for e in m.receipt_events(receipt, "UpdateRejected")] == [0]
     assert [e.args["slot"] for e in m.receipt_events(receipt, "TrainerSlashed")] == [2]
@@ -278,7 +279,7 @@ def test_uncured_post_is_finalized_exactly_as_posted(dep: Deployment) -> None:
     assert not project.disputing and not project.round_open and project.owner_refund == dust + slashed
     assert m.participant(pid, dep.trainers[0].address).status == Status.ACTIVE
     assert m.participant(pid, dep.trainers[2].address).status == Status.EJECTED
-    reverts("RoundNotOpen", lambda: m.finalize_round(pid, round_, flags, scores, bystander), pid, round_)
+    reverts("RoundNotOpen", lambda: m.finalize_round(pid, round_, model_out(round_), flags, scores, bystander), pid, round_)
     # The aggregator stalls from here: the bond goes to the three active trainers.
     past(dep, project.deadline)
     m.timeout(pid, bystander)

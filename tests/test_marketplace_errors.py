@@ -18,6 +18,7 @@ from tests.marketplace_harness import (
     assert_solvent,
     commitment,
     deploy,
+    model_out,
     reverts,
     view_of,
     with_test_contracts,
@@ -101,7 +102,7 @@ def case_not_aggregator(dep: Deployment) -> None:
     proof = dep.proof(pid, 1, [0, 0], [1, 1])
     reverts(
         "NotAggregator",
-        lambda: m.post_round(pid, 1, MODEL_CID, CID, [0, 0], [1, 1], proof, dep.trainers[0]),
+        lambda: m.post_round(pid, 1, MODEL_CID, CID, model_out(1), [0, 0], [1, 1], proof, dep.trainers[0]),
         pid,
         dep.trainers[0].address,
     )
@@ -186,7 +187,7 @@ def case_deadline_passed(dep: Deployment) -> None:
     pid = in_round(dep, 2, (0,))
     proof = dep.proof(pid, 1, [0, 0], [1, 0])
     dep.chain.time_travel(1_201)
-    reverts("DeadlinePassed", lambda: m.post_round(pid, 1, MODEL_CID, CID, [0, 0], [1, 0], proof, dep.aggregator))
+    reverts("DeadlinePassed", lambda: m.post_round(pid, 1, MODEL_CID, CID, model_out(1), [0, 0], [1, 0], proof, dep.aggregator))
 
 
 def case_deadline_not_passed(dep: Deployment) -> None:
@@ -211,7 +212,7 @@ def case_wrong_round(dep: Deployment) -> None:
     # A round-1 submission replayed into round 2 (or sent ahead to round 3) is refused.
     reverts("WrongRound", lambda: m.submit_update(pid, 1, CID, commitment(0, 1), dep.trainers[0]), 2, 1)
     reverts("WrongRound", lambda: m.submit_update(pid, 3, CID, commitment(0, 1), dep.trainers[0]), 2, 3)
-    reverts("WrongRound", lambda: m.post_round(pid, 1, MODEL_CID, CID, [0, 0], [0, 0], [0] * 8, dep.aggregator), 2, 1)
+    reverts("WrongRound", lambda: m.post_round(pid, 1, MODEL_CID, CID, model_out(1), [0, 0], [0, 0], [0] * 8, dep.aggregator), 2, 1)
     reverts("WrongRound", lambda: m.round_state(pid, 3), 2, 3)
     reverts("WrongRound", lambda: m.submission_order(pid, 3), 2, 3)
     reverts("WrongRound", lambda: m.submission_order(pid, 0), 2, 0)
@@ -225,7 +226,7 @@ def case_order_not_kept(dep: Deployment) -> None:
     m.open_round(pid, V_COMMIT, dep.aggregator)
     # Ranks live in the participant records: once round 2 opens, round 1's are only in the events.
     reverts("OrderNotKept", lambda: m.submission_order(pid, 1), pid, 1, 2)
-    reverts("OrderNotKept", lambda: m.public_input(pid, 1, [0, 0], [1, 1]), pid, 1, 2)
+    reverts("OrderNotKept", lambda: m.public_input(pid, 1, model_out(1), [0, 0], [1, 1]), pid, 1, 2)
     assert m.round_state(pid, 1).commitments == (commitment(0), commitment(1))
     assert m.submission_order(pid, 2) == [0, 0]
 
@@ -285,7 +286,7 @@ BAD_PARAMS: dict[str, dict[str, Any]] = {
     "quantBits": {"quant_bits": 33},
     "slashBps": {"slash_bps": 10_001},
     "viewLen": {"view_len": 0},
-    "verifier": {"max_trainers": 9},  # the verifier has only 8 slots
+    "modelCommit": {"model_commit": FIELD_MODULUS},
 }
 
 
@@ -295,6 +296,34 @@ def case_invalid_parameter(dep: Deployment) -> None:
         reverts("InvalidParameter", lambda p=params: dep.market.create_project(p, 0, dep.owner), name)
     no_code = dep.params(verifier=dep.owner.address)
     reverts("InvalidParameter", lambda: dep.market.create_project(no_code, 0, dep.owner), "verifier")
+
+
+def case_verifier_settings(dep: Deployment) -> None:
+    """A verifier built for other circuit settings than the project's is refused at creation, naming the setting
+    (the attacker: an owner pairing its project with a circuit that proves another rule)."""
+    dep.create()  # the test verifier now answers the default parameters' settings
+    cases: dict[str, tuple[dict[str, Any], int, int]] = {
+        "maxTrainers": ({"max_trainers": 9}, 9, 8),  # the verifier has only 8 slots
+        "viewLen": ({"view_len": 2}, 2, 1),
+        "quantBits": ({"quant_bits": 8}, 8, 16),
+        "krumF": ({"krum_f": 1}, 1, 0),
+        "krumM": ({"krum_m": 2}, 2, 0),
+        "tauPct": ({"tau_pct": 150}, 150, 175),
+        "dupPct": ({"dup_pct": 0}, 0, 5),
+        "floorPct": ({"floor_pct": 20}, 20, 10),
+        "rule": ({"rule": 1}, 1, 0),
+    }
+    for setting, (overrides, project_value, verifier_value) in cases.items():
+        params = dep.params(**overrides)
+        reverts("VerifierSettingsMismatch", lambda p=params: dep.market.create_project(p, 0, dep.owner),
+                setting, project_value, verifier_value)
+
+
+def case_too_many_slots(dep: Deployment) -> None:
+    """A verifier with more slots than scores stay unique for (127 and more) is refused."""
+    wide = dep.chain.deploy(with_test_contracts()["HashCheckVerifier"], 127, sender=dep.owner)
+    params = dep.params(verifier=wide.address)
+    reverts("TooManySlots", lambda: dep.market.create_project(params, 0, dep.owner), 127, 126)
 
 
 def case_settings_refused(dep: Deployment) -> None:
@@ -348,7 +377,7 @@ def case_post_checks(dep: Deployment) -> None:
     dep.chain.time_travel(601)
 
     def post(flags: list[int], scores: list[int]) -> None:
-        m.post_round(pid, 1, MODEL_CID, CID, flags, scores, [0] * 8, dep.aggregator)
+        m.post_round(pid, 1, MODEL_CID, CID, model_out(1), flags, scores, [0] * 8, dep.aggregator)
 
     reverts("LengthMismatch", lambda: post([0, 0], [1, 1, 0]), 3, 2)
     reverts("LengthMismatch", lambda: post([0, 0, 0], [1, 1]), 3, 2)
@@ -357,7 +386,7 @@ def case_post_checks(dep: Deployment) -> None:
     reverts("AbsentSlotNotZero", lambda: post([0, 0, 0], [1, 1, -1]), 2)
     reverts("FlaggedSlotScored", lambda: post([2, 0, 0], [4, 1, 0]), 0, 4)
     reverts("InvalidProof", lambda: post([0, 0, 0], [1, 1, 0]), pid, 1)
-    reverts("AbsentSlotNotZero", lambda: m.public_input(pid, 1, [0, 0, 2], [0, 0, 0]), 2)
+    reverts("AbsentSlotNotZero", lambda: m.public_input(pid, 1, model_out(1), [0, 0, 2], [0, 0, 0]), 2)
 
 
 def case_bond_below_round_budget(dep: Deployment) -> None:
@@ -376,16 +405,16 @@ def case_dispute_checks(dep: Deployment) -> None:
     end = m.project(pid).post_deadline
     reverts("NotRejected", lambda: dep.cure(pid, 1, 1, stranger), pid, 1, 1)
     reverts("CureMismatch", lambda: dep.cure(pid, 1, 0, stranger), pid, 1, 0)
-    err = reverts("DisputeOpen", lambda: m.finalize_round(pid, 1, [2, 0], [0, 1], dep.owner))
+    err = reverts("DisputeOpen", lambda: m.finalize_round(pid, 1, model_out(1), [2, 0], [0, 1], dep.owner))
     assert err.error_args[:2] == (pid, end)
     reverts("DisputeOpen", lambda: dep.post(pid, 1, [2, 0], [0, 1]))
     dep.chain.time_travel(end - dep.chain.now() + 1)
-    reverts("ClaimMismatch", lambda: m.finalize_round(pid, 1, [2, 0], [0, 2], dep.owner), pid, 1)
+    reverts("ClaimMismatch", lambda: m.finalize_round(pid, 1, model_out(1), [2, 0], [0, 2], dep.owner), pid, 1)
     reverts("NothingCured", lambda: dep.post(pid, 1, [0, 0], [1, 1]), pid, 1)
     dep.chain.time_travel(601)
     reverts("NothingCured", lambda: m.timeout(pid, dep.owner), pid, 1)
-    m.finalize_round(pid, 1, [2, 0], [0, 1], dep.owner)
-    reverts("RoundNotOpen", lambda: m.finalize_round(pid, 1, [2, 0], [0, 1], dep.owner), pid, 1)
+    m.finalize_round(pid, 1, model_out(1), [2, 0], [0, 1], dep.owner)
+    reverts("RoundNotOpen", lambda: m.finalize_round(pid, 1, model_out(1), [2, 0], [0, 1], dep.owner), pid, 1)
 
 
 def case_cure_outstanding(dep: Deployment) -> None:
@@ -397,7 +426,7 @@ def case_cure_outstanding(dep: Deployment) -> None:
     dep.post(pid, 1, [2, 2], [0, 0])
     dep.cure(pid, 1, 0, views[0])
     dep.chain.time_travel(601)
-    reverts("CureOutstanding", lambda: m.finalize_round(pid, 1, [2, 2], [0, 0], dep.owner), pid, 1)
+    reverts("CureOutstanding", lambda: m.finalize_round(pid, 1, model_out(1), [2, 2], [0, 0], dep.owner), pid, 1)
     reverts("NewRejection", lambda: dep.post(pid, 1, [2, 2], [0, 0]), pid, 1, 0)
     dep.post(pid, 1, [0, 2], [1, 0])
     assert m.participant(pid, dep.trainers[0].address).rewards == 10**18 // 2
@@ -491,6 +520,8 @@ ERROR_CASES: dict[str, Callable[[Deployment], None]] = {
     "ZeroAmount": case_zero_amount,
     "AmountTooLarge": case_amount_too_large,
     "InvalidParameter": case_invalid_parameter,
+    "VerifierSettingsMismatch": case_verifier_settings,
+    "TooManySlots": case_too_many_slots,
     "OutOfBounds": case_settings_refused,
     "ZeroStake": case_settings_refused,
     "ZeroBond": case_settings_refused,
@@ -566,11 +597,11 @@ def test_proof_does_not_transfer_between_projects_or_marketplaces(anvil_chain: C
     flags, scores = [0, 0], [1, 1]
     proof = dep.proof(pids[0], 1, flags, scores)
     anvil_chain.time_travel(601)
-    reverts("InvalidProof", lambda: dep.market.post_round(pids[1], 1, MODEL_CID, CID, flags, scores, proof, dep.aggregator))
+    reverts("InvalidProof", lambda: dep.market.post_round(pids[1], 1, MODEL_CID, CID, model_out(1), flags, scores, proof, dep.aggregator))
     reverts(
-        "InvalidProof", lambda: other.market.post_round(pids[2], 1, MODEL_CID, CID, flags, scores, proof, dep.aggregator)
+        "InvalidProof", lambda: other.market.post_round(pids[2], 1, MODEL_CID, CID, model_out(1), flags, scores, proof, dep.aggregator)
     )
-    dep.market.post_round(pids[0], 1, MODEL_CID, CID, flags, scores, proof, dep.aggregator)
+    dep.market.post_round(pids[0], 1, MODEL_CID, CID, model_out(1), flags, scores, proof, dep.aggregator)
 
 
 def test_signed_submission_cannot_be_replayed(anvil_chain: Chain) -> None:
@@ -589,7 +620,10 @@ def test_signed_submission_cannot_be_replayed(anvil_chain: Chain) -> None:
 
 def test_params_round_trip(anvil_chain: Chain) -> None:
     dep = deploy(anvil_chain)
-    params = dep.params(spec_hash=bytes(range(32)), view_offset=5, view_len=77, krum_f=1, krum_m=2, tau_pct=150)
-    pid = dep.market.create_project(params, 0, dep.owner)
+    settings = dict(spec_hash=bytes(range(32)), view_offset=5, view_len=77, krum_f=1, krum_m=2, tau_pct=150,
+                    dup_pct=3, floor_pct=0, model_commit=FIELD_MODULUS - 1)
+    params = dep.params(**settings)
+    pid = dep.create(0, **settings)
+    assert dep.market.model_commitment(pid) == FIELD_MODULUS - 1
     assert dep.market.project(pid).params == params
     assert ProjectParams.from_tuple(params.as_tuple()) == params

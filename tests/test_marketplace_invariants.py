@@ -52,7 +52,18 @@ from market.chain.marketplace import GAS_DEFAULT, State, Status
 from market.errors import ContractRevert
 from market.protocol.public_input import public_input
 from market.toolchain.anvil import AnvilHandle
-from tests.marketplace_harness import CID, MODEL_CID, V_COMMIT, Deployment, View, deploy, make_view, tampered
+from tests.marketplace_harness import (
+    CID,
+    MODEL_CID,
+    V_COMMIT,
+    Deployment,
+    View,
+    deploy,
+    make_view,
+    model_out,
+    statement,
+    tampered,
+)
 
 EXAMPLES = int(os.environ.get("FEDMARKET_HYPOTHESIS_EXAMPLES", "130"))  # about the time 200 took before disputes
 STEPS = int(os.environ.get("FEDMARKET_HYPOTHESIS_STEPS", "10"))
@@ -325,12 +336,13 @@ class MarketMachine(RuleBasedStateMachine):
         """A project whose bond is one round's budget plus `bond_extra` (-1: just too small to start)."""
         bond = max(budget // rounds + bond_extra, 1)
         view_len, quant_bits = view
-        params = self.dep.params(
+        settings: dict[str, Any] = dict(
             rounds=rounds, min_trainers=min_trainers, max_trainers=min_trainers + extra, slash_bps=slash_bps,
             stake=stake, aggregator_bond=bond, join_deadline=self.chain.now() + 900, view_len=view_len,
             quant_bits=quant_bits,
         )
-        pid = self.market.create_project(params, budget, self.dep.owner)
+        params = self.dep.params(**settings)
+        pid = self.dep.create(budget, **settings)
         self.paid_in += budget
         self.ledgers[pid] = Ledger(
             rounds, stake, bond, slash_bps, budget, budget, min_trainers, params.open_window, params.post_window,
@@ -475,8 +487,8 @@ class MarketMachine(RuleBasedStateMachine):
         seqs = [order.index(slot) if slot in ledger.commitments else 0 for slot in range(n)]
         assert self.market.submission_order(pid, ledger.round) == seqs
         return [
-            public_input(self.chain.chain_id, self.market.address, pid, ledger.round, V_COMMIT, n, self.dep.slots,
-                         commitments, flags, scores, seqs)
+            public_input(statement(self.chain, self.market, pid, ledger.round, n), self.dep.slots, commitments, flags,
+                         scores, seqs)
         ] + [0] * 7
 
     @rule(pid=projects, data=st.data())
@@ -510,7 +522,8 @@ class MarketMachine(RuleBasedStateMachine):
             flags[slot], scores[slot], honest[slot] = 2, 0, scores[slot]
         if wait or data.draw(st.integers(0, 3)):
             self.pass_moment(ledger.window_end)
-        fn = self.fns.postRound(pid, ledger.round, MODEL_CID, CID, flags, scores, self.proof(pid, ledger, flags, scores))
+        fn = self.fns.postRound(pid, ledger.round, MODEL_CID, CID, model_out(ledger.round), flags, scores,
+                                self.proof(pid, ledger, flags, scores))
         receipt = self.attempt(fn, 1, gas=GAS_POST)
         if not receipt:
             return
@@ -559,7 +572,8 @@ class MarketMachine(RuleBasedStateMachine):
             errors = [] if should else ["NewRejection"]
         elif mode == "again" or not ledger.cured:
             should = False
-        fn = self.fns.postRound(pid, ledger.round, MODEL_CID, CID, flags, scores, self.proof(pid, ledger, flags, scores))
+        fn = self.fns.postRound(pid, ledger.round, MODEL_CID, CID, model_out(ledger.round), flags, scores,
+                                self.proof(pid, ledger, flags, scores))
         before = self.rewards_of(pid, ledger)
         receipt = self.expect(fn, 1, should, errors, gas=GAS_POST)
         if not receipt:
@@ -653,7 +667,8 @@ class MarketMachine(RuleBasedStateMachine):
         if not ledger.disputing:
             zeros = [0] * len(ledger.slots)
             plain = ledger.state == State.TRAINING and ledger.round_open
-            self.expect(self.fns.finalizeRound(pid, ledger.round, zeros, zeros), who, False, ["NoDispute"] if plain else [])
+            fn = self.fns.finalizeRound(pid, ledger.round, model_out(ledger.round), zeros, zeros)
+            self.expect(fn, who, False, ["NoDispute"] if plain else [])
             return
         flags, scores = list(ledger.claim[0]), list(ledger.claim[1])
         if changed is not None:
@@ -672,7 +687,8 @@ class MarketMachine(RuleBasedStateMachine):
             errors = ["CureOutstanding"] if ledger.cured else ["ClaimMismatch"] if changed is not None else []
         elif ledger.cured or changed is not None:
             should = False
-        receipt = self.expect(self.fns.finalizeRound(pid, ledger.round, flags, scores), who, should, errors, gas=GAS_POST)
+        fn = self.fns.finalizeRound(pid, ledger.round, model_out(ledger.round), flags, scores)
+        receipt = self.expect(fn, who, should, errors, gas=GAS_POST)
         if receipt:
             assert [e.args["round"] for e in self.market.receipt_events(receipt, "RoundFinalized")] == [ledger.round]
             rejected = [e.args["slot"] for e in self.market.receipt_events(receipt, "UpdateRejected")]

@@ -24,6 +24,9 @@ from tests.marketplace_harness import (
     commitment,
     deploy,
     held,
+    model_out,
+    reverts,
+    statement,
     with_test_contracts,
 )
 
@@ -106,26 +109,22 @@ def test_public_input_matches_python_and_binds_the_round(chain: Chain) -> None:
     for _ in range(5):
         flags = [0 if c == 0 else rng.choice([0, 0, 1, 2]) for c in commitments]
         scores = [rng.randint(-(2**63), 2**63 - 1) if c and f == 0 else 0 for c, f in zip(commitments, flags)]
-        expected = public_input(
-            chain.chain_id, market.address, pid, 1, V_COMMIT, 5, 8, commitments, flags, scores, seqs
-        )
-        assert market.public_input(pid, 1, flags, scores) == expected
+        expected = public_input(statement(chain, market, pid, 1, 5), 8, commitments, flags, scores, seqs)
+        assert market.public_input(pid, 1, model_out(1), flags, scores) == expected
         assert expected < 2**253
         # The ranks are hashed: the same round in slot order is another input.
         in_slot_order = [0, 1, 0, 2, 3]
-        assert expected != public_input(
-            chain.chain_id, market.address, pid, 1, V_COMMIT, 5, 8, commitments, flags, scores, in_slot_order
-        )
+        assert expected != public_input(statement(chain, market, pid, 1, 5), 8, commitments, flags, scores, in_slot_order)
     # A proof for round 1 is refused for round 2, and vice versa (the input binds the round).
     flags, scores = [0] * 5, [1, 1, 0, 1, 1]
     proof1 = dep.proof(pid, 1, flags, scores)
     chain.time_travel(601)
-    market.post_round(pid, 1, MODEL_CID, CID, flags, scores, proof1, dep.aggregator)
+    market.post_round(pid, 1, MODEL_CID, CID, model_out(1), flags, scores, proof1, dep.aggregator)
     market.open_round(pid, V_COMMIT, dep.aggregator)
     dep.submit(pid, 2, [0, 1, 3, 4], salt=0)
     chain.time_travel(601)
     with pytest.raises(ContractRevert) as info:
-        market.post_round(pid, 2, MODEL_CID, CID, flags, scores, proof1, dep.aggregator)
+        market.post_round(pid, 2, MODEL_CID, CID, model_out(2), flags, scores, proof1, dep.aggregator)
     assert info.value.name == "InvalidProof"
 
 
@@ -145,9 +144,8 @@ def _check_order(dep: Deployment, pid: int, round_: int, order: list[int], n: in
     flags = [0] * n
     scores = [slot + 1 if c else 0 for slot, c in enumerate(commitments)]
     project = market.project(pid)
-    assert market.public_input(pid, round_, flags, scores) == public_input(
-        chain.chain_id, market.address, pid, round_, V_COMMIT, n, project.verifier_slots, commitments, flags,
-        scores, seqs,
+    assert market.public_input(pid, round_, model_out(round_), flags, scores) == public_input(
+        statement(chain, market, pid, round_, n), project.verifier_slots, commitments, flags, scores, seqs
     )
     return seqs
 
@@ -185,23 +183,27 @@ def test_submission_ranks_out_of_slot_order_and_across_ejections(chain: Chain) -
 
 @pytest.mark.slow
 @pytest.mark.anvil
-def test_ranks_reach_255_with_256_trainers(anvil_chain: Chain) -> None:
-    """A full 256-slot project: every pending bit set at open, the last submitter ranks 255."""
-    extra = [Account.from_key(keccak(b"fedmarket-rank-%d" % i)) for i in range(256)]
+def test_ranks_reach_125_with_126_trainers(anvil_chain: Chain) -> None:
+    """A full project at the slot cap (126, where scores stay unique): every pending bit set at open, the last
+    submitter ranks 125; a verifier with one slot more is refused."""
+    slots = 126
+    extra = [Account.from_key(keccak(b"fedmarket-rank-%d" % i)) for i in range(slots)]
     base = anvil_chain.accounts
     chain = Chain(anvil_chain.w3, base[:2] + extra, anvil_chain.backend)
     for acct in extra:
         chain.w3.provider.make_request("anvil_setBalance", [acct.address, hex(10**18)])
     arts = with_test_contracts()
     market = Marketplace.deploy(chain, base[0], arts["FedMarket"])
-    dep = Deployment(chain, market, chain.deploy(arts["HashCheckVerifier"], 256, sender=base[0]), 256)
-    pid = dep.create(budget=256, rounds=1, min_trainers=1, max_trainers=256, stake=1, aggregator_bond=256)
-    dep.start(pid, 256)
+    too_many = Deployment(chain, market, chain.deploy(arts["HashCheckVerifier"], slots + 1, sender=base[0]), slots + 1)
+    reverts("TooManySlots", lambda: too_many.create(budget=slots, max_trainers=slots), slots + 1, slots)
+    dep = Deployment(chain, market, chain.deploy(arts["HashCheckVerifier"], slots, sender=base[0]), slots)
+    pid = dep.create(budget=slots, rounds=1, min_trainers=1, max_trainers=slots, stake=1, aggregator_bond=slots)
+    dep.start(pid, slots)
     market.open_round(pid, V_COMMIT, dep.aggregator)
-    assert market.round_state(pid, 1).pending == 2**256 - 1
-    order = list(range(255, -1, -1))
-    assert _check_order(dep, pid, 1, order, 256) == [255 - slot for slot in range(256)]
-    dep.post(pid, 1, [0] * 256, [slot + 1 for slot in range(256)])
+    assert market.round_state(pid, 1).pending == 2**slots - 1
+    order = list(range(slots - 1, -1, -1))
+    assert _check_order(dep, pid, 1, order, slots) == [slots - 1 - slot for slot in range(slots)]
+    dep.post(pid, 1, [0] * slots, [slot + 1 for slot in range(slots)])
     assert_solvent(dep)
 
 

@@ -7,32 +7,48 @@ import hashlib
 import pytest
 
 from market.errors import ProofError
-from market.protocol.public_input import FIELD_MODULUS, SLOT_BYTES, public_input, public_input_data
+from market.protocol.public_input import FIELD_MODULUS, SLOT_BYTES, Statement, public_input, public_input_data
 
 MARKET = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
 
+def st(chain_id: int, pid: int, round_: int, v_commit: int, n: int, model_in: int = 11, model_out: int = 12) -> Statement:
+    """A statement on MARKET (the model commitments default to 11 then 12)."""
+    return Statement(chain_id, MARKET, pid, round_, v_commit, model_in, model_out, n)
+
+
 def test_layout_is_exactly_section_6() -> None:
-    data = public_input_data(31337, MARKET, 3, 2, 99, 3, 4, [7, 0, 9], [1, 0, 0], [0, 0, -2], [1, 0, 0])
-    assert SLOT_BYTES == 41 and len(data) == 74 + 41 * 4
+    data = public_input_data(st(31337, 3, 2, 99, 3), 4, [7, 0, 9], [1, 0, 0], [0, 0, -2], [1, 0, 0])
+    assert SLOT_BYTES == 41 and len(data) == 138 + 41 * 4
     assert data[:8] == (31337).to_bytes(8, "big")
     assert data[8:28] == bytes.fromhex(MARKET[2:])
     assert data[28:36] == (3).to_bytes(8, "big") and data[36:40] == (2).to_bytes(4, "big")
-    assert data[40:72] == (99).to_bytes(32, "big") and data[72:74] == (3).to_bytes(2, "big")
-    slot0, slot1, slot2, slot3 = (data[74 + 41 * i : 74 + 41 * (i + 1)] for i in range(4))
+    assert data[40:72] == (99).to_bytes(32, "big")
+    assert data[72:104] == (11).to_bytes(32, "big") and data[104:136] == (12).to_bytes(32, "big")
+    assert data[136:138] == (3).to_bytes(2, "big")
+    slot0, slot1, slot2, slot3 = (data[138 + 41 * i : 138 + 41 * (i + 1)] for i in range(4))
     assert slot0 == (7 | 1 << 254).to_bytes(32, "big") + bytes(8) + b"\x01"
     assert slot1 == bytes(41)
     assert slot2 == (9).to_bytes(32, "big") + bytes.fromhex("fffffffffffffffe") + b"\x00"
     assert slot3 == bytes(41)
-    last = public_input_data(1, MARKET, 1, 1, 1, 1, 1, [5], [0], [3], [255])
+    last = public_input_data(st(1, 1, 1, 1, 1), 1, [5], [0], [3], [255])
     assert last[-9:] == (3).to_bytes(8, "big") + b"\xff"
-    value = public_input(31337, MARKET, 3, 2, 99, 3, 4, [7, 0, 9], [1, 0, 0], [0, 0, -2], [1, 0, 0])
+    value = public_input(st(31337, 3, 2, 99, 3), 4, [7, 0, 9], [1, 0, 0], [0, 0, -2], [1, 0, 0])
     assert value == int.from_bytes(hashlib.sha256(data).digest(), "big") >> 3 and value < FIELD_MODULUS
 
 
 def test_the_submission_order_changes_the_input() -> None:
-    args = (1, MARKET, 1, 1, 1, 2, 4, [5, 6], [0, 0], [1, 1])
+    args = (st(1, 1, 1, 1, 2), 4, [5, 6], [0, 0], [1, 1])
     assert public_input(*args, [0, 1]) != public_input(*args, [1, 0])
+
+
+def test_the_model_commitments_change_the_input() -> None:
+    rows = (4, [5, 6], [0, 0], [1, 1], [0, 1])
+    base = public_input(st(1, 1, 1, 1, 2), *rows)
+    assert public_input(st(1, 1, 1, 1, 2, model_in=13), *rows) != base
+    assert public_input(st(1, 1, 1, 1, 2, model_out=13), *rows) != base
+    with pytest.raises(ProofError, match="model out commitment is not a field element"):
+        public_input(st(1, 1, 1, 1, 2, model_out=FIELD_MODULUS), *rows)
 
 
 @pytest.mark.parametrize(
@@ -56,8 +72,8 @@ def test_refuses_what_the_contract_refuses(
     n: int, slots: int, commitments: list[int], flags: list[int], scores: list[int], seqs: list[int], message: str
 ) -> None:
     with pytest.raises(ProofError, match=message):
-        public_input(1, MARKET, 1, 1, 1, n, slots, commitments, flags, scores, seqs)
+        public_input(st(1, 1, 1, 1, n), slots, commitments, flags, scores, seqs)
 
 
 def test_absent_slots_may_share_rank_zero() -> None:
-    public_input(1, MARKET, 1, 1, 1, 4, 4, [0, 3, 0, 4], [0, 0, 0, 0], [0, 0, 0, 0], [0, 1, 0, 0])
+    public_input(st(1, 1, 1, 1, 4), 4, [0, 3, 0, 4], [0, 0, 0, 0], [0, 0, 0, 0], [0, 1, 0, 0])

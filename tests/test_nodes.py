@@ -1,4 +1,4 @@
-"""Node safety checks that need a chain: a project whose round verifier was built for other settings."""
+"""A round verifier built for other settings than its project's: refused at creation, naming the setting."""
 
 from __future__ import annotations
 
@@ -6,44 +6,45 @@ import pytest
 
 from market.chain.client import Chain
 from market.chain.marketplace import Marketplace, ProjectParams, artifacts
-from market.ml.tasks import get_task
-from market.parties.context import ProjectContext, verifier_mismatches
-from market.parties.project_file import load_project_file
-from tests.test_product import EXAMPLE
+from market.errors import ContractRevert
+
+#: The digits example's circuit settings: slots, view length, bits, f, m, tau_pct, dup_pct, floor_pct.
+FITTING = [4, 650, 16, 1, 0, 150, 5, 10]
 
 
-def _context(chain: Chain, circuit: list[int]) -> ProjectContext:
-    """A project on a fresh marketplace whose RoundVerifier claims the `circuit` parameters."""
+def _create(chain: Chain, circuit: list[int]) -> int:
+    """Create the digits example's project on a fresh marketplace with a RoundVerifier built for `circuit`."""
     owner = chain.accounts[0]
     market = Marketplace.deploy(chain, owner)
     verifier = chain.deploy(artifacts()["RoundVerifier"], owner.address, circuit, sender=owner)
     params = ProjectParams.make(aggregator=chain.accounts[1].address, verifier=verifier.address,
                                 join_deadline=chain.now() + 3600, max_trainers=4, krum_f=1, tau_pct=150,
-                                view_len=650)
-    pid = market.create_project(params, 10**18, owner)
-    pf = load_project_file(EXAMPLE)
-    created = market.events("ProjectCreated", pid)[0]
-    return ProjectContext(market, storage=None, pid=pid, params=market.project(pid).params,  # type: ignore[arg-type]
-                          manifest=pf.manifest, task=get_task("digits-softmax"), created=created)
+                                view_len=650, model_commit=1)
+    return market.create_project(params, 10**18, owner)
 
 
-def test_a_fitting_verifier_has_no_mismatch() -> None:
-    assert verifier_mismatches(_context(Chain.in_process(), [4, 650, 16, 1, 0, 150, 5, 10])) == []
+def test_a_fitting_verifier_is_accepted() -> None:
+    assert _create(Chain.in_process(), FITTING) == 1
 
 
 @pytest.mark.parametrize(
-    ("circuit", "what"),
+    ("circuit", "setting", "project", "verifier"),
     [
-        ([4, 64, 16, 1, 0, 150, 5, 10], "viewLen"),
-        ([4, 650, 16, 2, 0, 150, 5, 10], "krumF"),
-        ([4, 650, 16, 1, 0, 0, 5, 10], "tauPct"),
-        ([4, 650, 16, 1, 0, 150, 0, 10], "dupPct"),
-        ([4, 650, 16, 1, 0, 150, 5, 0], "floorPct"),
+        ([3, 650, 16, 1, 0, 150, 5, 10], "maxTrainers", 4, 3),
+        ([4, 64, 16, 1, 0, 150, 5, 10], "viewLen", 650, 64),
+        ([4, 650, 8, 1, 0, 150, 5, 10], "quantBits", 16, 8),
+        ([4, 650, 16, 0, 0, 150, 5, 10], "krumF", 1, 0),
+        ([4, 650, 16, 1, 2, 150, 5, 10], "krumM", 0, 2),
+        ([4, 650, 16, 1, 0, 0, 5, 10], "tauPct", 150, 0),
+        ([4, 650, 16, 1, 0, 150, 0, 10], "dupPct", 5, 0),
+        ([4, 650, 16, 1, 0, 150, 5, 0], "floorPct", 10, 0),
     ],
 )
-def test_a_verifier_for_other_settings_is_named(circuit: list[int], what: str) -> None:
-    problems = verifier_mismatches(_context(Chain.in_process(), circuit))
-    assert len(problems) == 1 and what in problems[0]
+def test_a_verifier_for_other_settings_is_refused(circuit: list[int], setting: str, project: int, verifier: int) -> None:
+    with pytest.raises(ContractRevert) as err:
+        _create(Chain.in_process(), circuit)
+    assert err.value.name == "VerifierSettingsMismatch"
+    assert list(err.value.args_by_name.values()) == [setting, project, verifier]
 
 
 def test_the_round_verifier_exposes_every_circuit_parameter() -> None:
@@ -53,3 +54,4 @@ def test_the_round_verifier_exposes_every_circuit_parameter() -> None:
     verifier = chain.deploy(artifacts()["RoundVerifier"], owner.address, circuit, sender=owner)
     getters = ["maxTrainers", "viewLen", "quantBits", "krumF", "krumM", "tauPct", "dupPct", "floorPct"]
     assert [chain.call(verifier.functions[g]()) for g in getters] == circuit
+    assert chain.call(verifier.functions.settings()) == [*circuit, 0]  # rule 0: Multi-Krum with its screens

@@ -15,8 +15,10 @@ from aggregator.rules.shapley import first_order_shapley, inner_products
 from market.errors import ProofError
 from market.protocol.commitment import commit
 from market.protocol.public_input import FIELD_MODULUS as R
+from market.protocol.quant import model_spec
 from tests.fixtures_zk import (
     CTX,
+    MODEL_IN,
     PARAMS,
     SPEC,
     TAMPERED,
@@ -104,7 +106,45 @@ def test_inconsistent_witness_is_refused(zk_artifacts: Path, honest_round: Round
     bad_slots = list(honest_round.slots)
     bad_slots[0] = dataclasses.replace(bad_slots[0], update=bad_slots[1].update)
     with pytest.raises(ProofError):
-        build_witness(PARAMS, CTX, honest_round.v, honest_round.v_commit, bad_slots)
+        build_witness(PARAMS, CTX, honest_round.v, honest_round.v_commit, bad_slots, MODEL_IN)
+
+
+def test_zero_or_unnormalised_direction_admits_no_witness(zk_artifacts: Path, honest_round: RoundCase,
+                                                           tmp_path: Path) -> None:
+    """PROTOCOL §4: v = 0 (which would pay nobody by merit) and a v whose largest magnitude is below qmax fail,
+    even with vCommit their honest commitment; the aggregator's side refuses them before proving."""
+    inputs = dict(honest_round.witness.inputs)
+    zero = torch.zeros(PARAMS.d, dtype=torch.int64)
+    small = honest_round.v.clamp(-SPEC.qmax + 1, SPEC.qmax - 1)
+    for name, v in (("zero", zero), ("small", small)):
+        offsets = [int(x) + SPEC.offset for x in v.tolist()]
+        with pytest.raises(ProofError):
+            compute_witness(zk_artifacts, {**inputs, "v": offsets, "vCommit": commit(v, SPEC)}, tmp_path / f"{name}.wtns")
+        with pytest.raises(ProofError, match="not normalised"):
+            build_witness(PARAMS, CTX, v, commit(v, SPEC), honest_round.slots, MODEL_IN)
+
+
+def test_new_model_must_be_the_average(zk_artifacts: Path, honest_round: RoundCase, tmp_path: Path) -> None:
+    """PROTOCOL §3: g(r)'s view is M(r-1) + floor(sum_A U / |A|). Another g(r) (one value off, with its own honest
+    commitment and remainder) or another g(r-1) than the committed one admits no witness."""
+    w = honest_round.witness
+    accepted = [i for i, f in enumerate(w.flags) if f == 0 and w.commitments[i]]
+    total = sum((honest_round.slots[i].update for i in accepted), torch.zeros(PARAMS.d, dtype=torch.int64))
+    assert torch.equal(w.model_out, MODEL_IN + torch.div(total, len(accepted), rounding_mode="floor"))
+    inputs = dict(w.inputs)
+    mspec = model_spec(SPEC)
+    off = w.model_out.clone()
+    off[0] += 1
+    rem = list(inputs["mRem"])  # type: ignore[call-overload]
+    rem[0] -= len(accepted)  # keeps step * n + rem = sum: only the range of rem can refuse it
+    forged = {**inputs, "mOut": [int(x) + mspec.offset for x in off.tolist()], "modelOut": commit(off, mspec),
+              "mRem": rem}
+    with pytest.raises(ProofError):
+        compute_witness(zk_artifacts, forged, tmp_path / "out.wtns")
+    other_in = MODEL_IN + 1
+    with pytest.raises(ProofError):  # the chain's g(r-1) commitment is not this model's
+        compute_witness(zk_artifacts, {**inputs, "mIn": [int(x) + mspec.offset for x in other_in.tolist()]},
+                        tmp_path / "in.wtns")
 
 
 def test_invalid_and_absent_slots(zk_artifacts: Path) -> None:
@@ -121,7 +161,7 @@ def test_invalid_and_absent_slots(zk_artifacts: Path) -> None:
 def test_seq_is_a_byte_and_zero_for_absent_slots(zk_artifacts: Path, tmp_path: Path, seqs: list[int]) -> None:
     """The circuit refuses a rank on an absent slot and ranks outside uint8 (the hash takes 8 bits)."""
     case_slots = round_slots([*updates(5)[:1], None, None, updates(5)[3]], seed=5, absent=(2,))
-    w = build_witness(PARAMS, CTX, direction(5), commit(direction(5), SPEC), case_slots)
+    w = build_witness(PARAMS, CTX, direction(5), commit(direction(5), SPEC), case_slots, MODEL_IN)
     compute_witness(zk_artifacts, w.inputs, tmp_path / "ok.wtns")
     with pytest.raises(ProofError):
         compute_witness(zk_artifacts, {**w.inputs, "seq": seqs}, tmp_path / "bad.wtns")
@@ -166,7 +206,7 @@ def test_tolerance_rule_and_ties(tau_circuit: Path, tmp_path: Path, seed: int, f
     seed 1: slot 0 unselected and beyond tau. Any other flags admit no witness."""
     ups, v = updates(seed), direction(seed)
     slots = [Slot(commit(u, SPEC), u, i) for i, u in enumerate(ups)]
-    w = build_witness(TAU_PARAMS, CTX, v, commit(v, SPEC), slots)
+    w = build_witness(TAU_PARAMS, CTX, v, commit(v, SPEC), slots, MODEL_IN)
     assert w.flags == flags
     compute_witness(tau_circuit, w.inputs, tmp_path / "ok.wtns")
     for i in range(3):
@@ -189,7 +229,7 @@ def _copied_round() -> list[torch.Tensor]:
 def _witness(params: CircuitParams, ups: list[torch.Tensor], order: list[int] | None = None,
              seed: int = 0) -> RoundWitness:
     v = direction(seed)
-    return build_witness(params, CTX, v, commit(v, SPEC), round_slots(list(ups), seed, order=order))
+    return build_witness(params, CTX, v, commit(v, SPEC), round_slots(list(ups), seed, order=order), MODEL_IN)
 
 
 @pytest.mark.parametrize(("order", "flags"), [([0, 1, 2, 3], [0, 0, 1, 1]), ([2, 1, 0, 3], [1, 0, 0, 1])])

@@ -11,8 +11,9 @@ from market.chain.client import Chain
 from market.chain.marketplace import Marketplace
 from market.errors import ContractRevert, ProofError
 from market.protocol.commitment import commit
+from market.protocol.quant import model_spec
 from market.toolchain.solc import compile_contracts
-from tests.fixtures_zk import PARAMS, SPEC, RoundCase, direction, public_data, tampered, updates
+from tests.fixtures_zk import MODEL_IN, PARAMS, SPEC, RoundCase, direction, public_data, tampered, updates
 from tests.marketplace_harness import CID, MODEL_CID, Deployment
 from zk.onchain import deploy_verifier, solidity_dir, verify_on_chain
 from zk.prover import Proof, prove
@@ -60,7 +61,8 @@ def test_post_round_with_a_real_proof(anvil_chain: Chain, zk_artifacts: Path) ->
     arts = compile_contracts(extra_dirs=(solidity_dir(zk_artifacts),))
     market = Marketplace.deploy(chain, chain.accounts[0], arts["FedMarket"])
     dep = Deployment(chain, market, verifier, PARAMS.n)
-    pid = dep.create(krum_f=PARAMS.f, view_len=PARAMS.d, max_trainers=PARAMS.n)
+    pid = dep.create(krum_f=PARAMS.f, view_len=PARAMS.d, max_trainers=PARAMS.n, tau_pct=PARAMS.tau_pct, slash_bps=0,
+                     model_commit=commit(MODEL_IN, model_spec(SPEC)))
     dep.start(pid, PARAMS.n)
     v = direction(0)
     market.open_round(pid, commit(v, SPEC), dep.aggregator)
@@ -73,13 +75,17 @@ def test_post_round_with_a_real_proof(anvil_chain: Chain, zk_artifacts: Path) ->
     ctx = RoundContext(chain.w3.eth.chain_id, market.address, pid, round_, PARAMS.n)
     seqs = market.submission_order(pid, round_)
     assert seqs == list(range(PARAMS.n))  # submitted in slot order
-    w = build_witness(PARAMS, ctx, v, commit(v, SPEC), [Slot(commit(u, SPEC), u, q) for u, q in zip(ups, seqs)])
-    assert w.public_input == market.public_input(pid, round_, w.flags, w.scores)
+    w = build_witness(PARAMS, ctx, v, commit(v, SPEC), [Slot(commit(u, SPEC), u, q) for u, q in zip(ups, seqs)], MODEL_IN)
+    assert w.public_input == market.public_input(pid, round_, w.model_commit, w.flags, w.scores)
     proof = prove(zk_artifacts, w.inputs)
     scores = list(w.scores)
     scores[0] += 1
     with pytest.raises(ContractRevert) as err:
-        market.post_round(pid, round_, MODEL_CID, CID, w.flags, scores, proof.words, dep.aggregator)
+        market.post_round(pid, round_, MODEL_CID, CID, w.model_commit, w.flags, scores, proof.words, dep.aggregator)
     assert err.value.name == "InvalidProof"
-    receipt = market.post_round(pid, round_, MODEL_CID, CID, w.flags, w.scores, proof.words, dep.aggregator)
+    with pytest.raises(ContractRevert) as err:  # a g(r) that is not the average
+        market.post_round(pid, round_, MODEL_CID, CID, w.model_commit + 1, w.flags, w.scores, proof.words, dep.aggregator)
+    assert err.value.name == "InvalidProof"
+    receipt = market.post_round(pid, round_, MODEL_CID, CID, w.model_commit, w.flags, w.scores, proof.words, dep.aggregator)
     assert receipt["status"] == 1
+    assert market.model_commitment(pid) == w.model_commit  # the next round's proof starts from it

@@ -18,7 +18,7 @@ from market.chain.client import Chain, dev_accounts
 from market.chain.marketplace import Marketplace, ProjectParams
 from market.paths import BUILD, NODE_MODULES
 from market.protocol.commitment import commit
-from market.protocol.quant import QuantSpec
+from market.protocol.quant import QuantSpec, model_spec
 from market.toolchain.anvil import start_anvil
 from market.toolchain.process import stop_process
 from market.toolchain.solc import compile_contracts
@@ -49,6 +49,7 @@ def _round_data(p: CircuitParams, seed: int = 1) -> tuple[torch.Tensor, list[tor
     (relative squared distance) apart: no copies at dup_pct = 5."""
     spec, g = QuantSpec(bits=p.bits), torch.Generator().manual_seed(seed)
     v = torch.randint(-spec.qmax, spec.qmax + 1, (p.d,), generator=g)
+    v[0] = spec.qmax  # normalised, as PROTOCOL §4's direction always is
     base = torch.randint(-400, 400, (p.d,), generator=g)
     ups = [base + torch.randint(-120, 120, (p.d,), generator=g) for _ in range(p.n)]
     ups[-1] = (-40 * ups[-1]).clamp(-spec.qmax, spec.qmax)
@@ -56,9 +57,10 @@ def _round_data(p: CircuitParams, seed: int = 1) -> tuple[torch.Tensor, list[tor
 
 
 def _witness(p: CircuitParams, ctx: RoundContext, v: torch.Tensor, ups: list[torch.Tensor]) -> RoundWitness:
-    """Witness of a round where every trainer submitted, in slot order (seq = slot)."""
+    """Witness of a round from g(r-1) = 0 where every trainer submitted, in slot order (seq = slot)."""
     spec = QuantSpec(bits=p.bits)
-    return build_witness(p, ctx, v, commit(v, spec), [Slot(commit(u, spec), u, i) for i, u in enumerate(ups)])
+    return build_witness(p, ctx, v, commit(v, spec), [Slot(commit(u, spec), u, i) for i, u in enumerate(ups)],
+                         torch.zeros(p.d, dtype=torch.int64))
 
 
 def _peak(cmd: list[str]) -> tuple[float, float, float, str]:
@@ -164,7 +166,9 @@ def gas_case(chain: Chain, p: CircuitParams) -> dict[str, int]:
     pp = ProjectParams.make(aggregator=agg.address, verifier=verifier.address, join_deadline=chain.now() + 10_000,
                             rounds=1, min_trainers=1, max_trainers=p.n, stake=10**15, aggregator_bond=10**16,
                             krum_f=p.f, krum_m=p.m, tau_pct=p.tau_pct, view_len=p.d, quant_bits=p.bits,
-                            slash_bps=0)  # the contract refuses slashing with plain Multi-Krum (tau_pct = 0)
+                            dup_pct=p.dup_pct, floor_pct=p.floor_pct,
+                            slash_bps=0,  # the contract refuses slashing with plain Multi-Krum (tau_pct = 0)
+                            model_commit=commit(torch.zeros(p.d, dtype=torch.int64), model_spec(QuantSpec(bits=p.bits))))
     pid = market.create_project(pp, 10**18, owner, task_cid=CID, model_cid=CID)
     market.bond(pid, agg)
     for t in trainers:
@@ -182,7 +186,7 @@ def gas_case(chain: Chain, p: CircuitParams) -> dict[str, int]:
     from zk.prover import prove
 
     proof = prove(out, w.inputs)
-    receipt = market.post_round(pid, round_, CID, CID, w.flags, w.scores, proof.words, agg)
+    receipt = market.post_round(pid, round_, CID, CID, w.model_commit, w.flags, w.scores, proof.words, agg)
     tx = chain.transact(verifier.functions.verifyRound(w.public_input, list(proof.words)), agg, gas=1_000_000)
     return {f"postRound_gas_n{p.n}": int(receipt["gasUsed"]),
             f"verifier_gas_n{p.n}": int(tx["gasUsed"]) - _intrinsic(w.public_input, proof)}

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 
 import torch
 
+from aggregator.rules.average import fixed_average
 from aggregator.rules.screen import screened_multi_krum
 from aggregator.rules.shapley import distances_norms_inner, first_order_shapley, harmonic_parts
 from market.errors import ProofError
 from market.protocol.commitment import commit
 from market.protocol.constants import FIELD_MODULUS
-from market.protocol.public_input import header_values, public_input
-from market.protocol.quant import QuantSpec
+from market.protocol.public_input import Statement, header_values, public_input
+from market.protocol.quant import QuantSpec, model_spec
 from zk.build import CircuitParams
 
 
@@ -43,7 +44,8 @@ class RoundContext:
 
 @dataclass(frozen=True)
 class RoundWitness:
-    """Circuit inputs plus the round's outcome exactly as the contract will hash it."""
+    """Circuit inputs plus the round's outcome exactly as the contract will hash it, and the new model's
+    fixed-point view with its commitment (PROTOCOL §3)."""
 
     inputs: dict[str, object]
     public_input: int
@@ -51,6 +53,8 @@ class RoundWitness:
     flags: list[int]
     scores: list[int]
     seqs: list[int]
+    model_out: torch.Tensor
+    model_commit: int
 
 
 def _offset(q: torch.Tensor, spec: QuantSpec) -> list[int]:
@@ -59,15 +63,19 @@ def _offset(q: torch.Tensor, spec: QuantSpec) -> list[int]:
 
 
 def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_commit: int,
-                  slots: list[Slot]) -> RoundWitness:
-    """Run the aggregation rule (PROTOCOL §3: copies, norm floor, Multi-Krum) on the valid slots and
-    lay out every circuit input."""
+                  slots: list[Slot], model_in: torch.Tensor) -> RoundWitness:
+    """Run the aggregation rule (PROTOCOL §3: copies, norm floor, Multi-Krum, the view's fixed-point
+    average) on the valid slots and lay out every circuit input. `model_in` is g(r-1)'s view in fixed
+    point (int64, `model_spec`)."""
     n, d, spec = params.n, params.d, QuantSpec(bits=params.bits)
+    mspec = model_spec(spec)
     if len(slots) > n or ctx.n_trainers > n or len(slots) > ctx.n_trainers:
         raise ProofError(f"{len(slots)} slots / {ctx.n_trainers} trainers exceed the circuit's {n}")
     slots = list(slots) + [Slot()] * (n - len(slots))
     if tuple(v.shape) != (d,) or commit(v, spec) != v_commit:
         raise ProofError("v does not match its commitment or the circuit's view size")
+    if d and int(v.abs().max()) != spec.qmax:
+        raise ProofError(f"v is not normalised: its largest magnitude must be {spec.qmax} (PROTOCOL §4)")
     valid = [i for i, s in enumerate(slots) if s.commitment != 0 and s.update is not None]
     rows: list[torch.Tensor] = []
     for i in valid:
@@ -113,6 +121,14 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
         kth[i] = near[-1][0] if near else 0
     if members:
         ref[members[kr.order[kr.m_eff - 1]]] = 1
+    if tuple(model_in.shape) != (d,):
+        raise ProofError(f"the model's view has {tuple(model_in.shape)} values, the circuit {d}")
+    n_acc = sum(sk.accepted)
+    total = U[torch.tensor(sk.accepted, dtype=torch.bool)].sum(dim=0) if n_acc else torch.zeros(d, dtype=torch.int64)
+    model_out = fixed_average(model_in, total, n_acc, spec)
+    m_rem = total - (model_out - model_in) * max(n_acc, 1)
+    st = Statement(ctx.chain_id, ctx.marketplace, ctx.project_id, ctx.round, v_commit,
+                   commit(model_in, mspec), commit(model_out, mspec), ctx.n_trainers)
     rem = _remainders(a, sk.accepted, sc)
     rems = [0] * n
     for r, i in enumerate(valid):
@@ -120,13 +136,15 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
 
     commitments = [s.commitment for s in slots]
     t = ctx.n_trainers
-    pub = public_input(ctx.chain_id, ctx.marketplace, ctx.project_id, ctx.round, v_commit,
-                       t, n, commitments[:t], flags[:t], scores[:t], seqs[:t])
+    pub = public_input(st, n, commitments[:t], flags[:t], scores[:t], seqs[:t])
     zero = [0] * d
     # The public signals carry §6's fields under their names in public_input.HEADER and SLOT.
     inputs: dict[str, object] = {
-        **header_values(ctx.chain_id, ctx.marketplace, ctx.project_id, ctx.round, v_commit, ctx.n_trainers),
+        **header_values(st),
         "v": _offset(v, spec),
+        "mIn": _offset(model_in, mspec),
+        "mOut": _offset(model_out, mspec),
+        "mRem": [int(x) for x in m_rem.tolist()],
         "commitment": commitments,
         "flag": flags,
         "score": [s % FIELD_MODULUS for s in scores],
@@ -140,7 +158,7 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
         "med": med,
         "rem": rems,
     }
-    return RoundWitness(inputs, pub, commitments, flags, scores, seqs)
+    return RoundWitness(inputs, pub, commitments, flags, scores, seqs, model_out, st.model_out)
 
 
 def _remainders(a: list[int], accepted: list[bool], scores: list[int]) -> list[int]:

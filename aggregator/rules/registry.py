@@ -49,9 +49,10 @@ class OutlierRule(ABC, Generic[D]):
     def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig) -> Decision[D]:
         """Accept or flag each row of the proof views `U_view` (int64 [n, d]); `seq` ranks them by submission."""
 
-    def new_global(self, g_prev: torch.Tensor, U_full: torch.Tensor, decision: Decision[D], spec: QuantSpec) -> torch.Tensor:
-        """The new global model: PROTOCOL §3's average of the accepted full updates."""
-        return average(g_prev, U_full, decision.accepted, spec)
+    def new_global(self, g_prev: torch.Tensor, U_full: torch.Tensor, decision: Decision[D], spec: QuantSpec,
+                   view: tuple[int, int] | None = None) -> torch.Tensor:
+        """The new global model: PROTOCOL §3's average of the accepted full updates (fixed point over `view`)."""
+        return average(g_prev, U_full, decision.accepted, spec, view)
 
 
 class MultiKrum(OutlierRule[ScreenedKrum]):
@@ -82,9 +83,11 @@ class FLTrustCosine(OutlierRule[CosineResult]):
         return Decision(detail.accepted, detail.inner, detail)
 
     def new_global(
-        self, g_prev: torch.Tensor, U_full: torch.Tensor, decision: Decision[CosineResult], spec: QuantSpec
+        self, g_prev: torch.Tensor, U_full: torch.Tensor, decision: Decision[CosineResult], spec: QuantSpec,
+        view: tuple[int, int] | None = None,
     ) -> torch.Tensor:
-        """The accepted updates clipped to their median norm, then averaged (float64)."""
+        """The accepted updates clipped to their median norm, then averaged (float64; no circuit proves it,
+        so the view is averaged like the rest)."""
         return clipped_average(g_prev, U_full, clip_weights(decision.detail.sq_norms, decision.accepted), spec)
 
 

@@ -32,11 +32,14 @@ class RoundOutcome:
 def aggregate_round(
     U_view: torch.Tensor, U_full: torch.Tensor, v: torch.Tensor, g_prev: torch.Tensor,
     spec: QuantSpec, config: RuleConfig = RuleConfig(), seq: Sequence[int] | None = None,
+    view: tuple[int, int] | None = None,
 ) -> RoundOutcome:
     """Run the configured outlier rule (looked up in the registry) on the proof views, score the
     accepted, average the full updates.
 
-    `seq` ranks the updates by submission (PROTOCOL §3 copies; default: row order). Runs on CUDA
+    `seq` ranks the updates by submission (PROTOCOL §3 copies; default: row order). `view` = (offset,
+    length) of the proof view in the flat model, averaged in fixed point as the circuit proves it (None:
+    no proof view, a float average throughout, as for simulations). Runs on CUDA
     when present (integer results identical to the CPU's); returns the model on the CPU.
     """
     n = U_view.shape[0]
@@ -48,6 +51,6 @@ def aggregate_round(
     rule = outlier_rule(config.rule)
     decision = rule.decide(U_view, v, seq, config)
     scores = first_order_shapley(decision.inner, decision.accepted)
-    new_global = rule.new_global(g_prev, U_full, decision, spec)
+    new_global = rule.new_global(g_prev, U_full, decision, spec, view)
     accepted = decision.accepted
     return RoundOutcome(accepted, [not x for x in accepted], scores, decision.inner, new_global.cpu(), decision.detail)

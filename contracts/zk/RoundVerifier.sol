@@ -35,6 +35,9 @@ contract RoundVerifier is IRoundVerifier {
     uint256 public immutable dupPct;
     uint256 public immutable floorPct;
 
+    /// @notice The outlier rule the round circuit proves: 0, Multi-Krum with its screens.
+    uint256 public constant RULE = 0;
+
     /// @notice Fewer than VERIFY_GAS (plus the 1/64 the EVM keeps back) is left for the check.
     error VerifierGasTooLow(uint256 left, uint256 needed);
 
@@ -51,6 +54,11 @@ contract RoundVerifier is IRoundVerifier {
     /// @inheritdoc IRoundVerifier
     function maxTrainers() external view returns (uint256) {
         return _slots;
+    }
+
+    /// @inheritdoc IRoundVerifier
+    function settings() external view returns (uint256[9] memory) {
+        return [_slots, viewLen, quantBits, krumF, krumM, tauPct, dupPct, floorPct, RULE];
     }
 
     /// @inheritdoc IRoundVerifier

@@ -112,6 +112,9 @@ HINTS = {
                                 "set tau_pct > 0 or slash_bps = 0",
     "NoHonestMajority": "Multi-Krum needs max_trainers > 2 f and m <= max_trainers - f (m = 0 selects n - f)",
     "OutOfBounds": "the setting named in the error must lie between the bounds it gives (PROTOCOL.md §7)",
+    "VerifierSettingsMismatch": "the round verifier was built for other circuit settings than the project's: deploy "
+                                "the one built for its project file (`fedmarket owner create` does)",
+    "TooManySlots": "a round verifier may have at most 126 slots, where contribution scores stay unique (PROTOCOL.md §3)",
     "BondBelowRoundBudget": "the aggregator bond must cover one round's budget (budget / rounds) so that a "
                             "missed post makes the round's submitters whole; cancel and recreate with a larger bond",
     "NoDispute": "this round's post rejected nobody (flag 2), or it is not posted yet: there is nothing to cure",
@@ -157,6 +160,9 @@ class ProjectParams:
     view_offset: int
     view_len: int
     spec_hash: bytes
+    dup_pct: int
+    floor_pct: int
+    model_commit: int
 
     @classmethod
     def make(
@@ -165,6 +171,7 @@ class ProjectParams:
         aggregator: str,
         verifier: str,
         join_deadline: int,
+        model_commit: int,
         rounds: int = 3,
         min_trainers: int = 1,
         max_trainers: int = 8,
@@ -184,6 +191,8 @@ class ProjectParams:
         view_offset: int = 0,
         view_len: int = 1,
         spec_hash: bytes = bytes(32),
+        dup_pct: int = 5,
+        floor_pct: int = 10,
     ) -> ProjectParams:
         """Parameters with the defaults a small project would use (keyword arguments only)."""
         return cls(
@@ -192,8 +201,15 @@ class ProjectParams:
             open_window=open_window, submit_window=submit_window, post_window=post_window, verifier=verifier,
             join_deadline=join_deadline, tau_pct=tau_pct, slash_bps=slash_bps, stake=stake,
             aggregator_bond=aggregator_bond, quant_scale_log2=quant_scale_log2, view_offset=view_offset,
-            view_len=view_len, spec_hash=spec_hash,
+            view_len=view_len, spec_hash=spec_hash, dup_pct=dup_pct, floor_pct=floor_pct, model_commit=model_commit,
         )
+
+    @property
+    def circuit_settings(self) -> list[int]:
+        """What the verifier's `settings()` must answer for these parameters, the slots aside (its first entry:
+        at least `max_trainers`): view length, bits, f, m, tau_pct, dup_pct, floor_pct, rule."""
+        return [self.view_len, self.quant_bits, self.krum_f, self.krum_m, self.tau_pct, self.dup_pct,
+                self.floor_pct, self.rule]
 
     def as_tuple(self) -> tuple[Any, ...]:
         """The ABI tuple (addresses checksummed)."""
@@ -423,6 +439,7 @@ class Marketplace:
         round_: int,
         model_cid: bytes,
         v_cid: bytes,
+        model_commit: int,
         flags: Sequence[int],
         scores: Sequence[int],
         proof: Sequence[int],
@@ -430,9 +447,9 @@ class Marketplace:
         *,
         gas: int | None = None,
     ) -> TxReceipt:
-        """Post a round's flags, scores and proof (aggregator)."""
+        """Post a round's new model (its cid and its view's commitment), flags, scores and proof (aggregator)."""
         fn = self.contract.functions.postRound(
-            pid, round_, model_cid, v_cid, list(flags), list(scores), [int(x) for x in proof]
+            pid, round_, model_cid, v_cid, model_commit, list(flags), list(scores), [int(x) for x in proof]
         )
         gas = gas or GAS_POST_BASE + GAS_POST_PER_TRAINER * len(flags)
         return self.chain.transact(fn, sender=sender, gas=gas)
@@ -443,10 +460,12 @@ class Marketplace:
         return self.chain.transact(fn, sender=sender, gas=GAS_CURE_BASE + GAS_CURE_PER_BLOCK * (len(elements) // 15 + 1))
 
     def finalize_round(
-        self, pid: int, round_: int, flags: Sequence[int], scores: Sequence[int], sender: LocalAccount
+        self, pid: int, round_: int, model_commit: int, flags: Sequence[int], scores: Sequence[int],
+        sender: LocalAccount,
     ) -> TxReceipt:
-        """Settle a disputable round whose window ended without a cure (anyone; the post's flags and scores)."""
-        fn = self.contract.functions.finalizeRound(pid, round_, list(flags), list(scores))
+        """Settle a disputable round whose window ended without a cure (anyone; the post's model commitment,
+        flags and scores)."""
+        fn = self.contract.functions.finalizeRound(pid, round_, model_commit, list(flags), list(scores))
         return self.chain.transact(fn, sender=sender, gas=GAS_POST_BASE + GAS_POST_PER_TRAINER * len(flags))
 
     def timeout(self, pid: int, sender: LocalAccount) -> TxReceipt:
@@ -529,12 +548,18 @@ class Marketplace:
         """
         return [int(s) for s in self.chain.call(self.contract.functions.submissionOrder(pid, round_))]
 
-    def public_input(self, pid: int, round_: int, flags: Sequence[int], scores: Sequence[int]) -> int:
-        """The public input the contract requires for these flags and scores (PROTOCOL.md §6).
+    def public_input(self, pid: int, round_: int, model_commit: int, flags: Sequence[int], scores: Sequence[int]) -> int:
+        """The public input the contract requires for this new model commitment, flags and scores (PROTOCOL.md §6).
 
-        The contract adds the submission ranks itself; only the latest round opened can be asked.
+        The contract adds the submission ranks and the stored model commitment itself; only the latest round
+        opened can be asked.
         """
-        return int(self.chain.call(self.contract.functions.roundPublicInput(pid, round_, list(flags), list(scores))))
+        fn = self.contract.functions.roundPublicInput(pid, round_, model_commit, list(flags), list(scores))
+        return int(self.chain.call(fn))
+
+    def model_commitment(self, pid: int) -> int:
+        """The commitment to the latest settled model's proof view (g(0)'s before round 1 settles)."""
+        return int(self.chain.call(self.contract.functions.modelCommitment(pid)))
 
     # -- events -----------------------------------------------------------------------------------
     def _decode(self, name: str, raw: Any) -> MarketEvent:

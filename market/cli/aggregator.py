@@ -12,8 +12,12 @@ app = typer.Typer(help="The aggregator: bond, then open, prove and post every ro
 
 @command(app, *CHAIN, *SIGNER, JSON)
 def register(pid: int) -> None:
-    """Deposit the aggregator's bond: the project opens for trainers."""
+    """Deposit the aggregator's bond, once g(0)'s proof view matches its on-chain commitment (else no round could be
+    proven and the bond would be lost): the project opens for trainers."""
+    from market.parties.context import check_initial_model, load_context
+
     s = session()
+    check_initial_model(load_context(s.marketplace, s.storage, pid))
     s.marketplace.bond(pid, s.signer)
     s.show({"pid": pid}, f"bonded project {pid}; it is open for trainers")
 

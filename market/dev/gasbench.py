@@ -22,6 +22,7 @@ import numpy as np
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
+from web3 import Web3
 from web3.types import RPCEndpoint
 
 from market.chain.client import Chain, dev_accounts
@@ -42,6 +43,15 @@ BUDGET = 10**18
 BOND = 10**18  # covers the one round's budget, as start requires
 CID = bytes.fromhex("01551220") + bytes(range(32))
 V_COMMIT = 0x1234_5678
+MODEL_COMMIT = 0x4D0D_E100  # g(0)'s view commitment; each post names the next as MODEL_COMMIT + round
+
+
+def fit_settings(chain: Chain, verifier: str, params: ProjectParams) -> None:
+    """Make the test-only HashCheckVerifier answer `params`' circuit settings (createProject compares them)."""
+    abi = [{"type": "function", "name": "setSettings", "stateMutability": "nonpayable", "outputs": [],
+            "inputs": [{"type": "uint256[9]", "name": "s"}]}]
+    contract = chain.w3.eth.contract(address=Web3.to_checksum_address(verifier), abi=abi)
+    chain.transact(contract.functions.setSettings([0, *params.circuit_settings]), chain.accounts[0])
 
 
 def _trainers(n: int) -> list[LocalAccount]:
@@ -55,8 +65,9 @@ def _measure_round(chain: Chain, market: Marketplace, verifier: str, probe: Any,
     trainers = chain.accounts[2 : 2 + n]
     params = ProjectParams.make(
         aggregator=aggregator.address, verifier=verifier, join_deadline=chain.now() + 3_600, rounds=1,
-        min_trainers=n, max_trainers=n, stake=10**15, aggregator_bond=BOND,
+        min_trainers=n, max_trainers=n, stake=10**15, aggregator_bond=BOND, model_commit=MODEL_COMMIT,
     )
+    fit_settings(chain, verifier, params)
     fn = market.contract.functions.createProject(params.as_tuple(), BUDGET, CID, CID)
     gas: dict[str, int] = {"createProject": chain.transact(fn, owner, value=BUDGET, gas=900_000)["gasUsed"]}
     pid = market.project_count()
@@ -74,11 +85,11 @@ def _measure_round(chain: Chain, market: Marketplace, verifier: str, probe: Any,
         both.append(commits[-1] + reveals[-1])
     gas["commitUpdate"], gas["revealUpdate"], gas["commitReveal"] = max(commits), max(reveals), max(both)
     flags, scores = [0] * n, [1_000 + i for i in range(n)]
-    public_input = market.public_input(pid, 1, flags, scores)
+    public_input = market.public_input(pid, 1, MODEL_COMMIT + 1, flags, scores)
     proof = [public_input] + [0] * 7
     verifier_gas, ok = chain.call(probe.functions.measure(verifier, public_input, proof))
     assert ok, "the benchmark verifier refused the contract's own public input"
-    posted = market.post_round(pid, 1, CID, CID, flags, scores, proof, aggregator)["gasUsed"]
+    posted = market.post_round(pid, 1, CID, CID, MODEL_COMMIT + 1, flags, scores, proof, aggregator)["gasUsed"]
     gas["postRound"] = posted
     gas["verifier"] = verifier_gas
     gas["postRound_bookkeeping"] = posted - verifier_gas
@@ -110,7 +121,9 @@ def _measure_dispute(chain: Chain, market: Marketplace, verifier: str, n: int, c
     params = ProjectParams.make(
         aggregator=aggregator.address, verifier=verifier, join_deadline=chain.now() + 3_600, rounds=1,
         min_trainers=n, max_trainers=n, stake=10**15, aggregator_bond=BOND, view_len=count, quant_bits=bits,
+        model_commit=MODEL_COMMIT,
     )
+    fit_settings(chain, verifier, params)
     pid = market.create_project(params, BUDGET, owner)
     market.bond(pid, aggregator)
     for t in trainers:
@@ -121,18 +134,18 @@ def _measure_dispute(chain: Chain, market: Marketplace, verifier: str, n: int, c
     for t, (_, commitment) in zip(trainers, views, strict=True):
         market.submit_update(pid, 1, CID, commitment, t)
     flags, scores = [2] + [0] * (n - 1), [0] + [1_000 + i for i in range(1, n)]
-    proof = [market.public_input(pid, 1, flags, scores)] + [0] * 7
-    gas = {f"postRound_disputable_n{n}": market.post_round(pid, 1, CID, CID, flags, scores, proof, aggregator)["gasUsed"]}
+    proof = [market.public_input(pid, 1, MODEL_COMMIT + 1, flags, scores)] + [0] * 7
+    gas = {f"postRound_disputable_n{n}": market.post_round(pid, 1, CID, CID, MODEL_COMMIT + 1, flags, scores, proof, aggregator)["gasUsed"]}
     end = market.project(pid).post_deadline
     if cured:
         gas["cure"] = market.cure(pid, 1, views[0][0], trainers[0])["gasUsed"]
         chain.time_travel(end - chain.now() + 1)
         flags, scores = [0] * n, [1_000 + i for i in range(n)]
-        proof = [market.public_input(pid, 1, flags, scores)] + [0] * 7
-        gas[f"postRound_repost_n{n}"] = market.post_round(pid, 1, CID, CID, flags, scores, proof, aggregator)["gasUsed"]
+        proof = [market.public_input(pid, 1, MODEL_COMMIT + 1, flags, scores)] + [0] * 7
+        gas[f"postRound_repost_n{n}"] = market.post_round(pid, 1, CID, CID, MODEL_COMMIT + 1, flags, scores, proof, aggregator)["gasUsed"]
     else:
         chain.time_travel(end - chain.now() + 1)
-        gas[f"finalizeRound_n{n}"] = market.finalize_round(pid, 1, flags, scores, owner)["gasUsed"]
+        gas[f"finalizeRound_n{n}"] = market.finalize_round(pid, 1, MODEL_COMMIT + 1, flags, scores, owner)["gasUsed"]
     return gas
 
 

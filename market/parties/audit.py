@@ -32,14 +32,15 @@ import torch
 from aggregator.rules.direction import validation_direction
 from aggregator.rules.round import aggregate_round
 from market.chain.marketplace import MarketEvent
-from market.errors import AuditMismatch, ConfigError, InvalidBlob, ProofError, StorageError
+from market.errors import AuditMismatch, ConfigError, InvalidBlob, ProofError, QuantizationError, StorageError
 from market.ml.tasks.params import ParamSlot
 from market.parties.context import ProjectContext, circuit_params
 from market.parties.validate import Submission, Verdict, cured_verdict, validate_submission
 from market.protocol.blob import DecodedUpdate, UpdateHeader
-from market.protocol.commitment import commit
+from market.protocol.commitment import commit, model_view
 from market.protocol.modelblob import ModelBlob, decode_direction, decode_model
-from market.protocol.public_input import FLAG_INVALID, public_input
+from market.protocol.public_input import FLAG_INVALID, Statement, public_input
+from market.protocol.quant import model_spec
 from market.storage import cid_from_bytes
 from zk.build import artifact_dir
 from zk.prover import Proof
@@ -233,17 +234,20 @@ class Auditor:
         out = ProjectAudit(self.ctx.pid)
         g = decode_model(self.ctx.storage.get(cid_from_bytes(self.ctx.created.args["modelCid"])), self.numel,
                          self.ctx.spec_hex).weights
+        m_commit = self.ctx.params.model_commit
         for r, record in round_records(self.ctx).items():
             t = time.perf_counter()
-            result, g = self.audit_round(r, record, g)
+            result, g = self.audit_round(r, record, g, m_commit)
+            m_commit = int(record.settling.args["modelCommit"])
             result.seconds = time.perf_counter() - t
             out.rounds.append(result)
         out.seconds = time.perf_counter() - t0
         return out
 
-    def audit_round(self, r: int, record: RoundRecord, g_prev: torch.Tensor) -> tuple[RoundAudit, torch.Tensor]:
-        """One round against its settling post; returns its verdict and g(r) (the posted one, or the recomputed
-        average if the posted one cannot be read)."""
+    def audit_round(self, r: int, record: RoundRecord, g_prev: torch.Tensor,
+                    model_in: int) -> tuple[RoundAudit, torch.Tensor]:
+        """One round against its settling post, from g(r-1) and the chain's commitment to its view; returns its
+        verdict and g(r) (the posted one, or the recomputed average if the posted one cannot be read)."""
         c = self.ctx
         post, n = record.settling, len(self.trainers)
         flags, scores = [int(x) for x in post.args["flags"]], [int(x) for x in post.args["scores"]]
@@ -274,11 +278,19 @@ class Auditor:
         commitments = [int(record.submitted[i].args["commitment"]) if i in record.submitted else 0 for i in range(n)]
 
         witness: RoundWitness | None = None
-        if v is not None:
+        quant, view = c.manifest.quant, c.manifest.view
+        m_prev: torch.Tensor | None = None
+        try:
+            m_prev = model_view(g_prev, view, quant)
+        except QuantizationError as exc:
+            find(None, "model", f"g({r - 1})'s proof view is not a fixed-point model (PROTOCOL §3): {exc}")
+        if m_prev is not None and commit(m_prev, model_spec(quant)) != model_in:
+            find(None, "model", f"g({r - 1})'s proof view does not hash to the chain's model commitment")
+        if v is not None and m_prev is not None:
             slots = [Slot(commitments[i], updates[i].view() if i in updates else None, seqs[i])
                      if i in record.submitted else Slot() for i in range(n)]
             rctx = RoundContext(c.market.chain.chain_id, c.market.address, c.pid, r, n)
-            witness = build_witness(self.params, rctx, v, v_commit, slots)
+            witness = build_witness(self.params, rctx, v, v_commit, slots, m_prev)
             for i in range(n):
                 if witness.flags[i] != flags[i]:
                     why = (verdicts[i].reason or "valid") if i in verdicts else "no submission"
@@ -292,10 +304,11 @@ class Auditor:
                 if (flags[i] == FLAG_INVALID) != (vd.update is None or i in excused):
                     find(i, "flag", f"posted {flags[i]}, but the update is {vd.reason or 'valid'}")
 
-        self._check_proof(r, post, v_commit, commitments, flags, scores, [seqs.get(i, 0) for i in range(n)], find)
+        self._check_proof(r, post, (v_commit, model_in), commitments, flags, scores, [seqs.get(i, 0) for i in range(n)],
+                          find)
         if witness is None:
             skip("model")
-        g_new = self._check_model(r, g_prev, v, updates, seqs, witness, model, find)
+        g_new = self._check_model(r, g_prev, v, updates, seqs, witness, model, int(post.args["modelCommit"]), find)
         slot_rows = [SlotAudit(i, self.trainers[i], "cure" if i in record.cured else "blob",
                                "valid" if vd.update is not None else str(vd.reason), flags[i],
                                witness.flags[i] if witness else None, scores[i], witness.scores[i] if witness else None)
@@ -372,9 +385,10 @@ class Auditor:
                 notes.append(f"slot {i}: rejected as unavailable, available now (availability at posting is not auditable)")
         return out
 
-    def _check_proof(self, r: int, post: MarketEvent, v_commit: int, commitments: list[int], flags: list[int],
-                     scores: list[int], seqs: list[int], find: Report) -> None:
-        """Verify the postRound calldata's proof with py-ecc against the §6 public input rebuilt from the chain."""
+    def _check_proof(self, r: int, post: MarketEvent, header: tuple[int, int], commitments: list[int],
+                     flags: list[int], scores: list[int], seqs: list[int], find: Report) -> None:
+        """Verify the postRound calldata's proof with py-ecc against the §6 public input rebuilt from the chain
+        (`header`: the round's v commitment and the model commitment it starts from)."""
         c = self.ctx
         tx = c.market.chain.w3.eth.get_transaction(post.tx_hash)  # type: ignore[arg-type]
         fn, args = c.market.contract.decode_function_input(tx["input"])
@@ -382,8 +396,9 @@ class Auditor:
             find(None, "proof", f"transaction {post.tx_hash} is not the postRound of these flags and scores")
             return
         try:
-            pub = public_input(c.market.chain.chain_id, c.market.address, c.pid, r, v_commit, len(self.trainers),
-                               self.n_slots, commitments, flags, scores, seqs)
+            st = Statement(c.market.chain.chain_id, c.market.address, c.pid, r, header[0], header[1],
+                           int(args["modelCommit"]), len(self.trainers))
+            pub = public_input(st, self.n_slots, commitments, flags, scores, seqs)
             ok = verify(self.vk, Proof(tuple(int(x) for x in args["proof"])), [pub])
         except ProofError as exc:
             find(None, "proof", f"the public input cannot be rebuilt: {exc}")
@@ -393,7 +408,7 @@ class Auditor:
                                 "(or the verifying key is not this project's)")
 
     def _check_model(self, r: int, g_prev: torch.Tensor, v: torch.Tensor | None, updates: dict[int, DecodedUpdate],
-                     seqs: dict[int, int], witness: RoundWitness | None, model: ModelBlob | None,
+                     seqs: dict[int, int], witness: RoundWitness | None, model: ModelBlob | None, model_commit: int,
                      find: Report) -> torch.Tensor:
         """The §3 average of the accepted full updates, compared with the posted g(r) parameter by parameter;
         returns the average (g(r-1) when it cannot be computed without v)."""
@@ -404,11 +419,14 @@ class Auditor:
         view = (torch.stack([updates[i].view() for i in valid]) if valid
                 else torch.zeros((0, c.params.view_len), dtype=torch.int64))
         full = torch.stack([updates[i].flat for i in valid]) if valid else torch.zeros((0, self.numel), dtype=torch.int64)
-        outcome = aggregate_round(view, full, v, g_prev, c.manifest.quant, c.manifest.rule, [seqs[i] for i in valid])
+        outcome = aggregate_round(view, full, v, g_prev, c.manifest.quant, c.manifest.rule, [seqs[i] for i in valid],
+                                  c.manifest.view)
         if [witness.flags[i] for i in valid] != [int(x) for x in outcome.outlier]:
             raise ProofError(f"round {r}: the aggregation rule and the circuit witness disagree")
         if model is None:
             return outcome.new_global
+        if witness.model_commit != model_commit:
+            find(None, "model", f"the posted commitment to g({r})'s proof view is not the average's")
         differ = (outcome.new_global.view(torch.int32) != model.weights.view(torch.int32)).nonzero().flatten().tolist()
         if differ:
             j = differ[0]

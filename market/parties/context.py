@@ -12,9 +12,10 @@ import torch
 from web3 import Web3
 
 from market.chain.marketplace import MarketEvent, Marketplace, ProjectParams
-from market.errors import ConfigError, StorageError
+from market.errors import ConfigError, QuantizationError, StorageError
 from market.ml.tasks import Task, get_task, layout, num_params
 from market.ml.tasks.params import ParamSlot
+from market.protocol.commitment import commit_model
 from market.protocol.manifest import Manifest
 from market.protocol.modelblob import decode_model
 from market.storage import Storage, cid_from_bytes
@@ -100,6 +101,17 @@ def verifier_mismatches(ctx: ProjectContext) -> list[str]:
     return problems
 
 
+def check_initial_model(ctx: ProjectContext) -> None:
+    """ConfigError unless g(0)'s proof view is a fixed-point model whose commitment is the chain's (PROTOCOL §3):
+    otherwise no round of the project can be proven, and an aggregator that bonds would lose its bond."""
+    try:
+        ok = commit_model(ctx.global_model(0), ctx.manifest.view, ctx.manifest.quant) == ctx.params.model_commit
+    except QuantizationError as exc:
+        raise ConfigError(f"project {ctx.pid}: g(0) cannot be proven from: {exc}") from None
+    if not ok:
+        raise ConfigError(f"project {ctx.pid}: g(0)'s proof view does not hash to the on-chain model commitment")
+
+
 def load_context(market: Marketplace, storage: Storage, pid: int) -> ProjectContext:
     """Read a project's parameters and creation event, fetch and check its manifest."""
     created = market.events("ProjectCreated", pid)
@@ -114,6 +126,12 @@ def load_context(market: Marketplace, storage: Storage, pid: int) -> ProjectCont
     manifest = Manifest.from_json(raw)
     if manifest.digest() != bytes(params.spec_hash):
         raise ConfigError(f"project {pid}: the task manifest does not hash to the on-chain specHash")
+    rule = manifest.rule
+    declared = (rule.f, rule.m, rule.tau_pct, rule.dup_pct, rule.floor_pct)
+    on_chain = (params.krum_f, params.krum_m, params.tau_pct, params.dup_pct, params.floor_pct)
+    if declared != on_chain:
+        raise ConfigError(f"project {pid}: the manifest's rule (f, m, tau_pct, dup_pct, floor_pct) = {declared} is not "
+                          f"the on-chain parameters' {on_chain}")
     try:
         task = get_task(manifest.task)
     except KeyError as exc:

@@ -13,7 +13,9 @@ from market.ml.tasks import flatten, get_task
 from market.parties.context import ProjectContext, load_context
 from market.parties.project_file import ProjectFile
 from market.parties.trust import round_basis, trust_table
+from market.protocol.commitment import commit_model
 from market.protocol.modelblob import decode_model, encode_model
+from market.protocol.quant import snap_view
 from market.storage import Storage, cid_from_bytes, cid_to_bytes
 
 
@@ -45,7 +47,9 @@ def create_project(market: Marketplace, storage: Storage, pf: ProjectFile, owner
     """Publish the manifest and g(0), deploy the round verifier (unless given) and escrow the budget."""
     task = get_task(pf.manifest.task)
     task_cid = storage.add(pf.manifest.to_json())
-    model_cid = storage.add(encode_model(flatten(task.model(model_seed)), 0, 0, pf.manifest.digest().hex(), {}))
+    quant, view = pf.manifest.quant, pf.manifest.view
+    g0 = snap_view(flatten(task.model(model_seed)), view, quant)  # the view on the fixed-point grid (PROTOCOL §3)
+    model_cid = storage.add(encode_model(g0, 0, 0, pf.manifest.digest().hex(), {}))
     verifier = verifier or deploy_round_verifier(market, pf, owner)
     rule = pf.manifest.rule
     params = ProjectParams.make(
@@ -55,7 +59,8 @@ def create_project(market: Marketplace, storage: Storage, pf: ProjectFile, owner
         submit_window=pf.submit_window, post_window=pf.post_window, krum_f=rule.f, krum_m=rule.m,
         tau_pct=rule.tau_pct, slash_bps=pf.slash_bps, rule=project_rule(rule.rule), quant_bits=pf.manifest.quant.bits,
         quant_scale_log2=pf.manifest.quant.scale_log2, view_offset=pf.manifest.view[0],
-        view_len=pf.manifest.view[1], spec_hash=pf.manifest.digest(),
+        view_len=pf.manifest.view[1], spec_hash=pf.manifest.digest(), dup_pct=rule.dup_pct, floor_pct=rule.floor_pct,
+        model_commit=commit_model(g0, view, quant),
     )
     pid = market.create_project(params, pf.budget, owner, task_cid=cid_to_bytes(task_cid), model_cid=cid_to_bytes(model_cid))
     return Created(pid, verifier, task_cid, model_cid)

@@ -9,7 +9,7 @@ import torch
 
 from market.errors import QuantizationError
 from market.protocol.poseidon import poseidon
-from market.protocol.quant import QuantSpec
+from market.protocol.quant import QuantSpec, model_spec, to_fixed
 
 BLOCK = 15  # field elements absorbed per Poseidon16 call (the 16th input is the chain value)
 _PACK_ROWS = 4096  # field elements packed per numpy pass (bounds temporary memory)
@@ -98,3 +98,19 @@ def commit_view(q: torch.Tensor, offset: int, length: int, spec: QuantSpec) -> i
     if offset < 0 or length < 0 or offset + length > flat.numel():
         raise QuantizationError(f"view [{offset}, {offset + length}) is outside the {flat.numel()} values")
     return commit(flat[offset : offset + length], spec)
+
+
+def model_view(g: torch.Tensor, view: tuple[int, int], spec: QuantSpec) -> torch.Tensor:
+    """The global model's proof view `g.flatten()[offset : offset + length]` in fixed point (`model_spec(spec)`,
+    PROTOCOL §3); QuantizationError unless it is on the grid and in range."""
+    flat = g.reshape(-1)
+    offset, length = view
+    if offset < 0 or length < 0 or offset + length > flat.numel():
+        raise QuantizationError(f"view [{offset}, {offset + length}) is outside the {flat.numel()} values")
+    return to_fixed(flat[offset : offset + length], model_spec(spec))
+
+
+def commit_model(g: torch.Tensor, view: tuple[int, int], spec: QuantSpec) -> int:
+    """The §2 commitment to the model's fixed-point proof view, at `model_spec(spec)`'s width: the chain's and the
+    round proof's model commitment (PROTOCOL §3, §6)."""
+    return commit(model_view(g, view, spec), model_spec(spec))

@@ -40,13 +40,16 @@ class Field:
     packed: tuple[str, int] | None = None
 
 
-#: The fields before the slots: where, which project, which round, which validation direction, how many trainers.
+#: The fields before the slots: where, which project, which round, which validation direction, the models'
+#: view commitments before and after the round (PROTOCOL §3), how many trainers.
 HEADER: tuple[Field, ...] = (
     Field("chainId", 8),
     Field("marketplace", 20),
     Field("projectId", 8),
     Field("round", 4),
     Field("vCommit", 32, bits=254),
+    Field("modelIn", 32, bits=254),
+    Field("modelOut", 32, bits=254),
     Field("nTrainers", 2),
 )
 #: One trainer slot, N times (N = the verifier's slots): commitment | flag << 254, score, submission rank.
@@ -73,9 +76,24 @@ def pack(fields: Sequence[Field], values: Mapping[str, int]) -> bytes:
     return b"".join(out)
 
 
-def header_values(chain_id: int, marketplace: str | bytes, pid: int, round_: int, v_commit: int, n_trainers: int) -> dict[str, int]:
+@dataclass(frozen=True)
+class Statement:
+    """Which round a proof is about and the commitments it starts from and ends at (§6's header)."""
+
+    chain_id: int
+    marketplace: str | bytes
+    pid: int
+    round: int
+    v_commit: int
+    model_in: int
+    model_out: int
+    n_trainers: int
+
+
+def header_values(st: Statement) -> dict[str, int]:
     """The header's values by signal name (the circuit's and the witness's keys)."""
-    values = (chain_id, int.from_bytes(_address_bytes(marketplace), "big"), pid, round_, v_commit, n_trainers)
+    values = (st.chain_id, int.from_bytes(_address_bytes(st.marketplace), "big"), st.pid, st.round, st.v_commit,
+              st.model_in, st.model_out, st.n_trainers)
     return {f.name: v for f, v in zip(HEADER, values, strict=True)}
 
 
@@ -128,12 +146,7 @@ def check_round(
 
 
 def public_input_data(
-    chain_id: int,
-    marketplace: str | bytes,
-    pid: int,
-    round_: int,
-    v_commit: int,
-    n_trainers: int,
+    st: Statement,
     n_slots: int,
     commitments: Sequence[int],
     flags: Sequence[int],
@@ -141,21 +154,19 @@ def public_input_data(
     seqs: Sequence[int],
 ) -> bytes:
     """The packed bytes of §6 whose sha256 is the public input."""
-    check_round(n_trainers, n_slots, commitments, flags, scores, seqs)
-    parts = [pack(HEADER, header_values(chain_id, marketplace, pid, round_, v_commit, n_trainers))]
+    check_round(st.n_trainers, n_slots, commitments, flags, scores, seqs)
+    for label, c in (("v", st.v_commit), ("model in", st.model_in), ("model out", st.model_out)):
+        if not 0 <= c < FIELD_MODULUS:
+            raise ProofError(f"the {label} commitment is not a field element")
+    parts = [pack(HEADER, header_values(st))]
     for commitment, flag, score, seq in zip(commitments, flags, scores, seqs):
         parts.append(pack(SLOT, {"commitment": commitment, "flag": flag, "score": score, "seq": seq}))
-    parts.append(bytes(SLOT_BYTES * (n_slots - n_trainers)))
+    parts.append(bytes(SLOT_BYTES * (n_slots - st.n_trainers)))
     return b"".join(parts)
 
 
 def public_input(
-    chain_id: int,
-    marketplace: str | bytes,
-    pid: int,
-    round_: int,
-    v_commit: int,
-    n_trainers: int,
+    st: Statement,
     n_slots: int,
     commitments: Sequence[int],
     flags: Sequence[int],
@@ -163,7 +174,5 @@ def public_input(
     seqs: Sequence[int],
 ) -> int:
     """The single public input of a round proof: uint256(sha256(data)) >> 3 (PROTOCOL.md §6)."""
-    data = public_input_data(
-        chain_id, marketplace, pid, round_, v_commit, n_trainers, n_slots, commitments, flags, scores, seqs
-    )
+    data = public_input_data(st, n_slots, commitments, flags, scores, seqs)
     return int.from_bytes(hashlib.sha256(data).digest(), "big") >> (256 - PUBLIC_INPUT_BITS)

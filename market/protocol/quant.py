@@ -52,3 +52,43 @@ def quantize(x: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
 def dequantize(q: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
     """Fixed point back to float32."""
     return (q.to(torch.float64) / float(2**spec.scale_log2)).to(torch.float32)
+
+
+def model_spec(spec: QuantSpec) -> QuantSpec:
+    """The global model's proof view in fixed point (PROTOCOL §3): the updates' scale, 8 bits wider, at most
+    24 bits so that float32 holds every value exactly."""
+    return QuantSpec(bits=min(spec.bits + 8, 24), scale_log2=spec.scale_log2)
+
+
+def to_fixed(x: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
+    """`x * 2**scale_log2` as int64, exactly: QuantizationError unless every value is on that grid and
+    within `spec.qmax` (a model view the previous round's §3 average or the owner's `snap` produced)."""
+    xd = x.detach().to(torch.float64).reshape(-1) * float(2**spec.scale_log2)
+    if not bool(torch.isfinite(xd).all()):
+        raise QuantizationError("the model's view holds NaN or Inf values")
+    q = torch.round(xd)
+    if not bool(torch.equal(q, xd)):
+        raise QuantizationError(f"the model's view is not on the 2**-{spec.scale_log2} grid of PROTOCOL §3")
+    if q.numel() and float(q.abs().max()) > spec.qmax:
+        raise QuantizationError(f"the model's view exceeds {spec.qmax} / 2**{spec.scale_log2} in magnitude")
+    return q.to(torch.int64)
+
+
+def snap_view(g: torch.Tensor, view: tuple[int, int], spec: QuantSpec) -> torch.Tensor:
+    """A copy of the flat model `g` (float32) whose proof view is rounded half-even to `model_spec(spec)`'s grid:
+    the owner's g(0) (PROTOCOL §3). QuantizationError for NaN, Inf or a value out of range (never clipped)."""
+    out = g.detach().to(torch.float32).reshape(-1).clone()
+    lo, hi = view[0], view[0] + view[1]
+    out[lo:hi] = _snap(out[lo:hi], model_spec(spec))
+    return out
+
+
+def _snap(x: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
+    """`x` rounded half-even to the 2**-scale_log2 grid as float32; QuantizationError beyond `spec.qmax`."""
+    xd = x.detach().to(torch.float64)
+    if not bool(torch.isfinite(xd).all()):
+        raise QuantizationError("the model holds NaN or Inf values")
+    q = torch.round(xd * float(2**spec.scale_log2))
+    if q.numel() and float(q.abs().max()) > spec.qmax:
+        raise QuantizationError(f"the model's view exceeds {spec.qmax} / 2**{spec.scale_log2} in magnitude")
+    return dequantize(q.to(torch.int64), spec).reshape(x.shape)

@@ -9,6 +9,8 @@
 //   TAU     tau_pct (0: plain Multi-Krum)
 //   DUP     dup_pct of the copy rule (0: no copy constraints at all)
 //   FLOOR   floor_pct of the norm floor (0: no floor constraints at all)
+// N <= 126: scores stay unique (2^64 D(n) < p, PROTOCOL §3); asserted at compile time.
+// The model's view is fixed point MB = min(BITS + 8, 24) bits wide (PROTOCOL §3's average).
 // Single public signal: PROTOCOL §6's publicInput = sha256(data) >> 3.
 pragma circom 2.1.0;
 
@@ -111,12 +113,14 @@ template CopyOf(DB, DUP) {
 
 // The round statement; see the header and docs/ZK.md for what each block proves.
 template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
+    assert(N <= 126);
     var OFF = 1 << (BITS - 1);
+    var MB = BITS + 8 < 24 ? BITS + 8 : 24;     // model view width (PROTOCOL §3)
     var DB = 2 * BITS + bitlen(D);              // dist(i, j) < 2^DB, nsq(i) <= D 2^(2 BITS - 2) < 2^DB
     var KB = DB + bitlen(N);                    // krum(i) < 2^KB
     var CB = KB + bitlen(N) + 1;                // composite keys krum * N + i
     var TB = KB + 7 + bitlen(TAU);              // 100 * krum and TAU * s_ref
-    var MB = DB + bitlen(N) + 1;                // norm keys nsq * N + i
+    var NK = DB + bitlen(N) + 1;                // norm keys nsq * N + i
     var FB = DB + 7 + bitlen(FLOOR);            // 100 * nsq(i) and FLOOR * nsq(med)
     var QN = lcmUpTo(N);
     var RB = bitlen(N * (N - 1) * QN);          // remainders < D_n
@@ -129,7 +133,12 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     signal input round;
     signal input nTrainers;
     signal input vCommit;
+    signal input modelIn;                       // commitment to g(r-1)'s view (MB-bit offset form)
+    signal input modelOut;                      // commitment to g(r)'s view
     signal input v[D];                          // offset form
+    signal input mIn[D];                        // g(r-1)'s view, fixed point, MB-bit offset form
+    signal input mOut[D];                       // g(r)'s view
+    signal input mRem[D];                       // remainders of the average's floor division
     signal input commitment[N];
     signal input flag[N];
     signal input score[N];                      // signed, as field elements
@@ -146,6 +155,15 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     component vc = Commit(D, BITS);
     for (var k = 0; k < D; k++) { vc.o[k] <== v[k]; }
     vc.out === vCommit;
+
+    // ---- v is normalised (PROTOCOL §4): some |v_k| = 2^(BITS-1) - 1, i.e. offset 1 or 2^BITS - 1, so v != 0 ----
+    signal vEdge[D];
+    signal vAll[D];
+    for (var k = 0; k < D; k++) {
+        vEdge[k] <== (v[k] - 1) * (v[k] - (2 * OFF - 1));
+        if (k == 0) { vAll[k] <== vEdge[k]; } else { vAll[k] <== vAll[k - 1] * vEdge[k]; }
+    }
+    vAll[D - 1] === 0;
 
     // ---- slot status: present, flag in {0,1,2}, valid = present and flag != 2 ----
     signal present[N];
@@ -234,7 +252,7 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     // ---- norm floor: med = the lower median of C by key nsq * N + i (hint, one-hot), proven by
     // counting: exactly (|C| - 1) \ 2 members of C have a smaller key (keys are distinct, so this
     // pins one element). low(i) = cin(i) (100 nsq(i) < FLOOR nsq(med)). kin = cin - low: the set K.
-    // Keys < N (2^DB + 1) <= 2^MB; 100 nsq < 2^(DB + 7) and FLOOR nsq(med) < 2^(DB + bitlen(FLOOR)).
+    // Keys < N (2^DB + 1) <= 2^NK; 100 nsq < 2^(DB + 7) and FLOOR nsq(med) < 2^(DB + bitlen(FLOOR)).
     signal low[N];
     signal kin[N];
     if (FLOOR > 0) {
@@ -266,7 +284,7 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
         signal isSmaller[N];
         var nSmaller = 0;
         for (var i = 0; i < N; i++) {
-            smaller[i] = LessThan(MB);
+            smaller[i] = LessThan(NK);
             smaller[i].in[0] <== nsq[i] * N + i;
             smaller[i].in[1] <== keyMed;
             isSmaller[i] <== cin[i] * smaller[i].out;
@@ -456,8 +474,39 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
         sb[i].in <== score[i] + (1 << 63);
     }
 
+    // ---- the new model's view (PROTOCOL §3): mOut = mIn + floor(sum_A u / |A|), mIn = mOut when A is empty ----
+    // sig_k = sum_i acc_i (u_ik - OFF); with nA = max(|A|, 1): (mOut_k - mIn_k) nA + mRem_k = sig_k,
+    // 0 <= mRem_k < nA. |sig| < N 2^BITS, |mOut - mIn| < 2^MB: no wrap-around, so this is the integer floor.
+    component mic = Commit(D, MB);
+    component moc = Commit(D, MB);
+    signal nA;
+    nA <== nAcc + hot1.e[0];
+    signal accU[N][D];
+    signal step[D];
+    signal stepN[D];
+    component rmLo[D];
+    component rmHi[D];
+    for (var k = 0; k < D; k++) {
+        mic.o[k] <== mIn[k];
+        moc.o[k] <== mOut[k];
+        var sig = 0;
+        for (var i = 0; i < N; i++) {
+            accU[i][k] <== acc[i] * (u[i][k] - OFF);
+            sig += accU[i][k];
+        }
+        step[k] <== mOut[k] - mIn[k];
+        stepN[k] <== step[k] * nA;
+        stepN[k] + mRem[k] === sig;
+        rmLo[k] = Range(bitlen(N));
+        rmLo[k].in <== mRem[k];
+        rmHi[k] = Range(bitlen(N));
+        rmHi[k].in <== nA - 1 - mRem[k];
+    }
+    mic.out === modelIn;
+    moc.out === modelOut;
+
     // ---- public input: sha256 over PROTOCOL §6's data, top 253 bits ----
-    var NB = 8 * (8 + 20 + 8 + 4 + 32 + 2 + 41 * N);
+    var NB = 8 * (8 + 20 + 8 + 4 + 32 + 32 + 32 + 2 + 41 * N);
     component sha = Sha256(NB);
     var pos = 0;
     component bChain = Num2Bits(64);
@@ -477,6 +526,16 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     sha.in[pos] <== 0; pos++;
     sha.in[pos] <== 0; pos++;
     for (var b = 253; b >= 0; b--) { sha.in[pos] <== bV.out[b]; pos++; }
+    component bMIn = Num2Bits_strict();
+    bMIn.in <== modelIn;
+    sha.in[pos] <== 0; pos++;
+    sha.in[pos] <== 0; pos++;
+    for (var b = 253; b >= 0; b--) { sha.in[pos] <== bMIn.out[b]; pos++; }
+    component bMOut = Num2Bits_strict();
+    bMOut.in <== modelOut;
+    sha.in[pos] <== 0; pos++;
+    sha.in[pos] <== 0; pos++;
+    for (var b = 253; b >= 0; b--) { sha.in[pos] <== bMOut.out[b]; pos++; }
     component bN = Num2Bits(16);
     bN.in <== nTrainers;
     for (var b = 15; b >= 0; b--) { sha.in[pos] <== bN.out[b]; pos++; }

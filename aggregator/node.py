@@ -21,9 +21,9 @@ from aggregator.rules.fltrust import CosineResult
 from aggregator.rules.round import aggregate_round
 from aggregator.rules.screen import ScreenedKrum
 from market.chain.marketplace import Marketplace, State
-from market.errors import ConfigError, ProofError, TransientError
+from market.errors import ProofError, TransientError
 from market.ml.training import evaluate
-from market.parties.context import ProjectContext, check_initial_model, circuit_params, verifier_mismatches
+from market.parties.context import ProjectContext, check_initial_model, circuit_params
 from market.parties.validate import Submission, Verdict, cured_verdict, validate_round
 from market.protocol.blob import UpdateHeader
 from market.protocol.commitment import commit, model_view
@@ -138,9 +138,6 @@ class AggregatorNode:
 
     def __init__(self, ctx: ProjectContext, signer: LocalAccount, circuit_dir: Path | None = None,
                  backend: Backend = DEFAULT_BACKEND) -> None:
-        mismatches = verifier_mismatches(ctx)
-        if mismatches:
-            raise ConfigError(f"project {ctx.pid}: its round verifier does not fit it: {'; '.join(mismatches)}")
         check_initial_model(ctx)
         self.ctx = ctx
         self.signer = signer

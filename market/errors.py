@@ -2,6 +2,7 @@
 
     FedMarketError
     ├── ConfigError             a setting, file or parameter is wrong: fix the input
+    │   └── KeysNotInstalled    no round-circuit keys here for a project's settings (names the command)
     ├── ToolchainError          an external tool is missing or failed
     │   └── CompileError
     ├── TransientError          a node did not answer: the only branch the daemons retry
@@ -14,6 +15,8 @@
     ├── InvalidBlob             an update blob was rejected; `reason` is a BlobReason
     ├── QuantizationError
     ├── ProofError
+    │   ├── VerifierMismatch    a project's verifier is not the one its settings and the keys here make
+    │   └── InsecureKeys        development keys on a chain that may hold value (names the chain id)
     ├── AggregationError
     └── AuditMismatch           a re-derived round differs from what was posted (names round, slot, field)
 
@@ -139,6 +142,32 @@ class QuantizationError(FedMarketError):
 
 class ProofError(FedMarketError):
     """A proof could not be made, or did not verify."""
+
+
+class KeysNotInstalled(ConfigError):
+    """No round-circuit keys are installed in `folder` for a project's circuit settings; the message says how to install them."""
+
+    def __init__(self, folder: str, message: str) -> None:
+        self.folder = folder
+        super().__init__(message)
+
+
+class VerifierMismatch(ProofError):
+    """A project's round verifier is not the one its circuit settings and the locally installed keys make, so
+    its proofs may prove another circuit: `what` names the setting or the code that differs, `detail` how."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        self.what, self.detail = what, detail
+        super().__init__(f"{what}: {detail}")
+
+
+class InsecureKeys(ProofError):
+    """A project's verifier checks proofs against development keys, which their maker can forge, on chain
+    `chain_id`, which may hold value (not a local development chain)."""
+
+    def __init__(self, chain_id: int, message: str) -> None:
+        self.chain_id = chain_id
+        super().__init__(message)
 
 
 class AggregationError(FedMarketError):

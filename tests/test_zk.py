@@ -11,6 +11,7 @@ import groth16py
 import pytest
 import torch
 
+from aggregator.rules.clip import contribution_scores
 from aggregator.rules.shapley import first_order_shapley, inner_products
 from market.errors import ProofError
 from market.protocol.commitment import commit
@@ -52,7 +53,10 @@ def test_honest_round_outcome_is_the_aggregators(honest_round: RoundCase) -> Non
     assert w.seqs == [0, 1, 2, 3] and w.inputs["seq"] == w.seqs
     ups = [s.update for s in honest_round.slots]
     a = inner_products(torch.stack(ups), honest_round.v)
-    assert w.scores == first_order_shapley(a, [True, True, True, False])
+    accepted = [True, True, True, False]
+    med = sorted((a[i], i) for i in range(3))[1][0]  # rank 3 // 2 among the accepted
+    assert w.scores == first_order_shapley([min(x, med) for x in a[:3]] + [a[3]], accepted)
+    assert w.scores == contribution_scores(a, accepted)
     assert w.public_input == public_data(honest_round)
 
 
@@ -122,6 +126,27 @@ def test_zero_or_unnormalised_direction_admits_no_witness(zk_artifacts: Path, ho
             compute_witness(zk_artifacts, {**inputs, "v": offsets, "vCommit": commit(v, SPEC)}, tmp_path / f"{name}.wtns")
         with pytest.raises(ProofError, match="not normalised"):
             build_witness(PARAMS, CTX, v, commit(v, SPEC), honest_round.slots, MODEL_IN)
+
+
+def test_scores_must_be_capped_at_the_median(zk_artifacts: Path, honest_round: RoundCase, tmp_path: Path) -> None:
+    """PROTOCOL §3's median cap is proven: the uncapped scores (with their own exact remainders) and another median
+    slot admit no witness."""
+    w = honest_round.witness
+    inputs = dict(w.inputs)
+    a = inner_products(torch.stack([s.update for s in honest_round.slots]), honest_round.v)
+    accepted = [True, True, True, False]
+    plain = first_order_shapley(a, accepted)
+    assert plain != w.scores  # the top update's a was capped
+    n, q, p = 3, 6, 5  # lcm(1..3), 6/2 + 6/3
+    s_sum = sum(a[:3])
+    rem = [(n - 1) * q * a[i] + (n * a[i] - s_sum) * p - plain[i] * n * (n - 1) * q for i in range(3)] + [0]
+    with pytest.raises(ProofError):
+        compute_witness(zk_artifacts, {**inputs, "score": [x % R for x in plain], "rem": rem}, tmp_path / "plain.wtns")
+    amed = list(inputs["amed"])  # type: ignore[call-overload]
+    other = [0] * 4
+    other[(amed.index(1) + 1) % 3] = 1
+    with pytest.raises(ProofError):
+        compute_witness(zk_artifacts, {**inputs, "amed": other}, tmp_path / "med.wtns")
 
 
 def test_new_model_must_be_the_average(zk_artifacts: Path, honest_round: RoundCase, tmp_path: Path) -> None:

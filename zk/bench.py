@@ -208,10 +208,12 @@ def _anvil_chain(n_accounts: int) -> tuple[Chain, int]:
 
 
 def estimate_constraints(n: int, d: int, screens: bool = False) -> int:
-    """Rough size of RoundProof(n, d, 16): §6 sha256 blocks, range checks, distances; `screens`
+    """Rough size of RoundProof(n, d, 16): §6 sha256 blocks, range checks, distances, the model's view (two
+    24-bit range checks, the average's n products and remainder checks, v's normalisation per value); `screens`
     (dup_pct or floor_pct > 0) adds the squared norms, one constraint per value per slot."""
-    blocks = (8 * (74 + 41 * n) + 65 + 511) // 512
-    return 29_300 * blocks + 18 * (n + 1) * d + d * n * (n - 1) // 2 + (n * d if screens else 0)
+    blocks = (8 * (138 + 41 * n) + 65 + 511) // 512
+    model = d * (2 * 24 + n + 2 * n.bit_length() + 3)
+    return 29_300 * blocks + 18 * (n + 1) * d + d * n * (n - 1) // 2 + model + (n * d if screens else 0)
 
 
 def run(budget_s: float = 2400.0) -> dict:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from aggregator.rules.average import fixed_average
+from aggregator.rules.clip import clip_inner
 from aggregator.rules.screen import screened_multi_krum
 from aggregator.rules.shapley import distances_norms_inner, first_order_shapley, harmonic_parts
 from market.errors import ProofError
@@ -96,7 +97,12 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
     sk = screened_multi_krum(dist, nsq, [seqs[i] for i in valid], params.f, params.m, params.tau_pct,
                              params.dup_pct, params.floor_pct)
     kr = sk.krum
-    sc = first_order_shapley(a, sk.accepted)
+    capped = clip_inner(a, sk.accepted)  # PROTOCOL §3's median cap, at the accepted slot of rank |A| // 2
+    ranked = sorted((a[r], r) for r, ok in enumerate(sk.accepted) if ok)
+    amed = [0] * n
+    if ranked:
+        amed[valid[ranked[len(ranked) // 2][1]]] = 1
+    sc = first_order_shapley(capped, sk.accepted)
 
     flags = [2 if s.commitment != 0 and s.update is None else 0 for s in slots]
     scores = [0] * n
@@ -129,7 +135,7 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
     m_rem = total - (model_out - model_in) * max(n_acc, 1)
     st = Statement(ctx.chain_id, ctx.marketplace, ctx.project_id, ctx.round, v_commit,
                    commit(model_in, mspec), commit(model_out, mspec), ctx.n_trainers)
-    rem = _remainders(a, sk.accepted, sc)
+    rem = _remainders(capped, sk.accepted, sc)
     rems = [0] * n
     for r, i in enumerate(valid):
         rems[i] = rem[r]
@@ -156,6 +162,7 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
         "sel": sel,
         "ref": ref,
         "med": med,
+        "amed": amed,
         "rem": rems,
     }
     return RoundWitness(inputs, pub, commitments, flags, scores, seqs, model_out, st.model_out)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import torch
 
+from aggregator.rules.clip import contribution_scores
 from aggregator.rules.fltrust import CosineResult
 from aggregator.rules.registry import outlier_rule
 from aggregator.rules.screen import ScreenedKrum
-from aggregator.rules.shapley import first_order_shapley
 from market.errors import AggregationError
 from market.ml.training import pick_device
 from market.protocol.manifest import RuleConfig
@@ -50,7 +50,7 @@ def aggregate_round(
     U_view, U_full, v, g_prev = U_view.to(dev), U_full.to(dev), v.to(dev), g_prev.to(dev)
     rule = outlier_rule(config.rule)
     decision = rule.decide(U_view, v, seq, config)
-    scores = first_order_shapley(decision.inner, decision.accepted)
+    scores = contribution_scores(decision.inner, decision.accepted)
     new_global = rule.new_global(g_prev, U_full, decision, spec, view)
     accepted = decision.accepted
     return RoundOutcome(accepted, [not x for x in accepted], scores, decision.inner, new_global.cpu(), decision.detail)

@@ -12,12 +12,16 @@ app = typer.Typer(help="The aggregator: bond, then open, prove and post every ro
 
 @command(app, *CHAIN, *SIGNER, JSON)
 def register(pid: int) -> None:
-    """Deposit the aggregator's bond, once g(0)'s proof view matches its on-chain commitment (else no round could be
-    proven and the bond would be lost): the project opens for trainers."""
-    from market.parties.context import check_initial_model, load_context
+    """Deposit the aggregator's bond, once the project's verifier is the one the keys installed here make and g(0)'s
+    proof view matches its on-chain commitment (else no round could be proven and the bond would be lost): the
+    project opens for trainers."""
+    from market.parties.context import check_initial_model, circuit_params, load_context
+    from zk.keycheck import check_verifier
 
     s = session()
-    check_initial_model(load_context(s.marketplace, s.storage, pid))
+    ctx = load_context(s.marketplace, s.storage, pid)
+    check_verifier(s.marketplace.chain, ctx.params.verifier, circuit_params(ctx))
+    check_initial_model(ctx)
     s.marketplace.bond(pid, s.signer)
     s.show({"pid": pid}, f"bonded project {pid}; it is open for trainers")
 

@@ -16,8 +16,23 @@ from market.ml.attacks import SOLO_ATTACKS
 if TYPE_CHECKING:
     from market.ml.tasks import Split
     from market.parties.context import ProjectContext
+    from zk.keycheck import VerifierCheck
 
 app = typer.Typer(help="A trainer: join with a stake, train and submit each round, claim and withdraw.", no_args_is_help=True)
+
+ACCEPT_INSECURE_KEYS = typer.Option(
+    False, "--accept-insecure-keys",
+    help="Join even when the project's verifier uses development keys, whose maker can forge proofs, on a chain that "
+         "may hold value (any but 31337 and 1337).")
+
+
+def _check_verifier(ctx: ProjectContext, accept_insecure_keys: bool) -> VerifierCheck:
+    """Refuse to stake on a project whose verifier is not the one its settings and the keys installed here make,
+    or whose keys are development keys on a chain that may hold value (zk.keycheck, issue 12)."""
+    from market.parties.context import circuit_params
+    from zk.keycheck import check_project_verifier
+
+    return check_project_verifier(ctx.market.chain, ctx.params.verifier, circuit_params(ctx), accept_insecure_keys)
 
 
 def _data(ctx: ProjectContext, data: Path | None, partition: str) -> Split:
@@ -43,15 +58,18 @@ def _data(ctx: ProjectContext, data: Path | None, partition: str) -> Split:
 
 
 @command(app, *CHAIN, *SIGNER, JSON)
-def join(pid: int) -> None:
-    """Join an Open project with its stake."""
+def join(pid: int, accept_insecure_keys: bool = ACCEPT_INSECURE_KEYS) -> None:
+    """Join an Open project with its stake, once its verifier matches the keys installed here for its settings."""
     from market.dev.report import ether
+    from market.parties.context import load_context
 
     s = session()
+    checked = _check_verifier(load_context(s.marketplace, s.storage, pid), accept_insecure_keys)
     s.marketplace.join(pid, s.signer)
     part = s.marketplace.participant(pid, s.signer.address)
-    s.show({"pid": pid, "slot": part.slot, "stake": part.stake},
-           f"joined project {pid} in slot {part.slot} with stake {ether(part.stake)}")
+    keys = f"{'development' if checked.insecure else 'ceremony'} keys in {checked.keys}"
+    s.show({"pid": pid, "slot": part.slot, "stake": part.stake, "keys": str(checked.keys), "insecure_keys": checked.insecure},
+           f"joined project {pid} in slot {part.slot} with stake {ether(part.stake)}; its verifier matches the {keys}")
 
 
 @command(app, *CHAIN, *SIGNER)
@@ -63,13 +81,18 @@ def run(
     withhold: list[int] = typer.Option([], help="Evaluation only: reveal but never upload the blob in this round "
                                                 "(rejected, then cured on chain in the dispute window)."),
     poll: float = typer.Option(1.0, help="Seconds between looks at the chain."),
+    accept_insecure_keys: bool = ACCEPT_INSECURE_KEYS,
 ) -> None:
-    """Train and submit in every round until the project ends, then claim and withdraw (resumes after a restart)."""
+    """Join (once the project's verifier is checked as `join` does), train and submit in every round until the
+    project ends, then claim and withdraw (resumes after a restart)."""
+    from market.chain.marketplace import Status
     from market.parties.context import load_context
     from market.parties.trainer_node import TrainerNode
 
     s = session()
     ctx = load_context(s.marketplace, s.storage, pid)
+    if s.marketplace.participant(pid, s.signer.address).status == Status.NONE:  # the node will join
+        _check_verifier(ctx, accept_insecure_keys)
     node = TrainerNode(ctx, s.signer, _data(ctx, data, partition), attack=attack or None, withhold=frozenset(withhold))
     node.run(poll_s=poll, log=lambda line: console.print(f"[dim]{node.signer.address[:10]}[/dim] {line}"))
 

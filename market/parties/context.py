@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from web3 import Web3
 
 from market.chain.marketplace import MarketEvent, Marketplace, ProjectParams
 from market.errors import ConfigError, QuantizationError, StorageError
@@ -72,33 +71,6 @@ def circuit_params(ctx: ProjectContext) -> CircuitParams:
     """The round circuit a project's verifier was built for (its slots and PROTOCOL §3 rule parameters)."""
     p = ctx.params
     return CircuitParams.for_rule(p.max_trainers, p.view_len, p.quant_bits, ctx.manifest.rule)
-
-
-#: The getters RoundVerifier exposes (contracts/zk/RoundVerifier.sol), against the project's on-chain
-#: parameters or, for the rule parameters the chain does not hold, its manifest's [rule].
-_VERIFIER_GETTERS = {"maxTrainers": "max_trainers", "viewLen": "view_len", "quantBits": "quant_bits",
-                     "krumF": "krum_f", "krumM": "krum_m", "tauPct": "tau_pct",
-                     "dupPct": "rule.dup_pct", "floorPct": "rule.floor_pct"}
-
-
-def verifier_mismatches(ctx: ProjectContext) -> list[str]:
-    """Where the project's round verifier was built for other settings than the project's (empty: it fits)."""
-    abi = [{"type": "function", "name": g, "inputs": [], "outputs": [{"type": "uint256", "name": ""}],
-            "stateMutability": "view"} for g in _VERIFIER_GETTERS]
-    verifier = ctx.market.chain.w3.eth.contract(address=Web3.to_checksum_address(ctx.params.verifier), abi=abi)
-    problems = []
-    for getter, field_name in _VERIFIER_GETTERS.items():
-        try:
-            value = int(ctx.market.chain.call(verifier.functions[getter]()))
-        except Exception:
-            problems.append(f"the verifier has no {getter}()")
-            continue
-        source = ctx.manifest.rule if field_name.startswith("rule.") else ctx.params
-        want = int(getattr(source, field_name.removeprefix("rule.")))
-        if (getter == "maxTrainers" and value >= want) or (getter != "maxTrainers" and value == want):
-            continue
-        problems.append(f"verifier {getter} = {value}, project {field_name} = {want}")
-    return problems
 
 
 def check_initial_model(ctx: ProjectContext) -> None:

@@ -26,7 +26,7 @@ from market.errors import ConfigError, ContractRevert, StorageError, TransientEr
 from market.ml import attacks
 from market.ml.tasks.base import Split
 from market.ml.training import local_update
-from market.parties.context import ProjectContext, verifier_mismatches
+from market.parties.context import ProjectContext
 from market.protocol.blob import UpdateHeader, decode, encode
 from market.protocol.commitment import commit_view, pack
 from market.protocol.quant import quantize
@@ -156,10 +156,6 @@ class TrainerNode:
         """`withhold` names rounds in which the trainer reveals its update but never uploads the blob (a
         misbehaviour the demo and `bench adversary` use: the aggregator rejects it, the trainer cures)."""
         spec = attacks.get_attack(attack, solo=True) if attack is not None else None
-        mismatches = verifier_mismatches(ctx)
-        if mismatches:
-            raise ConfigError(f"project {ctx.pid}: its round verifier does not fit it, rounds could never be posted: "
-                              f"{'; '.join(mismatches)}")
         self.ctx = ctx
         self.signer = signer
         self.attack = attack

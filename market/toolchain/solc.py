@@ -20,19 +20,23 @@ SETTINGS: dict[str, Any] = {
     "evmVersion": "cancun",
     "optimizer": {"enabled": True, "runs": 200},
     "viaIR": True,
-    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
+    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object",
+                                    "evm.deployedBytecode.immutableReferences"]}},
 }
 
 
 @dataclass(frozen=True)
 class ContractArtifact:
-    """One compiled contract: its ABI and creation bytecode (hex, no 0x)."""
+    """One compiled contract: its ABI, creation and runtime bytecode (hex, no 0x), and where in the runtime
+    code the constructor writes each immutable (by solc's AST id: its (byte offset, length) places, zero in
+    `deployed_bytecode`)."""
 
     name: str
     source: str
     abi: list[dict[str, Any]]
     bytecode: str
     deployed_bytecode: str
+    immutables: dict[str, tuple[tuple[int, int], ...]]
 
 
 def _source_name(path: Path) -> str:
@@ -116,5 +120,7 @@ def compile_contracts(extra_dirs: Sequence[Path] = ()) -> dict[str, ContractArti
                 abi=data["abi"],
                 bytecode=data["evm"]["bytecode"]["object"],
                 deployed_bytecode=data["evm"]["deployedBytecode"]["object"],
+                immutables={ast_id: tuple((ref["start"], ref["length"]) for ref in refs)
+                            for ast_id, refs in data["evm"]["deployedBytecode"]["immutableReferences"].items()},
             )
     return artifacts

@@ -149,6 +149,7 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     signal input sel[N];                        // Multi-Krum selection
     signal input ref[N];                        // the m_eff-th selected slot (one-hot)
     signal input med[N];                        // the lower median of C by squared norm (one-hot; FLOOR > 0)
+    signal input amed[N];                       // the median cap's slot: accepted a of rank |A| \ 2 (one-hot)
     signal input rem[N];                        // score remainders
 
     // ---- v binds to vCommit ----
@@ -446,9 +447,54 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     C1 <== c1;
     C2 <== c2;
     DN <== dn;
+    // ---- median cap (PROTOCOL §3): amed = the accepted slot of rank |A| \ 2 by key (a + SH) N + i, pinned by
+    // counting (exactly that many accepted keys below it; keys are distinct); every accepted a above a(amed) is
+    // capped at it. |a| < 2^AB, so a + SH in (0, 2^(AB+1)) and keys < 2^(AB+1) N: no wrap-around. ----
+    var AB = 2 * BITS + bitlen(D);
+    var SH = 1 << AB;
+    var AK = AB + 2 + bitlen(N);
+    var aRank = 0;
+    for (var t = 1; t <= N; t++) { aRank += hot1.e[t] * (t \ 2); }
+    var amCount = 0;
+    var amKey = 0;
+    var amIdx = 0;
+    signal amKeyPart[N];
+    for (var i = 0; i < N; i++) {
+        amed[i] * (amed[i] - 1) === 0;
+        amed[i] * (1 - acc[i]) === 0;
+        amCount += amed[i];
+        amKeyPart[i] <== amed[i] * ((a[i] + SH) * N + i);
+        amKey += amKeyPart[i];
+        amIdx += amed[i] * i;
+    }
+    amCount === 1 - hot1.e[0];                  // one median when A is not empty, else none
+    signal keyAM;
+    keyAM <== amKey;
+    signal aCap;
+    aCap <== (keyAM - amIdx) / N - SH;          // a(amed) (-SH when A is empty: then nothing is capped)
+    component aBelow[N];
+    component aOver[N];
+    signal isBelow[N];
+    signal cut[N];
+    signal ac[N];
+    var nBelow = 0;
+    for (var i = 0; i < N; i++) {
+        aBelow[i] = LessThan(AK);
+        aBelow[i].in[0] <== (a[i] + SH) * N + i;
+        aBelow[i].in[1] <== keyAM;
+        isBelow[i] <== acc[i] * aBelow[i].out;
+        nBelow += isBelow[i];
+        aOver[i] = LessThan(AB + 2);
+        aOver[i].in[0] <== aCap + SH;
+        aOver[i].in[1] <== a[i] + SH;
+        cut[i] <== aOver[i].out * (a[i] - aCap);
+        ac[i] <== a[i] - cut[i];                // min(a_i, a(amed))
+    }
+    nBelow === aRank;
+
     var sumA = 0;
     signal aa[N];
-    for (var i = 0; i < N; i++) { aa[i] <== acc[i] * a[i]; sumA += aa[i]; }
+    for (var i = 0; i < N; i++) { aa[i] <== acc[i] * ac[i]; sumA += aa[i]; }
     signal S;
     S <== sumA;
     signal t1[N];

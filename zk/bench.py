@@ -164,7 +164,7 @@ def gas_case(chain: Chain, p: CircuitParams) -> dict[str, int]:
                                 compile_contracts(extra_dirs=(solidity_dir(out),))["FedMarket"])
     owner, agg, trainers = chain.accounts[0], chain.accounts[1], chain.accounts[2 : 2 + p.n]
     pp = ProjectParams.make(aggregator=agg.address, verifier=verifier.address, join_deadline=chain.now() + 10_000,
-                            rounds=1, min_trainers=1, max_trainers=p.n, stake=10**15, aggregator_bond=10**16,
+                            rounds=1, min_trainers=1, max_trainers=p.n, stake=10**15, aggregator_bond=10**18,
                             krum_f=p.f, krum_m=p.m, tau_pct=p.tau_pct, view_len=p.d, quant_bits=p.bits,
                             dup_pct=p.dup_pct, floor_pct=p.floor_pct,
                             slash_bps=0,  # the contract refuses slashing with plain Multi-Krum (tau_pct = 0)

@@ -2,8 +2,8 @@
 
 `run(out_dir)` simulates `n_trainers` non-IID trainers (Dirichlet alpha) for `rounds` rounds with
 the exact PROTOCOL §3 pipeline (quantize, validation direction, outlier rule, first-order
-Shapley, average), for every attack with 0, 2 and 3 attackers and every rule, and writes
-`eval.json` and PNG plots into `out_dir`.
+Shapley of the median-capped a's, average), for every attack with 0, 2 and 3 attackers and every
+rule, and writes `eval.json` and PNG plots into `out_dir`.
 
 Definitions. Accuracy drops are in points of test accuracy against the same rule's clean run
 (all trainers honest) and against its honest-only run (the attackers absent: the data they
@@ -16,7 +16,11 @@ rounds of each round's proven scores (divided by the round's largest |score|) wi
 exact accuracy-based Shapley values (validation accuracy of g + mean of the coalition's updates),
 when trainers differ in quality (label noise i/8 for trainer i, on top of Dirichlet non-IID);
 `spearman_rho_plain_noniid` is the same with equal-quality trainers, where accuracy Shapley
-differences are a few validation samples and mostly noise.
+differences are a few validation samples and mostly noise. `sybil_v_share` is the mean over
+`sybil_rounds` rounds of the budget share of one of the `n_trainers` who knows v in advance and
+tilts its update towards v as far as the default rule still accepts, paid by the protocol's scores
+(capped at the accepted median); `sybil_v_share_uncapped` is the same rounds paid by §3's uncapped
+scores, the rule before issue 12 (aggregator/eval/sybil.py); `sybil_v_fair_share` is 1 / n_trainers.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -78,6 +83,7 @@ class EvalConfig:
     shapley_n: int = 8
     workers: int = 2
     rules: dict[str, RuleConfig] = field(default_factory=default_rules)
+    sybil_rounds: int = 5
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,10 @@ def noisy_labels(data: Split, rate: float, seed: int) -> Split:
     return Split(data.x, torch.where(flip, torch.randint(0, 10, (len(data),), generator=gen), data.y))
 
 
-def shapley_agreement(task: Task, parts: list[Split], cfg: EvalConfig) -> dict[str, Any]:
+def shapley_agreement(
+    task: Task, parts: list[Split], cfg: EvalConfig,
+    score: Callable[[list[int], list[bool]], list[int]] | None = None,
+) -> dict[str, Any]:
     """Spearman rho between proven first-order Shapley and exact accuracy Shapley over clean FedAvg rounds.
 
     Also exact validation-loss Shapley, the smooth utility the proven score linearises: how well
@@ -189,8 +198,9 @@ def shapley_agreement(task: Task, parts: list[Split], cfg: EvalConfig) -> dict[s
         steps = [dequantize(row, cfg.spec) for row in q]
         report = exact_shapley(n, coalition_accuracy(build, g, steps, task.val))
         evals, seconds = evals + report.evaluations, seconds + report.seconds
-        rhos.append(float(spearmanr(out.scores, report.values).statistic))
-        proven_total += np.array(out.scores, dtype=np.float64) / max(1, max(abs(s) for s in out.scores))
+        scores = out.scores if score is None else score(out.inner, out.accepted)
+        rhos.append(float(spearmanr(scores, report.values).statistic))
+        proven_total += np.array(scores, dtype=np.float64) / max(1, max(abs(s) for s in scores))
         acc_total += np.array(report.values)
         loss_total += np.array(exact_shapley(n, coalition_accuracy(build, g, steps, task.val, "loss")).values)
         g = out.new_global
@@ -245,13 +255,16 @@ def run(out_dir: Path | str = "eval-out", cfg: EvalConfig = EvalConfig()) -> dic
     for (name, key), log in zip(jobs, results):
         logs[name][key] = log
     torch.set_num_threads(1)
-    task, _ = _setup(cfg)
+    task, parts = _setup(cfg)
     y = task.train.y.numpy()
     idx = dirichlet_partition(y, cfg.shapley_n, cfg.alpha, cfg.seed)
     plain = [task.train.subset(p) for p in idx]
     graded = [noisy_labels(p, i / cfg.shapley_n, cfg.seed * 31 + i) for i, p in enumerate(plain)]
     agreement = {"graded_quality": shapley_agreement(task, graded, cfg), "plain_noniid": shapley_agreement(task, plain, cfg)}
     result = summarise(logs, cfg, centralized(task, cfg), agreement)
+    from aggregator.eval.sybil import sybil_v_figures  # built on this module's simulation helpers
+
+    result |= sybil_v_figures(task, parts, cfg)
     result["seconds"] = time.perf_counter() - start
     (out_dir / "eval.json").write_text(json.dumps(result, indent=2, sort_keys=True))
     plot(logs, cfg, agreement, out_dir)
@@ -263,7 +276,8 @@ HEADLINE = {
     "max_accuracy_drop_points_3of10": max, "max_accuracy_drop_vs_honest_only_points_3of10": max,
     "detection_recall": min, "detection_precision": min, "detection_recall_poisoning": min,
     "detection_precision_poisoning": min, "spearman_rho": min, "spearman_rho_plain_noniid": min,
-    "clean_accuracy": min, "centralized_accuracy": min,
+    "clean_accuracy": min, "centralized_accuracy": min, "sybil_v_share": max, "sybil_v_share_uncapped": max,
+    "sybil_v_fair_share": max,
 }
 
 
@@ -276,6 +290,7 @@ def run_seeds(out_dir: Path | str = "eval-out", seeds: tuple[int, ...] = (0, 1, 
     result: dict[str, Any] = {key: worst(r[key] for r in per_seed.values()) for key, worst in HEADLINE.items()}
     result["seeds"] = list(seeds)
     result["per_seed"] = {str(s): {k: r[k] for k in HEADLINE} for s, r in per_seed.items()}
+    result["sybil_v_shares_per_round"] = {str(s): r["sybil_v_shares_per_round"] for s, r in per_seed.items()}
     result["config"] = {**per_seed[seeds[0]]["config"], "seed": list(seeds)}
     result["seconds"] = time.perf_counter() - start
     (out_dir / "eval.json").write_text(json.dumps(result, indent=2, sort_keys=True))
@@ -311,7 +326,7 @@ def summarise(
         "config": {
             "n_trainers": cfg.n_trainers, "alpha": cfg.alpha, "rounds": cfg.rounds, "hp": vars(cfg.hp),
             "quant": {"bits": cfg.spec.bits, "scale_log2": cfg.spec.scale_log2}, "seed": cfg.seed,
-            "rules": {k: vars(v) for k, v in cfg.rules.items()}, "default_rule": DEFAULT_RULE,
+            "sybil_rounds": cfg.sybil_rounds, "rules": {k: vars(v) for k, v in cfg.rules.items()}, "default_rule": DEFAULT_RULE,
         },
         "centralized_accuracy": central_acc,
         "clean_accuracy": d["clean_accuracy"],

@@ -15,7 +15,7 @@ all become `med`, and every a' is at most `med`. A §3 score is non-decreasing i
 numerator `(n - 1) Q a'_i + (n a'_i - S') P` grows with a'_i at fixed S'), so at least
 `ceil(n / 2) - 1` other accepted trainers score at least as much as any one trainer, and §7 pays
 that trainer at most `1 / ceil(n / 2) <= 2 / n` of the round (also when no score is positive:
-`1 / n`). With 10 trainers: at most 0.2, whatever its update.
+`1 / n`). With 10 accepted trainers: at most 0.2, whatever its update.
 """
 
 from __future__ import annotations

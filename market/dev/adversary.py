@@ -17,9 +17,11 @@ would be.
 Every project has the example's 4 slots. Trainers 1-4 are the baseline's; an adversary that needs an account among
 the trainers takes slot 4: trainer 4's own account where the baseline's trainer 4 is its honest counterpart (the
 aggregator's own account, the withholder), an extra account with nothing in the baseline for the copier. Besides
-issue 11's list, `own_account_direction` combines two of its attacks: the aggregator's own account and a chosen v.
-It still pays (v is not bound to the validation data yet: issue 12), so it is run and reported as `residual`, with
-its figures, and left out of the maxima and the exit code until that issue closes it.
+issue 11's list, `own_account_direction` combines two of its attacks: the aggregator's own account and a chosen v
+(normalised, as the circuit requires). The median cap (PROTOCOL §3) bounds what it can take rather than zeroing it:
+its check is `aimed_share_capped` (the adversary's rewards are at most a round's budget over ceil(n / 2) per round,
+n the accepted trainers) in place of `honest_reward_kept`, and `fedmarket audit` names such a v once the owner
+publishes the validation set.
 
 Per project: `honest_stake_lost_wei` (must be 0); `honest_reward_lost_wei` (the honest trainers' rewards in the
 baseline over the rounds this run reached, settled or stalled in, minus their rewards here, bond compensation
@@ -44,6 +46,7 @@ import torch
 from eth_account.signers.local import LocalAccount
 
 from aggregator.node import AggregatorNode, Awaiting, Disputing, Finalized, Opened, RoundResult, Step
+from aggregator.rules.direction import quantize_direction
 from market.chain.client import Chain
 from market.chain.marketplace import MarketEvent, Marketplace, State
 from market.dev.demo import accounts
@@ -58,7 +61,6 @@ from market.paths import ROOT
 from market.protocol.blob import decode
 from market.protocol.commitment import pack
 from market.protocol.constants import ETHER
-from market.protocol.quant import quantize
 from market.storage import LocalStorage, Storage, cid_from_bytes
 from zk.build import CircuitParams, dev_setup
 
@@ -102,7 +104,7 @@ class Adversary:
     miss: tuple[Phase, int] | None = None
     withhold: int | None = None
     copier: bool = False
-    residual: str = ""  # why this attack still works (an open issue): reported, not counted in the verdict
+    aimed: bool = False  # v aimed at an own account: bounded by the median cap, not zero (see the module docstring)
 
     @property
     def trainer_side(self) -> bool:
@@ -120,13 +122,12 @@ def catalogue(rounds: int = ROUNDS) -> dict[str, Adversary]:
         Adversary("aggregator_own_account", "trainer 4 is the aggregator's account; it rejects the 3 others in every "
                   "round; they cure; it re-posts", ("aggregator", "t4"),
                   reject={r: honest for r in range(1, rounds + 1)}),
-        Adversary("zero_direction", "the aggregator commits v = 0 (every score 0)", ("aggregator",), direction="zero"),
+        Adversary("zero_direction", "the aggregator commits v = 0 (every score 0): the circuit refuses it (§4), so it "
+                  "cannot post and its bond pays the submitters", ("aggregator",), direction="zero"),
         Adversary("negated_direction", "the aggregator commits -v (scores negated)", ("aggregator",), direction="negated"),
         Adversary("own_account_direction", "trainer 4 is the aggregator's account; the aggregator commits v = that "
-                  "account's own update, which it knows when it opens the round", ("aggregator", "t4"),
-                  direction="own_update",
-                  residual="v is the aggregator's word until issue 12 binds it to the validation data the owner fixes "
-                           "at creation and caps what a v-aligned update can take"),
+                  "account's own update (normalised), which it knows when it opens the round", ("aggregator", "t4"),
+                  direction="own_update", aimed=True),
         Adversary("false_flag_cured", "the aggregator rejects trainer 1 in round 1; it cures; the aggregator re-posts",
                   ("aggregator",), reject={1: frozenset({0})}),
         Adversary("withhold_then_cure", "trainer 4 reveals in round 1 without uploading its blob, then cures",
@@ -177,7 +178,8 @@ class AdversaryAggregator(AggregatorNode):
             update = self.own.update(p.round + int(not p.round_open), g_prev) if self.own else None
             if update is None:
                 raise ConfigError("the own_update direction needs the aggregator's own training account")
-            return quantize(update, c.manifest.quant).reshape(-1)[c.params.view_offset : c.params.view_offset + c.params.view_len]
+            view = update.reshape(-1)[c.params.view_offset : c.params.view_offset + c.params.view_len]
+            return quantize_direction(view, c.manifest.quant)
         v = super().direction(g_prev)
         return {"honest": v, "zero": torch.zeros_like(v), "negated": -v}[self.adversary.direction]
 
@@ -429,9 +431,14 @@ def measure(s: Setup, adversary: Adversary, out: Outcome, base: Outcome) -> dict
     refund = out.total("RefundWithdrawn")
     owner_gain = refund - out.ledger.unsettled_budget - slashed - dust - bond_dust
     gain = sum(out.net(a) for a in mine) - sum(base_net(a) for a in mine)
-    checks = {"honest_stake_kept": stake_lost == 0, "honest_reward_kept": reward_lost == 0,
+    mine_rewards = sum(rewards(out, t) for t in mine)
+    checks = {"honest_stake_kept": stake_lost == 0,
               "owner_gains_nothing": owner_gain <= 0, "funds_conserved": out.conserved,
               "trainer_adversary_gains_nothing": not adversary.trainer_side or gain <= 0}
+    if adversary.aimed:
+        checks["aimed_share_capped"] = mine_rewards <= _capped_share(s, out)
+    else:
+        checks["honest_reward_kept"] = reward_lost == 0
     return {
         "what": adversary.what, "controls": list(adversary.controls), "pid": out.pid, "state": out.state.name,
         "honest_stake_lost_wei": stake_lost, "honest_reward_lost_wei": reward_lost, "owner_gain_wei": owner_gain,
@@ -443,8 +450,21 @@ def measure(s: Setup, adversary: Adversary, out: Outcome, base: Outcome) -> dict
         "baseline_honest_rewards_wei": sum(base_rewards.get(t, 0) for t in honest),
         "adversary_net_wei": sum(out.net(a) for a in mine), "baseline_adversary_net_wei": sum(base_net(a) for a in mine),
         "checks": checks, "ok": all(checks.values()), "steps": out.ledger.steps, "wall_seconds": out.wall_s,
-        "residual": adversary.residual,
+        "adversary_rewards_wei": mine_rewards,
     }
+
+
+def _capped_share(s: Setup, out: Outcome) -> int:
+    """The most the median cap lets one trainer take (PROTOCOL §3): per settled round, its budget over ceil(n / 2)
+    for its n accepted trainers (the last post of each round settled it)."""
+    settling = {p["round"]: p["flags"] for p in out.posts}
+    rounds, budget = s.pf.rounds, s.pf.budget
+    cap = 0
+    for r in range(1, len(out.ledger.rewards) + 1):
+        round_budget = budget // rounds if r < rounds else budget - (rounds - 1) * (budget // rounds)
+        accepted = sum(1 for f in settling[r] if f == 0)
+        cap += round_budget // max(1, (accepted + 1) // 2)
+    return cap
 
 
 def run(only: tuple[str, ...] = (), rounds: int = ROUNDS) -> dict[str, Any]:
@@ -460,16 +480,15 @@ def run(only: tuple[str, ...] = (), rounds: int = ROUNDS) -> dict[str, Any]:
         base = run_project(s, HONEST)
         baseline = measure(s, HONEST, base, base)
         results = {a.name: measure(s, a, run_project(s, a), base) for a in chosen}
-    # A residual attack (one an open issue closes) is run and reported, not counted in the maxima or the verdict.
-    counted = [r for r in results.values() if not r["residual"]] or [baseline]
+    # An aimed v is bounded, not zero: its honest trainers' loss is reported, not counted in the maxima.
+    counted = [r for name, r in results.items() if not named[name].aimed] or [baseline]
     return {
         "adversaries": len(results),
         "max_honest_stake_lost_wei": max(r["honest_stake_lost_wei"] for r in counted),
         "max_honest_reward_lost_wei": max(r["honest_reward_lost_wei"] for r in counted),
         "max_owner_gain_wei": max(r["owner_gain_wei"] for r in counted),
         "funds_conserved": baseline["funds_conserved"] and all(r["funds_conserved"] for r in results.values()),
-        "ok": baseline["ok"] and all(r["ok"] and r["funds_conserved"] for r in counted),
-        "residual": {name: r["residual"] for name, r in results.items() if r["residual"]},
+        "ok": baseline["ok"] and all(r["ok"] and r["funds_conserved"] for r in results.values()),
         "rounds": rounds, "budget_wei": s.pf.budget, "stake_wei": s.pf.stake, "bond_wei": s.pf.aggregator_bond,
         "slash_bps": s.pf.slash_bps, "baseline": baseline, "adversary": results,
         "wall_seconds": time.perf_counter() - t0,

@@ -23,7 +23,7 @@ from aggregator.rules.screen import ScreenedKrum
 from market.chain.marketplace import Marketplace, State
 from market.errors import ProofError, TransientError
 from market.ml.training import evaluate
-from market.parties.context import ProjectContext, check_initial_model, circuit_params
+from market.parties.context import ProjectContext, circuit_params
 from market.parties.validate import Submission, Verdict, cured_verdict, validate_round
 from market.protocol.blob import UpdateHeader
 from market.protocol.commitment import commit, model_view
@@ -138,7 +138,6 @@ class AggregatorNode:
 
     def __init__(self, ctx: ProjectContext, signer: LocalAccount, circuit_dir: Path | None = None,
                  backend: Backend = DEFAULT_BACKEND) -> None:
-        check_initial_model(ctx)
         self.ctx = ctx
         self.signer = signer
         self.backend = backend

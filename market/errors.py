@@ -2,7 +2,8 @@
 
     FedMarketError
     ├── ConfigError             a setting, file or parameter is wrong: fix the input
-    │   └── KeysNotInstalled    no round-circuit keys here for a project's settings (names the command)
+    │   ├── KeysNotInstalled    no round-circuit keys here for a project's settings (names the command)
+    │   └── TooManySlots        a round circuit beyond 126 slots, where scores stop being unique
     ├── ToolchainError          an external tool is missing or failed
     │   └── CompileError
     ├── TransientError          a node did not answer: the only branch the daemons retry
@@ -150,6 +151,18 @@ class KeysNotInstalled(ConfigError):
     def __init__(self, folder: str, message: str) -> None:
         self.folder = folder
         super().__init__(message)
+
+
+class TooManySlots(ConfigError):
+    """A round circuit with `slots` trainer slots: above MAX_SLOTS (126) a second (score, remainder) pair would verify,
+    since 2^64 D(n) exceeds the field (PROTOCOL §3; the circuit asserts it and FedMarket refuses such a verifier)."""
+
+    MAX_SLOTS = 126
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        super().__init__(f"a round circuit has at most {self.MAX_SLOTS} slots, where contribution scores stay unique; "
+                         f"got {slots}")
 
 
 class VerifierMismatch(ProofError):

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from aggregator.rules.clip import contribution_scores
-from aggregator.rules.shapley import first_order_shapley, inner_products
-from market.errors import ProofError
+from aggregator.rules.shapley import first_order_shapley, harmonic_parts, inner_products
+from market.errors import ProofError, TooManySlots
 from market.protocol.commitment import commit
 from market.protocol.public_input import FIELD_MODULUS as R
 from market.protocol.quant import model_spec
@@ -317,3 +317,14 @@ def test_zero_update_is_below_the_floor(zk_artifacts: Path, tmp_path: Path) -> N
             compute_witness(zk_artifacts, {**no_floor.inputs, "med": med}, tmp_path / f"hide{i}.wtns")
     with pytest.raises(ProofError):  # another median for the honest outcome
         compute_witness(zk_artifacts, {**w.inputs, "med": [1, 0, 0, 0]}, tmp_path / "med.wtns")
+
+
+def test_slots_are_capped_where_scores_stay_unique() -> None:
+    """2^64 D(n) < p holds up to n = 126 accepted updates: beyond it a second (score, remainder) pair verifies."""
+    q, _ = harmonic_parts(126)
+    assert 2**64 * 126 * 125 * q < R
+    q, _ = harmonic_parts(127)
+    assert 2**64 * 127 * 126 * q > R
+    assert CircuitParams(n=126, d=1).n == 126
+    with pytest.raises(TooManySlots, match="at most 126 slots"):
+        CircuitParams(n=127, d=1)

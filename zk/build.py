@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from market.errors import CompileError, ConfigError, ToolchainError
+from market.errors import CompileError, ConfigError, ToolchainError, TooManySlots
 from market.paths import BUILD, NODE_MODULES
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ class CircuitParams:
             raise ConfigError(f"unsupported circuit parameters {self}")
         if min(self.f, self.m, self.tau_pct, self.dup_pct, self.floor_pct) < 0:
             raise ConfigError("f, m, tau_pct, dup_pct and floor_pct must be >= 0")
+        if self.n > TooManySlots.MAX_SLOTS:
+            raise TooManySlots(self.n)
 
     @classmethod
     def for_rule(cls, n: int, d: int, bits: int, rule: RuleConfig) -> CircuitParams:

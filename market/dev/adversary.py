@@ -50,7 +50,7 @@ from aggregator.rules.direction import quantize_direction
 from market.chain.client import Chain
 from market.chain.marketplace import MarketEvent, Marketplace, State
 from market.dev.demo import accounts
-from market.errors import BlobReason, ChainError, ConfigError
+from market.errors import BlobReason, ChainError, ConfigError, ProofError
 from market.ml.tasks import dirichlet_partition
 from market.parties.context import ProjectContext, load_context
 from market.parties.owner import create_project, deploy_round_verifier
@@ -205,7 +205,13 @@ class AdversaryAggregator(AggregatorNode):
                 if (phase == "repost" and p.disputing and p.round == round_ and self.market.chain.now() > p.post_deadline
                         and self.market.dispute(self.ctx.pid, round_).cured):
                     return Stalled(round_, phase)
-        return super().step()
+        try:
+            return super().step()
+        except ProofError:
+            if self.adversary.direction != "zero":
+                raise
+            p = self.market.project(self.ctx.pid)  # v = 0 has no proof (§4): the post can never come
+            return Stalled(p.round, "post")
 
 
 class MempoolCopier(TrainerNode):

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from aggregator.rules.clip import contribution_scores
 from aggregator.rules.round import aggregate_round
-from aggregator.rules.shapley import first_order_shapley
 from market.paths import STATE
 from market.protocol.manifest import RuleConfig
 from market.protocol.quant import QuantSpec, dequantize
@@ -59,7 +59,7 @@ def numpy_pipeline(
     chosen = set(order[:m_eff])
     accepted = [i in chosen or not (cfg.tau_pct == 0 or 100 * krum[i] > cfg.tau_pct * s_ref) for i in range(n)]
     a = [round(float(np.dot(U[i], v))) for i in range(n)]
-    scores = first_order_shapley(a, accepted)
+    scores = contribution_scores(a, accepted)
     new_g = (g.astype(np.float64) + U[accepted].sum(axis=0) / (sum(accepted) * 2.0**spec.scale_log2)).astype(np.float32)
     return accepted, scores, new_g
 

@@ -25,7 +25,8 @@ from zk.onchain import CIRCUIT_KEYS, verifier_artifacts
 
 #: Chain ids of local development chains (anvil and hardhat; geth --dev and ganache), which hold no value.
 DEV_CHAIN_IDS = frozenset({31337, 1337})
-#: RoundVerifier's getter of each CircuitParams field, in CIRCUIT_KEYS order (its constructor's `circuit` array).
+#: RoundVerifier's getter of each CircuitParams field, in CIRCUIT_KEYS order (its constructor's `circuit` array and
+#: the first entries of `settings()`).
 SETTING_GETTERS = ("maxTrainers", "viewLen", "quantBits", "krumF", "krumM", "tauPct", "dupPct", "floorPct")
 #: Where the keys of each circuit are installed: <root>/<circuit_key> (zk.build.artifact_dir).
 KEYS_ROOT = BUILD / "zk"
@@ -81,7 +82,8 @@ def check_verifier(chain: Chain, verifier: str, params: CircuitParams, keys_root
         raise VerifierMismatch("RoundVerifier code", f"the contract at {verifier} is not the RoundVerifier compiled here "
                                                      "from contracts/zk/RoundVerifier.sol")
     contract = chain.w3.eth.contract(address=Web3.to_checksum_address(verifier), abi=wrapper.abi)
-    settings = {getter: int(chain.call(contract.functions[getter]())) for getter in SETTING_GETTERS}
+    answered = chain.call(contract.functions.settings())  # one call; the rule (last entry) is a constant of the code
+    settings = {getter: int(value) for getter, value in zip(SETTING_GETTERS, answered, strict=False)}
     differ = [(getter, key) for getter, key in zip(SETTING_GETTERS, CIRCUIT_KEYS) if settings[getter] != getattr(params, key)]
     if differ:
         raise VerifierMismatch(", ".join(getter for getter, _ in differ), "; ".join(

@@ -3,7 +3,9 @@
     FedMarketError
     ├── ConfigError             a setting, file or parameter is wrong: fix the input
     │   ├── KeysNotInstalled    no round-circuit keys here for a project's settings (names the command)
-    │   └── TooManySlots        a round circuit beyond 126 slots, where scores stop being unique
+    │   ├── TooManySlots        a round circuit beyond 126 slots, where scores stop being unique
+    │   ├── DataMismatch        a trainer's data does not fit the project's schema (features, classes)
+    │   └── UpdateClipped       an update would clip more than 1% of its values at the project's scale
     ├── ToolchainError          an external tool is missing or failed
     │   └── CompileError
     ├── TransientError          a node did not answer: the only branch the daemons retry
@@ -163,6 +165,16 @@ class TooManySlots(ConfigError):
         self.slots = slots
         super().__init__(f"a round circuit has at most {self.MAX_SLOTS} slots, where contribution scores stay unique; "
                          f"got {slots}")
+
+
+class DataMismatch(ConfigError):
+    """A trainer's data does not fit its project's data schema (feature count, labels outside the classes);
+    raised before the trainer stakes or sends anything."""
+
+
+class UpdateClipped(ConfigError):
+    """A trainer's update would clip more than the allowed fraction of its values at the project's quantization
+    scale; the trainer refuses to submit it rather than send a silently clipped update."""
 
 
 class VerifierMismatch(ProofError):

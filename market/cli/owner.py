@@ -31,8 +31,10 @@ def create(
     if not agg:
         raise typer.BadParameter("name the aggregator: --aggregator ADDRESS or [project] aggregator")
     created = create_project(s.marketplace, s.storage, pf, s.signer, agg, verifier or None)
-    s.show({"pid": created.pid, "verifier": created.verifier, "task_cid": created.task_cid, "model_cid": created.model_cid},
-           f"project {created.pid} created (budget {ether(pf.budget)}, verifier {created.verifier}, manifest {created.task_cid})")
+    lines = [*pf.notes, f"project {created.pid} created (budget {ether(pf.budget)}, verifier {created.verifier}, "
+                        f"manifest {created.task_cid})"]
+    s.show({"pid": created.pid, "verifier": created.verifier, "task_cid": created.task_cid, "model_cid": created.model_cid,
+            "scale_log2": pf.manifest.quant.scale_log2, "notes": list(pf.notes)}, "\n".join(lines))
 
 
 @command(app, *CHAIN, *SIGNER, JSON)

@@ -36,17 +36,18 @@ def _check_verifier(ctx: ProjectContext, accept_insecure_keys: bool) -> Verifier
 
 
 def _data(ctx: ProjectContext, data: Path | None, partition: str) -> Split:
-    """The trainer's private data: a file, or a Dirichlet share of the built-in task (simulation)."""
-    import torch
-
-    from market.ml.tasks import Split, dirichlet_partition
-    from market.ml.tasks.loaders import load_data
+    """The trainer's private data: a file checked against the project's schema and preprocessed as its manifest says
+    (DataMismatch before anything is staked or sent), or a Dirichlet share of the built-in task (simulation)."""
+    from market.ml.tasks import dirichlet_partition
+    from market.ml.tasks.owndata import load_task_data
 
     if (data is None) == (not partition):
         raise ConfigError("name the training data: --data FILE (.npz, .csv, image folder) or --partition I/N")
     if data is not None:
-        x, y = load_data(data)
-        return Split(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long))
+        return load_task_data(ctx.task, data)
+    if ctx.task.schema is not None:
+        raise ConfigError(f"project {ctx.pid} trains on the trainers' own data: --partition is for the built-in tasks, "
+                          "give --data FILE")
     try:
         i, n = (int(p) for p in partition.split("/"))
     except ValueError:
@@ -58,13 +59,21 @@ def _data(ctx: ProjectContext, data: Path | None, partition: str) -> Split:
 
 
 @command(app, *CHAIN, *SIGNER, JSON)
-def join(pid: int, accept_insecure_keys: bool = ACCEPT_INSECURE_KEYS) -> None:
-    """Join an Open project with its stake, once its verifier matches the keys installed here for its settings."""
+def join(
+    pid: int,
+    data: Path | None = typer.Option(None, help="Check that this training data fits the project's schema before staking."),
+    accept_insecure_keys: bool = ACCEPT_INSECURE_KEYS,
+) -> None:
+    """Join an Open project with its stake, once its verifier matches the keys installed here for its settings (and,
+    with --data, once the data fits the project's schema)."""
     from market.dev.report import ether
     from market.parties.context import load_context
 
     s = session()
-    checked = _check_verifier(load_context(s.marketplace, s.storage, pid), accept_insecure_keys)
+    ctx = load_context(s.marketplace, s.storage, pid)
+    if data is not None:
+        _data(ctx, data, "")
+    checked = _check_verifier(ctx, accept_insecure_keys)
     s.marketplace.join(pid, s.signer)
     part = s.marketplace.participant(pid, s.signer.address)
     keys = f"{'development' if checked.insecure else 'ceremony'} keys in {checked.keys}"

@@ -12,7 +12,8 @@ import torch
 
 from market.chain.marketplace import MarketEvent, Marketplace, ProjectParams
 from market.errors import ConfigError, QuantizationError, StorageError
-from market.ml.tasks import Task, get_task, layout, num_params
+from market.ml.tasks import BUILTIN, Task, get_task, layout, num_params
+from market.ml.tasks.owndata import decode_split, fit_standardize, own_task
 from market.ml.tasks.params import ParamSlot
 from market.protocol.commitment import commit_model
 from market.protocol.manifest import Manifest
@@ -104,8 +105,26 @@ def load_context(market: Marketplace, storage: Storage, pid: int) -> ProjectCont
     if declared != on_chain:
         raise ConfigError(f"project {pid}: the manifest's rule (f, m, tau_pct, dup_pct, floor_pct) = {declared} is not "
                           f"the on-chain parameters' {on_chain}")
+    return ProjectContext(market, storage, pid, params, manifest, manifest_task(manifest, storage, f"project {pid}"), event)
+
+
+def manifest_task(manifest: Manifest, storage: Storage, who: str = "the manifest") -> Task:
+    """The task a manifest describes, as the owner, the trainers and the aggregator all build it: a built-in task by
+    name, or (own data) the model file and validation split fetched by CID and the published schema; ConfigError when
+    the published files do not give the manifest's statistics and spec hash."""
+    if manifest.data is None:
+        if manifest.task not in BUILTIN:
+            raise ConfigError(f"{who}: unknown task {manifest.task!r} and no own-data section; built-in: {sorted(BUILTIN)}")
+        return get_task(manifest.task)
+    spec = manifest.data
     try:
-        task = get_task(manifest.task)
-    except KeyError as exc:
-        raise ConfigError(str(exc)) from None
-    return ProjectContext(market, storage, pid, params, manifest, task, event)
+        source, val_raw = storage.get(spec.model_cid), storage.get(spec.val_cid)
+    except StorageError as exc:
+        raise ConfigError(f"{who}: cannot fetch its model file or validation split: {exc}") from None
+    val = decode_split(val_raw)
+    if spec.schema.preprocess == "standardize" and fit_standardize(val[0]) != (spec.schema.mean, spec.schema.std):
+        raise ConfigError(f"{who}: the manifest's standardisation is not the published validation split's mean and std")
+    task = own_task(manifest.task, source, spec.schema, val, spec.view_prefix, origin=f"model file {spec.model_cid}")
+    if task.spec_hash() != manifest.spec_hash:
+        raise ConfigError(f"{who}: the published model file and validation split do not give the manifest's spec hash")
+    return task

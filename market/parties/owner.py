@@ -9,8 +9,8 @@ from eth_account.signers.local import LocalAccount
 
 from aggregator.rules.registry import project_rule
 from market.chain.marketplace import Marketplace, ProjectParams, State
-from market.ml.tasks import flatten, get_task
-from market.parties.context import ProjectContext, load_context
+from market.ml.tasks import flatten
+from market.parties.context import ProjectContext, load_context, manifest_task
 from market.parties.project_file import ProjectFile
 from market.parties.trust import round_basis, trust_table
 from market.protocol.commitment import commit_model
@@ -44,8 +44,11 @@ def deploy_round_verifier(market: Marketplace, pf: ProjectFile, sender: LocalAcc
 
 def create_project(market: Marketplace, storage: Storage, pf: ProjectFile, owner: LocalAccount,
                    aggregator: str, verifier: str | None = None, model_seed: int = 0) -> Created:
-    """Publish the manifest and g(0), deploy the round verifier (unless given) and escrow the budget."""
-    task = get_task(pf.manifest.task)
+    """Publish the manifest, an own-data project's model file and validation split, and g(0), deploy the round verifier
+    (unless given) and escrow the budget. The task is rebuilt from what was published, as trainers and the aggregator do."""
+    for blob in pf.blobs:
+        storage.add(blob)
+    task = manifest_task(pf.manifest, storage)
     task_cid = storage.add(pf.manifest.to_json())
     quant, view = pf.manifest.quant, pf.manifest.view
     g0 = snap_view(flatten(task.model(model_seed)), view, quant)  # the view on the fixed-point grid (PROTOCOL §3)

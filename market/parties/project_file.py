@@ -9,9 +9,12 @@ from typing import Any
 
 from market.chain.marketplace import MAX_JOIN_DELAY, MAX_ROUNDS, MAX_WINDOW, MIN_WINDOW
 from market.errors import ConfigError
-from market.ml.tasks import get_task
-from market.protocol.manifest import HyperParams, Manifest, RuleConfig, RuleName
-from market.protocol.quant import QuantSpec
+from market.ml.tasks import BUILTIN, Task, flatten, get_task
+from market.ml.tasks.owndata import encode_split, owner_data, scale_warning
+from market.ml.training import local_update
+from market.protocol.manifest import DataSpec, HyperParams, Manifest, RuleConfig, RuleName
+from market.protocol.quant import MAX_CLIP_RATE, UPDATE_MARGIN, QuantSpec, clip_rate, fit_scale_log2
+from market.storage import cid_of
 
 _UNITS = {"wei": 1, "gwei": 10**9, "ether": 10**18, "eth": 10**18}
 
@@ -55,6 +58,8 @@ class ProjectFile:
     post_window: int
     slash_bps: int
     extra: dict[str, Any] = field(default_factory=dict)
+    blobs: tuple[bytes, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def check_settings(pf: ProjectFile) -> None:
@@ -102,6 +107,92 @@ def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
+#: The tables of a project file, and the keys of [project] (the others' keys are their dataclasses' fields).
+TABLES = ("project", "training", "rule", "quant")
+PROJECT_KEYS = ("task", "rounds", "min_trainers", "max_trainers", "budget", "stake", "aggregator_bond", "token",
+                "aggregator", "join_window", "open_window", "submit_window", "post_window")
+#: [project] keys of an own-data project: the data file and model file (paths relative to the project file), the
+#: CSV's label column, the feature preprocessing and the proof view's parameter-name prefix (default: the whole model).
+OWN_DATA_KEYS = ("data", "model", "label_column", "preprocess", "view")
+
+
+@dataclass(frozen=True)
+class TaskChoice:
+    """What the project file's task gives the manifest, and what the owner publishes or should read."""
+
+    task: Task
+    quant: QuantSpec
+    data: DataSpec | None = None
+    blobs: tuple[bytes, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def _check_keys(data: dict[str, Any], proj: dict[str, Any], path: Path) -> None:
+    """ConfigError naming an unknown table or [project] key (a misspelt key is never silently ignored)."""
+    tables = [k for k in data if k not in TABLES]
+    if tables:
+        raise ConfigError(f"{path}: unknown table or top-level key {tables[0]!r}; the tables are {list(TABLES)} "
+                          f"(own data: data = and model = go in [project])")
+    unknown = [k for k in proj if k not in PROJECT_KEYS + OWN_DATA_KEYS]
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r} in [project]; known: {sorted(PROJECT_KEYS + OWN_DATA_KEYS)}")
+
+
+def _builtin_task(proj: dict[str, Any], quant: dict[str, Any]) -> TaskChoice:
+    """A built-in task named by [project] task, quantized as [quant] says (defaults 16 bits, scale_log2 12)."""
+    stray = [k for k in OWN_DATA_KEYS if k in proj]
+    if stray:
+        raise ConfigError(f"[project] {stray[0]} is for own data: give data = FILE and model = FILE with it")
+    name = str(proj.get("task", "digits-softmax"))
+    if name not in BUILTIN:
+        raise ConfigError(f"unknown task {name!r}: the built-in tasks are {sorted(BUILTIN)}; for your own data give "
+                          "data = FILE (.csv, .npz or an image folder) and model = FILE (Python defining build_model) "
+                          "in [project]")
+    return TaskChoice(get_task(name), QuantSpec(**quant))
+
+
+def _own_task(proj: dict[str, Any], hyper: HyperParams, quant: dict[str, Any], path: Path) -> TaskChoice:
+    """The owner's data and model files as a task, its data spec, the quantization (declared, or fitted to the owner's
+    trial round: one local update on the owner's training split, market.protocol.quant.fit_scale_log2) and notes."""
+    missing = [k for k in ("data", "model") if not proj.get(k)]
+    if missing:
+        raise ConfigError(f"[project] {missing[0]} = FILE is missing: own data needs both data = FILE and model = FILE")
+    data_path, model_path = (path.parent / str(proj[k]) for k in ("data", "model"))
+    if not data_path.exists():
+        raise ConfigError(f"[project] data = {proj['data']!r}: no such file or folder ({data_path})")
+    name = str(proj.get("task") or data_path.stem)
+    if name in BUILTIN:
+        raise ConfigError(f"[project] task = {name!r} names a built-in task; give your own data another name")
+    own = owner_data(name, data_path, model_path, proj.get("view") or None,
+                     label_column=str(proj.get("label_column", "label")), preprocess=str(proj.get("preprocess", "standardize")))
+    task = own.task
+    assert task.schema is not None  # an own task always has one
+    try:
+        view = task.view()
+    except ValueError as exc:
+        raise ConfigError(f"[project] view = {proj.get('view')!r}: {exc}") from None
+    notes = [f"warning: {w}" for w in [scale_warning(own.x, own.names, task.schema)] if w]
+    g0 = flatten(task.model(0))
+    trial = local_update(task.build_model, g0, task.train, hyper)
+    lo, hi = view[0], view[0] + view[1]
+    if "scale_log2" in quant:
+        spec = QuantSpec(**quant)
+        rate = clip_rate(trial, spec)
+        notes.append(f"quant: scale_log2 = {spec.scale_log2} (declared); the owner's trial update clips {100 * rate:.2f}% of "
+                     f"its values at it (range +-{spec.clip:g})")
+        if rate > MAX_CLIP_RATE:
+            notes.append(f"warning: trainers refuse updates that clip more than {100 * MAX_CLIP_RATE:g}%: lower [quant] "
+                         f"scale_log2 to {fit_scale_log2(trial, (g0 + trial)[lo:hi], spec.bits)} or drop it")
+    else:
+        bits = int(quant.get("bits", QuantSpec().bits))
+        spec = QuantSpec(**{**quant, "scale_log2": fit_scale_log2(trial, (g0 + trial)[lo:hi], bits)})
+        notes.append(f"quant: scale_log2 = {spec.scale_log2} from the owner's trial round (largest update value "
+                     f"{float(trial.abs().max()):.4g}, range +-{spec.clip:g}: {UPDATE_MARGIN:g}x headroom)")
+    source_cid, val_blob = str(cid_of(own.model_source)), encode_split(*own.val)
+    data = DataSpec(task.schema, source_cid, str(cid_of(val_blob)), proj.get("view") or None)
+    return TaskChoice(task, spec, data, (own.model_source, val_blob), tuple(notes))
+
+
 def load_project_file(path: Path) -> ProjectFile:
     """Read and check a project TOML file; ConfigError names the field that is wrong."""
     try:
@@ -110,19 +201,21 @@ def load_project_file(path: Path) -> ProjectFile:
         raise ConfigError(f"no project file at {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    proj, train, rule, quant = (_section(data, s) for s in ("project", "training", "rule", "quant"))
+    proj, train, rule, quant = (_section(data, s) for s in TABLES)
+    _check_keys(data, proj, path)
     try:
-        task = get_task(str(proj.get("task", "digits-softmax")))
-    except KeyError as exc:
-        raise ConfigError(str(exc)) from None
-    try:
+        hyper = HyperParams(**train)
+        own = "data" in proj or "model" in proj
+        choice = _own_task(proj, hyper, quant, path) if own else _builtin_task(proj, quant)
+        task = choice.task
         manifest = Manifest(
             task=task.name,
             spec_hash=task.spec_hash(),
             view=task.view(),
-            hyper=HyperParams(**train),
+            hyper=hyper,
             rule=RuleConfig(**{k: v for k, v in rule.items() if k != "slash_bps"}),
-            quant=QuantSpec(**quant),
+            quant=choice.quant,
+            data=choice.data,
         )
         pf = ProjectFile(
             manifest=manifest,
@@ -139,6 +232,8 @@ def load_project_file(path: Path) -> ProjectFile:
             submit_window=int(proj.get("submit_window", 600)),
             post_window=int(proj.get("post_window", 900)),
             slash_bps=int(rule.get("slash_bps", 5000)),
+            blobs=choice.blobs,
+            notes=choice.notes,
         )
     except TypeError as exc:
         raise ConfigError(f"{path}: unknown or missing field ({exc})") from None

@@ -16,7 +16,7 @@ import dataclasses
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from eth_account.signers.local import LocalAccount
@@ -25,11 +25,12 @@ from market.chain.marketplace import State, Status
 from market.errors import ConfigError, ContractRevert, StorageError, TransientError
 from market.ml import attacks
 from market.ml.tasks.base import Split
+from market.ml.tasks.owndata import check_fits
 from market.ml.training import local_update
 from market.parties.context import ProjectContext
 from market.protocol.blob import UpdateHeader, decode, encode
 from market.protocol.commitment import commit_view, pack
-from market.protocol.quant import quantize
+from market.protocol.quant import clip_rate, quantize, refuse_clipping
 from market.storage import cid_from_bytes, cid_of, cid_to_bytes
 
 #: Attacks a single trainer can mount on its own (the evaluation also has group attacks).
@@ -64,13 +65,15 @@ class Joined:
 
 @dataclass(frozen=True)
 class Submitted:
-    """The trainer sealed its update for `round` on chain, uploaded it and revealed it."""
+    """The trainer sealed its update for `round` on chain, uploaded it and revealed it; `clip_rate` is the fraction
+    of its values that quantization clipped (an honest trainer refuses above MAX_CLIP_RATE, so nothing clips unseen)."""
 
     round: int
     cid: str
+    clip_rate: float = field(default=0.0, compare=False)
 
     def __str__(self) -> str:
-        return f"round {self.round}: submitted {self.cid}"
+        return f"round {self.round}: submitted {self.cid} (clipped {100 * self.clip_rate:.2f}% of its values)"
 
 
 @dataclass(frozen=True)
@@ -154,8 +157,10 @@ class TrainerNode:
     def __init__(self, ctx: ProjectContext, signer: LocalAccount, data: Split, attack: str | None = None,
                  auto_join: bool = True, settle: bool = True, withhold: frozenset[int] = frozenset()) -> None:
         """`withhold` names rounds in which the trainer reveals its update but never uploads the blob (a
-        misbehaviour the demo and `bench adversary` use: the aggregator rejects it, the trainer cures)."""
+        misbehaviour the demo and `bench adversary` use: the aggregator rejects it, the trainer cures). DataMismatch
+        unless `data` fits the task's schema (features, classes), so a misfit trainer never stakes."""
         spec = attacks.get_attack(attack, solo=True) if attack is not None else None
+        check_fits(data.x.numpy(), data.y.numpy(), ctx.task.features, ctx.task.num_classes, "the trainer's data")
         self.ctx = ctx
         self.signer = signer
         self.attack = attack
@@ -163,6 +168,8 @@ class TrainerNode:
         self.auto_join = auto_join
         self.settle_at_end = settle
         self.withhold = withhold
+        #: The clip rate of this trainer's update per round, as last computed (reported in `Submitted`).
+        self.clip_rates: dict[int, float] = {}
         self.data = spec.poison(data, ctx.task.num_classes) if spec is not None and spec.poison is not None else data
 
     def header(self, round_: int, trainer: str) -> UpdateHeader:
@@ -221,9 +228,17 @@ class TrainerNode:
         update = self.update(round_, c.global_model(round_ - 1))
         if update is None:
             return None
+        self.clip_rates[round_] = self.check_clipping(round_, update)
         blob = encode(split_flat(update, c), self.header(round_, self.signer.address), c.layout)
         commitment = commit_view(quantize(update, c.manifest.quant), c.params.view_offset, c.params.view_len, c.manifest.quant)
         return blob, str(cid_of(blob)), commitment
+
+    def check_clipping(self, round_: int, update: torch.Tensor) -> float:
+        """The update's clip rate at the project's scale; an honest trainer raises UpdateClipped above MAX_CLIP_RATE
+        rather than submit a silently clipped update (an attacker, evaluation only, submits whatever it crafted)."""
+        if self.attack_spec is not None:
+            return clip_rate(update, self.ctx.manifest.quant)
+        return refuse_clipping(update, self.ctx.manifest.quant, f"round {round_}: the update")
 
     def view_elements(self, round_: int) -> list[int]:
         """The packed proof view of this trainer's update of `round_` (PROTOCOL.md §2), recomputed as it was sealed."""
@@ -289,7 +304,9 @@ class TrainerNode:
                     cid = self.reveal(project.round)
                 else:
                     return Waiting()
-                return NothingToCopy(project.round) if cid is None else Submitted(project.round, cid)
+                if cid is None:
+                    return NothingToCopy(project.round)
+                return Submitted(project.round, cid, self.clip_rates.get(project.round, 0.0))
         if project.state in (State.FINISHED, State.CANCELLED) or part.status == Status.EJECTED:
             return self.settle() if self.settle_at_end else Ended(project.state)
         return Waiting()

@@ -11,6 +11,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from enum import StrEnum
+from typing import Any
 
 from market.errors import AggregationError, ConfigError
 from market.protocol.quant import QuantSpec
@@ -70,9 +71,53 @@ class RuleConfig:
             raise AggregationError(f"rule parameters must be >= 0: {self}")
 
 
+#: Feature preprocessing an own-data manifest may declare: per-feature (x - mean) / std, or none.
+PREPROCESSES: tuple[str, ...] = ("standardize", "none")
+
+
+@dataclass(frozen=True)
+class DataSchema:
+    """What an own-data project's rows look like, and how every party preprocesses them.
+
+    `features` columns besides `label_column` (CSV), labels in 0..classes-1. "standardize" maps
+    each feature to (x - mean) / std with the statistics of the owner's validation split, which
+    the manifest publishes, so trainers and the aggregator scale alike; "none" is a declared choice.
+    """
+
+    features: int
+    classes: int
+    label_column: str = "label"
+    preprocess: str = "standardize"
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.features < 1 or self.classes < 2:
+            raise ConfigError(f"a data schema needs >= 1 feature and >= 2 classes, got {self.features} and {self.classes}")
+        if self.preprocess not in PREPROCESSES:
+            raise ConfigError(f"preprocess = {self.preprocess!r}: choose one of {PREPROCESSES}")
+        want = self.features if self.preprocess == "standardize" else 0
+        if len(self.mean) != want or len(self.std) != want:
+            raise ConfigError(f"preprocess = {self.preprocess!r} takes {want} means and stds, got "
+                              f"{len(self.mean)} and {len(self.std)}")
+        if any(not s > 0 for s in self.std):
+            raise ConfigError("every standardisation std must be > 0")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """An own-data project's task: its schema, and the CIDs of the owner's model file (Python defining
+    `build_model`) and validation split (market.ml.tasks.owndata), from which anyone rebuilds the task."""
+
+    schema: DataSchema
+    model_cid: str
+    val_cid: str
+    view_prefix: str | None = None
+
+
 @dataclass(frozen=True)
 class Manifest:
-    """What trainers and the aggregator need to take part, published by the owner."""
+    """What trainers and the aggregator need to take part, published by the owner; `data` only for own data."""
 
     task: str
     spec_hash: str
@@ -81,11 +126,14 @@ class Manifest:
     rule: RuleConfig
     quant: QuantSpec
     version: int = MANIFEST_VERSION
+    data: DataSpec | None = None
 
     def to_json(self) -> bytes:
-        """Canonical JSON bytes (sorted keys), the form stored and hashed."""
+        """Canonical JSON bytes (sorted keys), the form stored and hashed; a built-in task's has no `data` key."""
         data = asdict(self)
         data["view"] = list(self.view)
+        if self.data is None:
+            del data["data"]
         return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
@@ -102,6 +150,7 @@ class Manifest:
                 hyper=HyperParams(**data["hyper"]),
                 rule=RuleConfig(**data["rule"]),
                 quant=QuantSpec(**data["quant"]),
+                data=_data_spec(data["data"]) if "data" in data else None,
             )
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise ConfigError(f"malformed task manifest: {exc}") from None
@@ -109,3 +158,12 @@ class Manifest:
     def digest(self) -> bytes:
         """The 32 bytes recorded on chain as specHash: sha256 of the canonical manifest."""
         return hashlib.sha256(self.to_json()).digest()
+
+
+def _data_spec(raw: dict[str, Any]) -> DataSpec:
+    """A manifest's `data` object (JSON lists back to tuples)."""
+    schema = dict(raw["schema"])
+    schema["mean"], schema["std"] = tuple(schema.get("mean", ())), tuple(schema.get("std", ()))
+    view_prefix = raw.get("view_prefix")
+    return DataSpec(DataSchema(**schema), str(raw["model_cid"]), str(raw["val_cid"]),
+                    None if view_prefix is None else str(view_prefix))

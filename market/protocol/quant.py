@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from market.errors import QuantizationError
+from market.errors import QuantizationError, UpdateClipped
 
 
 @dataclass(frozen=True)
@@ -92,3 +92,48 @@ def _snap(x: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
     if q.numel() and float(q.abs().max()) > spec.qmax:
         raise QuantizationError(f"the model's view exceeds {spec.qmax} / 2**{spec.scale_log2} in magnitude")
     return dequantize(q.to(torch.int64), spec).reshape(x.shape)
+
+
+#: Most a trainer may clip: an update that `quantize` would clip on more than this fraction of its values is refused.
+MAX_CLIP_RATE = 0.01
+#: Headroom of a scale chosen from the owner's trial round (`fit_scale_log2`): the trial update times this
+#: clips nothing, so trainers whose updates are up to 4x the owner's (more data, another share) clip nothing either.
+UPDATE_MARGIN = 4.0
+#: The global model's headroom at that scale: the trial model times this fits `model_spec`, since weights grow over rounds.
+MODEL_MARGIN = 64.0
+
+
+def clip_rate(x: torch.Tensor, spec: QuantSpec) -> float:
+    """The fraction of `x`'s values that `quantize(x, spec)` would clip to +-qmax (0.0 for an empty tensor)."""
+    xd = x.detach().to(torch.float64).reshape(-1)
+    if not xd.numel():
+        return 0.0
+    return float((torch.round(xd * float(2**spec.scale_log2)).abs() > spec.qmax).sum()) / xd.numel()
+
+
+def fit_scale_log2(update: torch.Tensor, model: torch.Tensor, bits: int = 16) -> int:
+    """The largest scale_log2 (finest grid) at which UPDATE_MARGIN x the owner's trial `update` clips nothing at
+    `bits` and MODEL_MARGIN x the trial `model`'s view fits `model_spec`; QuantizationError if none does (0 is coarsest)."""
+    if not (torch.isfinite(update).all() and torch.isfinite(model).all()):
+        raise QuantizationError("the trial round produced NaN or Inf values")
+    need_u = UPDATE_MARGIN * float(update.detach().abs().max()) if update.numel() else 0.0
+    need_m = MODEL_MARGIN * float(model.detach().abs().max()) if model.numel() else 0.0
+    for scale in range(63, -1, -1):
+        spec = QuantSpec(bits, scale)
+        if need_u <= spec.clip and need_m <= model_spec(spec).clip:
+            return scale
+    raise QuantizationError(f"updates of magnitude {need_u / UPDATE_MARGIN:.4g} do not fit {bits}-bit fixed point even "
+                            "at scale_log2 = 0: standardize the features, lower the learning rate, or raise [quant] bits")
+
+
+def refuse_clipping(update: torch.Tensor, spec: QuantSpec, what: str) -> float:
+    """`update`'s clip rate at `spec`; UpdateClipped, saying what to change, when it exceeds MAX_CLIP_RATE."""
+    rate = clip_rate(update, spec)
+    if rate > MAX_CLIP_RATE:
+        raise UpdateClipped(
+            f"{what} would clip {100 * rate:.2f}% of its values (at most {100 * MAX_CLIP_RATE:g}% allowed) at the "
+            f"project's [quant] scale_log2 = {spec.scale_log2}, whose range is +-{spec.clip:g}; its largest value is "
+            f"{float(update.detach().abs().max()):.4g}. Not submitted: check that your data has the project's columns and "
+            "units (an own-data project standardises them as its manifest says), or ask the owner for a project with a "
+            "smaller scale_log2 (each step down doubles the range) or preprocess = \"standardize\"")
+    return rate

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from market.ml.tasks.base import Split, Task, accuracy
 from market.ml.tasks.digits import digits_task
-from market.ml.tasks.loaders import task_from_files
+from market.ml.tasks.owndata import task_from_files
 from market.ml.tasks.params import flatten, layout, num_params, proof_view, unflatten_into
 from market.ml.tasks.partition import dirichlet_partition, holdout_split
 

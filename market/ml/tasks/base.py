@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from market.ml.tasks.params import layout, proof_view
+from market.protocol.manifest import DataSchema
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ class Split:
 
 @dataclass(frozen=True)
 class Task:
-    """Model factory + train/validation/test data + accuracy metric; `view_prefix` names the proof view."""
+    """Model factory + train/validation/test data + accuracy metric; `view_prefix` names the proof view, `schema`
+    an own-data task's data schema and preprocessing (None for the built-in tasks)."""
 
     name: str
     build_model: Callable[[], nn.Module]
@@ -43,12 +45,18 @@ class Task:
     num_classes: int
     view_prefix: str | None = None
     definition: dict[str, Any] = field(default_factory=dict)
+    schema: DataSchema | None = None
 
     def model(self, seed: int = 0) -> nn.Module:
         """A freshly initialised model (deterministic for a given seed; the global RNG is left alone)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return self.build_model()
+
+    @property
+    def features(self) -> int:
+        """Input features per row (the validation split's width)."""
+        return int(self.val.x.reshape(self.val.x.shape[0], -1).shape[1])
 
     def view(self) -> tuple[int, int]:
         """The proof view (offset, length) in the flat parameter vector."""

@@ -18,6 +18,7 @@ from eth_account.signers.local import LocalAccount
 
 from aggregator.rules.direction import validation_direction
 from aggregator.rules.fltrust import CosineResult
+from aggregator.rules.novelty import previous_step
 from aggregator.rules.round import aggregate_round
 from aggregator.rules.screen import ScreenedKrum
 from market.chain.marketplace import Marketplace, State
@@ -35,12 +36,14 @@ from zk.witness import RoundContext, Slot, build_witness
 
 
 def outlier_reason(decision: ScreenedKrum | CosineResult | None, pos: int) -> str:
-    """Why the `pos`-th valid update is an outlier (PROTOCOL §3), for the round report."""
+    """Why the `pos`-th valid update is slashed or excluded (PROTOCOL §3, §5), for the round report."""
     if isinstance(decision, ScreenedKrum) and decision.copy[pos]:
-        return "outlier (copy of an update submitted before it)"
+        return "slashed (copy of an update submitted before it)"
     if isinstance(decision, ScreenedKrum) and decision.low[pos]:
-        return "outlier (norm below the floor)"
-    return "outlier (Multi-Krum)"
+        return "slashed (norm below the floor)"
+    if isinstance(decision, ScreenedKrum) and decision.against[pos]:
+        return "excluded (does not move along the validation direction)"
+    return "excluded (Multi-Krum)"
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,7 @@ class AggregatorNode:
         bitmap `cured`: those updates are the views their trainers published, PROTOCOL.md §5)."""
         c, quant = self.ctx, self.ctx.manifest.quant
         g_prev = c.global_model(round_ - 1)
+        g_prev2 = c.global_model(max(round_ - 2, 0))  # the previous step starts there (PROTOCOL §3's novelty)
         v = self.direction(g_prev)
         rs = self.market.round_state(c.pid, round_)
         if commit(v, quant) != rs.v_commit:
@@ -227,20 +231,22 @@ class AggregatorNode:
         slots = [Slot(rs.commitments[i], updates[i].view() if i in updates else None, seqs[i])
                  if i in verdicts else Slot() for i in range(len(trainers))]
         rctx = RoundContext(self.market.chain.chain_id, self.market.address, c.pid, round_, len(trainers))
-        witness = build_witness(circuit_params(c), rctx, v, rs.v_commit, slots, model_view(g_prev, c.manifest.view, quant))
+        witness = build_witness(circuit_params(c), rctx, v, rs.v_commit, slots, model_view(g_prev, c.manifest.view, quant),
+                                model_view(g_prev2, c.manifest.view, quant))
 
         valid = sorted(updates)
         view = torch.stack([updates[i].view() for i in valid]) if valid else torch.zeros((0, c.params.view_len), dtype=torch.int64)
         full = torch.stack([updates[i].flat for i in valid]) if valid else torch.zeros((0, c.numel), dtype=torch.int64)
-        outcome = aggregate_round(view, full, v, g_prev, quant, c.manifest.rule, [seqs[i] for i in valid], c.manifest.view)
-        if [witness.flags[i] for i in valid] != [int(x) for x in outcome.outlier] or not torch.equal(
+        outcome = aggregate_round(view, full, v, g_prev, quant, c.manifest.rule, [seqs[i] for i in valid], c.manifest.view,
+                                  previous_step(g_prev, g_prev2, c.manifest.view, quant))
+        if [witness.flags[i] for i in valid] != outcome.flags or not torch.equal(
                 model_view(outcome.new_global, c.manifest.view, quant), witness.model_out):
             raise ProofError(f"round {round_}: the aggregation rule and the circuit witness disagree")
 
         loss, acc = evaluate(c.task.build_model, outcome.new_global, c.task.val)
         n = len(trainers)
         reasons = {trainers[i]: f"{verdict.reason}: {verdict.detail}" for i, verdict in verdicts.items() if not verdict.accepted}
-        reasons.update({trainers[i]: outlier_reason(outcome.detail, pos) for pos, i in enumerate(valid) if witness.flags[i] == 1})
+        reasons.update({trainers[i]: outlier_reason(outcome.detail, pos) for pos, i in enumerate(valid) if witness.flags[i] in (1, 3)})
         report = {"round": round_, "flags": witness.flags[:n], "scores": witness.scores[:n], "reasons": reasons,
                   "val_accuracy": acc, "val_loss": loss, "submitted": sorted(verdicts)}
         model_cid = c.storage.add(encode_model(outcome.new_global, c.pid, round_, c.spec_hex, report))

@@ -9,14 +9,15 @@ import {IPoseidonCommit} from "./IPoseidonCommit.sol";
 
 /// @title FedMarket
 /// @notice A federated-learning marketplace: owners escrow a reward budget, trainers stake and submit
-///         committed model updates, a bonded aggregator posts each round's outlier flags and
-///         contribution scores with a zero-knowledge proof, and the contract pays by the rules of
+///         committed model updates, a bonded aggregator posts each round's flags and contribution
+///         scores with a zero-knowledge proof, and the contract pays by the rules of
 ///         docs/PROTOCOL.md §5-§7. Many projects live in one contract; every balance is pulled.
 ///         No claim the proof does not cover moves money: a posted round's budget belongs to its
-///         accepted trainers whatever their scores, only a proven outlier (flag 1) is slashed, a
-///         rejection the proof does not cover (flag 2) stays provisional until its trainer could cure
-///         it on chain, and a missed deadline pays the aggregator's bond to the trainers it harmed
-///         (PROTOCOL.md §5, §7, Trust model).
+///         accepted trainers whatever their scores, only a proven dishonest update (flag 1: a copy
+///         or a low update) is slashed, a proven exclusion from the average (flag 3) only goes
+///         unpaid, a rejection the proof does not cover (flag 2) stays provisional until its
+///         trainer could cure it on chain, and a missed deadline pays the aggregator's bond to the
+///         trainers it harmed (PROTOCOL.md §5, §7, Trust model).
 /// @dev Money is conserved per asset: the contract's balance of an asset equals the sum, over the
 ///      projects in that asset, of `budgetLeft + ownerRefund + bondHeld` plus every participant's
 ///      `stake + rewards`. Nothing moves one party's credited balance to another.
@@ -65,7 +66,7 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @param joinDeadline Absolute timestamp after which nobody may join (at most MAX_JOIN_DELAY ahead)
     /// @param tauPct Multi-Krum's outlier threshold in percent (0: plain Multi-Krum, which rule 0
     ///        allows only with slashBps = 0: it flags f honest trainers every round)
-    /// @param slashBps Share of a proven outlier's stake slashed, in basis points (<= 10000)
+    /// @param slashBps Share of a slashed trainer's stake (flag 1) taken, in basis points (<= 10000)
     /// @param stake Exact stake each trainer deposits (> 0)
     /// @param aggregatorBond Exact bond the aggregator deposits (> 0; budget + bond <= MAX_AMOUNT)
     /// @param quantScaleLog2 Quantization scale exponent (PROTOCOL.md §1)
@@ -110,7 +111,7 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @param round Latest round opened (0 before the first)
     /// @param roundOpen True between openRound and postRound of `round`
     /// @param nTrainers Trainers joined (slots 0..nTrainers-1)
-    /// @param nActive Joined trainers not ejected (only a proven outlier is ejected)
+    /// @param nActive Joined trainers not ejected (only a slashed trainer, flag 1, is ejected)
     /// @param verifierSlots N = verifier.maxTrainers(), read once at creation
     /// @param deadline Training: the openRound deadline while no round is open, else the end of the
     ///        submission window
@@ -185,9 +186,10 @@ contract FedMarket is ReentrancyGuardTransient {
         uint256 cured;
     }
 
-    /// @notice Everything stored per project: parameters, owner, lifecycle, money, ejected slots, and
-    ///         the commitment to the latest settled model's proof view (the next round's proof starts
-    ///         from it).
+    /// @notice Everything stored per project: parameters, owner, lifecycle, money, ejected slots, the
+    ///         commitment to the latest settled model's proof view (the next round's proof starts
+    ///         from it) and the one to the model settled before it (the start of the previous proven
+    ///         step, which the scores' novelty is measured against, PROTOCOL.md §3).
     struct Project {
         ProjectParams params;
         address owner;
@@ -195,6 +197,7 @@ contract FedMarket is ReentrancyGuardTransient {
         Funds funds;
         uint256 ejectedMask;
         uint256 model;
+        uint256 modelPrev;
     }
 
     /// @notice BN254 scalar field modulus; commitments are field elements.
@@ -300,7 +303,12 @@ contract FedMarket is ReentrancyGuardTransient {
     ///         proven) and the trainer did not cure it: the trainer is not paid for the round and keeps
     ///         its stake and its slot.
     event UpdateRejected(uint256 indexed pid, uint256 indexed round, address indexed trainer, uint256 slot);
-    /// @notice A proven outlier (flag 1, always `flag` = 1) lost `amount` of its stake and was ejected.
+    /// @notice The proof showed the update of the trainer in `slot` is excluded from the average (flag 3:
+    ///         by the direction test, or pushed out of Multi-Krum's selected set): the trainer is not
+    ///         paid for the round, keeps its whole stake and its slot, and may submit in later rounds.
+    event UpdateExcluded(uint256 indexed pid, uint256 indexed round, address indexed trainer, uint256 slot);
+    /// @notice The proof showed the update of the trainer in `slot` is not an honest one (flag 1, always
+    ///         `flag` = 1: a copy or a low update): it lost `amount` of its stake and was ejected.
     event TrainerSlashed(
         uint256 indexed pid, uint256 indexed round, address indexed trainer, uint256 slot, uint8 flag, uint256 amount
     );
@@ -400,7 +408,7 @@ contract FedMarket is ReentrancyGuardTransient {
     error EmptyCid();
     /// @notice An array has `got` entries; it needs `expected` (one per joined trainer).
     error LengthMismatch(uint256 expected, uint256 got);
-    /// @notice A flag must be 0, 1 or 2.
+    /// @notice A flag must be 0, 1, 2 or 3.
     error InvalidFlag(uint256 slot, uint256 flag);
     /// @notice A slot without a submission must have flag 0 and score 0.
     error AbsentSlotNotZero(uint256 slot);
@@ -465,6 +473,7 @@ contract FedMarket is ReentrancyGuardTransient {
         p.owner = msg.sender;
         p.progress = Progress(State.Created, 0, false, 0, 0, slots, 0, 0, false);
         p.model = params.modelCommit;
+        p.modelPrev = params.modelCommit; // round 1's previous step M(0) - M(-1) is zero
         p.funds = Funds(uint128(budget), uint128(budget), 0, 0);
         emit ProjectCreated(pid, msg.sender, params.aggregator, params, budget, taskCid, modelCid);
         _pull(params.token, budget);
@@ -663,18 +672,20 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @notice Post a round: flags and scores per slot, the new model, the revealed validation
     ///         direction and the proof. Verifies the proof against the public input of
     ///         PROTOCOL.md §6. Without a flag 2 the round settles at once by §7: its budget to the
-    ///         accepted trainers, proven outliers (flag 1) slashed and ejected. A post with a flag 2
-    ///         is provisional: its dispute window runs one postWindow, in which rejected trainers
-    ///         may cure; nothing settles before it ends (PROTOCOL.md §5). After a cure, the
-    ///         aggregator posts the round again (same call) within the next postWindow, with every
-    ///         cured slot unrejected; that re-post settles.
+    ///         accepted trainers, proven dishonest updates (flag 1) slashed and ejected, proven
+    ///         exclusions (flag 3) unpaid and nothing more. A post with a flag 2 is provisional: its
+    ///         dispute window runs one postWindow, in which rejected trainers may cure; nothing
+    ///         settles before it ends (PROTOCOL.md §5). After a cure, the aggregator posts the round
+    ///         again (same call) within the next postWindow, with every cured slot unrejected; that
+    ///         re-post settles.
     /// @param pid Project id
     /// @param round The open round
     /// @param modelCid Binary CIDv1 of the new global model g(round)
     /// @param vCid Binary CIDv1 of the revealed validation direction
     /// @param modelCommit Commitment to g(round)'s proof view (PROTOCOL.md §3, §6), proven to be the
     ///        average of the accepted updates over the stored g(round - 1)'s
-    /// @param flags Per slot: 0 accepted or absent, 1 proven outlier, 2 invalid blob (disputable, unpaid)
+    /// @param flags Per slot: 0 accepted or absent, 1 slashed (proven copy or low update), 2 invalid blob
+    ///        (disputable, unpaid), 3 excluded (proven by the direction test or Multi-Krum; unpaid, not slashed)
     /// @param scores Per slot contribution score (0 for absent and flagged slots)
     /// @param proof Groth16 proof in EVM order
     function postRound(
@@ -704,6 +715,7 @@ contract FedMarket is ReentrancyGuardTransient {
             emit RoundDisputable(pid, round, rejected, disputeEnd);
             return;
         }
+        p.modelPrev = p.model;
         p.model = modelCommit;
         _settle(p, pid, round, accepted, flags, scores);
     }
@@ -764,6 +776,7 @@ contract FedMarket is ReentrancyGuardTransient {
             if (flags[i] == 0 && c != 0 && c & SEALED_MARK == 0) accepted |= 1 << i;
         }
         p.progress.disputing = false;
+        p.modelPrev = p.model;
         p.model = modelCommit;
         emit RoundFinalized(pid, round);
         _settle(p, pid, round, accepted, flags, scores);
@@ -956,7 +969,8 @@ contract FedMarket is ReentrancyGuardTransient {
         int64[] calldata scores
     ) external view returns (uint256) {
         Progress memory pr = _latestRound(pid, round);
-        uint256[2] memory models = [_projects[pid].model, modelCommit];
+        Project storage p = _projects[pid];
+        uint256[3] memory models = [p.modelPrev, p.model, modelCommit];
         (uint256 input,,) = _publicInput(pid, round, _rounds[pid][round].vCommit, models, pr, flags, scores);
         return input;
     }
@@ -969,6 +983,17 @@ contract FedMarket is ReentrancyGuardTransient {
         Project storage p = _projects[pid];
         _existing(p, pid);
         return p.model;
+    }
+
+    /// @notice The commitment to M(r-2)'s proof view, the start of the previous proven step
+    ///         M(r-1) - M(r-2) that the scores' novelty is measured against (PROTOCOL.md §3, §6): the
+    ///         model settled before the latest one; g(0)'s until round 2 settles.
+    /// @param pid Project id
+    /// @return The commitment the next round's proof takes as modelPrev
+    function previousModelCommitment(uint256 pid) external view returns (uint256) {
+        Project storage p = _projects[pid];
+        _existing(p, pid);
+        return p.modelPrev;
     }
 
     // ----------------------------------------------------------------------------------------
@@ -1089,7 +1114,7 @@ contract FedMarket is ReentrancyGuardTransient {
             revert WindowOpen(pid, pr.deadline, block.timestamp);
         }
         if (modelCommit == 0 || modelCommit >= FIELD_MODULUS) revert InvalidCommitment(modelCommit);
-        uint256[2] memory models = [p.model, modelCommit];
+        uint256[3] memory models = [p.modelPrev, p.model, modelCommit];
         (input, accepted, rejected) = _publicInput(pid, round, rd.vCommit, models, pr, flags, scores);
     }
 
@@ -1141,12 +1166,13 @@ contract FedMarket is ReentrancyGuardTransient {
     }
 
     /// @dev PROTOCOL.md §6: check flags and scores against the stored commitments and hash
-    ///      chainId || marketplace || pid || round || vCommit || modelIn || modelOut || nTrainers || N slots of
-    ///      (commitment | flag << 254, int64 score, uint8 seq) into one field element. The buffer
+    ///      chainId || marketplace || pid || round || vCommit || modelPrev || modelIn || modelOut ||
+    ///      nTrainers || N slots of (commitment | flag << 254, int64 score, uint8 seq) into one field
+    ///      element (170 header bytes, 41 per slot). The buffer
     ///      is allocated once (zeroed, so the slots at or beyond nTrainers stay zero). `round` must
     ///      be the latest round opened: the ranks are read from the participant records. Also
     ///      returns the bitmaps of the accepted slots (flag 0 with a commitment) and of the
-    ///      rejected ones (flag 2), PROTOCOL.md §5.
+    ///      rejected ones (flag 2), PROTOCOL.md §5; `models` is [modelPrev, modelIn, modelOut].
     ///      A slot sealed but not revealed (SEALED_MARK set) counts as absent; while the window is
     ///      open it reverts WindowOpen instead, since its trainer may still reveal (so neither
     ///      postRound nor roundPublicInput can settle a round whose reveals may still come).
@@ -1154,7 +1180,7 @@ contract FedMarket is ReentrancyGuardTransient {
         uint256 pid,
         uint256 round,
         uint256 vCommit,
-        uint256[2] memory models,
+        uint256[3] memory models,
         Progress memory pr,
         uint8[] calldata flags,
         int64[] calldata scores
@@ -1165,8 +1191,8 @@ contract FedMarket is ReentrancyGuardTransient {
             uint256 n = pr.nTrainers;
             if (flags.length != n) revert LengthMismatch(n, flags.length);
             if (scores.length != n) revert LengthMismatch(n, scores.length);
-            (uint256 modelIn, uint256 modelOut) = (models[0], models[1]);
-            uint256 len = 138 + 41 * uint256(pr.verifierSlots);
+            (uint256 modelPrev, uint256 modelIn, uint256 modelOut) = (models[0], models[1], models[2]);
+            uint256 len = 170 + 41 * uint256(pr.verifierSlots);
             // One spare word: the 32-byte store of the last score runs 23 bytes past the data.
             data = new bytes(len + 32);
             assembly ("memory-safe") {
@@ -1177,9 +1203,10 @@ contract FedMarket is ReentrancyGuardTransient {
                 mstore(add(q, 28), shl(192, pid))
                 mstore(add(q, 36), shl(224, round))
                 mstore(add(q, 40), vCommit)
-                mstore(add(q, 72), modelIn)
-                mstore(add(q, 104), modelOut)
-                mstore(add(q, 136), shl(240, n))
+                mstore(add(q, 72), modelPrev)
+                mstore(add(q, 104), modelIn)
+                mstore(add(q, 136), modelOut)
+                mstore(add(q, 168), shl(240, n))
             }
         }
         mapping(uint256 => uint256) storage cs = _commitments[pid][round];
@@ -1192,7 +1219,7 @@ contract FedMarket is ReentrancyGuardTransient {
             {
                 uint256 flag = flags[i];
                 int64 score = scores[i];
-                if (flag > 2) revert InvalidFlag(i, flag);
+                if (flag > 3) revert InvalidFlag(i, flag);
                 if (c == 0) {
                     if (flag != 0 || score != 0) revert AbsentSlotNotZero(i);
                 } else if (flag == 0) {
@@ -1203,7 +1230,7 @@ contract FedMarket is ReentrancyGuardTransient {
                     rejected |= 1 << i;
                 }
                 assembly ("memory-safe") {
-                    let at := add(add(data, 170), mul(i, 41))
+                    let at := add(add(data, 202), mul(i, 41))
                     mstore(at, or(c, shl(254, flag)))
                     mstore(add(at, 32), shl(192, and(score, 0xffffffffffffffff)))
                 }
@@ -1212,7 +1239,7 @@ contract FedMarket is ReentrancyGuardTransient {
             if (c != 0) {
                 uint256 seq = _seqOf(pid, i);
                 assembly ("memory-safe") {
-                    mstore8(add(add(data, 210), mul(i, 41)), seq)
+                    mstore8(add(add(data, 242), mul(i, 41)), seq)
                 }
             }
         }
@@ -1220,9 +1247,10 @@ contract FedMarket is ReentrancyGuardTransient {
     }
 
     /// @dev PROTOCOL.md §7: credit the round budget to the accepted slots (`accepted`, a bitmap), slash
-    ///      the proven outliers, record the rejected updates, then close the round and finish the
-    ///      project after the last one. A round without an accepted slot spends nothing: its budget
-    ///      stays in budgetLeft, which the last round takes whole.
+    ///      the proven dishonest updates (flag 1), record the rejected (flag 2) and excluded (flag 3)
+    ///      ones, then close the round and finish the project after the last one. A round without an
+    ///      accepted slot spends nothing: its budget stays in budgetLeft, which the last round takes
+    ///      whole.
     function _settle(
         Project storage p,
         uint256 pid,
@@ -1294,9 +1322,10 @@ contract FedMarket is ReentrancyGuardTransient {
         }
     }
 
-    /// @dev The consequences of the flags: a proven outlier (flag 1) loses `slashBps` of its stake
-    ///      and is ejected; a rejected update (flag 2, the aggregator's unproven claim) only goes
-    ///      unpaid and is recorded. Returns the total slashed and the number ejected.
+    /// @dev The consequences of the flags: a proven dishonest update (flag 1: a copy or a low update)
+    ///      loses `slashBps` of its stake and is ejected; a rejected update (flag 2, the aggregator's
+    ///      unproven claim) and a proven exclusion (flag 3: the direction test or Multi-Krum's
+    ///      selection) only go unpaid and are recorded. Returns the total slashed and the number ejected.
     function _judge(Project storage p, uint256 pid, uint256 round, uint8[] calldata flags)
         private
         returns (uint256 total, uint256 ejected)
@@ -1308,6 +1337,10 @@ contract FedMarket is ReentrancyGuardTransient {
             address trainer = _trainerAt[pid][i];
             if (flag == 2) {
                 emit UpdateRejected(pid, round, trainer, i);
+                continue;
+            }
+            if (flag == 3) {
+                emit UpdateExcluded(pid, round, trainer, i);
                 continue;
             }
             Participant storage pt = _participants[pid][trainer];

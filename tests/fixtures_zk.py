@@ -43,20 +43,23 @@ def updates(seed: int, poisoned: tuple[int, ...] = (3,)) -> list[torch.Tensor]:
     base = torch.randint(-400, 400, (PARAMS.d,), generator=g)
     out = [base + torch.randint(-60, 60, (PARAMS.d,), generator=g) for _ in range(PARAMS.n)]
     for i in poisoned:
-        out[i] = (-40 * out[i]).clamp(-SPEC.qmax, SPEC.qmax)
+        out[i] = (40 * out[i]).clamp(-SPEC.qmax, SPEC.qmax)
     return out
 
 
 def direction(seed: int) -> torch.Tensor:
-    """A quantized validation direction, normalised as PROTOCOL §4's (its largest magnitude is qmax)."""
-    g = torch.Generator().manual_seed(seed + 1000)
-    v = torch.randint(-SPEC.qmax, SPEC.qmax + 1, (PARAMS.d,), generator=g)
-    v[seed % PARAMS.d] = SPEC.qmax if seed % 2 else -SPEC.qmax
-    return v
+    """A quantized validation direction, normalised as PROTOCOL §4's (its largest magnitude is qmax): the common
+    direction of `updates(seed)` with noise, so honest updates move along it (a_i > 0) and poisoned ones against."""
+    base = torch.randint(-400, 400, (PARAMS.d,), generator=torch.Generator().manual_seed(seed))
+    noise = torch.randint(-200, 200, (PARAMS.d,), generator=torch.Generator().manual_seed(seed + 1000))
+    x = (base + noise).to(torch.float64)
+    return torch.round(x * SPEC.qmax / x.abs().max()).to(torch.int64)
 
 
 #: g(r-1)'s proof view in fixed point (PROTOCOL §3), the model the test rounds start from.
 MODEL_IN = torch.arange(PARAMS.d, dtype=torch.int64) * 301 - 2_000
+#: g(r-2)'s view: the previous step MODEL_IN - MODEL_PREV is not zero, so the novelty of §3 is exercised
+MODEL_PREV = MODEL_IN - torch.arange(PARAMS.d, dtype=torch.int64) * 23 + 170
 
 
 def round_slots(ups: list[torch.Tensor | None], seed: int = 0, absent: tuple[int, ...] = (),
@@ -82,14 +85,15 @@ def make_round(out: Path, ups: list[torch.Tensor | None], ctx: RoundContext = CT
     v = direction(seed)
     vc = commit(v, SPEC)
     slots = round_slots(ups, seed, absent)
-    w = build_witness(PARAMS, ctx, v, vc, slots, MODEL_IN)
+    w = build_witness(PARAMS, ctx, v, vc, slots, MODEL_IN, MODEL_PREV)
     return RoundCase(v, vc, slots, w, prove(out, w.inputs))
 
 
 def public_data(case: RoundCase, **change: Any) -> int:
     """The public input of `case` with some of its fields (Statement's or the slots') changed."""
     st = dict(chain_id=CTX.chain_id, marketplace=CTX.marketplace, pid=CTX.project_id, round=CTX.round,
-              v_commit=case.v_commit, model_in=commit(MODEL_IN, model_spec(SPEC)), model_out=case.witness.model_commit,
+              v_commit=case.v_commit, model_prev=commit(MODEL_PREV, model_spec(SPEC)),
+              model_in=commit(MODEL_IN, model_spec(SPEC)), model_out=case.witness.model_commit,
               n_trainers=CTX.n_trainers)
     rows = dict(commitments=case.witness.commitments, flags=case.witness.flags, scores=case.witness.scores,
                 seqs=case.witness.seqs)
@@ -116,6 +120,7 @@ def tampered(case: RoundCase) -> dict[str, dict[str, object]]:
         "chain id": {"chain_id": 1},
         "marketplace": {"marketplace": "0x" + "cd" * 20},
         "v commitment": {"v_commit": case.v_commit + 1},
+        "model prev": {"model_prev": commit(MODEL_PREV + 1, model_spec(SPEC))},  # another g(r-2): other novelty
         "model in": {"model_in": commit(MODEL_IN + 1, model_spec(SPEC))},  # another g(r-1)
         "model out": {"model_out": (w.model_commit + 1) % R},  # another g(r)
     }

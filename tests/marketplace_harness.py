@@ -320,5 +320,7 @@ def withdraw_all(dep: Deployment, pid: int, n: int) -> dict[str, int]:
 
 
 def statement(chain: Chain, market: Marketplace, pid: int, round_: int, n: int, v_commit: int = V_COMMIT) -> Statement:
-    """The §6 header of the harness's `round_` (every earlier round settled with the harness's model_out)."""
-    return Statement(chain.chain_id, market.address, pid, round_, v_commit, model_out(round_ - 1), model_out(round_), n)
+    """The §6 header of the harness's `round_` (every earlier round settled with the harness's model_out): the
+    previous step starts at M(r-2), g(0)'s in rounds 1 and 2."""
+    return Statement(chain.chain_id, market.address, pid, round_, v_commit, model_out(max(round_ - 2, 0)),
+                     model_out(round_ - 1), model_out(round_), n)

@@ -33,6 +33,8 @@ from market.parties.project_file import ProjectFile, check_settings, load_projec
 from tests.marketplace_harness import (
     BOND,
     BUDGET,
+    CID,
+    MODEL_CID,
     ROUND_BUDGET,
     ROUNDS,
     SLASH_BPS,
@@ -42,6 +44,8 @@ from tests.marketplace_harness import (
     Deployment,
     deploy,
     held,
+    model_out,
+    reverts,
     split,
     withdraw_all,
 )
@@ -80,10 +84,9 @@ def play(dep: Deployment, pid: int, plan: Sequence[tuple[Sequence[int], Sequence
     rewards, dust, left = [0] * TRAINERS, 0, budget
     for r, (flags, scores) in enumerate(plan, start=1):
         receipt = dep.round(pid, scores, flags)
-        rejected = [int(e.args["slot"]) for e in dep.market.receipt_events(receipt, "UpdateRejected")]
-        assert rejected == [slot for slot, flag in enumerate(flags) if flag == 2]
-        slashed = [int(e.args["slot"]) for e in dep.market.receipt_events(receipt, "TrainerSlashed")]
-        assert slashed == [slot for slot, flag in enumerate(flags) if flag == 1]
+        for event, flag in (("TrainerSlashed", 1), ("UpdateRejected", 2), ("UpdateExcluded", 3)):
+            slots = [int(e.args["slot"]) for e in dep.market.receipt_events(receipt, event)]
+            assert slots == [slot for slot, f in enumerate(flags) if f == flag], event
         round_budget = left if r == ROUNDS else budget // ROUNDS
         shares, round_dust = split(round_budget, flags, scores)
         if any(flag == 0 for flag in flags):
@@ -129,6 +132,107 @@ def test_false_flags_in_every_round_cost_no_stake(dep: Deployment) -> None:
     paid = settle(dep, pid)
     assert rewards == [0] * TRAINERS and dust == BUDGET
     assert paid == {"owner": BUDGET, "aggregator": BOND, **{f"t{i}": STAKE for i in range(TRAINERS)}}
+
+
+# -- exclusion (flag 3) is not a slash ------------------------------------------------------------
+
+EXCLUDE_T0 = ([3, 0, 0, 0], [0, 4, 2, 2])  # trainer 0 pushed out of the average, the others accepted
+ALL_EXCLUDED = ([3, 3, 3, 3], [0, 0, 0, 0])
+
+
+def test_owner_and_aggregator_gain_nothing_by_excluding_a_trainer(dep: Deployment) -> None:
+    """The owner and the aggregator together exclude trainer 0 (flag 3) in rounds 1 and 2, hoping to
+    take its stake or its share. No stake moves and nobody is ejected: trainer 0 keeps submitting and is
+    paid in the rounds it is accepted in. The two rounds' budgets go to the accepted trainers, not back to
+    the owner, who ends with nothing (the scores leave no dust). Every wei is accounted for."""
+    m = dep.market
+    pid = digits_project(dep)
+    rewards, dust = play(dep, pid, [EXCLUDE_T0] * 2 + [HONEST] * 3)
+    assert m.events("TrainerSlashed", pid) == [] and m.events("RoundDisputable", pid) == []
+    excluded = [(e.args["round"], e.args["slot"], e.args["trainer"]) for e in m.events("UpdateExcluded", pid)]
+    assert excluded == [(1, 0, dep.trainers[0].address), (2, 0, dep.trainers[0].address)]
+    project = m.project(pid)
+    assert (project.state, project.n_active, project.ejected_mask) == (State.FINISHED, TRAINERS, 0)
+    record = m.participant(pid, dep.trainers[0].address)
+    assert (record.status, record.stake) == (Status.ACTIVE, STAKE)
+    assert rewards[0] == 3 * ROUND_BUDGET * HONEST[1][0] // 10 > 0  # its share of the three rounds it was accepted in
+    paid = settle(dep, pid)
+    assert paid["owner"] == dust == 0
+    assert paid["aggregator"] == BOND
+    assert [paid[f"t{i}"] for i in range(TRAINERS)] == [STAKE + r for r in rewards]
+    assert sum(rewards) == BUDGET and sum(paid.values()) == BUDGET + BOND + TRAINERS * STAKE
+
+
+def test_excluding_every_trainer_in_every_round_moves_no_stake(dep: Deployment) -> None:
+    """Every update excluded in every round: each post settles at once (flag 3 is proven, there is nothing
+    to dispute); no round had an accepted trainer, so none spent its budget, and every stake is whole."""
+    m = dep.market
+    pid = digits_project(dep)
+    rewards, dust = play(dep, pid, [ALL_EXCLUDED] * ROUNDS)
+    assert m.events("RoundDisputable", pid) == [] and m.events("RoundFinalized", pid) == []
+    assert len(m.events("UpdateExcluded", pid)) == ROUNDS * TRAINERS
+    paid = settle(dep, pid)
+    assert rewards == [0] * TRAINERS and dust == BUDGET
+    assert paid == {"owner": BUDGET, "aggregator": BOND, **{f"t{i}": STAKE for i in range(TRAINERS)}}
+
+
+def test_flag_1_still_slashes_and_ejects(dep: Deployment) -> None:
+    """The same round with trainer 0 flagged 1 instead (a proven copy or low update): half its stake goes
+    to the owner, it is ejected, may withdraw the rest at once and may not submit again."""
+    m = dep.market
+    pid = digits_project(dep)
+    _, dust = play(dep, pid, [([1, 0, 0, 0], EXCLUDE_T0[1])])
+    slashed = STAKE * SLASH_BPS // 10_000
+    record = m.participant(pid, dep.trainers[0].address)
+    assert (record.status, record.stake) == (Status.EJECTED, STAKE - slashed)
+    assert (m.project(pid).n_active, m.project(pid).ejected_mask) == (TRAINERS - 1, 0b1)
+    m.open_round(pid, V_COMMIT, dep.aggregator)
+    reverts("TrainerEjected", lambda: dep.submit(pid, 2, [0]), pid, dep.trainers[0].address)
+    (withdrawn,) = m.receipt_events(m.withdraw_stake(pid, dep.trainers[0]), "StakeWithdrawn")
+    assert withdrawn.args["amount"] == STAKE - slashed
+    assert m.project(pid).owner_refund == dust + slashed
+
+
+def test_a_post_of_proven_flags_settles_at_once_and_only_a_flag_2_makes_it_disputable(dep: Deployment) -> None:
+    """Flags 1 and 3 are proven: a post with only them settles at once, and an excluded trainer's stake stays
+    locked like any active trainer's. A flag 2 makes the post disputable; its 3s then settle with it."""
+    m = dep.market
+    pid = digits_project(dep)
+    m.open_round(pid, V_COMMIT, dep.aggregator)
+    dep.submit(pid, 1, range(TRAINERS))
+    receipt = dep.post(pid, 1, [1, 3, 0, 3], [0, 0, 5, 0])
+    assert m.receipt_events(receipt, "RoundDisputable") == []
+    assert [e.args["slot"] for e in m.receipt_events(receipt, "UpdateExcluded")] == [1, 3]
+    assert [e.args["slot"] for e in m.receipt_events(receipt, "TrainerSlashed")] == [0]
+    assert m.participant(pid, dep.trainers[2].address).rewards == ROUND_BUDGET
+    reverts("StakeLocked", lambda: m.withdraw_stake(pid, dep.trainers[1]), pid, State.TRAINING)
+    m.open_round(pid, V_COMMIT, dep.aggregator)
+    dep.submit(pid, 2, [1, 2, 3])
+    flags, scores = [0, 2, 3, 0], [0, 0, 0, 4]
+    receipt = dep.post(pid, 2, flags, scores)
+    (disputable,) = m.receipt_events(receipt, "RoundDisputable")
+    assert disputable.args["rejected"] == 0b10
+    assert m.receipt_events(receipt, "UpdateExcluded") == []  # nothing settles before the dispute window ends
+    receipt = dep.finalize(pid, 2, flags, scores)
+    assert [e.args["slot"] for e in m.receipt_events(receipt, "UpdateExcluded")] == [2]
+    assert [e.args["slot"] for e in m.receipt_events(receipt, "UpdateRejected")] == [1]
+    for slot in (1, 2, 3):
+        record = m.participant(pid, dep.trainers[slot].address)
+        assert (record.status, record.stake) == (Status.ACTIVE, STAKE)
+    assert m.participant(pid, dep.trainers[3].address).rewards == ROUND_BUDGET
+
+
+@pytest.mark.parametrize("flag", [4, 255])
+def test_flags_above_3_are_refused(dep: Deployment, flag: int) -> None:
+    """A flag above 3 is no outcome: the post and the public-input view refuse it by name."""
+    m = dep.market
+    pid = digits_project(dep)
+    m.open_round(pid, V_COMMIT, dep.aggregator)
+    dep.submit(pid, 1, range(TRAINERS))
+    flags, scores = [0, flag, 0, 0], [1, 0, 1, 1]
+    reverts("InvalidFlag", lambda: m.public_input(pid, 1, model_out(1), flags, scores), 1, flag)
+    reverts("InvalidFlag", lambda: m.post_round(pid, 1, MODEL_CID, CID, model_out(1), flags, scores, [0] * 8,
+                                               dep.aggregator), 1, flag)
 
 
 # -- an aggregator with an account of its own among the trainers ------------------------------------

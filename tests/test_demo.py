@@ -25,8 +25,9 @@ def test_demo_json_reports_a_conserving_fully_proven_run(tmp_path: Path) -> None
     assert figures["proofs_verified"] == 3  # round 2 twice: a withheld blob rejected, cured, re-posted
     assert figures["disputed_rounds"] == [2] and figures["cured"] == 1
     assert figures["audit_rounds_matched"] == 2  # anyone re-derives both rounds from the chain and storage
-    assert figures["attackers_flagged"] == 1 and figures["honest_flagged"] == 0
+    assert figures["attackers_flagged"] == 1 and figures["honest_slashed"] == 0
     assert figures["final_accuracy"] > figures["initial_accuracy"] + 0.3
+    assert "model_learned: PASS" in (tmp_path / "report.md").read_text()
     assert figures["wall_seconds"] > 0
     report = (tmp_path / "report.md").read_text()
     assert "funds_conserved: PASS" in report

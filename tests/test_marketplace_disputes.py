@@ -293,6 +293,40 @@ def test_uncured_post_is_finalized_exactly_as_posted(dep: Deployment) -> None:
     assert held(dep) == 0
 
 
+def test_repost_may_exclude_a_cured_update_and_settles_the_models_once(dep: Deployment) -> None:
+    """Round 2's post rejects slot 0 (flag 2) and excludes slot 2 (flag 3, proven): it is disputable only for
+    the 2, and nothing of it settles, the model commitments included. Slot 0 cures; the re-post may exclude
+    its now valid update (flag 3 is the rule's proven outcome, not a rejection: no NewRejection). Settling
+    shifts modelPrev and model once; the two excluded trainers are unpaid for the round, keep their whole
+    stakes and slots, and are paid in the rounds after."""
+    m = dep.market
+    pid = digits_project(dep)
+    dep.round(pid, HONEST[1], HONEST[0])
+    assert (m.previous_model_commitment(pid), m.model_commitment(pid)) == (model_out(0), model_out(1))
+    round_, views = open_with_views(dep, pid)
+    end = post_disputable(dep, pid, round_, [2, 0, 3, 0], [0, 3, 0, 1])
+    assert (m.previous_model_commitment(pid), m.model_commitment(pid)) == (model_out(0), model_out(1))
+    cure(dep, pid, round_, 0, views[0])
+    past(dep, end)
+    before = rewards(dep, pid)
+    flags, scores = [3, 0, 3, 0], [0, 3, 0, 1]
+    receipt = dep.post(pid, round_, flags, scores)
+    assert [e.args["slot"] for e in m.receipt_events(receipt, "UpdateExcluded")] == [0, 2]
+    assert m.receipt_events(receipt, "UpdateRejected") == m.receipt_events(receipt, "TrainerSlashed") == []
+    assert (m.previous_model_commitment(pid), m.model_commitment(pid)) == (model_out(1), model_out(2))
+    gained = [after - b for after, b in zip(rewards(dep, pid), before, strict=True)]
+    assert gained == split(ROUND_BUDGET, flags, scores)[0] and gained[0] == gained[2] == 0
+    project = m.project(pid)
+    assert (project.n_active, project.ejected_mask, project.disputing) == (TRAINERS, 0, False)
+    finish_honestly(dep, pid)
+    paid = withdraw_all(dep, pid, TRAINERS)
+    share = split(ROUND_BUDGET, *HONEST)[0]
+    assert BUDGET == ROUNDS * ROUND_BUDGET  # the last round's budget is one round's
+    for slot in (0, 2):  # paid in rounds 1, 3, 4 and 5
+        assert paid[f"t{slot}"] == STAKE + 4 * share[slot]
+    assert held(dep) == 0
+
+
 def test_cure_refusals_are_named(dep: Deployment) -> None:
     """A cure before any dispute, by a slot that was not rejected, by an outsider, with a wrong view,
     another trainer's view or a malformed one (refused by PoseidonCommit, decoded by name), twice, or

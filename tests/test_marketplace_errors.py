@@ -46,6 +46,7 @@ def case_unknown_project(dep: Deployment) -> None:
     reverts("UnknownProject", lambda: dep.market.bond(99, dep.aggregator, value=0), 99)
     reverts("UnknownProject", lambda: dep.market.cancel(0, dep.owner), 0)
     reverts("UnknownProject", lambda: dep.market.project(7), 7)
+    reverts("UnknownProject", lambda: dep.market.previous_model_commitment(7), 7)
 
 
 def case_wrong_state(dep: Deployment) -> None:
@@ -381,7 +382,8 @@ def case_post_checks(dep: Deployment) -> None:
 
     reverts("LengthMismatch", lambda: post([0, 0], [1, 1, 0]), 3, 2)
     reverts("LengthMismatch", lambda: post([0, 0, 0], [1, 1]), 3, 2)
-    reverts("InvalidFlag", lambda: post([0, 3, 0], [1, 0, 0]), 1, 3)
+    reverts("InvalidFlag", lambda: post([0, 4, 0], [1, 0, 0]), 1, 4)
+    reverts("FlaggedSlotScored", lambda: post([0, 3, 0], [1, 2, 0]), 1, 2)  # an excluded slot is not paid
     reverts("AbsentSlotNotZero", lambda: post([0, 0, 1], [1, 1, 0]), 2)
     reverts("AbsentSlotNotZero", lambda: post([0, 0, 0], [1, 1, -1]), 2)
     reverts("FlaggedSlotScored", lambda: post([2, 0, 0], [4, 1, 0]), 0, 4)
@@ -624,6 +626,6 @@ def test_params_round_trip(anvil_chain: Chain) -> None:
                     dup_pct=3, floor_pct=0, model_commit=FIELD_MODULUS - 1)
     params = dep.params(**settings)
     pid = dep.create(0, **settings)
-    assert dep.market.model_commitment(pid) == FIELD_MODULUS - 1
+    assert dep.market.model_commitment(pid) == dep.market.previous_model_commitment(pid) == FIELD_MODULUS - 1
     assert dep.market.project(pid).params == params
     assert ProjectParams.from_tuple(params.as_tuple()) == params

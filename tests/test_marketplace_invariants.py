@@ -8,22 +8,23 @@ is due never reverts. Where the rules decide a call whatever the clock's drift (
 small a bond, a cure, a finalize, a re-post, a timeout), the ledger predicts it and the contract
 must agree, refusals by name.
 
-The aggregator is malicious: it flags at random (false flag 2s, every update rejected), picks zero
-or negated directions (every accepted score 0 or negative) and misses deadlines: the open, the post
-and the re-post after a cure. A post with a flag 2 is disputable: rejected trainers cure at random
-with their real packed views (every submission's commitment is the real Poseidon commitment of a
-real view), and some try a wrong, another trainer's or a malformed view, which must revert. Then
-anyone finalizes an uncured post with its own flags and scores (others must revert), or the
-aggregator re-posts, honestly, at random, or rejecting a cured slot again (which must revert), or
-misses the re-post and its bond pays the round's submitters. The owner and the aggregator also join
-as trainers; projects have up to 8 slots and 5 rounds, and bonds at, above and just below one
-round's budget (too small to start).
+The aggregator is malicious: it flags at random (false flag 2s, every update rejected, exclusions by
+flag 3, which must cost no stake), picks zero or negated directions (every accepted score 0 or
+negative) and misses deadlines: the open, the post and the re-post after a cure. A post with a flag
+2 is disputable: rejected trainers cure at random with their real packed views (every submission's
+commitment is the real Poseidon commitment of a real view), and some try a wrong, another trainer's
+or a malformed view, which must revert. Then anyone finalizes an uncured post with its own flags and
+scores (others must revert), or the aggregator re-posts, honestly, at random, or rejecting a cured
+slot again (which must revert), or misses the re-post and its bond pays the round's submitters. The
+owner and the aggregator also join as trainers; projects have up to 8 slots and 5 rounds, and bonds
+at, above and just below one round's budget (too small to start).
 
-Fairness (the trust model's H): a trainer that was never a proven outlier (flag 1) keeps its whole
-stake, held or withdrawn, whatever else happened. Cures: a trainer that was rejected and cured is
-credited by the re-post exactly its §7 share of that round, and by an honest re-post (the post with
-the cured slots accepted at their scores) exactly what it would have had if it had never been
-rejected; if the aggregator misses the re-post, it gets the same bond share as every other submitter.
+Fairness (the trust model's H): a trainer that was never slashed (flag 1) keeps its whole stake, held
+or withdrawn, whatever else happened, however often it was excluded (flag 3) or rejected (flag 2).
+Cures: a trainer that was rejected and cured is credited by the re-post exactly its §7 share of that
+round, and by an honest re-post (the post with the cured slots accepted at their scores) exactly what
+it would have had if it had never been rejected; if the aggregator misses the re-post, it gets the
+same bond share as every other submitter.
 `FEDMARKET_HYPOTHESIS_EXAMPLES` and `FEDMARKET_HYPOTHESIS_STEPS` raise the number and length of sequences.
 """
 
@@ -142,7 +143,8 @@ class Ledger:
 
     def settle(self, flags: list[int], scores: list[int], stamp: int) -> None:
         """Apply §7 for the open round (a post without a flag 2, a finalize or a re-post at `stamp`): the
-        budget to the accepted (carried forward when nobody is accepted), flag 1 slashed and ejected."""
+        budget to the accepted (carried forward when nobody is accepted), flag 1 slashed and ejected, flags
+        2 and 3 only unpaid."""
         last = self.round == self.rounds
         budget = self.round_budget
         split, dust = shares(budget, self.accepted(flags), scores)
@@ -287,6 +289,12 @@ class MarketMachine(RuleBasedStateMachine):
         except Exception:
             return True
         return False
+
+    def check_outcomes(self, receipt: TxReceipt, flags: Sequence[int]) -> None:
+        """The settling receipt names exactly the slashed (flag 1), rejected (flag 2) and excluded (flag 3) slots."""
+        for event, flag in (("TrainerSlashed", 1), ("UpdateRejected", 2), ("UpdateExcluded", 3)):
+            slots = [e.args["slot"] for e in self.market.receipt_events(receipt, event)]
+            assert slots == [slot for slot, f in enumerate(flags) if f == flag], event
 
     def stamp(self, receipt: TxReceipt) -> int:
         """The timestamp of the block a transaction was mined in."""
@@ -511,7 +519,7 @@ class MarketMachine(RuleBasedStateMachine):
         n = len(ledger.slots)
         flags, scores, honest = [0] * n, [0] * n, {}
         for slot in ledger.commitments:
-            flags[slot] = 2 if flagging == "reject_all" else data.draw(st.sampled_from([0, 0, 0, 1, 2, 2]))
+            flags[slot] = 2 if flagging == "reject_all" else data.draw(st.sampled_from([0, 0, 0, 1, 2, 2, 3]))
             score = self.draw_score(data, direction)
             if flags[slot] == 0:
                 scores[slot] = score
@@ -527,16 +535,16 @@ class MarketMachine(RuleBasedStateMachine):
         receipt = self.attempt(fn, 1, gas=GAS_POST)
         if not receipt:
             return
-        slashed = [e.args["slot"] for e in self.market.receipt_events(receipt, "TrainerSlashed")]
         if 2 in flags:
             (event,) = self.market.receipt_events(receipt, "RoundDisputable")
             end = self.stamp(receipt) + ledger.post_window
             assert event.args["rejected"] == sum(1 << slot for slot, flag in enumerate(flags) if flag == 2)
             assert event.args["disputeEnd"] == end
-            assert slashed == [] and self.market.receipt_events(receipt, "UpdateRejected") == []
+            self.check_outcomes(receipt, [0] * len(flags))  # nothing settles yet
             ledger.dispute(flags, scores, end, honest)
         else:
-            assert slashed == [slot for slot, flag in enumerate(flags) if flag == 1]
+            assert self.market.receipt_events(receipt, "RoundDisputable") == []  # flags 1 and 3 are proven
+            self.check_outcomes(receipt, flags)
             ledger.settle(flags, scores, self.stamp(receipt))
 
     def repost(self, pid: int, data: st.DataObject, mode: str | None = None) -> None:
@@ -555,7 +563,7 @@ class MarketMachine(RuleBasedStateMachine):
         elif mode == "fresh":
             direction = data.draw(st.sampled_from(["random", "zero", "negated"]))
             for slot in ledger.commitments:
-                flags[slot] = data.draw(st.sampled_from([0, 0, 1, *([2] if slot in ledger.rejected else [])]))
+                flags[slot] = data.draw(st.sampled_from([0, 0, 1, 3, *([2] if slot in ledger.rejected else [])]))
                 scores[slot] = self.draw_score(data, direction) if flags[slot] == 0 else 0
         should: bool | None = None
         errors: list[str] = []
@@ -579,10 +587,7 @@ class MarketMachine(RuleBasedStateMachine):
         if not receipt:
             return
         assert ledger.cured and mode != "again", "a re-post settled with nothing cured or a cured slot rejected"
-        slashed = [e.args["slot"] for e in self.market.receipt_events(receipt, "TrainerSlashed")]
-        assert slashed == [slot for slot, flag in enumerate(flags) if flag == 1]
-        rejected = [e.args["slot"] for e in self.market.receipt_events(receipt, "UpdateRejected")]
-        assert rejected == [slot for slot, flag in enumerate(flags) if flag == 2]
+        self.check_outcomes(receipt, flags)
         # Cured slots are credited exactly their §7 share of this settlement; an honest re-post is the post
         # that never rejected them, so that share is what they would have had without the false flag.
         after = self.rewards_of(pid, ledger)
@@ -691,10 +696,7 @@ class MarketMachine(RuleBasedStateMachine):
         receipt = self.expect(fn, who, should, errors, gas=GAS_POST)
         if receipt:
             assert [e.args["round"] for e in self.market.receipt_events(receipt, "RoundFinalized")] == [ledger.round]
-            rejected = [e.args["slot"] for e in self.market.receipt_events(receipt, "UpdateRejected")]
-            slashed = [e.args["slot"] for e in self.market.receipt_events(receipt, "TrainerSlashed")]
-            assert rejected == [slot for slot, flag in enumerate(flags) if flag == 2]
-            assert slashed == [slot for slot, flag in enumerate(flags) if flag == 1]
+            self.check_outcomes(receipt, flags)
             ledger.settle(flags, scores, self.stamp(receipt))
 
     def resolve(self, pid: int, data: st.DataObject) -> None:
@@ -868,6 +870,10 @@ class MarketMachine(RuleBasedStateMachine):
             )
             assert (project.budget_left, project.owner_refund, project.bond_held) == (
                 ledger.budget_left, ledger.owner_refund, ledger.bond_held,
+            )
+            settled = ledger.round - ledger.round_open  # every post names model_out(round): the models chain by one
+            assert (self.market.previous_model_commitment(pid), self.market.model_commitment(pid)) == (
+                model_out(max(settled - 1, 0)), model_out(settled),
             )
             if ledger.disputing:
                 dispute = self.market.dispute(pid, ledger.round)

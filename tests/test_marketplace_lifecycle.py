@@ -6,6 +6,8 @@ The attacks on these rules (false flags, a chosen v, missed deadlines) are in te
 from __future__ import annotations
 
 import random
+from dataclasses import replace
+from functools import partial
 
 import pytest
 from eth_account import Account
@@ -18,6 +20,7 @@ from market.protocol.public_input import public_input
 from tests.marketplace_harness import (
     CID,
     MODEL_CID,
+    MODEL_COMMIT,
     V_COMMIT,
     Deployment,
     assert_solvent,
@@ -107,7 +110,7 @@ def test_public_input_matches_python_and_binds_the_round(chain: Chain) -> None:
     seqs = market.submission_order(pid, 1)
     assert seqs == [1, 3, 0, 0, 2]
     for _ in range(5):
-        flags = [0 if c == 0 else rng.choice([0, 0, 1, 2]) for c in commitments]
+        flags = [0 if c == 0 else rng.choice([0, 0, 1, 2, 3]) for c in commitments]
         scores = [rng.randint(-(2**63), 2**63 - 1) if c and f == 0 else 0 for c, f in zip(commitments, flags)]
         expected = public_input(statement(chain, market, pid, 1, 5), 8, commitments, flags, scores, seqs)
         assert market.public_input(pid, 1, model_out(1), flags, scores) == expected
@@ -126,6 +129,49 @@ def test_public_input_matches_python_and_binds_the_round(chain: Chain) -> None:
     with pytest.raises(ContractRevert) as info:
         market.post_round(pid, 2, MODEL_CID, CID, model_out(2), flags, scores, proof1, dep.aggregator)
     assert info.value.name == "InvalidProof"
+
+
+def test_model_commitments_chain_across_rounds(chain: Chain) -> None:
+    """modelPrev and model (PROTOCOL.md §6) start at g(0)'s; every settlement (a post that settles at once, a
+    finalize, the last round's post) shifts them by one round, a disputable post or a refused one moves
+    nothing, and each round's public input hashes the pair the contract holds then."""
+    dep = deploy(chain, slots=4)
+    market = dep.market
+    pid = dep.create(rounds=3, min_trainers=2, max_trainers=2)
+
+    def models() -> tuple[int, int]:
+        return market.previous_model_commitment(pid), market.model_commitment(pid)
+
+    assert models() == (MODEL_COMMIT, MODEL_COMMIT)  # round 1's previous step is zero
+    dep.start(pid, 2)
+    dep.round(pid, [1, 1])  # settles at once
+    assert models() == (MODEL_COMMIT, model_out(1))
+
+    market.open_round(pid, V_COMMIT, dep.aggregator)
+    dep.submit(pid, 2, [0, 1])
+    flags, scores = [2, 0], [0, 1]
+    dep.post(pid, 2, flags, scores)
+    assert market.project(pid).disputing and models() == (MODEL_COMMIT, model_out(1))  # nothing settled
+    dep.finalize(pid, 2, flags, scores)
+    assert models() == (model_out(1), model_out(2))
+
+    market.open_round(pid, V_COMMIT, dep.aggregator)
+    dep.submit(pid, 3, [0, 1])
+    commitments, seqs = market.round_state(pid, 3).commitments, market.submission_order(pid, 3)
+    flags, scores = [0, 3], [2, 0]
+    header = statement(chain, market, pid, 3, 2)
+    assert (header.model_prev, header.model_in) == (model_out(1), model_out(2))
+    expected = public_input(header, 4, commitments, flags, scores, seqs)
+    assert market.public_input(pid, 3, model_out(3), flags, scores) == expected
+    # A proof whose header starts the previous step anywhere else is refused, and moves nothing.
+    for prev in (MODEL_COMMIT, model_out(2)):
+        stale = public_input(replace(header, model_prev=prev), 4, commitments, flags, scores, seqs)
+        proof = [stale] + [0] * 7
+        reverts("InvalidProof", partial(market.post_round, pid, 3, MODEL_CID, CID, model_out(3), flags, scores, proof,
+                                        dep.aggregator), pid, 3)
+    assert models() == (model_out(1), model_out(2))
+    market.post_round(pid, 3, MODEL_CID, CID, model_out(3), flags, scores, [expected] + [0] * 7, dep.aggregator)
+    assert market.project(pid).state == State.FINISHED and models() == (model_out(2), model_out(3))
 
 
 def _check_order(dep: Deployment, pid: int, round_: int, order: list[int], n: int) -> list[int]:

@@ -26,7 +26,7 @@ from market.protocol.public_input import (
     pack,
     public_input,
 )
-from tests.fixtures_zk import CTX, MODEL_IN, PARAMS, SPEC, direction, round_slots, updates
+from tests.fixtures_zk import CTX, MODEL_IN, MODEL_PREV, PARAMS, SPEC, direction, round_slots, updates
 from tests.marketplace_harness import CID, commitment, deploy, model_out, statement
 from zk.witness import build_witness
 
@@ -36,7 +36,8 @@ CIRCUIT = (ROOT / "zk" / "circuits" / "round.circom").read_text().split("templat
 #: The signal name of each local name the contract writes into the data.
 CONTRACT_NAMES = {
     "chainid()": "chainId", "address()": "marketplace", "pid": "projectId", "round": "round", "vCommit": "vCommit",
-    "modelIn": "modelIn", "modelOut": "modelOut", "n": "nTrainers", "c": "commitment", "flag": "flag", "score": "score", "seq": "seq",
+    "modelPrev": "modelPrev", "modelIn": "modelIn", "modelOut": "modelOut", "n": "nTrainers", "c": "commitment",
+    "flag": "flag", "score": "score", "seq": "seq",
 }
 
 Word = tuple[str, int, int, tuple[str, int] | None]  # (signal, byte offset, byte width, packed (signal, shift))
@@ -172,7 +173,7 @@ def test_circuit_bit_order_is_the_description() -> None:
 def test_witness_signals_hash_to_its_public_input() -> None:
     """Re-pack the witness's own public signals by the description: the bytes hash to its public input."""
     v = direction(0)
-    w = build_witness(PARAMS, CTX, v, commit(v, SPEC), round_slots([*updates(0)[:3], None]), MODEL_IN)
+    w = build_witness(PARAMS, CTX, v, commit(v, SPEC), round_slots([*updates(0)[:3], None]), MODEL_IN, MODEL_PREV)
     signals = w.inputs
     slot_names = [f.name for f in SLOT] + [f.packed[0] for f in SLOT if f.packed]
     assert {f.name for f in HEADER} | set(slot_names) <= set(signals)
@@ -203,7 +204,7 @@ def test_contract_view_equals_python_on_random_rounds(chain: Chain) -> None:
         commitments = market.round_state(pid, 1).commitments
         seqs = market.submission_order(pid, 1)
         for _ in range(3):
-            flags = [0 if c == 0 else rng.choice([0, 1, 2]) for c in commitments]
+            flags = [0 if c == 0 else rng.choice([0, 1, 2, 3]) for c in commitments]
             scores = [rng.randint(-(2**63), 2**63 - 1) if c and f == 0 else 0 for c, f in zip(commitments, flags)]
             expected = public_input(statement(chain, market, pid, 1, n, v_commit), 8, commitments, flags, scores, seqs)
             assert market.public_input(pid, 1, model_out(1), flags, scores) == expected

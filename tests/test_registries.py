@@ -57,7 +57,7 @@ def test_dispatch_runs_each_rules_pure_functions() -> None:
     krum_cfg = RuleConfig(f=1, m=0, tau_pct=0)
     dist, nsq, a = distances_norms_inner(U, v)
     out = aggregate_round(U, U, v, torch.zeros(2), SPEC, krum_cfg, seq)
-    assert out.detail == screened_multi_krum(dist, nsq, seq, 1, 0, 0, krum_cfg.dup_pct, krum_cfg.floor_pct)
+    assert out.detail == screened_multi_krum(dist, nsq, a, seq, 1, 0, 0, krum_cfg.dup_pct, krum_cfg.floor_pct)
     assert out.inner == a
     ft = aggregate_round(U, U, v, torch.zeros(2), SPEC, RuleConfig(rule=RuleName.FLTRUST), seq)
     assert ft.detail == cosine_filter(U, v, 0) and ft.accepted == [True, True, False, True]

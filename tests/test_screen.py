@@ -1,4 +1,4 @@
-"""The free-rider screens of PROTOCOL §3 (copies, norm floor) on hand-computed vectors."""
+"""The screens of PROTOCOL §3 (copies, norm floor, direction test) and the novelty of the scores, on hand-computed vectors."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from aggregator.rules.distances import pairwise_sq_distances
+from aggregator.rules.novelty import novel_inner
 from aggregator.rules.round import aggregate_round
 from aggregator.rules.screen import below_floor, copies, screened_multi_krum
 from market.errors import AggregationError
@@ -15,6 +16,7 @@ from market.protocol.quant import QuantSpec
 # 10, 20, 30, 40 honest; row 4 repeats row 0; row 5 sends nothing; row 6 is far away.
 U = torch.tensor([[10], [20], [30], [40], [10], [0], [400]], dtype=torch.int64)
 NSQ = [100, 400, 900, 1600, 100, 0, 160000]
+A = [10, 20, 30, 40, 10, 0, 400]  # <v, u_i> for v = [1]
 
 
 def test_copies_flag_the_later_of_a_close_pair() -> None:
@@ -45,14 +47,16 @@ def test_screened_multi_krum_by_hand() -> None:
     # Row 4 copies row 0. C = rows 0,1,2,3,5,6; median rank 2 by nsq: 0, 100, 400, ... -> row 1.
     # Row 5: 100 * 0 < 10 * 400, low. K = rows 0,1,2,3,6: n0 = 5, f = 1: k = 2, m_eff = 4.
     # krum = 100+400, 100+100, 100+100, 100+400, 129600+136900: row 6 is the Krum outlier.
-    r = screened_multi_krum(pairwise_sq_distances(U), NSQ, list(range(7)), 1, 0, 0, 5, 10)
+    r = screened_multi_krum(pairwise_sq_distances(U), NSQ, A, list(range(7)), 1, 0, 0, 5, 10)
     assert r.copy == [False, False, False, False, True, False, False]
     assert r.median == 1 and r.low == [False, False, False, False, False, True, False]
     assert r.members == [0, 1, 2, 3, 6] and r.krum.krum_scores == [500, 200, 200, 500, 266500]
     assert r.outlier == [False, False, False, False, True, True, True]
     assert r.selected == [True, True, True, True, False, False, False]
+    assert r.against == [False] * 7  # every member moves along v (the zero update is low, not against)
+    assert r.flags == [0, 0, 0, 0, 1, 1, 3]  # copy and low slashed; the Krum outlier only excluded
     # The submission order decides which of two equal updates is the copy.
-    swapped = screened_multi_krum(pairwise_sq_distances(U), NSQ, [4, 1, 2, 3, 0, 5, 6], 1, 0, 0, 5, 10)
+    swapped = screened_multi_krum(pairwise_sq_distances(U), NSQ, A, [4, 1, 2, 3, 0, 5, 6], 1, 0, 0, 5, 10)
     assert swapped.outlier == [True, False, False, False, False, True, True]
 
 
@@ -64,4 +68,48 @@ def test_aggregate_round_drops_free_riders() -> None:
     assert out.scores[4:] == [0, 0, 0]
     assert out.new_global.tolist() == [25 / 4096]
     plain = aggregate_round(U, U, v, torch.zeros(1), spec, RuleConfig(f=1, m=0, tau_pct=0, dup_pct=0, floor_pct=0))
-    assert plain.accepted[4] and plain.accepted[5]
+    assert plain.accepted[4] and not plain.accepted[5]  # without the floor, the zero update fails the direction test
+    assert plain.flags[5] == 3
+
+
+def test_direction_test_excludes_updates_against_v_before_krum() -> None:
+    # v = [1, 0]. Rows 3 and 4 point against v (a = -30, 0): excluded (flag 3), not slashed, and they take no
+    # part in Multi-Krum: K = rows 0, 1, 2 (n0 = 3, f = 0: k = 1, m_eff = 3), all selected.
+    rows = torch.tensor([[30, 5], [40, -5], [35, 20], [-30, 0], [0, 35]], dtype=torch.int64)
+    nsq = [925, 1625, 1625, 900, 1225]
+    a = [30, 40, 35, -30, 0]
+    r = screened_multi_krum(pairwise_sq_distances(rows), nsq, a, list(range(5)), 0, 0, 0, 5, 10)
+    assert r.against == [False, False, False, True, True]
+    assert r.members == [0, 1, 2] and r.flags == [0, 0, 0, 3, 3]
+    with pytest.raises(AggregationError, match="one inner product"):
+        screened_multi_krum(pairwise_sq_distances(rows), nsq, a[:4], list(range(5)), 0, 0, 0, 5, 10)
+
+
+def test_novelty_scores_only_what_the_previous_step_does_not_explain() -> None:
+    # step s = [2, 0]; v = [3, 4]: ss = 4, vs = 6. a'_i = floor((4 a_i - 6 su_i) / 4) = <v_perp, u_i>, v_perp = [0, 4].
+    v = torch.tensor([3, 4], dtype=torch.int64)
+    s = torch.tensor([2, 0], dtype=torch.int64)
+    rows = torch.tensor([[10, 0], [10, 1], [0, -1], [1, 1]], dtype=torch.int64)
+    a = [30, 34, -4, 7]
+    assert novel_inner(a, rows, v, s) == [0, 4, -4, 4]  # [10, 0] is the step itself: nothing new
+    # floors towards minus infinity: s = [3, 1], ss = 10, vs = 13; u = [1, 0]: (10 * 3 - 13 * 3) / 10 = -0.9 -> -1
+    assert novel_inner([3], torch.tensor([[1, 0]]), v, torch.tensor([3, 1])) == [-1]
+    # round 1 (no previous step): a unchanged
+    assert novel_inner(a, rows, v, torch.zeros(2, dtype=torch.int64)) == a
+    with pytest.raises(AggregationError, match="int64 like v"):
+        novel_inner(a, rows, v, torch.zeros(3, dtype=torch.int64))
+
+
+def test_a_free_rider_resending_the_previous_step_scores_below_every_trainer() -> None:
+    # Three trainers move along v = [4, 4, 0] with their own data (the second coordinate); the free rider
+    # sends twice the previous step s = [5, 0, 0]. Its a = 40 is the largest, its novelty the smallest.
+    v = torch.tensor([4, 4, 0], dtype=torch.int64)
+    rows = torch.tensor([[4, 3, 1], [5, 4, -1], [3, 5, 0], [10, 0, 1]], dtype=torch.int64)
+    spec = QuantSpec()
+    cfg = RuleConfig(f=0, m=0, tau_pct=0, dup_pct=0, floor_pct=0)
+    plain = aggregate_round(rows, rows, v, torch.zeros(3), spec, cfg)
+    novel = aggregate_round(rows, rows, v, torch.zeros(3), spec, cfg, step=torch.tensor([5, 0, 0]))
+    assert plain.accepted == novel.accepted == [True] * 4
+    assert plain.inner == [28, 36, 32, 40] and novel.inner == [12, 16, 20, 0]
+    assert novel.scores[3] < 0 < min(novel.scores[:3])
+    assert plain.scores[3] >= max(plain.scores[:3])

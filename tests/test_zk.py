@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from aggregator.rules.clip import contribution_scores
+from aggregator.rules.novelty import novel_inner
 from aggregator.rules.shapley import first_order_shapley, harmonic_parts, inner_products
 from market.errors import ProofError, TooManySlots
 from market.protocol.commitment import commit
@@ -20,6 +21,7 @@ from market.protocol.quant import model_spec
 from tests.fixtures_zk import (
     CTX,
     MODEL_IN,
+    MODEL_PREV,
     PARAMS,
     SPEC,
     TAMPERED,
@@ -49,10 +51,12 @@ def test_development_setup_is_marked_insecure(zk_artifacts: Path) -> None:
 
 def test_honest_round_outcome_is_the_aggregators(honest_round: RoundCase) -> None:
     w = honest_round.witness
-    assert w.flags == [0, 0, 0, 1]
+    assert w.flags == [0, 0, 0, 3]  # the poisoned update is a Multi-Krum outlier: excluded, not slashed
     assert w.seqs == [0, 1, 2, 3] and w.inputs["seq"] == w.seqs
     ups = [s.update for s in honest_round.slots]
-    a = inner_products(torch.stack(ups), honest_round.v)
+    U = torch.stack(ups)
+    a = novel_inner(inner_products(U, honest_round.v), U, honest_round.v, MODEL_IN - MODEL_PREV)
+    assert a != inner_products(U, honest_round.v)  # the previous step is not zero: the novelty counts
     accepted = [True, True, True, False]
     med = sorted((a[i], i) for i in range(3))[1][0]  # rank 3 // 2 among the accepted
     assert w.scores == first_order_shapley([min(x, med) for x in a[:3]] + [a[3]], accepted)
@@ -88,7 +92,7 @@ def test_tampered_proof_is_rejected(zk_artifacts: Path, honest_round: RoundCase)
 def test_swapped_outlier_admits_no_witness(zk_artifacts: Path, honest_round: RoundCase, tmp_path: Path) -> None:
     """Flag the honest slot 0 instead of the poisoned slot 3: no consistent witness exists."""
     inputs = dict(honest_round.witness.inputs)
-    inputs["flag"] = [1, 0, 0, 0]
+    inputs["flag"] = [3, 0, 0, 0]
     with pytest.raises(ProofError):
         compute_witness(zk_artifacts, inputs, tmp_path / "a.wtns")
     inputs["sel"] = [0, 1, 1, 1]  # also move the selection: the Krum ranking check fails
@@ -110,7 +114,7 @@ def test_inconsistent_witness_is_refused(zk_artifacts: Path, honest_round: Round
     bad_slots = list(honest_round.slots)
     bad_slots[0] = dataclasses.replace(bad_slots[0], update=bad_slots[1].update)
     with pytest.raises(ProofError):
-        build_witness(PARAMS, CTX, honest_round.v, honest_round.v_commit, bad_slots, MODEL_IN)
+        build_witness(PARAMS, CTX, honest_round.v, honest_round.v_commit, bad_slots, MODEL_IN, MODEL_PREV)
 
 
 def test_zero_or_unnormalised_direction_admits_no_witness(zk_artifacts: Path, honest_round: RoundCase,
@@ -125,7 +129,7 @@ def test_zero_or_unnormalised_direction_admits_no_witness(zk_artifacts: Path, ho
         with pytest.raises(ProofError):
             compute_witness(zk_artifacts, {**inputs, "v": offsets, "vCommit": commit(v, SPEC)}, tmp_path / f"{name}.wtns")
         with pytest.raises(ProofError, match="not normalised"):
-            build_witness(PARAMS, CTX, v, commit(v, SPEC), honest_round.slots, MODEL_IN)
+            build_witness(PARAMS, CTX, v, commit(v, SPEC), honest_round.slots, MODEL_IN, MODEL_PREV)
 
 
 def test_scores_must_be_capped_at_the_median(zk_artifacts: Path, honest_round: RoundCase, tmp_path: Path) -> None:
@@ -176,7 +180,7 @@ def test_invalid_and_absent_slots(zk_artifacts: Path) -> None:
     """Slot 1 sent an invalid blob (flag 2), slot 2 sent nothing: both unscored."""
     case = make_round(zk_artifacts, [*updates(5)[:1], None, None, updates(5)[3]], seed=5, absent=(2,))
     w = case.witness
-    assert w.flags == [0, 2, 0, 1] and w.commitments[2] == 0
+    assert w.flags == [0, 2, 0, 3] and w.commitments[2] == 0
     assert w.scores[1:] == [0, 0, 0]
     assert w.seqs == [0, 1, 0, 2]  # the invalid blob has a rank too; the absent slot has 0
     assert verify(_vk(zk_artifacts), case.proof, [w.public_input])
@@ -186,7 +190,7 @@ def test_invalid_and_absent_slots(zk_artifacts: Path) -> None:
 def test_seq_is_a_byte_and_zero_for_absent_slots(zk_artifacts: Path, tmp_path: Path, seqs: list[int]) -> None:
     """The circuit refuses a rank on an absent slot and ranks outside uint8 (the hash takes 8 bits)."""
     case_slots = round_slots([*updates(5)[:1], None, None, updates(5)[3]], seed=5, absent=(2,))
-    w = build_witness(PARAMS, CTX, direction(5), commit(direction(5), SPEC), case_slots, MODEL_IN)
+    w = build_witness(PARAMS, CTX, direction(5), commit(direction(5), SPEC), case_slots, MODEL_IN, MODEL_PREV)
     compute_witness(zk_artifacts, w.inputs, tmp_path / "ok.wtns")
     with pytest.raises(ProofError):
         compute_witness(zk_artifacts, {**w.inputs, "seq": seqs}, tmp_path / "bad.wtns")
@@ -225,18 +229,18 @@ def tau_circuit() -> Path:
     return compile_circuit(TAU_PARAMS)
 
 
-@pytest.mark.parametrize(("seed", "flags"), [(0, [0, 0, 0, 1]), (1, [1, 0, 0, 1])])
+@pytest.mark.parametrize(("seed", "flags"), [(0, [0, 0, 0, 3]), (1, [3, 0, 0, 3])])
 def test_tolerance_rule_and_ties(tau_circuit: Path, tmp_path: Path, seed: int, flags: list[int]) -> None:
     """Seed 0: krum tie between slots 0 and 1 (index wins), slot 2 unselected but within tau;
     seed 1: slot 0 unselected and beyond tau. Any other flags admit no witness."""
     ups, v = updates(seed), direction(seed)
     slots = [Slot(commit(u, SPEC), u, i) for i, u in enumerate(ups)]
-    w = build_witness(TAU_PARAMS, CTX, v, commit(v, SPEC), slots, MODEL_IN)
+    w = build_witness(TAU_PARAMS, CTX, v, commit(v, SPEC), slots, MODEL_IN, MODEL_PREV)
     assert w.flags == flags
     compute_witness(tau_circuit, w.inputs, tmp_path / "ok.wtns")
     for i in range(3):
         bad = list(w.inputs["flag"])  # type: ignore[call-overload]
-        bad[i] = 1 - bad[i]
+        bad[i] = 3 - bad[i]
         with pytest.raises(ProofError):
             compute_witness(tau_circuit, {**w.inputs, "flag": bad}, tmp_path / f"bad{i}.wtns")
 
@@ -254,10 +258,10 @@ def _copied_round() -> list[torch.Tensor]:
 def _witness(params: CircuitParams, ups: list[torch.Tensor], order: list[int] | None = None,
              seed: int = 0) -> RoundWitness:
     v = direction(seed)
-    return build_witness(params, CTX, v, commit(v, SPEC), round_slots(list(ups), seed, order=order), MODEL_IN)
+    return build_witness(params, CTX, v, commit(v, SPEC), round_slots(list(ups), seed, order=order), MODEL_IN, MODEL_PREV)
 
 
-@pytest.mark.parametrize(("order", "flags"), [([0, 1, 2, 3], [0, 0, 1, 1]), ([2, 1, 0, 3], [1, 0, 0, 1])])
+@pytest.mark.parametrize(("order", "flags"), [([0, 1, 2, 3], [0, 0, 1, 3]), ([2, 1, 0, 3], [1, 0, 0, 3])])
 def test_copy_is_flagged_and_the_earlier_update_kept(zk_artifacts: Path, tmp_path: Path, order: list[int],
                                                      flags: list[int]) -> None:
     """Of two near-identical updates the later submission is the copy: swapping the ranks swaps the flag.
@@ -283,11 +287,11 @@ def test_hidden_or_misplaced_copy_admits_no_witness(zk_artifacts: Path, tau_circ
     ups = _copied_round()
     honest = _witness(PARAMS, ups)
     no_rule = _witness(dataclasses.replace(PARAMS, dup_pct=0), ups)
-    assert no_rule.flags == [0, 0, 0, 1] and honest.flags == [0, 0, 1, 1]
+    assert no_rule.flags == [0, 0, 0, 3] and honest.flags == [0, 0, 1, 3]
     with pytest.raises(ProofError):
         compute_witness(zk_artifacts, no_rule.inputs, tmp_path / "hide.wtns")
     swapped = _witness(PARAMS, ups, order=[2, 1, 0, 3])
-    assert swapped.flags == [1, 0, 0, 1]
+    assert swapped.flags == [1, 0, 0, 3]
     with pytest.raises(ProofError):
         compute_witness(zk_artifacts, {**swapped.inputs, "seq": honest.seqs}, tmp_path / "earlier.wtns")
     # with DUP = 0 (the tolerance circuit has no copy constraints) the copy is an ordinary update
@@ -304,14 +308,16 @@ def test_zero_update_is_below_the_floor(zk_artifacts: Path, tmp_path: Path) -> N
     ups = updates(0)
     ups[1] = torch.zeros(PARAMS.d, dtype=torch.int64)
     w = _witness(PARAMS, ups)
-    assert w.flags == [0, 1, 0, 1] and w.scores[1] == 0
+    assert w.flags == [0, 1, 0, 3] and w.scores[1] == 0
     assert w.inputs["med"] == [0, 0, 1, 0]  # nsq order: zero, 2, 0, poisoned 3; rank (4 - 1) // 2 = 1
     assert w.inputs["sel"] == [1, 0, 1, 0]  # Multi-Krum over {0, 2, 3}: m_eff = 2
     compute_witness(zk_artifacts, w.inputs, tmp_path / "ok.wtns")
     with pytest.raises(ProofError):
-        compute_witness(zk_artifacts, {**w.inputs, "flag": [0, 0, 0, 1]}, tmp_path / "flag.wtns")
+        compute_witness(zk_artifacts, {**w.inputs, "flag": [0, 0, 0, 3]}, tmp_path / "flag.wtns")
+    with pytest.raises(ProofError):  # the zero update excluded instead of slashed
+        compute_witness(zk_artifacts, {**w.inputs, "flag": [0, 3, 0, 3]}, tmp_path / "flag3.wtns")
     no_floor = _witness(dataclasses.replace(PARAMS, floor_pct=0), ups)
-    assert no_floor.flags == [0, 0, 0, 1]
+    assert no_floor.flags == [0, 3, 0, 3]  # without the floor it is still no help: a = 0 fails the direction test
     for i, med in enumerate(([0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0])):
         with pytest.raises(ProofError):
             compute_witness(zk_artifacts, {**no_floor.inputs, "med": med}, tmp_path / f"hide{i}.wtns")
@@ -328,3 +334,61 @@ def test_slots_are_capped_where_scores_stay_unique() -> None:
     assert CircuitParams(n=126, d=1).n == 126
     with pytest.raises(TooManySlots, match="at most 126 slots"):
         CircuitParams(n=127, d=1)
+
+
+# ---- the direction test, the two outcomes and the novelty (PROTOCOL §3, §5), on the PARAMS circuit ----
+
+def test_update_against_v_is_excluded_never_slashed(zk_artifacts: Path, tmp_path: Path) -> None:
+    """A sign-flipped update (a < 0) is excluded (flag 3) by the direction test before Multi-Krum. The attacker's
+    test: an aggregator (with the owner) that would rather slash it, or slash an honest trainer that Multi-Krum
+    pushed out, finds no witness for flag 1; nor can it pass the flipped update off as accepted."""
+    ups = updates(0, poisoned=())
+    ups[3] = -ups[3]
+    w = _witness(PARAMS, ups)
+    assert w.flags[3] == 3 and w.scores[3] == 0
+    compute_witness(zk_artifacts, w.inputs, tmp_path / "ok.wtns")
+    excluded = [i for i, f in enumerate(w.flags) if f == 3]
+    for i in excluded:
+        for forged in (1, 0):
+            bad = list(w.flags)
+            bad[i] = forged
+            with pytest.raises(ProofError):
+                compute_witness(zk_artifacts, {**w.inputs, "flag": bad}, tmp_path / f"f{i}{forged}.wtns")
+
+
+def test_novelty_must_be_the_floor_division(zk_artifacts: Path, honest_round: RoundCase, tmp_path: Path) -> None:
+    """nov_i = floor((ss a_i - vs su_i) / ss): one more or less (with the remainder moved to keep the product
+    equation) admits no witness, and neither does another g(r-2) than the committed one."""
+    inputs = dict(honest_round.witness.inputs)
+    nov, nrem = list(inputs["nov"]), list(inputs["nrem"])  # type: ignore[call-overload]
+    step = MODEL_IN - MODEL_PREV
+    ss = int((step * step).sum())
+    for delta in (1, -1):
+        forged_nov, forged_rem = list(nov), list(nrem)
+        forged_nov[0] = (forged_nov[0] + delta) % R
+        forged_rem[0] -= delta * ss
+        with pytest.raises(ProofError):
+            compute_witness(zk_artifacts, {**inputs, "nov": forged_nov, "nrem": forged_rem}, tmp_path / f"n{delta}.wtns")
+    mspec = model_spec(SPEC)
+    with pytest.raises(ProofError):
+        compute_witness(zk_artifacts, {**inputs, "mPrev": [int(x) + mspec.offset for x in (MODEL_PREV + 1).tolist()]},
+                        tmp_path / "prev.wtns")
+
+
+def test_a_resent_previous_step_scores_least(zk_artifacts: Path, tmp_path: Path) -> None:
+    """The previous proven step ran along `old`; this round's honest updates move along `new` = `old` plus what
+    the trainers' data adds. A free rider that resends the previous step at an honest size is never slashed,
+    and scores below every trainer that trained (its novelty is zero), whether or not Multi-Krum keeps it."""
+    for seed in range(3):
+        g = torch.Generator().manual_seed(seed)
+        old = torch.randint(-400, 400, (PARAMS.d,), generator=g)
+        new = old + torch.randint(-300, 300, (PARAMS.d,), generator=g)
+        ups = [new + torch.randint(-150, 150, (PARAMS.d,), generator=g) for _ in range(3)]
+        size = float(ups[0].to(torch.float64).norm())
+        ups.append(torch.round(old.to(torch.float64) * size / float(old.to(torch.float64).norm())).to(torch.int64))
+        v = torch.round(new.to(torch.float64) * SPEC.qmax / new.abs().max()).to(torch.int64)
+        w = build_witness(PARAMS, CTX, v, commit(v, SPEC), round_slots(list(ups), seed), MODEL_IN, MODEL_IN - old)
+        nov = [x if x < R // 2 else x - R for x in w.inputs["nov"]]  # type: ignore[attr-defined]
+        assert w.flags[3] != 1 and 20 * abs(nov[3]) < min(nov[:3])  # the rounding's crumbs, against real work
+        assert w.scores[3] < min(s for s, f in zip(w.scores[:3], w.flags) if f == 0)
+    compute_witness(zk_artifacts, w.inputs, tmp_path / "ok.wtns")

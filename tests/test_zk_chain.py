@@ -75,7 +75,8 @@ def test_post_round_with_a_real_proof(anvil_chain: Chain, zk_artifacts: Path) ->
     ctx = RoundContext(chain.w3.eth.chain_id, market.address, pid, round_, PARAMS.n)
     seqs = market.submission_order(pid, round_)
     assert seqs == list(range(PARAMS.n))  # submitted in slot order
-    w = build_witness(PARAMS, ctx, v, commit(v, SPEC), [Slot(commit(u, SPEC), u, q) for u, q in zip(ups, seqs)], MODEL_IN)
+    w = build_witness(PARAMS, ctx, v, commit(v, SPEC), [Slot(commit(u, SPEC), u, q) for u, q in zip(ups, seqs)], MODEL_IN,
+                      MODEL_IN)  # round 1: g(r-2) is g(0) as well (the chain's previousModelCommitment)
     assert w.public_input == market.public_input(pid, round_, w.model_commit, w.flags, w.scores)
     proof = prove(zk_artifacts, w.inputs)
     scores = list(w.scores)

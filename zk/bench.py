@@ -57,10 +57,10 @@ def _round_data(p: CircuitParams, seed: int = 1) -> tuple[torch.Tensor, list[tor
 
 
 def _witness(p: CircuitParams, ctx: RoundContext, v: torch.Tensor, ups: list[torch.Tensor]) -> RoundWitness:
-    """Witness of a round from g(r-1) = 0 where every trainer submitted, in slot order (seq = slot)."""
+    """Witness of a round from g(r-2) = g(r-1) = 0 where every trainer submitted, in slot order (seq = slot)."""
     spec = QuantSpec(bits=p.bits)
-    return build_witness(p, ctx, v, commit(v, spec), [Slot(commit(u, spec), u, i) for i, u in enumerate(ups)],
-                         torch.zeros(p.d, dtype=torch.int64))
+    zero = torch.zeros(p.d, dtype=torch.int64)
+    return build_witness(p, ctx, v, commit(v, spec), [Slot(commit(u, spec), u, i) for i, u in enumerate(ups)], zero, zero)
 
 
 def _peak(cmd: list[str]) -> tuple[float, float, float, str]:

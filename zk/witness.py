@@ -8,6 +8,7 @@ import torch
 
 from aggregator.rules.average import fixed_average
 from aggregator.rules.clip import clip_inner
+from aggregator.rules.novelty import novel_inner
 from aggregator.rules.screen import screened_multi_krum
 from aggregator.rules.shapley import distances_norms_inner, first_order_shapley, harmonic_parts
 from market.errors import ProofError
@@ -64,10 +65,10 @@ def _offset(q: torch.Tensor, spec: QuantSpec) -> list[int]:
 
 
 def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_commit: int,
-                  slots: list[Slot], model_in: torch.Tensor) -> RoundWitness:
-    """Run the aggregation rule (PROTOCOL §3: copies, norm floor, Multi-Krum, the view's fixed-point
-    average) on the valid slots and lay out every circuit input. `model_in` is g(r-1)'s view in fixed
-    point (int64, `model_spec`)."""
+                  slots: list[Slot], model_in: torch.Tensor, model_prev: torch.Tensor) -> RoundWitness:
+    """Run the aggregation rule (PROTOCOL §3: copies, norm floor, direction test, Multi-Krum, novelty,
+    capped scores, the view's fixed-point average) on the valid slots and lay out every circuit input.
+    `model_in` and `model_prev` are g(r-1)'s and g(r-2)'s views in fixed point (int64, `model_spec`)."""
     n, d, spec = params.n, params.d, QuantSpec(bits=params.bits)
     mspec = model_spec(spec)
     if len(slots) > n or ctx.n_trainers > n or len(slots) > ctx.n_trainers:
@@ -94,11 +95,25 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
         raise ProofError(f"the slots with a submission need distinct submission ranks, got {seqs}")
     U = torch.stack(rows) if rows else torch.zeros((0, d), dtype=torch.int64)
     dist, nsq, a = distances_norms_inner(U, v)
-    sk = screened_multi_krum(dist, nsq, [seqs[i] for i in valid], params.f, params.m, params.tau_pct,
+    sk = screened_multi_krum(dist, nsq, a, [seqs[i] for i in valid], params.f, params.m, params.tau_pct,
                              params.dup_pct, params.floor_pct)
     kr = sk.krum
-    capped = clip_inner(a, sk.accepted)  # PROTOCOL §3's median cap, at the accepted slot of rank |A| // 2
-    ranked = sorted((a[r], r) for r, ok in enumerate(sk.accepted) if ok)
+    for name, m in (("g(r-1)", model_in), ("g(r-2)", model_prev)):
+        if tuple(m.shape) != (d,):
+            raise ProofError(f"the view of {name} has {tuple(m.shape)} values, the circuit {d}")
+    # novelty over every slot as the circuit sees it (empty and invalid slots hold offset 0, i.e. -OFF)
+    step = model_in - model_prev
+    full = torch.full((n, d), -spec.offset, dtype=torch.int64)
+    for r, i in enumerate(valid):
+        full[i] = U[r]
+    a_all = [int(x) for x in (full * v[None, :]).sum(dim=1).tolist()] if d else [0] * n
+    nov_all = novel_inner(a_all, full, v, step)
+    ss, vs = int((step * step).sum()), int((v * step).sum())
+    su_all = [int(x) for x in (full * step[None, :]).sum(dim=1).tolist()]
+    nrem = [ss * x - vs * y - q * ss if ss else 0 for x, y, q in zip(a_all, su_all, nov_all)]
+    nov = [nov_all[i] for i in valid]
+    capped = clip_inner(nov, sk.accepted)  # PROTOCOL §3's median cap, at the accepted slot of rank |A| // 2
+    ranked = sorted((nov[r], r) for r, ok in enumerate(sk.accepted) if ok)
     amed = [0] * n
     if ranked:
         amed[valid[ranked[len(ranked) // 2][1]]] = 1
@@ -107,7 +122,7 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
     flags = [2 if s.commitment != 0 and s.update is None else 0 for s in slots]
     scores = [0] * n
     for r, i in enumerate(valid):
-        flags[i] = int(sk.outlier[r])
+        flags[i] = sk.flags[r]
         scores[i] = sc[r]
     # the floor's lower median (a hint only when the circuit has the floor)
     med = [0] * n
@@ -127,14 +142,12 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
         kth[i] = near[-1][0] if near else 0
     if members:
         ref[members[kr.order[kr.m_eff - 1]]] = 1
-    if tuple(model_in.shape) != (d,):
-        raise ProofError(f"the model's view has {tuple(model_in.shape)} values, the circuit {d}")
     n_acc = sum(sk.accepted)
     total = U[torch.tensor(sk.accepted, dtype=torch.bool)].sum(dim=0) if n_acc else torch.zeros(d, dtype=torch.int64)
     model_out = fixed_average(model_in, total, n_acc, spec)
     m_rem = total - (model_out - model_in) * max(n_acc, 1)
     st = Statement(ctx.chain_id, ctx.marketplace, ctx.project_id, ctx.round, v_commit,
-                   commit(model_in, mspec), commit(model_out, mspec), ctx.n_trainers)
+                   commit(model_prev, mspec), commit(model_in, mspec), commit(model_out, mspec), ctx.n_trainers)
     rem = _remainders(capped, sk.accepted, sc)
     rems = [0] * n
     for r, i in enumerate(valid):
@@ -148,6 +161,7 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
     inputs: dict[str, object] = {
         **header_values(st),
         "v": _offset(v, spec),
+        "mPrev": _offset(model_prev, mspec),
         "mIn": _offset(model_in, mspec),
         "mOut": _offset(model_out, mspec),
         "mRem": [int(x) for x in m_rem.tolist()],
@@ -164,6 +178,8 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
         "med": med,
         "amed": amed,
         "rem": rems,
+        "nov": [x % FIELD_MODULUS for x in nov_all],
+        "nrem": nrem,
     }
     return RoundWitness(inputs, pub, commitments, flags, scores, seqs, model_out, st.model_out)
 

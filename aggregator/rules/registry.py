@@ -36,6 +36,12 @@ class Decision(Generic[D]):
     inner: list[int]
     detail: D
 
+    @property
+    def flags(self) -> list[int]:
+        """PROTOCOL §5 flags: the rule's own when it has them (1 slashed, 3 excluded), else 1 for every outlier."""
+        own = getattr(self.detail, "flags", None)
+        return list(own) if own is not None else [0 if ok else 1 for ok in self.accepted]
+
 
 class OutlierRule(ABC, Generic[D]):
     """One outlier rule: its manifest name, its FedMarket `Rule` value (None: a project cannot
@@ -56,17 +62,18 @@ class OutlierRule(ABC, Generic[D]):
 
 
 class MultiKrum(OutlierRule[ScreenedKrum]):
-    """PROTOCOL §3: the copy and norm-floor screens, then Multi-Krum with a tolerance; proven by the round circuit."""
+    """PROTOCOL §3: the copy and norm-floor screens, the direction test, then Multi-Krum with a tolerance;
+    proven by the round circuit."""
 
     name = RuleName.MULTI_KRUM
     onchain = Rule.MULTI_KRUM
     provable = True
 
     def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig) -> Decision[ScreenedKrum]:
-        """Screens and Multi-Krum on exact squared distances; a_i from the same pass."""
+        """Screens, direction test and Multi-Krum on exact squared distances; a_i from the same pass."""
         dist, nsq, a = distances_norms_inner(U_view, v)
         c = config
-        detail = screened_multi_krum(dist, nsq, seq, c.f, c.m, c.tau_pct, c.dup_pct, c.floor_pct)
+        detail = screened_multi_krum(dist, nsq, a, seq, c.f, c.m, c.tau_pct, c.dup_pct, c.floor_pct)
         return Decision(detail.accepted, a, detail)
 
 

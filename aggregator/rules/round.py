@@ -9,6 +9,7 @@ import torch
 
 from aggregator.rules.clip import contribution_scores
 from aggregator.rules.fltrust import CosineResult
+from aggregator.rules.novelty import novel_inner
 from aggregator.rules.registry import outlier_rule
 from aggregator.rules.screen import ScreenedKrum
 from market.errors import AggregationError
@@ -19,10 +20,12 @@ from market.protocol.quant import QuantSpec
 
 @dataclass(frozen=True)
 class RoundOutcome:
-    """Decisions (trainer-index order), proven scores, inner products a_i and the new global model."""
+    """Decisions (trainer-index order), PROTOCOL §5 flags (0 accepted, 1 slashed, 3 excluded), proven scores,
+    the novel inner products a'_i they are made of (§3) and the new global model."""
 
     accepted: list[bool]
     outlier: list[bool]
+    flags: list[int]
     scores: list[int]
     inner: list[int]
     new_global: torch.Tensor
@@ -32,14 +35,16 @@ class RoundOutcome:
 def aggregate_round(
     U_view: torch.Tensor, U_full: torch.Tensor, v: torch.Tensor, g_prev: torch.Tensor,
     spec: QuantSpec, config: RuleConfig = RuleConfig(), seq: Sequence[int] | None = None,
-    view: tuple[int, int] | None = None,
+    view: tuple[int, int] | None = None, step: torch.Tensor | None = None,
 ) -> RoundOutcome:
     """Run the configured outlier rule (looked up in the registry) on the proof views, score the
     accepted, average the full updates.
 
     `seq` ranks the updates by submission (PROTOCOL §3 copies; default: row order). `view` = (offset,
     length) of the proof view in the flat model, averaged in fixed point as the circuit proves it (None:
-    no proof view, a float average throughout, as for simulations). Runs on CUDA
+    no proof view, a float average throughout, as for simulations). `step` is the previous proven step
+    `M(r-1) - M(r-2)` over the proof view (aggregator/rules/novelty.py; None or zeros in round 1): the
+    scores count only what it does not explain. Runs on CUDA
     when present (integer results identical to the CPU's); returns the model on the CPU.
     """
     n = U_view.shape[0]
@@ -50,7 +55,10 @@ def aggregate_round(
     U_view, U_full, v, g_prev = U_view.to(dev), U_full.to(dev), v.to(dev), g_prev.to(dev)
     rule = outlier_rule(config.rule)
     decision = rule.decide(U_view, v, seq, config)
-    scores = contribution_scores(decision.inner, decision.accepted)
+    inner = decision.inner if step is None else novel_inner(decision.inner, U_view, v, step.to(dev))
+    scores = contribution_scores(inner, decision.accepted)
     new_global = rule.new_global(g_prev, U_full, decision, spec, view)
     accepted = decision.accepted
-    return RoundOutcome(accepted, [not x for x in accepted], scores, decision.inner, new_global.cpu(), decision.detail)
+    return RoundOutcome(
+        accepted, [not x for x in accepted], decision.flags, scores, inner, new_global.cpu(), decision.detail
+    )

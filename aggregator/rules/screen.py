@@ -1,10 +1,15 @@
-"""Multi-Krum with the free-rider screens of docs/PROTOCOL.md §3: copies and the norm floor.
+"""Multi-Krum with the screens of docs/PROTOCOL.md §3: copies, the norm floor and the direction test.
 
 Pure functions on exact integers. A copy is an update within `dup_pct`% relative squared distance
 of one submitted before it; of the rest, an update whose squared norm is below `floor_pct`% of
-their (lower) median is flagged; Multi-Krum runs on what remains. Screening before Multi-Krum
-matters: zero updates sit at the centre of the honest cloud, so Krum would select them and push
-honest updates out. The prover's witness and the aggregator both decide with `screened_multi_krum`.
+their (lower) median is low. Copies and low updates are not honest ones: they are slashed (flag 1).
+Of the rest, an update that does not move along the validation direction (`a_i = <v, u_i> <= 0`) is
+excluded, and Multi-Krum runs on what remains; its outliers are excluded too. An excluded update
+(flag 3) is left out of the average and unpaid, but not slashed: non-IID data or colluders pushing
+it out of the selected set can put an honest update there. Screening before Multi-Krum matters:
+zero updates sit at the centre of the honest cloud, and colluders inside it against v (inner-product
+manipulation) would crowd the selection. The prover's witness and the aggregator both decide with
+`screened_multi_krum`.
 """
 
 from __future__ import annotations
@@ -23,13 +28,15 @@ class ScreenedKrum:
     """One round's decision over n valid updates (lists in their order).
 
     `median` is the index of the median update among the non-copies (None if there is none).
-    `members` are the indices in the Krum set (neither copy nor low, increasing); `krum` is
-    Multi-Krum over them, its lists indexed by position in `members`.
+    `against` marks the updates that passed both screens but not the direction test. `members` are
+    the indices in the Krum set (no copy, not low, along v; increasing); `krum` is Multi-Krum over
+    them, its lists indexed by position in `members`.
     """
 
     copy: list[bool]
     median: int | None
     low: list[bool]
+    against: list[bool]
     members: list[int]
     krum: KrumResult
     outlier: list[bool]
@@ -38,6 +45,16 @@ class ScreenedKrum:
     def accepted(self) -> list[bool]:
         """Valid and not an outlier."""
         return [not o for o in self.outlier]
+
+    @property
+    def slashed(self) -> list[bool]:
+        """A copy or a low update: not an honest update (flag 1, slashed)."""
+        return [c or lo for c, lo in zip(self.copy, self.low)]
+
+    @property
+    def flags(self) -> list[int]:
+        """PROTOCOL §5 flags: 0 accepted, 1 slashed (copy, low), 3 excluded (direction test, Multi-Krum)."""
+        return [1 if s else (3 if o else 0) for s, o in zip(self.slashed, self.outlier)]
 
     @property
     def selected(self) -> list[bool]:
@@ -73,18 +90,22 @@ def below_floor(nsq: Sequence[int], among: Sequence[bool], floor_pct: int) -> tu
 
 
 def screened_multi_krum(
-    dist: torch.Tensor, nsq: Sequence[int], seq: Sequence[int], f: int, m: int, tau_pct: int,
+    dist: torch.Tensor, nsq: Sequence[int], a: Sequence[int], seq: Sequence[int], f: int, m: int, tau_pct: int,
     dup_pct: int, floor_pct: int,
 ) -> ScreenedKrum:
-    """PROTOCOL §3 outlier decision: copies, then the norm floor, then Multi-Krum on the rest."""
+    """PROTOCOL §3 outlier decision: copies, then the norm floor, then the direction test `a_i > 0`,
+    then Multi-Krum on the rest."""
     if dup_pct < 0 or floor_pct < 0:
         raise AggregationError(f"dup_pct and floor_pct must be >= 0 (got {dup_pct}, {floor_pct})")
+    if len(a) != len(nsq):
+        raise AggregationError(f"need one inner product a_i per update (got {len(a)} for {len(nsq)})")
     copy = copies(dist.tolist(), nsq, seq, dup_pct)
     med, low = below_floor(nsq, [not c for c in copy], floor_pct)
-    members = [i for i in range(len(copy)) if not copy[i] and not low[i]]
+    against = [not c and not lo and int(ai) <= 0 for c, lo, ai in zip(copy, low, a)]
+    members = [i for i in range(len(copy)) if not copy[i] and not low[i] and not against[i]]
     idx = torch.tensor(members, dtype=torch.long, device=dist.device)
     kr = multi_krum(dist.index_select(0, idx).index_select(1, idx), f, m, tau_pct)
-    outlier = [c or lo for c, lo in zip(copy, low)]
+    outlier = [c or lo or ag for c, lo, ag in zip(copy, low, against)]
     for pos, i in enumerate(members):
         outlier[i] = kr.outlier[pos]
-    return ScreenedKrum(copy, med, low, members, kr, outlier)
+    return ScreenedKrum(copy, med, low, against, members, kr, outlier)

@@ -125,6 +125,7 @@ HINTS = {
     "NothingCured": "nobody cured: the post is final, settle it with finalizeRound",
     "ClaimMismatch": "pass exactly the flags and scores of the round's RoundPosted event",
     "NewRejection": "a re-post may reject only slots rejected before and not cured",
+    "InvalidFlag": "a flag is 0 (accepted or absent), 1 (slashed), 2 (invalid blob) or 3 (excluded), PROTOCOL.md §5",
 }
 
 #: Hints for the PoseidonCommit errors a cure's malformed view reverts with (they bubble up through FedMarket.cure).
@@ -447,7 +448,11 @@ class Marketplace:
         *,
         gas: int | None = None,
     ) -> TxReceipt:
-        """Post a round's new model (its cid and its view's commitment), flags, scores and proof (aggregator)."""
+        """Post a round's new model (its cid and its view's commitment), flags, scores and proof (aggregator).
+
+        Flags per slot (PROTOCOL.md §5): 0 accepted or absent, 1 slashed and ejected, 2 invalid blob (makes the
+        post disputable), 3 excluded (unpaid, keeps its stake and slot).
+        """
         fn = self.contract.functions.postRound(
             pid, round_, model_cid, v_cid, model_commit, list(flags), list(scores), [int(x) for x in proof]
         )
@@ -551,8 +556,8 @@ class Marketplace:
     def public_input(self, pid: int, round_: int, model_commit: int, flags: Sequence[int], scores: Sequence[int]) -> int:
         """The public input the contract requires for this new model commitment, flags and scores (PROTOCOL.md §6).
 
-        The contract adds the submission ranks and the stored model commitment itself; only the latest round
-        opened can be asked.
+        The contract adds the submission ranks and the stored model commitments (modelPrev, modelIn) itself; only
+        the latest round opened can be asked.
         """
         fn = self.contract.functions.roundPublicInput(pid, round_, model_commit, list(flags), list(scores))
         return int(self.chain.call(fn))
@@ -560,6 +565,11 @@ class Marketplace:
     def model_commitment(self, pid: int) -> int:
         """The commitment to the latest settled model's proof view (g(0)'s before round 1 settles)."""
         return int(self.chain.call(self.contract.functions.modelCommitment(pid)))
+
+    def previous_model_commitment(self, pid: int) -> int:
+        """The commitment to the model settled before the latest one, M(r-2), the start of the previous proven
+        step (PROTOCOL.md §3, §6: the header's modelPrev); g(0)'s until round 2 settles."""
+        return int(self.chain.call(self.contract.functions.previousModelCommitment(pid)))
 
     # -- events -----------------------------------------------------------------------------------
     def _decode(self, name: str, raw: Any) -> MarketEvent:

@@ -26,7 +26,7 @@ def _round_table(result: RoundResult, run: DemoRun) -> Table:
         table.add_column(col)
     for i, trainer in enumerate(result.trainers):
         role = f"attacker ({run.attack_of[trainer]})" if trainer in run.attackers else "honest"
-        flag = "absent" if i not in result.submitted else ("accepted", "OUTLIER", "INVALID")[result.flags[i]]
+        flag = "absent" if i not in result.submitted else ("accepted", "SLASHED", "INVALID", "excluded")[result.flags[i]]
         table.add_row(str(i), trainer[:10] + "…", role, flag, str(result.scores[i]), result.reasons.get(trainer, ""))
     return table
 

@@ -45,6 +45,10 @@ MONEY_EVENTS = {
 }
 
 
+#: The demo's model learned when its final test accuracy beats the initial one by at least this much.
+LEARNED_MARGIN = 0.10
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     """What the demo runs: counts, attacks, rounds, task and where."""
@@ -177,7 +181,8 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
     _, final_acc = evaluate(ctx.task.build_model, ctx.global_model(cfg.rounds), ctx.task.test)
     run.balances = money_by_party(market, created.pid, ctx.created.block_number)
     flows = {d: sum(party[d] for party in run.balances.values()) for d in ("in", "out")}
-    honest_flagged = sum(f != 0 for r in run.rounds for t, f in zip(r.trainers, r.flags) if t not in run.attackers)
+    honest_slashed = sum(f == 1 for r in run.rounds for t, f in zip(r.trainers, r.flags) if t not in run.attackers)
+    honest_excluded = sum(f == 3 for r in run.rounds for t, f in zip(r.trainers, r.flags) if t not in run.attackers)
     attackers_flagged = sum(_always_flagged(run.rounds, a) for a in run.attackers)
     run.checks = {
         "funds_conserved": flows["in"] == flows["out"] and chain.balance(market.address) == 0,
@@ -185,13 +190,14 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
         "withheld_blob_disputed_cured_and_reposted": [d.round for d in run.disputed] == (
             [cfg.withhold_round] if 1 <= cfg.withhold_round <= cfg.rounds else [])
             and all(r.cured for r in run.rounds if r.round in {d.round for d in run.disputed}),
-        "no_honest_trainer_flagged": honest_flagged == 0,
+        "no_honest_trainer_slashed": honest_slashed == 0,
         "every_attacker_flagged_when_attacking": attackers_flagged == len(run.attackers),
         "project_finished": market.project(created.pid).state == State.FINISHED,
+        "model_learned": final_acc >= initial_acc + LEARNED_MARGIN,
     }
     run.figures = {
         "rounds": cfg.rounds, "trainers": cfg.trainers, "attackers": len(run.attackers),
-        "attackers_flagged": attackers_flagged, "honest_flagged": honest_flagged,
+        "attackers_flagged": attackers_flagged, "honest_slashed": honest_slashed, "honest_excluded": honest_excluded,
         "initial_accuracy": initial_acc, "final_accuracy": final_acc, "funds_conserved": run.checks["funds_conserved"],
         "proofs_verified": proofs_ok, "disputed_rounds": [d.round for d in run.disputed],
         "cured": sum(len(r.cured) for r in run.rounds), "wei_in": flows["in"], "wei_out": flows["out"],

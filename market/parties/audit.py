@@ -235,19 +235,22 @@ class Auditor:
         g = decode_model(self.ctx.storage.get(cid_from_bytes(self.ctx.created.args["modelCid"])), self.numel,
                          self.ctx.spec_hex).weights
         m_commit = self.ctx.params.model_commit
+        g2, m2 = g, m_commit  # g(r-2) and its commitment: g(0)'s in round 1 (PROTOCOL §3's novelty)
         for r, record in round_records(self.ctx).items():
             t = time.perf_counter()
-            result, g = self.audit_round(r, record, g, m_commit)
+            g_in = g
+            result, g = self.audit_round(r, record, g, m_commit, g2, m2)
+            g2, m2 = g_in, m_commit
             m_commit = int(record.settling.args["modelCommit"])
             result.seconds = time.perf_counter() - t
             out.rounds.append(result)
         out.seconds = time.perf_counter() - t0
         return out
 
-    def audit_round(self, r: int, record: RoundRecord, g_prev: torch.Tensor,
-                    model_in: int) -> tuple[RoundAudit, torch.Tensor]:
-        """One round against its settling post, from g(r-1) and the chain's commitment to its view; returns its
-        verdict and g(r) (the posted one, or the recomputed average if the posted one cannot be read)."""
+    def audit_round(self, r: int, record: RoundRecord, g_prev: torch.Tensor, model_in: int,
+                    g_prev2: torch.Tensor, model_prev: int) -> tuple[RoundAudit, torch.Tensor]:
+        """One round against its settling post, from g(r-1), g(r-2) and the chain's commitments to their views;
+        returns its verdict and g(r) (the posted one, or the recomputed average if the posted one cannot be read)."""
         c = self.ctx
         post, n = record.settling, len(self.trainers)
         flags, scores = [int(x) for x in post.args["flags"]], [int(x) for x in post.args["scores"]]
@@ -280,17 +283,20 @@ class Auditor:
         witness: RoundWitness | None = None
         quant, view = c.manifest.quant, c.manifest.view
         m_prev: torch.Tensor | None = None
+        m_prev2: torch.Tensor | None = None
         try:
-            m_prev = model_view(g_prev, view, quant)
+            m_prev, m_prev2 = model_view(g_prev, view, quant), model_view(g_prev2, view, quant)
         except QuantizationError as exc:
-            find(None, "model", f"g({r - 1})'s proof view is not a fixed-point model (PROTOCOL §3): {exc}")
+            find(None, "model", f"g({r - 1})'s or g({max(r - 2, 0)})'s proof view is not a fixed-point model (PROTOCOL §3): {exc}")
         if m_prev is not None and commit(m_prev, model_spec(quant)) != model_in:
             find(None, "model", f"g({r - 1})'s proof view does not hash to the chain's model commitment")
-        if v is not None and m_prev is not None:
+        if m_prev2 is not None and commit(m_prev2, model_spec(quant)) != model_prev:
+            find(None, "model", f"g({max(r - 2, 0)})'s proof view does not hash to the chain's previous model commitment")
+        if v is not None and m_prev is not None and m_prev2 is not None:
             slots = [Slot(commitments[i], updates[i].view() if i in updates else None, seqs[i])
                      if i in record.submitted else Slot() for i in range(n)]
             rctx = RoundContext(c.market.chain.chain_id, c.market.address, c.pid, r, n)
-            witness = build_witness(self.params, rctx, v, v_commit, slots, m_prev)
+            witness = build_witness(self.params, rctx, v, v_commit, slots, m_prev, m_prev2)
             for i in range(n):
                 if witness.flags[i] != flags[i]:
                     why = (verdicts[i].reason or "valid") if i in verdicts else "no submission"
@@ -304,7 +310,7 @@ class Auditor:
                 if (flags[i] == FLAG_INVALID) != (vd.update is None or i in excused):
                     find(i, "flag", f"posted {flags[i]}, but the update is {vd.reason or 'valid'}")
 
-        self._check_proof(r, post, (v_commit, model_in), commitments, flags, scores, [seqs.get(i, 0) for i in range(n)],
+        self._check_proof(r, post, (v_commit, model_prev, model_in), commitments, flags, scores, [seqs.get(i, 0) for i in range(n)],
                           find)
         if witness is None:
             skip("model")
@@ -385,10 +391,10 @@ class Auditor:
                 notes.append(f"slot {i}: rejected as unavailable, available now (availability at posting is not auditable)")
         return out
 
-    def _check_proof(self, r: int, post: MarketEvent, header: tuple[int, int], commitments: list[int],
+    def _check_proof(self, r: int, post: MarketEvent, header: tuple[int, int, int], commitments: list[int],
                      flags: list[int], scores: list[int], seqs: list[int], find: Report) -> None:
         """Verify the postRound calldata's proof with py-ecc against the §6 public input rebuilt from the chain
-        (`header`: the round's v commitment and the model commitment it starts from)."""
+        (`header`: the round's v commitment and the commitments to g(r-2) and g(r-1))."""
         c = self.ctx
         tx = c.market.chain.w3.eth.get_transaction(post.tx_hash)  # type: ignore[arg-type]
         fn, args = c.market.contract.decode_function_input(tx["input"])
@@ -396,7 +402,7 @@ class Auditor:
             find(None, "proof", f"transaction {post.tx_hash} is not the postRound of these flags and scores")
             return
         try:
-            st = Statement(c.market.chain.chain_id, c.market.address, c.pid, r, header[0], header[1],
+            st = Statement(c.market.chain.chain_id, c.market.address, c.pid, r, header[0], header[1], header[2],
                            int(args["modelCommit"]), len(self.trainers))
             pub = public_input(st, self.n_slots, commitments, flags, scores, seqs)
             ok = verify(self.vk, Proof(tuple(int(x) for x in args["proof"])), [pub])
@@ -421,7 +427,7 @@ class Auditor:
         full = torch.stack([updates[i].flat for i in valid]) if valid else torch.zeros((0, self.numel), dtype=torch.int64)
         outcome = aggregate_round(view, full, v, g_prev, c.manifest.quant, c.manifest.rule, [seqs[i] for i in valid],
                                   c.manifest.view)
-        if [witness.flags[i] for i in valid] != [int(x) for x in outcome.outlier]:
+        if [witness.flags[i] for i in valid] != outcome.flags:
             raise ProofError(f"round {r}: the aggregation rule and the circuit witness disagree")
         if model is None:
             return outcome.new_global

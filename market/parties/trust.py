@@ -32,8 +32,9 @@ class Claim:
 
 #: The claims behind every posted round, in the order a round makes them (PROTOCOL §3-§7).
 ROUND_CLAIMS: tuple[Claim, ...] = (
-    Claim("outlier flags (flag 1) and scores", Basis.PROVEN, "nobody",
-          "the circuit recomputes the screens, Multi-Krum and the Shapley scores from the committed updates"),
+    Claim("slashed (flag 1) and excluded (flag 3) updates, and scores", Basis.PROVEN, "nobody",
+          "the circuit recomputes the screens, the direction test, Multi-Krum and the Shapley scores of the "
+          "novel inner products from the committed updates; only copies and low updates are slashed"),
     Claim("money split", Basis.PROVEN, "nobody",
           "the contract pays the round budget by max(score, 0), equally when no score is positive"),
     Claim("invalid or unavailable blob (flag 2)", Basis.DISPUTABLE, "aggregator",
@@ -50,8 +51,8 @@ ROUND_CLAIMS: tuple[Claim, ...] = (
 
 
 def round_basis(flags: dict[str, int], submitted: set[str]) -> dict[str, str]:
-    """Each trainer's decision in one round and its basis: proven (accepted or outlier), or disputable (flag 2)."""
-    shown = {0: "accepted (proven)", 1: "outlier (proven)",
+    """Each trainer's decision in one round and its basis: proven (accepted, slashed or excluded), or disputable (flag 2)."""
+    shown = {0: "accepted (proven)", 1: "slashed: copy or low update (proven)", 3: "excluded (proven, not slashed)",
              2: "rejected blob (aggregator's claim: disputable, final only if not cured)"}
     return {trainer: shown.get(flag, f"flag {flag}") if trainer in submitted else "absent"
             for trainer, flag in flags.items()}

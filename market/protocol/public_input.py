@@ -1,9 +1,10 @@
 """The public input of a round proof, bit for bit as docs/PROTOCOL.md §6 (pure: no chain, no I/O).
 
 The marketplace contract rebuilds the same value from what it stored (`FedMarket.roundPublicInput`);
-the prover and anyone re-checking a round compute it here. Each slot carries its commitment and flag,
-its int64 score and its uint8 submission rank `seq` (`FedMarket.submissionOrder`, or the `seq` of the
-round's UpdateSubmitted events).
+the prover and anyone re-checking a round compute it here. The header names the round and the
+commitments to M(r-2), M(r-1) and M(r) (`FedMarket.previousModelCommitment`, `modelCommitment`, the
+post's). Each slot carries its commitment and flag (0-3, §5), its int64 score and its uint8 submission
+rank `seq` (`FedMarket.submissionOrder`, or the `seq` of the round's UpdateSubmitted events).
 
 `HEADER` and `SLOT` are the one description of the layout: the bytes are built from them here,
 the witness names its public signals after them, and tests/test_public_input_layout.py checks the
@@ -19,8 +20,12 @@ from dataclasses import dataclass
 from market.errors import ProofError
 from market.protocol.constants import FIELD_MODULUS
 
-#: Round flags (PROTOCOL.md §5).
-FLAG_ACCEPTED, FLAG_OUTLIER, FLAG_INVALID = 0, 1, 2
+#: Round flags (PROTOCOL.md §5): accepted or absent; slashed (a proven copy or low update: the stake is cut
+#: and the trainer ejected); invalid blob (the aggregator's disputable claim); excluded (proven out of the
+#: average by the direction test or Multi-Krum: unpaid for the round, never slashed or ejected).
+FLAG_ACCEPTED, FLAG_OUTLIER, FLAG_INVALID, FLAG_EXCLUDED = 0, 1, 2, 3
+#: Every flag a slot may carry; it fits the two bits above the commitment (§6).
+FLAGS = (FLAG_ACCEPTED, FLAG_OUTLIER, FLAG_INVALID, FLAG_EXCLUDED)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -41,13 +46,15 @@ class Field:
 
 
 #: The fields before the slots: where, which project, which round, which validation direction, the models'
-#: view commitments before and after the round (PROTOCOL §3), how many trainers.
+#: view commitments M(r-2), M(r-1) and M(r) (PROTOCOL §3: the previous proven step, then the round's own),
+#: how many trainers.
 HEADER: tuple[Field, ...] = (
     Field("chainId", 8),
     Field("marketplace", 20),
     Field("projectId", 8),
     Field("round", 4),
     Field("vCommit", 32, bits=254),
+    Field("modelPrev", 32, bits=254),
     Field("modelIn", 32, bits=254),
     Field("modelOut", 32, bits=254),
     Field("nTrainers", 2),
@@ -78,13 +85,18 @@ def pack(fields: Sequence[Field], values: Mapping[str, int]) -> bytes:
 
 @dataclass(frozen=True)
 class Statement:
-    """Which round a proof is about and the commitments it starts from and ends at (§6's header)."""
+    """Which round a proof is about and the commitments it starts from and ends at (§6's header).
+
+    `model_prev` is M(r-2)'s commitment (the contract's previousModelCommitment: g(0)'s until round 2
+    settles), `model_in` M(r-1)'s (modelCommitment), `model_out` the post's M(r).
+    """
 
     chain_id: int
     marketplace: str | bytes
     pid: int
     round: int
     v_commit: int
+    model_prev: int
     model_in: int
     model_out: int
     n_trainers: int
@@ -93,7 +105,7 @@ class Statement:
 def header_values(st: Statement) -> dict[str, int]:
     """The header's values by signal name (the circuit's and the witness's keys)."""
     values = (st.chain_id, int.from_bytes(_address_bytes(st.marketplace), "big"), st.pid, st.round, st.v_commit,
-              st.model_in, st.model_out, st.n_trainers)
+              st.model_prev, st.model_in, st.model_out, st.n_trainers)
     return {f.name: v for f, v in zip(HEADER, values, strict=True)}
 
 
@@ -127,8 +139,8 @@ def check_round(
     for slot, (commitment, flag, score, seq) in enumerate(zip(commitments, flags, scores, seqs)):
         if not 0 <= commitment < FIELD_MODULUS:
             raise ProofError(f"slot {slot}: commitment is not a field element")
-        if flag not in (FLAG_ACCEPTED, FLAG_OUTLIER, FLAG_INVALID):
-            raise ProofError(f"slot {slot}: flag {flag} is not 0, 1 or 2")
+        if flag not in FLAGS:
+            raise ProofError(f"slot {slot}: flag {flag} is not 0, 1, 2 or 3")
         if not _INT64_MIN <= score <= _INT64_MAX:
             raise ProofError(f"slot {slot}: score {score} does not fit int64")
         if commitment == 0 and (flag or score):
@@ -155,7 +167,8 @@ def public_input_data(
 ) -> bytes:
     """The packed bytes of §6 whose sha256 is the public input."""
     check_round(st.n_trainers, n_slots, commitments, flags, scores, seqs)
-    for label, c in (("v", st.v_commit), ("model in", st.model_in), ("model out", st.model_out)):
+    for label, c in (("v", st.v_commit), ("model prev", st.model_prev), ("model in", st.model_in),
+                     ("model out", st.model_out)):
         if not 0 <= c < FIELD_MODULUS:
             raise ProofError(f"the {label} commitment is not a field element")
     parts = [pack(HEADER, header_values(st))]

@@ -9,6 +9,8 @@
 //   TAU     tau_pct (0: plain Multi-Krum)
 //   DUP     dup_pct of the copy rule (0: no copy constraints at all)
 //   FLOOR   floor_pct of the norm floor (0: no floor constraints at all)
+// Flags (PROTOCOL §5): 0 accepted or absent, 1 slashed (a copy or a low update), 2 invalid blob (the
+// aggregator's claim), 3 excluded (against v, or a Multi-Krum outlier).
 // N <= 126: scores stay unique (2^64 D(n) < p, PROTOCOL §3); asserted at compile time.
 // The model's view is fixed point MB = min(BITS + 8, 24) bits wide (PROTOCOL §3's average).
 // Single public signal: PROTOCOL §6's publicInput = sha256(data) >> 3.
@@ -133,9 +135,11 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     signal input round;
     signal input nTrainers;
     signal input vCommit;
+    signal input modelPrev;                     // commitment to g(r-2)'s view: the previous step starts there
     signal input modelIn;                       // commitment to g(r-1)'s view (MB-bit offset form)
     signal input modelOut;                      // commitment to g(r)'s view
     signal input v[D];                          // offset form
+    signal input mPrev[D];                      // g(r-2)'s view, fixed point, MB-bit offset form
     signal input mIn[D];                        // g(r-1)'s view, fixed point, MB-bit offset form
     signal input mOut[D];                       // g(r)'s view
     signal input mRem[D];                       // remainders of the average's floor division
@@ -151,6 +155,8 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     signal input med[N];                        // the lower median of C by squared norm (one-hot; FLOOR > 0)
     signal input amed[N];                       // the median cap's slot: accepted a of rank |A| \ 2 (one-hot)
     signal input rem[N];                        // score remainders
+    signal input nov[N];                        // novel inner products a'_i (signed, as field elements)
+    signal input nrem[N];                       // their remainders
 
     // ---- v binds to vCommit ----
     component vc = Commit(D, BITS);
@@ -166,20 +172,28 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     }
     vAll[D - 1] === 0;
 
-    // ---- slot status: present, flag in {0,1,2}, valid = present and flag != 2 ----
+    // ---- slot status: present, flag = fb0 + 2 fb1 in {0,1,2,3}, valid = present and flag != 2 ----
     signal present[N];
+    signal fb0[N];
+    signal fb1[N];
     signal isTwo[N];
+    signal slashF[N];
+    signal exclF[N];
     signal valid[N];
-    signal f01[N];
     component cz[N];
     component uc[N];
+    component fbits[N];
     for (var i = 0; i < N; i++) {
         cz[i] = IsZero();
         cz[i].in <== commitment[i];
         present[i] <== 1 - cz[i].out;
-        f01[i] <== flag[i] * (flag[i] - 1);
-        f01[i] * (flag[i] - 2) === 0;
-        isTwo[i] <== f01[i] / 2;
+        fbits[i] = Num2Bits(2);
+        fbits[i].in <== flag[i];
+        fb0[i] <== fbits[i].out[0];
+        fb1[i] <== fbits[i].out[1];
+        exclF[i] <== fb0[i] * fb1[i];           // flag 3
+        isTwo[i] <== fb1[i] - exclF[i];         // flag 2
+        slashF[i] <== fb0[i] - exclF[i];        // flag 1
         valid[i] <== present[i] * (1 - isTwo[i]);
         cz[i].out * flag[i] === 0;              // absent: flag 0 (score 0 follows below)
         cz[i].out * seq[i] === 0;               // absent: seq 0 (seq < 2^8: bSeq in the hash block)
@@ -252,7 +266,7 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
 
     // ---- norm floor: med = the lower median of C by key nsq * N + i (hint, one-hot), proven by
     // counting: exactly (|C| - 1) \ 2 members of C have a smaller key (keys are distinct, so this
-    // pins one element). low(i) = cin(i) (100 nsq(i) < FLOOR nsq(med)). kin = cin - low: the set K.
+    // pins one element). low(i) = cin(i) (100 nsq(i) < FLOOR nsq(med)). kf = cin - low.
     // Keys < N (2^DB + 1) <= 2^NK; 100 nsq < 2^(DB + 7) and FLOOR nsq(med) < 2^(DB + bitlen(FLOOR)).
     signal low[N];
     signal kin[N];
@@ -299,7 +313,34 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     } else {
         for (var i = 0; i < N; i++) { low[i] <== 0; }
     }
-    for (var i = 0; i < N; i++) { kin[i] <== cin[i] - low[i]; }
+    signal kf[N];
+    for (var i = 0; i < N; i++) { kf[i] <== cin[i] - low[i]; }
+
+    // ---- a_i = <v, u_i> (the direction test and the scores) ----
+    // |a| < 2^AB, so a + SH in (0, 2^(AB+1)): comparisons below never wrap around.
+    var AB = 2 * BITS + bitlen(D);
+    var SH = 1 << AB;
+    signal a[N];
+    signal prod[N][D];
+    for (var i = 0; i < N; i++) {
+        var s = 0;
+        for (var k = 0; k < D; k++) {
+            prod[i][k] <== (v[k] - OFF) * (u[i][k] - OFF);
+            s += prod[i][k];
+        }
+        a[i] <== s;
+    }
+
+    // ---- direction test: against(i) = kf(i) (a_i <= 0); kin = kf - against: the set K of Multi-Krum ----
+    signal against[N];
+    component notUp[N];
+    for (var i = 0; i < N; i++) {
+        notUp[i] = LessThan(AB + 1);
+        notUp[i].in[0] <== a[i] + SH;
+        notUp[i].in[1] <== SH + 1;
+        against[i] <== kf[i] * notUp[i].out;
+        kin[i] <== kf[i] - against[i];
+    }
 
     // ---- Multi-Krum over K (valid, not a copy, not low): n0 = |K|, k(n0), m_eff(n0) from one-hot tables ----
     signal kp[N][N];                            // both in K
@@ -404,28 +445,74 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     }
 
     // ---- outliers, flags, accepted set ----
-    // copy, low and Krum outlier are mutually exclusive: a copy is outside C (cin = 0, so low = 0),
-    // a copy or a low update is outside K (kin = 0, so sel = 0 and krumOut = 0). Their sum is the
-    // outlier bit.
+    // copy, low, against and Krum outlier are mutually exclusive: a copy is outside C (cin = 0, so
+    // low = 0), a copy or a low update has kf = 0 (so against = 0), and none of them is in K (kin = 0,
+    // so sel = 0 and krumOut = 0). Copies and low updates are slashed (flag 1), the others excluded (flag 3).
     signal outlier[N];
     signal acc[N];
     for (var i = 0; i < N; i++) {
-        outlier[i] <== dup[i] + low[i] + krumOut[i];
-        flag[i] - 2 * isTwo[i] === outlier[i];  // flag 1 exactly for the outliers
+        slashF[i] === dup[i] + low[i];
+        exclF[i] === against[i] + krumOut[i];
+        outlier[i] <== slashF[i] + exclF[i];
         acc[i] <== valid[i] - outlier[i];
     }
 
-    // ---- scores: first-order Shapley, floor(N_i / D_n) ----
-    signal a[N];
-    signal prod[N][D];
-    for (var i = 0; i < N; i++) {
-        var s = 0;
-        for (var k = 0; k < D; k++) {
-            prod[i][k] <== (v[k] - OFF) * (u[i][k] - OFF);
-            s += prod[i][k];
-        }
-        a[i] <== s;
+    // ---- novelty (PROTOCOL §3): s = mIn - mPrev, the previous proven step; with ss = <s, s>, vs = <v, s>,
+    // su_i = <s, u_i>: nov_i = floor((ss a_i - vs su_i) / ss), a_i when ss = 0 (divisor dv = ss + [ss = 0]).
+    // |s_k| < 2^MB, so ss < 2^SB; |nov| <= |a| + |v||u| < 2^AB (Cauchy-Schwarz), range-checked, so
+    // nov dv + nrem = numerator holds in the integers (all terms < 2^(SB + AB + 1) << p). ----
+    var SB = 2 * MB + bitlen(D);
+    component mpc = Commit(D, MB);
+    signal sk[D];
+    signal ssq[D];
+    signal vsk[D];
+    signal usk[N][D];
+    var ssAcc = 0;
+    var vsAcc = 0;
+    for (var k = 0; k < D; k++) {
+        mpc.o[k] <== mPrev[k];
+        sk[k] <== mIn[k] - mPrev[k];
+        ssq[k] <== sk[k] * sk[k];
+        ssAcc += ssq[k];
+        vsk[k] <== (v[k] - OFF) * sk[k];
+        vsAcc += vsk[k];
     }
+    mpc.out === modelPrev;
+    signal ss;
+    ss <== ssAcc;
+    signal vs;
+    vs <== vsAcc;
+    component ssZero = IsZero();
+    ssZero.in <== ss;
+    signal dv;
+    dv <== ss + ssZero.out;
+    signal su[N];
+    signal nt1[N];
+    signal nt2[N];
+    signal nt3[N];
+    component nvr[N];
+    component nrLo[N];
+    component nrHi[N];
+    for (var i = 0; i < N; i++) {
+        var acs = 0;
+        for (var k = 0; k < D; k++) {
+            usk[i][k] <== (u[i][k] - OFF) * sk[k];
+            acs += usk[i][k];
+        }
+        su[i] <== acs;
+        nt1[i] <== ss * a[i];
+        nt2[i] <== vs * su[i];
+        nt3[i] <== ssZero.out * a[i];
+        nov[i] * dv + nrem[i] === nt1[i] - nt2[i] + nt3[i];
+        nvr[i] = Range(AB + 1);
+        nvr[i].in <== nov[i] + SH;
+        nrLo[i] = Range(SB);
+        nrLo[i].in <== nrem[i];
+        nrHi[i] = Range(SB);
+        nrHi[i].in <== dv - 1 - nrem[i];
+    }
+
+    // ---- scores: first-order Shapley of the capped novel inner products, floor(N_i / D_n) ----
     var nAcc = 0;
     for (var i = 0; i < N; i++) { nAcc += acc[i]; }
     component hot1 = OneHot(N);
@@ -447,11 +534,9 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     C1 <== c1;
     C2 <== c2;
     DN <== dn;
-    // ---- median cap (PROTOCOL §3): amed = the accepted slot of rank |A| \ 2 by key (a + SH) N + i, pinned by
-    // counting (exactly that many accepted keys below it; keys are distinct); every accepted a above a(amed) is
-    // capped at it. |a| < 2^AB, so a + SH in (0, 2^(AB+1)) and keys < 2^(AB+1) N: no wrap-around. ----
-    var AB = 2 * BITS + bitlen(D);
-    var SH = 1 << AB;
+    // ---- median cap (PROTOCOL §3): amed = the accepted slot of rank |A| \ 2 by key (nov + SH) N + i, pinned by
+    // counting (exactly that many accepted keys below it; keys are distinct); every accepted nov above nov(amed) is
+    // capped at it. |nov| < 2^AB, so nov + SH in (0, 2^(AB+1)) and keys < 2^(AB+1) N: no wrap-around. ----
     var AK = AB + 2 + bitlen(N);
     var aRank = 0;
     for (var t = 1; t <= N; t++) { aRank += hot1.e[t] * (t \ 2); }
@@ -463,7 +548,7 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
         amed[i] * (amed[i] - 1) === 0;
         amed[i] * (1 - acc[i]) === 0;
         amCount += amed[i];
-        amKeyPart[i] <== amed[i] * ((a[i] + SH) * N + i);
+        amKeyPart[i] <== amed[i] * ((nov[i] + SH) * N + i);
         amKey += amKeyPart[i];
         amIdx += amed[i] * i;
     }
@@ -480,15 +565,15 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     var nBelow = 0;
     for (var i = 0; i < N; i++) {
         aBelow[i] = LessThan(AK);
-        aBelow[i].in[0] <== (a[i] + SH) * N + i;
+        aBelow[i].in[0] <== (nov[i] + SH) * N + i;
         aBelow[i].in[1] <== keyAM;
         isBelow[i] <== acc[i] * aBelow[i].out;
         nBelow += isBelow[i];
         aOver[i] = LessThan(AB + 2);
         aOver[i].in[0] <== aCap + SH;
-        aOver[i].in[1] <== a[i] + SH;
-        cut[i] <== aOver[i].out * (a[i] - aCap);
-        ac[i] <== a[i] - cut[i];                // min(a_i, a(amed))
+        aOver[i].in[1] <== nov[i] + SH;
+        cut[i] <== aOver[i].out * (nov[i] - aCap);
+        ac[i] <== nov[i] - cut[i];              // min(nov_i, nov(amed))
     }
     nBelow === aRank;
 
@@ -552,7 +637,7 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     moc.out === modelOut;
 
     // ---- public input: sha256 over PROTOCOL §6's data, top 253 bits ----
-    var NB = 8 * (8 + 20 + 8 + 4 + 32 + 32 + 32 + 2 + 41 * N);
+    var NB = 8 * (8 + 20 + 8 + 4 + 32 + 32 + 32 + 32 + 2 + 41 * N);
     component sha = Sha256(NB);
     var pos = 0;
     component bChain = Num2Bits(64);
@@ -572,6 +657,11 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     sha.in[pos] <== 0; pos++;
     sha.in[pos] <== 0; pos++;
     for (var b = 253; b >= 0; b--) { sha.in[pos] <== bV.out[b]; pos++; }
+    component bMPrev = Num2Bits_strict();
+    bMPrev.in <== modelPrev;
+    sha.in[pos] <== 0; pos++;
+    sha.in[pos] <== 0; pos++;
+    for (var b = 253; b >= 0; b--) { sha.in[pos] <== bMPrev.out[b]; pos++; }
     component bMIn = Num2Bits_strict();
     bMIn.in <== modelIn;
     sha.in[pos] <== 0; pos++;
@@ -590,8 +680,8 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     for (var i = 0; i < N; i++) {
         bC[i] = Num2Bits_strict();
         bC[i].in <== commitment[i];
-        sha.in[pos] <== isTwo[i]; pos++;        // flag << 254, flag in {0,1,2}
-        sha.in[pos] <== flag[i] - 2 * isTwo[i]; pos++;
+        sha.in[pos] <== fb1[i]; pos++;          // flag << 254, flag in {0,1,2,3}
+        sha.in[pos] <== fb0[i]; pos++;
         for (var b = 253; b >= 0; b--) { sha.in[pos] <== bC[i].out[b]; pos++; }
         sha.in[pos] <== 1 - sb[i].out[63]; pos++;  // two's complement sign bit
         for (var b = 62; b >= 0; b--) { sha.in[pos] <== sb[i].out[b]; pos++; }

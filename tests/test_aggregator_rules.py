@@ -11,6 +11,7 @@ from aggregator.rules.average import average
 from aggregator.rules.direction import quantize_direction, validation_direction
 from aggregator.rules.fltrust import clip_weights, clipped_average, cosine_filter
 from aggregator.rules.round import aggregate_round
+from aggregator.rules.screen import ScreenedKrum
 from market.errors import AggregationError
 from market.ml.tasks import digits_task, flatten
 from market.protocol.manifest import RuleConfig
@@ -75,13 +76,29 @@ def test_clip_weights_and_clipped_average() -> None:
 
 
 def test_aggregate_round_multi_krum() -> None:
-    U = torch.tensor([[0], [1], [2], [3], [10]], dtype=torch.int64) * 4096
+    U = torch.tensor([[1], [2], [3], [4], [11]], dtype=torch.int64) * 4096
     v = torch.tensor([1], dtype=torch.int64)
     out = aggregate_round(U, U, v, torch.zeros(1), SPEC, RuleConfig(f=1, m=0, tau_pct=0, dup_pct=0, floor_pct=0))
     assert out.accepted == [True, True, True, True, False] and out.outlier[4]
-    assert out.inner == [0, 4096, 8192, 12288, 40960]
+    assert out.flags == [0, 0, 0, 0, 3]  # a Multi-Krum outlier is excluded, not slashed
+    assert out.inner == [4096, 8192, 12288, 16384, 45056]
     assert out.scores[4] == 0 and out.scores[3] > out.scores[0]
-    assert out.new_global.tolist() == [1.5]  # mean of 0, 1, 2, 3
+    assert out.new_global.tolist() == [2.5]  # mean of 1, 2, 3, 4
+
+
+def test_updates_against_v_count_for_krums_k_and_m() -> None:
+    """PROTOCOL §3: Multi-Krum's k and m_eff are those of the screened round, the updates against v included,
+    capped at what is left: removing a sign flipper first must not leave Krum without neighbours (k = 0 would
+    select everything, the far update too)."""
+    U = torch.tensor([[-3], [-2], [1], [2], [3], [30]], dtype=torch.int64) * 4096
+    v = torch.tensor([1], dtype=torch.int64)
+    out = aggregate_round(U, U, v, torch.zeros(1), SPEC, RuleConfig(f=3, m=0, tau_pct=175, dup_pct=0, floor_pct=0))
+    assert out.flags == [3, 3, 0, 0, 0, 3]
+    detail = out.detail
+    assert isinstance(detail, ScreenedKrum)
+    # n_screened = 6, f = 3: k(6) = 1 (without the count k(4) would be 0); m(6) = 3 leaves 3 places unselected,
+    # so m_eff = max(1, 4 - 3) = 1 and the tolerance keeps the three honest updates
+    assert detail.krum.k == 1 and detail.krum.m_eff == 1
 
 
 def test_aggregate_round_fltrust_and_none() -> None:

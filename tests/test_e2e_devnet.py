@@ -113,18 +113,22 @@ def test_marketplace_across_processes(tmp_path: Path) -> None:
         trainers = market.trainers(pid)
         attacker = net.accounts[5]["address"]
         slot = trainers.index(attacker)
-        assert posted[0].args["flags"][slot] == 1
-        assert all(e.args["flags"][i] == 0 for e in posted for i in range(4) if i != slot)
-        assert market.participant(pid, attacker).status == Status.EJECTED
+        # the sign flipper moves against v: excluded (flag 3) in every round, unpaid, never slashed or ejected
+        assert all(e.args["flags"][slot] == 3 for e in posted)
+        # honest trainers are never slashed (non-IID data may leave one out of a round: flag 3, unpaid then)
+        assert all(e.args["flags"][i] in (0, 3) for e in posted for i in range(4) if i != slot)
+        assert sum(e.args["flags"][i] == 0 for e in posted for i in range(4) if i != slot) >= 2 * ROUNDS
+        assert market.participant(pid, attacker).status != Status.EJECTED
+        assert sum(e.args["trainer"] == attacker for e in market.events("UpdateExcluded", pid)) == ROUNDS
         claimed = {e.args["trainer"]: int(e.args["amount"]) for e in market.events("Claimed", pid)}
         assert attacker not in claimed and sum(claimed.values()) > 0
         withdrawn = {e.args["trainer"]: int(e.args["amount"]) for e in market.events("StakeWithdrawn", pid)}
-        assert withdrawn[attacker] == 10**18 // 2 and all(withdrawn[t] == 10**18 for t in trainers if t != attacker)
+        assert all(withdrawn[t] == 10**18 for t in trainers)
         for t in trainers:  # nothing left credited in the contract
             part = market.participant(pid, t)
             assert (part.stake, part.rewards) == (0, 0)
         refund = owner_settle["amount"]
-        assert sum(claimed.values()) + refund == 6 * 10**18 + 10**18 // 2  # budget + the attacker's slashed half
+        assert sum(claimed.values()) + refund == 6 * 10**18  # the budget; nothing slashed
         assert market.chain.balance(market.address) == 0
 
         storage = IpfsStorage(net.ipfs_api)

@@ -48,18 +48,29 @@ def krum_scores(dist: torch.Tensor, k: int) -> list[int]:
     return [sum(row) for row in nearest]
 
 
-def multi_krum(dist: torch.Tensor, f: int, m: int, tau_pct: int) -> KrumResult:
-    """Multi-Krum: select the m_eff lowest (krum, index); flag the rest beyond tau_pct% of s_ref."""
+def multi_krum(dist: torch.Tensor, f: int, m: int, tau_pct: int, n_round: int | None = None) -> KrumResult:
+    """Multi-Krum: select the m_eff lowest (krum, index); flag the rest beyond tau_pct% of s_ref.
+
+    `n_round` (default: the n0 here) is the screened round's count when the direction test has already
+    taken `n_round - n0` updates out (PROTOCOL §3): `k` is that of `n_round`, capped at n0 - 1, so that
+    removing attackers first never leaves Multi-Krum without neighbours (k = 0 selects everything); the
+    `n_round - m_eff(n_round)` unselected places stay unselected places (`m_eff = max(1, n0 - (n_round -
+    m_eff(n_round)))`), so that honest updates taken out by the direction test cannot make room in the
+    selection for far updates.
+    """
     if dist.dtype != torch.int64 or dist.dim() != 2 or dist.shape[0] != dist.shape[1]:
         raise AggregationError(f"expected an int64 [n, n] distance matrix, got {tuple(dist.shape)}")
     if f < 0 or m < 0 or tau_pct < 0:
         raise AggregationError(f"f, m, tau_pct must be >= 0 (got {f}, {m}, {tau_pct})")
     n0 = dist.shape[0]
-    k = krum_k(n0, f)
+    nr = n0 if n_round is None else n_round
+    if nr < n0:
+        raise AggregationError(f"n_round = {nr} is below the {n0} updates")
+    k = min(krum_k(nr, f), max(0, n0 - 1))
     scores = krum_scores(dist, k)
     if n0 == 0:
         return KrumResult([], k, 0, 0, [], [], [])
-    m_eff = effective_m(n0, f, m)
+    m_eff = max(1, n0 - (nr - effective_m(nr, f, m)))
     order = sorted(range(n0), key=lambda i: (scores[i], i))
     chosen = set(order[:m_eff])
     s_ref = scores[order[m_eff - 1]]

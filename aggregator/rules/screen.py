@@ -104,7 +104,8 @@ def screened_multi_krum(
     against = [not c and not lo and int(ai) <= 0 for c, lo, ai in zip(copy, low, a)]
     members = [i for i in range(len(copy)) if not copy[i] and not low[i] and not against[i]]
     idx = torch.tensor(members, dtype=torch.long, device=dist.device)
-    kr = multi_krum(dist.index_select(0, idx).index_select(1, idx), f, m, tau_pct)
+    n_screened = sum(1 for c, lo in zip(copy, low) if not c and not lo)  # k and m_eff count the against ones too
+    kr = multi_krum(dist.index_select(0, idx).index_select(1, idx), f, m, tau_pct, n_screened)
     outlier = [c or lo or ag for c, lo, ag in zip(copy, low, against)]
     for pos, i in enumerate(members):
         outlier[i] = kr.outlier[pos]

@@ -350,22 +350,46 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
             kp[j][i] <== kp[i][j];
         }
     }
+    // k = min(k(nS), max(n0 - 1, 0)) and m_eff = max(1, n0 - (nS - m(nS))) (0 when K is empty), with the table
+    // values of nS = |kf| (the screened round, against updates included, PROTOCOL §3); one LessThan each.
+    var nS = 0;
     var n0 = 0;
-    for (var i = 0; i < N; i++) { n0 += kin[i]; }
+    for (var i = 0; i < N; i++) { nS += kf[i]; n0 += kin[i]; }
+    component hotS = OneHot(N);
+    hotS.x <== nS;
     component hot0 = OneHot(N);
     hot0.x <== n0;
-    var kk = 0;
-    var meff = 0;
-    var hasRef = 0;
+    var kt = 0;
+    var mt = 0;
     for (var c = 0; c <= N; c++) {
         var kc = c - F - 2 < c - 1 ? c - F - 2 : c - 1;
         if (kc < 0) { kc = 0; }
         var mc = M > 0 ? M : (c - F > 1 ? c - F : 1);
         if (mc > c) { mc = c; }
-        kk += hot0.e[c] * kc;
-        meff += hot0.e[c] * mc;
-        hasRef += hot0.e[c] * (mc > 0 ? 1 : 0);
+        kt += hotS.e[c] * kc;
+        mt += hotS.e[c] * mc;
     }
+    signal nm1;
+    nm1 <== n0 - 1 + hot0.e[0];                 // max(n0 - 1, 0)
+    component kLess = LessThan(bitlen(N) + 1);
+    kLess.in[0] <== kt;
+    kLess.in[1] <== nm1 + 1;
+    signal kPick;
+    kPick <== kLess.out * (kt - nm1);
+    signal kk;
+    kk <== nm1 + kPick;                         // min(k(nS), max(n0 - 1, 0))
+    signal mx;
+    mx <== n0 + mt - nS;                        // n0 - (nS - m(nS)), in (-N, N]
+    component mLow = LessThan(bitlen(N) + 2);
+    mLow.in[0] <== mx + N;
+    mLow.in[1] <== N + 1;                       // mx <= 0
+    signal mPick;
+    mPick <== mLow.out * (1 - hot0.e[0] - mx);
+    signal meff;
+    meff <== mx + mPick;                        // max(1, mx) when K is not empty, else 0
+    component noRef = IsZero();
+    noRef.in <== meff;
+    var hasRef = 1 - noRef.out;
 
     // ---- krum(i) = sum of the k smallest dist(i, j): mask nb, threshold kth ----
     signal krum[N];

@@ -11,14 +11,24 @@ import torch
 from market.errors import ConfigError
 from market.ml.attacks import (
     ATTACKS,
+    FREE_RIDER_NOISE,
+    JITTER,
     SOLO_ATTACKS,
     AttackContext,
+    History,
+    alie,
+    alie_z,
     collusion,
     craft,
     free_rider_copy,
+    free_rider_mix,
+    free_rider_stale,
+    free_rider_step,
     free_rider_zero,
     gaussian_noise,
     get_attack,
+    ipm,
+    jitter,
     label_flip,
     scaling,
     sign_flip,
@@ -74,9 +84,61 @@ def test_one_definition_per_attack_for_every_caller() -> None:
 
 
 def test_names_and_solo_choices() -> None:
-    assert tuple(n for n in ATTACKS if n != "collusion") == SOLO_ATTACKS
-    with pytest.raises(ConfigError, match="choose one of sign_flip, scaling"):
-        get_attack("collusion", solo=True)
+    """The trainer daemon is offered neither group attacks nor free riders that need the market's history."""
+    group_or_history = {"collusion", "alie", "ipm", "free_rider_step", "free_rider_stale", "free_rider_mix"}
+    assert tuple(n for n in ATTACKS if n not in group_or_history) == SOLO_ATTACKS
+    for name in group_or_history:
+        with pytest.raises(ConfigError, match="choose one of sign_flip, scaling"):
+            get_attack(name, solo=True)
+    assert all(ATTACKS[n].history and not ATTACKS[n].trains for n in ("free_rider_step", "free_rider_stale", "free_rider_mix"))
+
+
+def rel_sq_dist(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PROTOCOL §3's copy measure: |a - b|^2 / |b|^2."""
+    return float((a - b).pow(2).sum() / b.pow(2).sum())
+
+
+def test_alie_and_ipm_by_hand() -> None:
+    assert abs(alie_z(10, 3) - 0.5244) < 1e-4 and abs(alie_z(10, 2) - 0.2533) < 1e-4  # Phi^-1(0.7), Phi^-1(0.6)
+    assert alie_z(10, 6) == alie_z(10, 9) and abs(alie_z(10, 6) - 1.2816) < 1e-4  # a majority: s = 1, Phi^-1(0.9)
+    assert alie_z(1, 1) == 0.0
+    cloud = [torch.tensor([1.0, 2.0]), torch.tensor([3.0, 2.0])]  # mean (2, 2), population std (1, 0)
+    assert alie(cloud, 0.5).tolist() == [1.5, 2.0]
+    assert ipm(cloud, 1.0).tolist() == [-2.0, -2.0]
+
+
+def test_colluders_jitter_apart_beyond_the_copy_screen() -> None:
+    """Jittered colluders are no copies of one another (5 % relative squared distance), yet stay near the base."""
+    gen = torch.Generator().manual_seed(0)
+    honest = [torch.randn(2000, generator=gen) + 1.0 for _ in range(10)]
+    for name in ("alie", "ipm"):
+        out = craft(name, honest, [2, 5, 7], seed=3)
+        for i, j in ((2, 5), (2, 7), (5, 7)):
+            assert rel_sq_dist(out[j], out[i]) > 0.05
+        base = ipm(honest, 1.0) if name == "ipm" else alie(honest, alie_z(10, 3))
+        assert abs(rel_sq_dist(out[2], base) - JITTER**2) < 0.01
+    assert torch.equal(jitter(honest[0], 0.0, 1), honest[0])
+
+
+def test_free_riders_replay_the_market_history() -> None:
+    gen = torch.Generator().manual_seed(12345)  # not a seed the attacks draw their noise with
+    step = torch.randn(4000, generator=gen)
+    previous = tuple(torch.randn(4000, generator=gen) * (k + 1) for k in range(4))
+    h = History(step, previous, norm=30.0)
+    s = free_rider_step(h.step, h.norm, seed=0)
+    assert abs(float(s.norm()) / 30.0 - (1 + FREE_RIDER_NOISE**2) ** 0.5) < 0.02
+    assert float(torch.nn.functional.cosine_similarity(s, step, dim=0)) > 0.95
+    stale = free_rider_stale(list(previous), seed=0)
+    assert min(rel_sq_dist(stale, p) for p in previous) == pytest.approx(FREE_RIDER_NOISE**2, abs=0.01)
+    mix = free_rider_mix(step, list(previous), 30.0, seed=0)
+    assert abs(float(mix.norm()) / 30.0 - (1 + FREE_RIDER_NOISE**2) ** 0.5) < 0.02
+    assert not torch.equal(mix, free_rider_mix(step, list(previous), 30.0, seed=1))
+    assert float(free_rider_step(torch.zeros(4000), 30.0, seed=0).norm()) < 30.0 * FREE_RIDER_NOISE * 1.1  # nothing to replay
+    zeros = [torch.zeros(4000)] * 3
+    out = craft("free_rider_step", [previous[0], *zeros], [1, 2, 3], seed=0, history=h)
+    assert out[0] is previous[0] and rel_sq_dist(out[2], out[1]) > 0.05  # two step free riders are no copies
+    with pytest.raises(ConfigError, match="history"):
+        craft("free_rider_mix", [previous[0], *zeros], [1], seed=0)  # round 1: nothing to replay
 
 
 def test_names_import_without_torch() -> None:

@@ -1,41 +1,102 @@
-"""The evaluation pipeline end to end on a tiny configuration (the full run is `fedmarket eval`)."""
+"""The evaluation pipeline end to end on tiny configurations (the full run is `fedmarket eval`)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from aggregator.eval.evaluate import EvalConfig, RunLog, default_rules, reward_share, run, run_seeds
-from market.protocol.manifest import HyperParams
+from aggregator.eval.evaluate import (
+    EvalConfig,
+    OwnDataConfig,
+    RunLog,
+    _setup,
+    default_rules,
+    free_rider_ratio,
+    honest_harm,
+    own_data_run,
+    pick_attackers,
+    reward_share,
+    run,
+    run_seeds,
+    simulate,
+)
+from market.protocol.manifest import HyperParams, RuleConfig
+
+SMALL = EvalConfig(rounds=2, hp=HyperParams(1, 16, 1.0))
 
 
-def test_reward_share() -> None:
-    log = RunLog(0.9, [0.9], [[False] * 3], [[10, -5, 30], [0, 0, 0]], attackers=[0])
+def test_reward_share_and_free_rider_ratio() -> None:
+    log = RunLog(0.9, [0.9, 0.9], [[0, 1, 2], [1, 2]], [[0, 3, 0], [0, 0]], [[10, -5, 30], [10, 30]], attackers=[0])
     assert reward_share(log) == (10 / 40 + 0.0) / 2
+    assert log.shares()[1] == {1: 0.25, 2: 0.75}  # trainer 0 absent in round 2
+    assert free_rider_ratio(log, start=0) == (10 / 40 / 2) / ((0 + 30 / 40 + 10 / 40 + 30 / 40) / 4)
+    assert honest_harm(log) == {"slashed": 0, "excluded": 1, "excluded_trainers": 1}
 
 
-def test_tiny_eval_writes_figures_and_plots(tmp_path) -> None:
+def test_a_slashed_trainer_is_absent_afterwards() -> None:
+    """As the contract does: zero updates are slashed (flag 1) in round 1 and never submit again."""
+    task, parts = _setup(SMALL)
+    attackers = pick_attackers(10, 2, SMALL.seed)
+    log = simulate(task, parts, RuleConfig(), "free_rider_zero", attackers, SMALL)
+    assert [f for i, f in zip(log.present[0], log.flags[0]) if i in attackers] == [1, 1]
+    assert all(i not in who for who in log.present[1:] for i in attackers)
+    assert log.present[1] == [i for i in range(10) if i not in attackers]
+
+
+def test_ipm_colluders_are_excluded_not_slashed() -> None:
+    task, parts = _setup(SMALL)
+    attackers = pick_attackers(10, 3, SMALL.seed)
+    log = simulate(task, parts, RuleConfig(), "ipm", attackers, SMALL)
+    assert log.flagged(3, honest=False) == [(r, i) for r in range(2) for i in attackers]  # every round, never ejected
+    assert honest_harm(log)["slashed"] == 0 and reward_share(log) == 0.0
+
+
+def test_step_free_riders_skip_round_one_and_earn_under_half() -> None:
+    cfg = EvalConfig(rounds=5, hp=HyperParams(2, 16, 1.0))
+    task, parts = _setup(cfg)
+    attackers = pick_attackers(10, 2, cfg.seed)
+    log = simulate(task, parts, RuleConfig(), "free_rider_step", attackers, cfg)
+    assert log.present[0] == [i for i in range(10) if i not in attackers] and log.present[1] == list(range(10))
+    assert free_rider_ratio(log) < 0.5 and honest_harm(log)["slashed"] == 0
+
+
+def test_own_data_run_learns_from_a_generated_csv(tmp_path: Path) -> None:
+    out = own_data_run(tmp_path, SMALL, OwnDataConfig(n_trainers=4, rounds=2, hp=HyperParams(1, 16, 0.1)))
+    assert (tmp_path / "breast_cancer.csv").read_text().splitlines()[0].endswith(",label")
+    assert out["federated_accuracy"] > out["initial_accuracy"] + 0.2 and out["own_data_accuracy_ratio"] > 0.9
+    assert out["own_data_accuracy_ratio"] == out["federated_accuracy"] / out["centralized_accuracy"]
+
+
+def test_tiny_eval_writes_figures_and_plots(tmp_path: Path) -> None:
     rules = {k: v for k, v in default_rules().items() if k in ("multi_krum", "none")}
     cfg = EvalConfig(
-        rounds=2, counts=(2, 3), attacks=("scaling", "free_rider_zero"), hp=HyperParams(2, 16, 1.0),
+        rounds=2, counts=(2, 3), attacks=("scaling", "free_rider_zero", "free_rider_step"), hp=HyperParams(2, 16, 1.0),
         shapley_n=4, rules=rules,
     )
     out = run(tmp_path, cfg)
-    assert {"spearman_rho", "max_accuracy_drop_points_3of10", "detection_recall", "detection_precision"} <= set(out)
+    headline = {"spearman_rho", "max_accuracy_drop_points_3of10", "detection_recall", "detection_precision",
+                "honest_slashed_total", "free_rider_share_ratio", "own_data_accuracy_ratio"}
+    assert headline <= set(out)
     assert json.loads((tmp_path / "eval.json").read_text())["clean_accuracy"] == out["clean_accuracy"]
     assert all((tmp_path / f).stat().st_size > 0 for f in ("accuracy.png", "curves.png", "shapley.png"))
     krum = out["rules"]["multi_krum"]
     assert krum["detection"]["scaling"]["recall"] == 1.0  # x10 updates are always flagged
     assert out["rules"]["none"]["detection_all"]["recall"] == 0.0  # FedAvg flags nobody
     assert krum["free_rider_reward_share"]["free_rider_zero"] == 0.0  # zero updates earn nothing
+    assert krum["free_rider_share_ratio"]["free_rider_zero@3"] == 0.0
+    assert set(out["per_attack"]) == set(cfg.attacks) and out["per_attack"]["free_rider_zero"]["attacker_share"] == 0.0
+    assert out["honest_slashed_total"] == sum(krum["honest_slashed"].values()) + out["honest_slashed_own_data"]
     assert out["shapley"]["graded_quality"]["exact_shapley_evaluations"] == 2 * 16
 
 
-def test_run_seeds_reports_the_worst_seed(tmp_path) -> None:
+def test_run_seeds_reports_the_worst_seed(tmp_path: Path) -> None:
     rules = {k: v for k, v in default_rules().items() if k == "multi_krum"}
     cfg = EvalConfig(rounds=1, counts=(3,), attacks=("free_rider_copy",), hp=HyperParams(1, 16, 1.0), shapley_n=3, rules=rules)
     out = run_seeds(tmp_path, (0, 1), cfg)
     assert set(out["per_seed"]) == {"0", "1"} and (tmp_path / "seed1" / "eval.json").exists()
-    for key in ("detection_recall", "spearman_rho"):
+    for key in ("detection_recall", "spearman_rho", "own_data_accuracy_ratio"):
         assert out[key] == min(s[key] for s in out["per_seed"].values())
-    assert out["max_accuracy_drop_points_3of10"] == max(s["max_accuracy_drop_points_3of10"] for s in out["per_seed"].values())
+    for key in ("max_accuracy_drop_points_3of10", "honest_slashed_total", "free_rider_share_ratio"):
+        assert out[key] == max(s[key] for s in out["per_seed"].values())
     assert out["detection_recall"] == 1.0  # copiers submit after their victims and are flagged
+    assert set(out["per_attack"]) == {"0", "1"}

@@ -87,7 +87,7 @@ def test_shares_by_scoring_by_hand() -> None:
     S = 120: -3, 7, 2, 7, 7, so 7/23. At 125% the cap is 37, S = 134: -4, 10, 1, 7, 10, so 10/28."""
     a, every = [10, 40, 20, 30, 100], [True] * 5
     capped = [-3, 7, 2, 7, 7]
-    out = RoundOutcome(every, [False] * 5, capped, a, torch.zeros(1), None)
+    out = RoundOutcome(every, [False] * 5, [0] * 5, capped, a, torch.zeros(1), None)
     probe = Probe("own", 3, 4, out)
     assert probe.accepted and probe.share() == Fraction(7, 23)
     assert probe.share(first_order_shapley) == Fraction(39, 49)
@@ -95,8 +95,8 @@ def test_shares_by_scoring_by_hand() -> None:
     assert list(scorings((125,))) == [PROTOCOL, UNCAPPED, cap_label(125)]
 
     # the same share from a smaller tilt loses the tie; a rejected probe never counts, however much it would pay
-    low = Probe("own", 1, 4, RoundOutcome(every, [False] * 5, capped, a, torch.zeros(1), None))
-    rejected = RoundOutcome([True] * 4 + [False], [False] * 4 + [True], [0, 9, 0, 0, 0], a, torch.zeros(1), None)
+    low = Probe("own", 1, 4, RoundOutcome(every, [False] * 5, [0] * 5, capped, a, torch.zeros(1), None))
+    rejected = RoundOutcome([True] * 4 + [False], [False] * 4 + [True], [0] * 4 + [3], [0, 9, 0, 0, 0], a, torch.zeros(1), None)
     search = TiltSearch("own", 3, (low, probe, Probe("own", 4, 4, rejected)))
     assert search.best() is probe and search.best(first_order_shapley) is probe
     untilted = Probe("own", 0, 4, rejected)

@@ -1,16 +1,27 @@
-"""End-to-end evaluation on digits: accuracy under attack, detection, and proven-vs-accuracy Shapley.
+"""End-to-end evaluation on digits: accuracy under attack, detection, pay, proven-vs-accuracy Shapley; own data.
 
 `run(out_dir)` simulates `n_trainers` non-IID trainers (Dirichlet alpha) for `rounds` rounds with
 the exact PROTOCOL §3 pipeline (quantize, validation direction, outlier rule, first-order
-Shapley of the median-capped a's, average), for every attack with 0, 2 and 3 attackers and every
-rule, and writes `eval.json` and PNG plots into `out_dir`.
+Shapley of the median-capped novel a's, average), for every attack with 0, 2 and 3 attackers and
+every rule, and writes `eval.json` and PNG plots into `out_dir`. As the contract does, a trainer
+flagged 1 (slashed) is ejected and submits no more; one flagged 3 (excluded) stays. Free riders
+that replay the market's history (market/ml/attacks.py) are absent in round 1.
 
 Definitions. Accuracy drops are in points of test accuracy against the same rule's clean run
 (all trainers honest) and against its honest-only run (the attackers absent: the data they
-withhold is lost whatever the rule). Detection counts outlier flags per trainer and round:
+withhold is lost whatever the rule). Detection counts flags (1 or 3) per present trainer and round:
 `detection_*` over every attack (free riders included: the §3 screens catch copies, which are
 submitted after their victims, and zero updates) plus the clean run, `detection_*_poisoning`
-without the free riders; `free_rider_reward_share` is what free riders still earn. `run_seeds`
+without the free riders; `free_rider_reward_share` is what free riders still earn. Pay is
+proportional to max(score, 0) in each round. `honest_slashed_total` counts honest trainers
+slashed in every run of the default rule and in the own-data run, `honest_excluded_rounds_total`
+honest trainer-rounds excluded; `free_rider_share_ratio` is, over the free-rider attacks and
+counts, the best-paid free rider's mean share in rounds 2 on over the honest trainers' mean share
+in the same rounds. `own_data_accuracy_ratio` comes from a project on a CSV written at eval time
+(scikit-learn's breast cancer data, `own_data_run`): its federated test accuracy over a centralised
+model's on the union of the trainers' data, same model and epochs. `per_attack` gives, at the
+largest attacker count, each attack's drop, honest trainers slashed and excluded, and the
+attackers' share of the budget. `run_seeds`
 repeats everything per seed and reports the worst seed. `spearman_rho` compares, for 8 trainers, the sum over
 rounds of each round's proven scores (divided by the round's largest |score|) with the sum of
 exact accuracy-based Shapley values (validation accuracy of g + mean of the coalition's updates),
@@ -39,13 +50,14 @@ from scipy.stats import spearmanr
 
 from aggregator.eval.reports import coalition_accuracy, exact_shapley
 from aggregator.rules.direction import validation_direction
+from aggregator.rules.novelty import float_step
 from aggregator.rules.round import aggregate_round
-from market.ml.attacks import ATTACKS, craft, get_attack
-from market.ml.tasks import Task, digits_task, dirichlet_partition, flatten
+from market.ml.attacks import ATTACKS, History, craft, get_attack
+from market.ml.tasks import Task, digits_task, dirichlet_partition, flatten, task_from_files
 from market.ml.tasks.base import Split
 from market.ml.training import evaluate, local_update
 from market.protocol.manifest import HyperParams, RuleConfig, RuleName
-from market.protocol.quant import QuantSpec, dequantize, quantize
+from market.protocol.quant import QuantSpec, dequantize, fit_scale_log2, quantize
 
 FREE_RIDERS = tuple(name for name, attack in ATTACKS.items() if attack.free_rider)
 
@@ -88,20 +100,42 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class RunLog:
-    """One simulation: final test accuracy, per-round accuracy, outlier flags and scores."""
+    """One simulation: final test accuracy, per-round accuracy, and per round the trainers present
+    (indices, increasing; an ejected trainer or a free rider skipping round 1 is absent), their
+    PROTOCOL §5 flags (0 accepted, 1 slashed, 3 excluded) and their scores, in that order."""
 
     accuracy: float
     curve: list[float]
-    outlier: list[list[bool]]
+    present: list[list[int]]
+    flags: list[list[int]]
     scores: list[list[int]]
     attackers: list[int]
 
+    def shares(self) -> list[dict[int, float]]:
+        """Per round, each present trainer's share of the budget: max(score, 0) over the round's sum
+        (0 for all when no score is positive)."""
+        out = []
+        for who, scores in zip(self.present, self.scores):
+            paid = [max(s, 0) for s in scores]
+            total = sum(paid)
+            out.append({i: p / total if total else 0.0 for i, p in zip(who, paid)})
+        return out
 
-def round_updates(task: Task, g: torch.Tensor, parts: list[Split], r: int, cfg: EvalConfig) -> list[torch.Tensor]:
-    """Every trainer's honest local update in round r (seeded by trainer and round)."""
+    def flagged(self, flag: int, honest: bool = True) -> list[tuple[int, int]]:
+        """(round, trainer) of every flag `flag` given to an honest trainer (or to an attacker)."""
+        return [
+            (r, i) for r, (who, flags) in enumerate(zip(self.present, self.flags)) for i, f in zip(who, flags)
+            if f == flag and (i not in self.attackers) == honest
+        ]
+
+
+def round_updates(
+    task: Task, g: torch.Tensor, parts: list[Split], r: int, cfg: EvalConfig, who: list[int] | None = None
+) -> list[torch.Tensor]:
+    """The honest local updates in round r of the trainers `who` (default: all; seeded by trainer and round)."""
     return [
-        local_update(task.build_model, g, d, replace(cfg.hp, seed=cfg.seed * 100_003 + r * 1_009 + i), torch.device("cpu"))
-        for i, d in enumerate(parts)
+        local_update(task.build_model, g, parts[i], replace(cfg.hp, seed=cfg.seed * 100_003 + r * 1_009 + i), torch.device("cpu"))
+        for i in (range(len(parts)) if who is None else who)
     ]
 
 
@@ -117,29 +151,62 @@ def submission_order(n: int, attack: str | None, attackers: list[int], seed: int
     return seq
 
 
+def published(g_prev: torch.Tensor, g: torch.Tensor, q: torch.Tensor, spec: QuantSpec) -> History:
+    """What a round leaves the market: the global step g - g_prev, the submitted updates (dequantized)
+    and the median of their norms."""
+    previous = tuple(dequantize(row, spec) for row in q)
+    return History(g - g_prev, previous, float(np.median([float(u.norm()) for u in previous])))
+
+
 def simulate(
     task: Task, parts: list[Split], rule: RuleConfig, attack: str | None, attackers: list[int], cfg: EvalConfig
 ) -> RunLog:
-    """Federated training with the given attackers; returns the run's log."""
+    """Federated training with the given attackers; returns the run's log.
+
+    As the contract does, a trainer flagged 1 (slashed) is ejected: it submits nothing in the later
+    rounds; one flagged 3 (excluded) stays. Free riders that replay the market's history skip round 1.
+    The scores count only what the previous step does not explain (`float_step`, zero in round 1).
+    """
     build, view = task.build_model, task.view()
-    g = flatten(task.model(cfg.seed))
-    curve, flags, scores = [], [], []
-    poison = get_attack(attack).poison if attack is not None else None
-    if poison is not None:
-        parts = [poison(d, task.num_classes) if i in attackers else d for i, d in enumerate(parts)]
+    g = g_prev = flatten(task.model(cfg.seed))
+    curve: list[float] = []
+    present_log: list[list[int]] = []
+    flag_log: list[list[int]] = []
+    score_log: list[list[int]] = []
+    spec = get_attack(attack) if attack is not None else None
+    if spec is not None and spec.poison is not None:
+        parts = [spec.poison(d, task.num_classes) if i in attackers else d for i, d in enumerate(parts)]
+    ejected: set[int] = set()
+    history: History | None = None
     for r in range(cfg.rounds):
-        updates = round_updates(task, g, parts, r, cfg)
-        if attack is not None:
-            updates = craft(attack, updates, attackers, seed=cfg.seed * 7919 + r)
+        waits = spec is not None and spec.history and history is None
+        present = [i for i in range(len(parts)) if i not in ejected and not (waits and i in attackers)]
+        if not present:  # everyone ejected: the market stops, the model stays
+            curve.append(curve[-1] if curve else evaluate(build, g, task.test)[1])
+            present_log.append([])
+            flag_log.append([])
+            score_log.append([])
+            continue
+        lazy = spec is not None and not spec.trains
+        trained = [i for i in present if not (lazy and i in attackers)]
+        honest = dict(zip(trained, round_updates(task, g, parts, r, cfg, trained)))
+        updates = [honest[i] if i in honest else torch.zeros_like(g) for i in present]
+        bad = [k for k, i in enumerate(present) if i in attackers]
+        if attack is not None and bad:
+            updates = craft(attack, updates, bad, seed=cfg.seed * 7919 + r, history=history)
         q = torch.stack([quantize(u, cfg.spec) for u in updates])
         v = validation_direction(build, g, task.val, view, cfg.spec)
-        seq = submission_order(len(parts), attack, attackers, cfg.seed * 104_729 + r)
-        out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, rule, seq)
-        g = out.new_global
+        seq = submission_order(len(present), attack, bad, cfg.seed * 104_729 + r)
+        step = float_step(g, g_prev, view, cfg.spec)
+        out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, rule, seq, step=step)
+        history = published(g, out.new_global, q, cfg.spec)
+        g_prev, g = g, out.new_global
+        ejected |= {i for i, f in zip(present, out.flags) if f == 1}
         curve.append(evaluate(build, g, task.test)[1])
-        flags.append(out.outlier)
-        scores.append(out.scores)
-    return RunLog(curve[-1], curve, flags, scores, attackers)
+        present_log.append(present)
+        flag_log.append(out.flags)
+        score_log.append(out.scores)
+    return RunLog(curve[-1], curve, present_log, flag_log, score_log, attackers)
 
 
 def centralized(task: Task, cfg: EvalConfig) -> float:
@@ -150,23 +217,40 @@ def centralized(task: Task, cfg: EvalConfig) -> float:
 
 
 def detection(logs: list[RunLog]) -> dict[str, float]:
-    """Precision and recall of outlier flags against the true attackers, over rounds and runs."""
+    """Precision and recall of flags (1 slashed or 3 excluded) against the true attackers, over the
+    trainers present in each round of each run."""
     tp = fp = fn = 0
     for log in logs:
-        for round_flags in log.outlier:
-            for i, flagged in enumerate(round_flags):
-                bad = i in log.attackers
+        for who, round_flags in zip(log.present, log.flags):
+            for i, f in zip(who, round_flags):
+                flagged, bad = f != 0, i in log.attackers
                 tp, fp, fn = tp + (flagged and bad), fp + (flagged and not bad), fn + (bad and not flagged)
     return {"precision": tp / (tp + fp) if tp + fp else 1.0, "recall": tp / (tp + fn) if tp + fn else 1.0}
 
 
 def reward_share(log: RunLog) -> float:
     """Mean over rounds of the attackers' share of the round budget (proportional to max(score, 0))."""
-    shares = []
-    for scores in log.scores:
-        paid = [max(s, 0) for s in scores]
-        shares.append(sum(paid[i] for i in log.attackers) / sum(paid) if sum(paid) else 0.0)
-    return float(np.mean(shares))
+    return float(np.mean([sum(v for i, v in shares.items() if i in log.attackers) for shares in log.shares()]))
+
+
+def free_rider_ratio(log: RunLog, start: int = 1) -> float:
+    """The best-paid attacker's mean share over the rounds from `start` (0-based; absent rounds pay 0)
+    divided by the honest trainers' mean share over the same rounds (0 when honest trainers earn nothing
+    or there are no such rounds)."""
+    shares = log.shares()[start:]
+    if not shares:
+        return 0.0
+    honest = [i for i in sorted({i for who in log.present for i in who}) if i not in log.attackers]
+    honest_mean = float(np.mean([s.get(i, 0.0) for s in shares for i in honest]))
+    best = max(float(np.mean([s.get(i, 0.0) for s in shares])) for i in log.attackers)
+    return best / honest_mean if honest_mean else 0.0
+
+
+def honest_harm(log: RunLog) -> dict[str, int]:
+    """Honest trainers slashed (each at most once: it is ejected), honest exclusions (trainer-rounds flagged 3)
+    and the honest trainers excluded at least once."""
+    excluded = log.flagged(3)
+    return {"slashed": len(log.flagged(1)), "excluded": len(excluded), "excluded_trainers": len({i for _, i in excluded})}
 
 
 def noisy_labels(data: Split, rate: float, seed: int) -> Split:
@@ -187,14 +271,15 @@ def shapley_agreement(
     any loss-based score when accuracy differences are mostly evaluation noise).
     """
     build, view = task.build_model, task.view()
-    g = flatten(task.model(cfg.seed))
+    g = g_prev = flatten(task.model(cfg.seed))
     n = len(parts)
     rhos, proven_total, acc_total, loss_total = [], np.zeros(n), np.zeros(n), np.zeros(n)
     evals, seconds = 0, 0.0
     for r in range(cfg.rounds):
         q = torch.stack([quantize(u, cfg.spec) for u in round_updates(task, g, parts, r, cfg)])
         v = validation_direction(build, g, task.val, view, cfg.spec)
-        out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, RuleConfig(rule=RuleName.NONE))
+        step = float_step(g, g_prev, view, cfg.spec)
+        out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, RuleConfig(rule=RuleName.NONE), step=step)
         steps = [dequantize(row, cfg.spec) for row in q]
         report = exact_shapley(n, coalition_accuracy(build, g, steps, task.val))
         evals, seconds = evals + report.evaluations, seconds + report.seconds
@@ -203,7 +288,7 @@ def shapley_agreement(
         proven_total += np.array(scores, dtype=np.float64) / max(1, max(abs(s) for s in scores))
         acc_total += np.array(report.values)
         loss_total += np.array(exact_shapley(n, coalition_accuracy(build, g, steps, task.val, "loss")).values)
-        g = out.new_global
+        g_prev, g = g, out.new_global
     return {
         "rho": float(spearmanr(proven_total, acc_total).statistic),
         "rho_per_round": rhos,
@@ -211,6 +296,71 @@ def shapley_agreement(
         "rho_loss_shapley_vs_accuracy_shapley": float(spearmanr(loss_total, acc_total).statistic),
         "exact_shapley_evaluations": evals,
         "exact_shapley_seconds": seconds,
+    }
+
+
+#: The own-data run's model file: a small MLP over the 30 features of scikit-learn's breast cancer data.
+OWN_MODEL = '''"""A small MLP for fedmarket eval's own-data run (breast cancer: 30 features, 2 classes)."""
+
+from torch import nn
+
+
+def build_model() -> nn.Module:
+    """30 standardised features -> 16 hidden units -> 2 logits."""
+    return nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 2))
+'''
+
+
+@dataclass(frozen=True)
+class OwnDataConfig:
+    """The own-data run: trainers, rounds and the hyper-parameters the owner would declare.
+
+    Full-batch local steps (the batch holds a trainer's whole share): every trainer takes the same number of
+    steps per round whatever its data size, so update norms compare like with like under the norm floor. With
+    mini-batches of 16, a Dirichlet(0.5) trainer holding 10 rows takes a tenth of the median's steps and its
+    honest update falls below the floor (slashed: 1 of 6 trainers on seeds 0 and 2, measured)."""
+
+    n_trainers: int = 6
+    rounds: int = 5
+    hp: HyperParams = field(default_factory=lambda: HyperParams(epochs=5, batch_size=512, lr=0.5))
+    bits: int = 16
+
+
+def write_own_data(out_dir: Path) -> tuple[Path, Path]:
+    """scikit-learn's breast cancer data (569 rows, feature stds from 0.003 to 569) as a CSV with a
+    `label` column, and `OWN_MODEL` as a model file, in out_dir: a data set the product does not ship."""
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    names = [str(n).replace(" ", "_") for n in data.feature_names]
+    rows = np.column_stack([data.data, data.target])
+    csv, model = out_dir / "breast_cancer.csv", out_dir / "breast_cancer_model.py"
+    np.savetxt(csv, rows, fmt=["%.10g"] * len(names) + ["%d"], delimiter=",", header=",".join([*names, "label"]), comments="")
+    model.write_text(OWN_MODEL)
+    return csv, model
+
+
+def own_data_run(out_dir: Path, cfg: EvalConfig, own: OwnDataConfig = OwnDataConfig()) -> dict[str, Any]:
+    """A project on `write_own_data`'s CSV and model file through the product's own-data path (label column,
+    standardised with the validation split's statistics), its quantization scale fitted to the owner's trial
+    round on its validation split: the default rule over `own.n_trainers` Dirichlet(cfg.alpha) trainers, and
+    `own_data_accuracy_ratio` = its final test accuracy over a centralised model's on the union of their data."""
+    csv, model = write_own_data(out_dir)
+    task = task_from_files("breast_cancer", csv, model, seed=cfg.seed, label_column="label", preprocess="standardize")
+    g0 = flatten(task.model(cfg.seed))
+    trial = local_update(task.build_model, g0, task.val, replace(own.hp, seed=cfg.seed), torch.device("cpu"))
+    spec = QuantSpec(own.bits, fit_scale_log2(trial, g0, own.bits))
+    run_cfg = replace(cfg, n_trainers=own.n_trainers, rounds=own.rounds, hp=own.hp, spec=spec)
+    idx = dirichlet_partition(task.train.y.numpy(), own.n_trainers, cfg.alpha, cfg.seed)
+    parts = [task.train.subset(p) for p in idx]
+    log = simulate(task, parts, RuleConfig(), None, [], run_cfg)
+    central, harm = centralized(task, run_cfg), honest_harm(log)
+    return {
+        "data": csv.name, "model": model.name, "rows": len(task.train) + len(task.val) + len(task.test),
+        "trainers": own.n_trainers, "rounds": own.rounds, "hp": vars(own.hp), "scale_log2": spec.scale_log2,
+        "initial_accuracy": evaluate(task.build_model, g0, task.test)[1], "federated_accuracy": log.accuracy,
+        "centralized_accuracy": central, "own_data_accuracy_ratio": log.accuracy / central,
+        "honest_slashed": harm["slashed"], "honest_excluded_rounds": harm["excluded"],
     }
 
 
@@ -262,6 +412,10 @@ def run(out_dir: Path | str = "eval-out", cfg: EvalConfig = EvalConfig()) -> dic
     graded = [noisy_labels(p, i / cfg.shapley_n, cfg.seed * 31 + i) for i, p in enumerate(plain)]
     agreement = {"graded_quality": shapley_agreement(task, graded, cfg), "plain_noniid": shapley_agreement(task, plain, cfg)}
     result = summarise(logs, cfg, centralized(task, cfg), agreement)
+    result["own_data"] = own_data_run(out_dir, cfg)
+    result["own_data_accuracy_ratio"] = result["own_data"]["own_data_accuracy_ratio"]
+    result["honest_slashed_own_data"] = result["own_data"]["honest_slashed"]
+    result["honest_slashed_total"] += result["honest_slashed_own_data"]
     from aggregator.eval.sybil import sybil_v_figures  # built on this module's simulation helpers
 
     result |= sybil_v_figures(task, parts, cfg)
@@ -277,7 +431,8 @@ HEADLINE = {
     "detection_recall": min, "detection_precision": min, "detection_recall_poisoning": min,
     "detection_precision_poisoning": min, "spearman_rho": min, "spearman_rho_plain_noniid": min,
     "clean_accuracy": min, "centralized_accuracy": min, "sybil_v_share": max, "sybil_v_share_uncapped": max,
-    "sybil_v_fair_share": max,
+    "sybil_v_fair_share": max, "honest_slashed_total": max, "honest_slashed_own_data": max,
+    "honest_excluded_rounds_total": max, "free_rider_share_ratio": max, "own_data_accuracy_ratio": min,
 }
 
 
@@ -291,6 +446,8 @@ def run_seeds(out_dir: Path | str = "eval-out", seeds: tuple[int, ...] = (0, 1, 
     result["seeds"] = list(seeds)
     result["per_seed"] = {str(s): {k: r[k] for k in HEADLINE} for s, r in per_seed.items()}
     result["sybil_v_shares_per_round"] = {str(s): r["sybil_v_shares_per_round"] for s, r in per_seed.items()}
+    result["per_attack"] = {str(s): r["per_attack"] for s, r in per_seed.items()}
+    result["free_rider_share_ratios"] = {str(s): r["rules"][DEFAULT_RULE]["free_rider_share_ratio"] for s, r in per_seed.items()}
     result["config"] = {**per_seed[seeds[0]]["config"], "seed": list(seeds)}
     result["seconds"] = time.perf_counter() - start
     (out_dir / "eval.json").write_text(json.dumps(result, indent=2, sort_keys=True))
@@ -307,6 +464,7 @@ def summarise(
         clean = runs["clean"].accuracy
         attacked = [runs[f"{a}@{c}"] for a in cfg.attacks for c in cfg.counts]
         poisoning = [runs[f"{a}@{c}"] for a in cfg.attacks for c in cfg.counts if a not in FREE_RIDERS]
+        harm = {k: honest_harm(v) for k, v in runs.items()}
         rules[name] = {
             "clean_accuracy": clean,
             "accuracy": {k: v.accuracy for k, v in runs.items() if k != "clean"},
@@ -320,8 +478,16 @@ def summarise(
             "free_rider_reward_share": {
                 a: reward_share(runs[f"{a}@{top}"]) for a in cfg.attacks if a in FREE_RIDERS
             },
+            "free_rider_share_ratio": {
+                f"{a}@{c}": free_rider_ratio(runs[f"{a}@{c}"]) for a in cfg.attacks if a in FREE_RIDERS for c in cfg.counts
+            },
+            f"attacker_share_{top}of{cfg.n_trainers}": {a: reward_share(runs[f"{a}@{top}"]) for a in cfg.attacks},
+            "honest_slashed": {k: h["slashed"] for k, h in harm.items()},
+            "honest_excluded_rounds": {k: h["excluded"] for k, h in harm.items()},
+            "honest_excluded_trainers": {k: h["excluded_trainers"] for k, h in harm.items()},
         }
     d = rules[DEFAULT_RULE]
+    ratios = d["free_rider_share_ratio"]
     return {
         "config": {
             "n_trainers": cfg.n_trainers, "alpha": cfg.alpha, "rounds": cfg.rounds, "hp": vars(cfg.hp),
@@ -332,6 +498,19 @@ def summarise(
         "clean_accuracy": d["clean_accuracy"],
         "max_accuracy_drop_points_3of10": max(d[f"drop_points_{top}of{cfg.n_trainers}"].values()),
         "max_accuracy_drop_vs_honest_only_points_3of10": max(d[f"drop_vs_honest_only_points_{top}of{cfg.n_trainers}"].values()),
+        "honest_slashed_total": sum(d["honest_slashed"].values()),
+        "honest_excluded_rounds_total": sum(d["honest_excluded_rounds"].values()),
+        "free_rider_share_ratio": max(ratios.values()) if ratios else 0.0,
+        "per_attack": {
+            a: {
+                "drop_points": d[f"drop_points_{top}of{cfg.n_trainers}"][a],
+                "honest_slashed": d["honest_slashed"][f"{a}@{top}"],
+                "honest_excluded_rounds": d["honest_excluded_rounds"][f"{a}@{top}"],
+                "honest_excluded_trainers": d["honest_excluded_trainers"][f"{a}@{top}"],
+                "attacker_share": d[f"attacker_share_{top}of{cfg.n_trainers}"][a],
+            }
+            for a in cfg.attacks
+        },
         "detection_recall": d["detection_all"]["recall"],
         "detection_precision": d["detection_all"]["precision"],
         "detection_recall_poisoning": d["detection_poisoning"]["recall"],

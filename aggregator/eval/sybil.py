@@ -41,6 +41,7 @@ from aggregator.eval.evaluate import (
 )
 from aggregator.rules.clip import clipped_shapley
 from aggregator.rules.direction import validation_direction
+from aggregator.rules.novelty import float_step
 from aggregator.rules.round import RoundOutcome, aggregate_round
 from aggregator.rules.shapley import first_order_shapley
 from market.ml.tasks import Task, dirichlet_partition, flatten
@@ -140,7 +141,8 @@ class TiltSearch:
 class SybilRound:
     """One round as the aggregator runs it, the sybil's slot `sybil` to be replaced.
 
-    `Q` holds every trainer's honest full quantized update (the sybil's own at `sybil`).
+    `Q` holds every trainer's honest full quantized update (the sybil's own at `sybil`); `step` is the
+    previous step over the proof view that the scores discount (aggregator/rules/novelty.py; None: none).
     """
 
     Q: torch.Tensor
@@ -151,13 +153,14 @@ class SybilRound:
     view: tuple[int, int]
     seq: Sequence[int]
     rule: RuleConfig = field(default_factory=RuleConfig)
+    step: torch.Tensor | None = None
 
     def probe(self, name: str, base: torch.Tensor, t: int) -> Probe:
         """Run the round with the sybil submitting `base` tilted by t."""
         Q = self.Q.clone()
         Q[self.sybil] = tilted(base, self.v, self.view, t, self.spec)
         offset, length = self.view
-        out = aggregate_round(Q[:, offset : offset + length], Q, self.v, self.g, self.spec, self.rule, self.seq)
+        out = aggregate_round(Q[:, offset : offset + length], Q, self.v, self.g, self.spec, self.rule, self.seq, step=self.step)
         return Probe(name, t, self.sybil, out)
 
     def bases(self) -> dict[str, torch.Tensor]:
@@ -200,13 +203,14 @@ def sybil_v(task: Task, parts: list[Split], cfg: EvalConfig, score: Scoring | No
     build, view = task.build_model, task.view()
     n = len(parts)
     sybil = pick_attackers(n, 1, cfg.seed)[0]
-    g = flatten(task.model(cfg.seed))
+    g = g_prev = flatten(task.model(cfg.seed))
     rounds = []
     for r in range(cfg.sybil_rounds):
         Q = torch.stack([quantize(u, cfg.spec) for u in round_updates(task, g, parts, r, cfg)])
         v = validation_direction(build, g, task.val, view, cfg.spec)
         seq = submission_order(n, None, [], cfg.seed * 104_729 + r)
-        searches = SybilRound(Q, sybil, v, g, cfg.spec, view, seq).attack()
+        step = float_step(g, g_prev, view, cfg.spec)
+        searches = SybilRound(Q, sybil, v, g, cfg.spec, view, seq, step=step).attack()
         best = best_probe(searches, score)
         accepted_a = sorted(a for a, ok in zip(best.outcome.inner, best.outcome.accepted) if ok)
         rounds.append({
@@ -215,7 +219,7 @@ def sybil_v(task: Task, parts: list[Split], cfg: EvalConfig, score: Scoring | No
             "accepted": sum(best.outcome.accepted), "a_sybil": best.outcome.inner[sybil],
             "a_median_accepted": accepted_a[len(accepted_a) // 2], "honest_share": float(searches[0].probes[0].share(score)),
         })
-        g = best.outcome.new_global
+        g_prev, g = g, best.outcome.new_global
     return {
         "share": float(np.mean([x["share"] for x in rounds])),
         "fair_share": 1 / n,
@@ -244,7 +248,7 @@ def honest_share_change(task: Task, parts: list[Split], cfg: EvalConfig, chosen:
     |change| per trainer and round, and a round's largest share before and after (mean over rounds)."""
     build, view = task.build_model, task.view()
     n = len(parts)
-    g = flatten(task.model(cfg.seed))
+    g = g_prev = flatten(task.model(cfg.seed))
     deltas: dict[str, list[float]] = {label: [] for label in chosen}
     top_after: dict[str, list[float]] = {label: [] for label in chosen}
     top_before = []
@@ -252,14 +256,15 @@ def honest_share_change(task: Task, parts: list[Split], cfg: EvalConfig, chosen:
         Q = torch.stack([quantize(u, cfg.spec) for u in round_updates(task, g, parts, r, cfg)])
         v = validation_direction(build, g, task.val, view, cfg.spec)
         seq = submission_order(n, None, [], cfg.seed * 104_729 + r)
-        out = aggregate_round(Q[:, view[0] : view[0] + view[1]], Q, v, g, cfg.spec, RuleConfig(), seq)
+        step = float_step(g, g_prev, view, cfg.spec)
+        out = aggregate_round(Q[:, view[0] : view[0] + view[1]], Q, v, g, cfg.spec, RuleConfig(), seq, step=step)
         before = money_shares(first_order_shapley(out.inner, out.accepted), out.accepted)
         top_before.append(float(max(before)))
         for label, score in chosen.items():
             after = money_shares(out.scores if score is None else score(out.inner, out.accepted), out.accepted)
             deltas[label] += [float(y - x) for x, y in zip(before, after)]
             top_after[label].append(float(max(after)))
-        g = out.new_global
+        g_prev, g = g, out.new_global
     return {
         label: {
             "max_abs": max(abs(d) for d in deltas[label]), "mean_abs": float(np.mean(np.abs(deltas[label]))),

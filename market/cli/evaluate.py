@@ -1,4 +1,4 @@
-"""`fedmarket eval`: robustness and scoring evaluation on digits, with plots."""
+"""`fedmarket eval`: robustness, pay and scoring evaluation on digits and on an own-data CSV, with plots."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ def eval_command(
         "the uncapped §3 scores (the rule before issue 12) and the median cap at 125%.",
     ),
 ) -> None:
-    """Attacks x attacker counts on digits (10 trainers, alpha 0.5, 10 rounds): accuracy, detection, Spearman rho,
-    v-sybil share (protocol's scores, and uncapped §3 as the baseline)."""
+    """Attacks x attacker counts on digits (10 trainers, alpha 0.5, 10 rounds; jittered ALIE and IPM, free riders of
+    honest size included): accuracy, honest trainers slashed and excluded, attackers' pay, free riders' share,
+    detection, Spearman rho, v-sybil share; and an own-data project on a CSV generated from scikit-learn."""
     from aggregator.eval.evaluate import run_seeds
     from aggregator.eval.sybil import clip_study_seeds
 

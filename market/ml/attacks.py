@@ -4,15 +4,28 @@
 (`TrainerNode`) and the CLI's help. Each attack turns an `AttackContext` (what the attacker knows
 in a round) into its update, so every caller gets the same parameters: sign flip and collusion
 boost by 2, scaling multiplies by the number of trainers n, gaussian noise has
-sigma = 2 |honest| / sqrt(d) (about twice the attacker's own honest norm). The transformations
-below are pure. This module imports torch only inside its functions, so that reading the names
-(`fedmarket --help`) stays fast.
+sigma = 2 |honest| / sqrt(d) (about twice the attacker's own honest norm).
+
+Adaptive group attacks know every honest update of the round and stay inside the honest cloud:
+"a little is enough" (ALIE, Baruch et al. 2019) sends mean - z std per coordinate with z from the
+paper's formula for n trainers and m colluders, inner-product manipulation (IPM, Xie et al. 2020)
+sends -IPM_EPSILON times the mean. Each colluder adds its own jitter of JITTER times the norm, so
+that no two are copies under PROTOCOL §3's copy screen (5 % relative squared distance: two
+jittered colluders are about 2 JITTER**2 = 12.5 % apart).
+
+Free riders of honest size train nothing and replay what the market already has: the last global
+step g(r-1) - g(r-2), a previous round's update, or a mix of these, rescaled to the median norm of
+the previous round's submissions, plus FREE_RIDER_NOISE times that norm of noise. They need the
+market's history (`History`), so they are absent in round 1 and the trainer daemon, which does not
+give them one, does not offer them. The transformations below are pure. This module imports torch
+only inside its functions, so that reading the names (`fedmarket --help`) stays fast.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import TYPE_CHECKING
 
 from market.errors import ConfigError
@@ -24,6 +37,12 @@ if TYPE_CHECKING:
 
 #: Boost of the sign-flip and collusion attacks.
 BOOST = 2.0
+#: IPM's epsilon: -1 x the honest mean, a step of honest size straight against the honest direction.
+IPM_EPSILON = 1.0
+#: Each ALIE or IPM colluder's own jitter, as a fraction of its update's norm (copies are within 5 %).
+JITTER = 0.25
+#: A free rider's noise, as a fraction of the norm it rescales to (enough that two are not copies).
+FREE_RIDER_NOISE = 0.25
 
 
 def sign_flip(update: torch.Tensor, boost: float = 1.0) -> torch.Tensor:
@@ -74,6 +93,80 @@ def collusion(group_updates: list[torch.Tensor], boost: float) -> torch.Tensor:
     return -boost * torch.stack(group_updates).mean(dim=0)
 
 
+def jitter(update: torch.Tensor, rel: float, seed: int) -> torch.Tensor:
+    """`update` plus gaussian noise of norm about `rel * |update|` (drawn with `seed`)."""
+    return update + gaussian_noise(update, rel * float(update.norm()) / update.numel() ** 0.5, seed)
+
+
+def alie_z(n: int, m: int) -> float:
+    """Baruch et al.'s z_max for m colluders among n: with s = floor(n / 2 + 1) - m honest supporters
+    needed for a majority, z = Phi^-1((n - s) / n); s is at least 1 (colluders who are a majority, as
+    when ejections leave few trainers, need no supporters), and z = 0 when n = 1."""
+    s = max(1, n // 2 + 1 - m)
+    return NormalDist().inv_cdf((n - s) / n) if n > s else 0.0
+
+
+def alie(cloud: list[torch.Tensor], z: float) -> torch.Tensor:
+    """A little is enough: mean - z * std of the honest updates, per coordinate (population std)."""
+    import torch
+
+    stacked = torch.stack(cloud)
+    return stacked.mean(dim=0) - z * stacked.std(dim=0, correction=0)
+
+
+def ipm(cloud: list[torch.Tensor], epsilon: float) -> torch.Tensor:
+    """Inner-product manipulation: -epsilon times the mean of the honest updates."""
+    import torch
+
+    return -epsilon * torch.stack(cloud).mean(dim=0)
+
+
+def rescaled(direction: torch.Tensor, norm: float) -> torch.Tensor:
+    """`direction` scaled to `norm`; a zero direction (a round that accepted nobody) stays zero."""
+    size = float(direction.norm())
+    return direction * (norm / size) if size else direction.clone()
+
+
+def free_rider_step(step: torch.Tensor, norm: float, seed: int, rel_noise: float = FREE_RIDER_NOISE) -> torch.Tensor:
+    """The market's last step rescaled to `norm`, plus noise of norm about `rel_noise * norm`."""
+    base = rescaled(step, norm)
+    return base + gaussian_noise(base, rel_noise * norm / base.numel() ** 0.5, seed)
+
+
+def free_rider_stale(previous: list[torch.Tensor], seed: int, rel_noise: float = FREE_RIDER_NOISE) -> torch.Tensor:
+    """One of the previous round's updates (its own or another's, picked with `seed`), plus noise of
+    norm about `rel_noise` times its own."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    pick = previous[int(torch.randint(len(previous), (1,), generator=gen))]
+    return jitter(pick, rel_noise, seed + 1)
+
+
+def free_rider_mix(
+    step: torch.Tensor, previous: list[torch.Tensor], norm: float, seed: int, rel_noise: float = FREE_RIDER_NOISE
+) -> torch.Tensor:
+    """A random convex mix (weights uniform, then normalised) of the last step and the previous round's
+    updates, each first rescaled to `norm`; the mix rescaled to `norm`, plus noise of norm about `rel_noise * norm`."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    parts = torch.stack([rescaled(x, norm) for x in (step, *previous)])
+    weights = torch.rand(len(parts), generator=gen, dtype=torch.float32)
+    return free_rider_step((weights / weights.sum()) @ parts, norm, seed + 1, rel_noise)
+
+
+@dataclass(frozen=True)
+class History:
+    """What the market has published before a round, from round 2 on: `step` the last global step
+    g(r-1) - g(r-2) (flat, full model), `previous` the updates submitted in the previous round (as
+    published, any order) and `norm` the median of their norms."""
+
+    step: torch.Tensor
+    previous: tuple[torch.Tensor, ...]
+    norm: float
+
+
 @dataclass(frozen=True)
 class AttackContext:
     """What an attacker knows when it makes its update in a round.
@@ -81,7 +174,9 @@ class AttackContext:
     `honest` is the update it would submit honestly (None for an attack that does not train);
     `n` the number of trainers whose updates are averaged (the trainer daemon, which cannot know
     who else submits, uses the project's slots); `seed` its randomness for this round; `victim`
-    an update submitted before its own (copiers); `group` its group's honest updates (collusion).
+    an update submitted before its own (copiers); `group` its group's honest updates (collusion;
+    its length is the number of colluders); `cloud` every honest update of the round, the group's
+    included (ALIE, IPM); `history` what the market published before (free riders of honest size).
     """
 
     honest: torch.Tensor | None
@@ -89,6 +184,8 @@ class AttackContext:
     seed: int
     victim: torch.Tensor | None = None
     group: tuple[torch.Tensor, ...] = ()
+    cloud: tuple[torch.Tensor, ...] = ()
+    history: History | None = None
 
     def own(self) -> torch.Tensor:
         """The attacker's honest update; ConfigError if the caller did not train."""
@@ -102,6 +199,18 @@ class AttackContext:
             raise ConfigError("this attack needs an update submitted before it (a victim)")
         return self.victim
 
+    def honest_cloud(self) -> list[torch.Tensor]:
+        """Every honest update of the round; ConfigError if the caller gave none."""
+        if not self.cloud:
+            raise ConfigError("this attack needs the round's honest updates (a group attack)")
+        return list(self.cloud)
+
+    def past(self) -> History:
+        """The market's history; ConfigError in round 1 or when the caller gave none."""
+        if self.history is None:
+            raise ConfigError("this attack needs the market's history (the last step and the previous round's updates)")
+        return self.history
+
 
 @dataclass(frozen=True)
 class Attack:
@@ -109,9 +218,10 @@ class Attack:
 
     `poison` turns the attacker's training data (and the number of classes) into what it trains
     on (`label_flip`; its update is then the honest one on that data). `solo`: a single trainer can
-    mount it (the trainer daemon offers those); `trains`: it starts from honest training (a copier
-    does not); `copies`: it needs a victim's update; `free_rider`: it seeks pay without work rather
-    than to poison the model.
+    mount it; `trains`: it starts from honest training (a copier does not); `copies`: it needs a
+    victim's update; `free_rider`: it seeks pay without work rather than to poison the model;
+    `history`: it needs the market's `History`, so it is absent in round 1 (the trainer daemon offers
+    only solo attacks without history).
     """
 
     summary: str
@@ -121,6 +231,7 @@ class Attack:
     trains: bool = True
     copies: bool = False
     free_rider: bool = False
+    history: bool = False
 
     def __call__(self, ctx: AttackContext) -> torch.Tensor:
         """The attacker's update in this round."""
@@ -131,6 +242,17 @@ def _gaussian(ctx: AttackContext) -> torch.Tensor:
     """Noise with sigma = 2 |honest| / sqrt(d): a norm about twice the attacker's honest one."""
     u = ctx.own()
     return gaussian_noise(u, sigma=BOOST * float(u.norm()) / u.numel() ** 0.5, seed=ctx.seed)
+
+
+def _alie(ctx: AttackContext) -> torch.Tensor:
+    """ALIE with Baruch et al.'s z for n trainers and the group's size, then the colluder's own jitter."""
+    return jitter(alie(ctx.honest_cloud(), alie_z(ctx.n, max(1, len(ctx.group)))), JITTER, ctx.seed)
+
+
+def _mix(ctx: AttackContext) -> torch.Tensor:
+    """`free_rider_mix` of the market's history."""
+    h = ctx.past()
+    return free_rider_mix(h.step, list(h.previous), h.norm, ctx.seed)
 
 
 #: The attacks by name, in the order the evaluation reports them.
@@ -144,9 +266,21 @@ ATTACKS: dict[str, Attack] = {
                               trains=False, copies=True, free_rider=True),
     "collusion": Attack("the group's common update: minus twice its mean",
                         lambda c: collusion(list(c.group), boost=BOOST), solo=False),
+    "alie": Attack("a little is enough: honest mean - z std (Baruch's z), jittered per colluder", _alie, solo=False),
+    "ipm": Attack("inner-product manipulation: minus the honest mean, jittered per colluder",
+                  lambda c: jitter(ipm(c.honest_cloud(), IPM_EPSILON), JITTER, c.seed), solo=False),
+    "free_rider_step": Attack("from round 2: the last global step at the median norm, plus noise",
+                              lambda c: free_rider_step(c.past().step, c.past().norm, c.seed),
+                              trains=False, free_rider=True, history=True),
+    "free_rider_stale": Attack("from round 2: a previous round's update, plus noise",
+                               lambda c: free_rider_stale(list(c.past().previous), c.seed),
+                               trains=False, free_rider=True, history=True),
+    "free_rider_mix": Attack("from round 2: a random mix of the last step and previous updates, plus noise", _mix,
+                             trains=False, free_rider=True, history=True),
 }
-#: Attacks a single trainer can mount on its own (the evaluation also has group attacks).
-SOLO_ATTACKS: tuple[str, ...] = tuple(name for name, a in ATTACKS.items() if a.solo)
+#: Attacks a single trainer can mount on its own with only its own data and round (the trainer daemon's);
+#: the evaluation also has group attacks and free riders that replay the market's history.
+SOLO_ATTACKS: tuple[str, ...] = tuple(name for name, a in ATTACKS.items() if a.solo and not a.history)
 
 
 def get_attack(name: str, solo: bool = False) -> Attack:
@@ -157,14 +291,19 @@ def get_attack(name: str, solo: bool = False) -> Attack:
     return ATTACKS[name]
 
 
-def craft(attack: str, updates: list[torch.Tensor], attackers: list[int], seed: int) -> list[torch.Tensor]:
+def craft(
+    attack: str, updates: list[torch.Tensor], attackers: list[int], seed: int, history: History | None = None
+) -> list[torch.Tensor]:
     """Replace the attackers' honest updates by the attack's, as `ATTACKS` defines it with
-    n = len(updates); copiers copy the honest updates in turn, attacker j draws with seed + j."""
+    n = len(updates); copiers copy the honest updates in turn, attacker j draws with seed + j; group
+    attacks see every update of `updates` as the honest cloud, free riders the market's `history`
+    (an attacker that does not train gets no honest update: its row of `updates` is not read)."""
     spec = get_attack(attack)
     out = list(updates)
     honest = [i for i in range(len(updates)) if i not in set(attackers)]
     group = tuple(updates[i] for i in attackers)
     for j, i in enumerate(attackers):
         victim = updates[honest[j % len(honest)]] if spec.copies else None
-        out[i] = spec(AttackContext(updates[i], len(updates), seed + j, victim, group))
+        own = updates[i] if spec.trains else None
+        out[i] = spec(AttackContext(own, len(updates), seed + j, victim, group, tuple(updates), history))
     return out

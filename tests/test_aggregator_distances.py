@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aggregator.rules.distances import F64_EXACT, gram_is_exact, pairwise_sq_distances
+from aggregator.rules.distances import CPU_CHUNK, F64_EXACT, gram_is_exact, gram_pass, pairwise_sq_distances
 from market.errors import AggregationError
 
 
@@ -51,3 +51,31 @@ def test_cuda_matches_cpu() -> None:
     gen = torch.Generator().manual_seed(2)
     U = torch.randint(-32767, 32768, (9, 50_000), generator=gen, dtype=torch.int64)
     assert torch.equal(pairwise_sq_distances(U.cuda()).cpu(), pairwise_sq_distances(U))
+
+
+def test_gram_pass_hand_computed() -> None:
+    U = torch.tensor([[1, 2, 3], [0, 0, 0], [-1, 2, 5]], dtype=torch.int64)
+    gp = gram_pass(U, torch.tensor([1, -1, 2], dtype=torch.int64))
+    assert gp.gram.tolist() == [[14, 0, 18, 5], [0, 0, 0, 0], [18, 0, 30, 7], [5, 0, 7, 6]]
+    assert gp.col_sums.tolist() == [0, 4, 8] and gp.sq_norms() == [14, 0, 30] and gp.inner() == [5, 0, 7]
+    with pytest.raises(AggregationError, match="no v"):
+        gram_pass(U).inner()
+
+
+def test_gram_pass_threads_blocks_and_views_are_exact() -> None:
+    # several CPU blocks per worker and a ragged last block; a column view of a wider matrix (strided)
+    gen = torch.Generator().manual_seed(3)
+    wide = torch.randint(-32767, 32768, (7, 3 * CPU_CHUNK + 1000), generator=gen, dtype=torch.int64)
+    U, v = wide[:, 5 : 2 * CPU_CHUNK + 700 + 5], torch.randint(-32767, 32768, (2 * CPU_CHUNK + 700,), generator=gen)
+    gp = gram_pass(U, v)
+    W = torch.cat([U, v[None, :]])
+    assert torch.equal(gp.gram, W @ W.T) and torch.equal(gp.col_sums, U.sum(dim=0))
+
+
+def test_gram_pass_falls_back_when_the_diagonal_reaches_2_53() -> None:
+    # |v|**2 = 2**54: the float64 diagonal proves nothing, the int64 path gives the exact values
+    U = torch.tensor([[3, -1], [2**25, 5]], dtype=torch.int64)
+    v = torch.tensor([2**26, 2**26 + 1], dtype=torch.int64)
+    gp = gram_pass(U, v)
+    assert gp.inner() == [3 * 2**26 - 2**26 - 1, 2**51 + 5 * (2**26 + 1)]
+    assert gp.gram[2, 2].item() == 2**52 + (2**26 + 1) ** 2

@@ -27,9 +27,10 @@ def fixed_average(m_prev: torch.Tensor, total: torch.Tensor, n: int, spec: Quant
 
 
 def average(g_prev: torch.Tensor, Q_full: torch.Tensor, accepted: list[bool], spec: QuantSpec,
-            view: tuple[int, int] | None = None) -> torch.Tensor:
+            view: tuple[int, int] | None = None, row_sum: torch.Tensor | None = None) -> torch.Tensor:
     """`g + float64(sum_A Q) / (|A| * 2**scale_log2)`, computed in float64 and rounded once to float32;
     over the proof view `view = (offset, length)`, `fixed_average` of g's fixed-point view instead.
+    `row_sum`, the exact sum of all of Q's rows when a pass already made it, saves a pass over Q.
 
     The int64 sum is exact, the float64 conversion exact (|sum| < 2**53), the division and the
     addition correctly rounded (IEEE 754), so CPU and GPU agree bit for bit.
@@ -43,9 +44,9 @@ def average(g_prev: torch.Tensor, Q_full: torch.Tensor, accepted: list[bool], sp
         return g_prev.detach().to(torch.float32).clone()
     rejected = [i for i, ok in enumerate(accepted) if not ok]
     if len(rejected) < len(idx):  # all rows minus the few rejected: one streaming pass, no gathered copy
-        total = Q_full.sum(dim=0)
-        if rejected:
-            total -= Q_full[torch.tensor(rejected, device=Q_full.device)].sum(dim=0)
+        total = Q_full.sum(dim=0) if row_sum is None else row_sum.to(Q_full.device, copy=True)
+        for i in rejected:  # row by row: no gathered copy of the rejected rows
+            total -= Q_full[i]
     else:
         total = Q_full[torch.tensor(idx, device=Q_full.device)].sum(dim=0)
     step = total.to(torch.float64) / float(len(idx) * 2**spec.scale_log2)

@@ -16,9 +16,10 @@ from typing import Any, ClassVar, Generic, TypeVar
 import torch
 
 from aggregator.rules.average import average
+from aggregator.rules.distances import gram_pass
 from aggregator.rules.fltrust import CosineResult, clip_weights, clipped_average, cosine_filter
 from aggregator.rules.screen import ScreenedKrum, screened_multi_krum
-from aggregator.rules.shapley import distances_norms_inner, inner_products
+from aggregator.rules.shapley import inner_products
 from market.chain.marketplace import Rule
 from market.errors import ConfigError
 from market.protocol.manifest import RuleConfig, RuleName
@@ -30,11 +31,15 @@ D = TypeVar("D")
 @dataclass(frozen=True)
 class Decision(Generic[D]):
     """A rule's verdict on one round's valid updates (their order): accepted flags, inner products
-    a_i = <v, u_i> for the scores, and the rule's own detail (screens, cosines) for reports."""
+    a_i = <v, u_i> for the scores, and the rule's own detail (screens, cosines) for reports.
+
+    `row_sum` is the exact sum of every row of the updates the rule decided on, when its pass computed it:
+    `aggregate_round` lets the average reuse it when those updates are the full ones."""
 
     accepted: list[bool]
     inner: list[int]
     detail: D
+    row_sum: torch.Tensor | None = None
 
     @property
     def flags(self) -> list[int]:
@@ -58,7 +63,7 @@ class OutlierRule(ABC, Generic[D]):
     def new_global(self, g_prev: torch.Tensor, U_full: torch.Tensor, decision: Decision[D], spec: QuantSpec,
                    view: tuple[int, int] | None = None) -> torch.Tensor:
         """The new global model: PROTOCOL §3's average of the accepted full updates (fixed point over `view`)."""
-        return average(g_prev, U_full, decision.accepted, spec, view)
+        return average(g_prev, U_full, decision.accepted, spec, view, decision.row_sum)
 
 
 class MultiKrum(OutlierRule[ScreenedKrum]):
@@ -70,11 +75,11 @@ class MultiKrum(OutlierRule[ScreenedKrum]):
     provable = True
 
     def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig) -> Decision[ScreenedKrum]:
-        """Screens, direction test and Multi-Krum on exact squared distances; a_i from the same pass."""
-        dist, nsq, a = distances_norms_inner(U_view, v)
-        c = config
-        detail = screened_multi_krum(dist, nsq, a, seq, c.f, c.m, c.tau_pct, c.dup_pct, c.floor_pct)
-        return Decision(detail.accepted, a, detail)
+        """Screens, direction test and Multi-Krum on exact squared distances; a_i and the row sum from the same pass."""
+        gp, c = gram_pass(U_view, v), config
+        a = gp.inner()
+        detail = screened_multi_krum(gp.distances(), gp.sq_norms(), a, seq, c.f, c.m, c.tau_pct, c.dup_pct, c.floor_pct)
+        return Decision(detail.accepted, a, detail, gp.col_sums)
 
 
 class FLTrustCosine(OutlierRule[CosineResult]):

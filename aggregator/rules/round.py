@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -51,10 +51,13 @@ def aggregate_round(
     if U_full.shape[0] != n:
         raise AggregationError("U_view and U_full differ in number of updates")
     seq = list(range(n)) if seq is None else list(seq)
+    same = U_view is U_full  # then the rule's pass over U_view also summed U_full's rows
     dev = pick_device()
     U_view, U_full, v, g_prev = U_view.to(dev), U_full.to(dev), v.to(dev), g_prev.to(dev)
     rule = outlier_rule(config.rule)
     decision = rule.decide(U_view, v, seq, config)
+    if not same:
+        decision = replace(decision, row_sum=None)
     inner = decision.inner if step is None else novel_inner(decision.inner, U_view, v, step.to(dev))
     scores = contribution_scores(inner, decision.accepted)
     new_global = rule.new_global(g_prev, U_full, decision, spec, view)

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from aggregator.rules.distances import F64_EXACT, check_matrix, f64_blocks, gram_to_distances, pairwise_sq_distances
+from aggregator.rules.distances import F64_EXACT, check_matrix, f64_blocks, gram_pass
 from market.errors import AggregationError
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
@@ -36,20 +36,9 @@ def sq_norms(U: torch.Tensor) -> list[int]:
 
 
 def distances_norms_inner(U: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, list[int], list[int]]:
-    """`(dist, nsq, a)` of PROTOCOL §3 in one pass over U's float64 column blocks (Gram matrix and
-    U v together) when every partial sum is exact; exact integer fallbacks otherwise."""
-    n, d, m = check_matrix(U)
-    mv = check_matrix(v[None, :])[2] if v.dim() == 1 else 0
-    if v.dtype != torch.int64 or v.shape != (d,) or d * max(m, mv) ** 2 > F64_EXACT:
-        return pairwise_sq_distances(U), sq_norms(U), inner_products(U, v)
-    gram = torch.zeros((n, n), dtype=torch.float64, device=U.device)
-    acc = torch.zeros(n, dtype=torch.float64, device=U.device)
-    vf = v.to(U.device, torch.float64)
-    for cols, block in f64_blocks(U):
-        gram += block @ block.T
-        acc += block @ vf[cols]
-    g = gram.to(torch.int64)
-    return gram_to_distances(g), [int(x) for x in g.diagonal().tolist()], [int(x) for x in acc.to(torch.int64).tolist()]
+    """`(dist, nsq, a)` of PROTOCOL §3 from one exact Gram pass over `[U; v]` (distances.gram_pass)."""
+    gp = gram_pass(U, v)
+    return gp.distances(), gp.sq_norms(), gp.inner()
 
 
 def harmonic_parts(n: int) -> tuple[int, int]:

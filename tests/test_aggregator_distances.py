@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aggregator.rules.distances import CPU_CHUNK, F64_EXACT, gram_is_exact, gram_pass, pairwise_sq_distances
+from aggregator.rules.distances import F64_EXACT, cpu_chunk, gram_is_exact, gram_pass, pairwise_sq_distances
 from market.errors import AggregationError
 
 
@@ -64,9 +64,10 @@ def test_gram_pass_hand_computed() -> None:
 
 def test_gram_pass_threads_blocks_and_views_are_exact() -> None:
     # several CPU blocks per worker and a ragged last block; a column view of a wider matrix (strided)
-    gen = torch.Generator().manual_seed(3)
-    wide = torch.randint(-32767, 32768, (7, 3 * CPU_CHUNK + 1000), generator=gen, dtype=torch.int64)
-    U, v = wide[:, 5 : 2 * CPU_CHUNK + 700 + 5], torch.randint(-32767, 32768, (2 * CPU_CHUNK + 700,), generator=gen)
+    gen, c = torch.Generator().manual_seed(3), cpu_chunk(8)
+    assert c == 32768  # 8 rows of float64 in 2 MiB
+    wide = torch.randint(-32767, 32768, (7, 3 * c + 1000), generator=gen, dtype=torch.int64)
+    U, v = wide[:, 5 : 2 * c + 700 + 5], torch.randint(-32767, 32768, (2 * c + 700,), generator=gen)
     gp = gram_pass(U, v)
     W = torch.cat([U, v[None, :]])
     assert torch.equal(gp.gram, W @ W.T) and torch.equal(gp.col_sums, U.sum(dim=0))

@@ -25,9 +25,9 @@ from market.errors import AggregationError
 F64_EXACT = 2**53
 I64_MAX = 2**63 - 1
 _CHUNK = 1 << 17
-#: Columns per block of the CPU pass: `[n + 1, 8192]` float64 blocks stay in a core's cache
+#: Bytes of one float64 block of the CPU pass: it stays in a core's L2 cache while BLAS multiplies it
 #: (`fedmarket bench aggregate` measures the pass against NumPy's one-shot `U @ U.T`).
-CPU_CHUNK = 8192
+CPU_BLOCK_BYTES = 2 << 20
 
 
 @dataclass(frozen=True)
@@ -95,16 +95,17 @@ def _cpu_pass(U: np.ndarray, v: np.ndarray | None) -> tuple[np.ndarray, np.ndarr
     (each with single-threaded BLAS on its own columns): no float64 copy of U is ever made."""
     n, d = U.shape
     rows = n + (v is not None)
-    workers = max(1, min(len(os.sched_getaffinity(0)), d // CPU_CHUNK))
+    chunk = cpu_chunk(rows)
+    workers = max(1, min(len(os.sched_getaffinity(0)), d // chunk))
     step = -(-d // workers)
     grams = [np.zeros((rows, rows)) for _ in range(workers)]
     sums = np.empty(d)
 
     def work(k: int) -> None:
         lo, hi = k * step, min(d, (k + 1) * step)
-        buf, prod = np.empty((rows, min(CPU_CHUNK, hi - lo))), np.empty((rows, rows))
-        for s in range(lo, hi, CPU_CHUNK):
-            e = min(hi, s + CPU_CHUNK)
+        buf, prod = np.empty((rows, min(chunk, hi - lo))), np.empty((rows, rows))
+        for s in range(lo, hi, chunk):
+            e = min(hi, s + chunk)
             b = buf[:, : e - s]
             np.copyto(b[:n], U[:, s:e], casting="unsafe")
             if v is not None:
@@ -119,6 +120,12 @@ def _cpu_pass(U: np.ndarray, v: np.ndarray | None) -> tuple[np.ndarray, np.ndarr
         with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
             list(pool.map(work, range(workers)))
     return sum(grams[1:], grams[0]), sums
+
+
+def cpu_chunk(rows: int) -> int:
+    """Columns per block of the CPU pass: the largest power of two (at least 256) whose float64 block of
+    `rows` rows fits CPU_BLOCK_BYTES."""
+    return max(256, 1 << max(0, (CPU_BLOCK_BYTES // (8 * max(rows, 1))).bit_length() - 1))
 
 
 def _torch_pass(U: torch.Tensor, v: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from market.cli import aggregator, bench, devnet, keys, owner, trainer, zk
+from market.cli import aggregator, bench, devnet, keys, owner, projects, trainer, zk
 from market.cli.audit import audit_command
 from market.cli.demo import demo_command
 from market.cli.evaluate import eval_command
@@ -25,6 +25,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(devnet.app, name="devnet")
 app.add_typer(bench.app, name="bench")
 app.add_typer(zk.app, name="zk")
+app.add_typer(projects.app, name="projects")
 command(app, JSON, name="eval")(eval_command)
 command(app, *CHAIN[:2], JSON, name="demo")(demo_command)
 command(app, *CHAIN, JSON, name="audit")(audit_command)

@@ -5,7 +5,8 @@
     │   ├── KeysNotInstalled    no round-circuit keys here for a project's settings (names the command)
     │   ├── TooManySlots        a round circuit beyond 126 slots, where scores stop being unique
     │   ├── DataMismatch        a trainer's data does not fit the project's schema (features, classes)
-    │   └── UpdateClipped       an update would clip more than 1% of its values at the project's scale
+    │   ├── UpdateClipped       an update would clip more than 1% of its values at the project's scale
+    │   └── UnsupportedChain    a chain lacks opcodes the contracts need (names them and the chain id)
     ├── ToolchainError          an external tool is missing or failed
     │   └── CompileError
     ├── TransientError          a node did not answer: the only branch the daemons retry
@@ -176,6 +177,16 @@ class DataMismatch(ConfigError):
 class UpdateClipped(ConfigError):
     """A trainer's update would clip more than the allowed fraction of its values at the project's quantization
     scale; the trainer refuses to submit it rather than send a silently clipped update."""
+
+
+class UnsupportedChain(ConfigError):
+    """Chain `chain_id` does not run the opcodes in `missing`, which the compiled contracts use (evmVersion cancun):
+    deploying there would make contracts that fail at their first call."""
+
+    def __init__(self, chain_id: int, missing: list[str]) -> None:
+        self.chain_id, self.missing = chain_id, missing
+        super().__init__(f"chain {chain_id} does not support the opcodes {', '.join(missing)}, which the marketplace's "
+                         "contracts use (evmVersion cancun): deploy to a chain with the Cancun upgrade")
 
 
 class VerifierMismatch(ProofError):

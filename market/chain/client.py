@@ -218,11 +218,16 @@ class Chain:
             raise ChainError(f"deploying {artifact.name} produced no contract address")
         return self.w3.eth.contract(address=address, abi=artifact.abi)
 
+    def create(self, init_code: bytes, sender: LocalAccount, gas: int | None = None) -> TxReceipt:
+        """Send one contract creation (gas estimated unless given) and return its receipt."""
+        if gas is None:
+            gas = int(self.w3.eth.estimate_gas({"from": sender.address, "data": HexBytes(init_code)}))
+        tx = {**self._tx_params(sender, 0, gas), "data": init_code}
+        return self._receipt(self.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
+
     def deploy_code(self, init_code: bytes, sender: LocalAccount) -> str:
         """Deploy raw creation code that has no ABI (e.g. an SSTORE2 data contract); returns the new address."""
-        gas = int(self.w3.eth.estimate_gas({"from": sender.address, "data": HexBytes(init_code)}))
-        tx = {**self._tx_params(sender, 0, gas), "data": init_code}
-        receipt = self._receipt(self.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
+        receipt = self.create(init_code, sender)
         if receipt["status"] != 1 or not receipt["contractAddress"]:
             raise ChainError(f"deploying {len(init_code)} bytes of creation code failed")
         return str(receipt["contractAddress"])

@@ -4,7 +4,9 @@
 callback takes the shared options before the command, and every `SessionCommand` takes the ones it
 uses after its own arguments too, borrowing the root's declarations. The endpoint, the marketplace,
 the storage and the signer are made on first use, so that `--help` and `keys show` import neither
-web3 nor torch. `RootGroup` is the one place a `FedMarketError` becomes a message and an exit code.
+web3 nor torch. What the options leave out comes from `--deployment FILE` (RPC URL and marketplace, and
+the chain id the node must answer with), else from the devnet file. `RootGroup` is the one place a
+`FedMarketError` becomes a message and an exit code.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from market.errors import ConfigError, ContractRevert, FedMarketError
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
+    from market.chain.deployment import Deployment
     from market.chain.marketplace import Marketplace
     from market.storage import IpfsStorage
 
 #: The shared options a command takes after its arguments (names of the root callback's parameters).
-CHAIN = ("rpc", "ipfs", "market")
+CHAIN = ("rpc", "ipfs", "market", "deployment")
 SIGNER = ("keystore", "dev_account")
 JSON = "as_json"
 
@@ -51,30 +54,47 @@ class Session:
     rpc: str = ""
     ipfs: str = ""
     market: str = ""
+    deployment: Path | None = None
     keystore: Path | None = None
     dev_account: int | None = None
     as_json: bool = False
 
     @cached_property
+    def deployed(self) -> Deployment | None:
+        """The deployment file named by --deployment, read once (None without the option)."""
+        from market.chain.deployment import Deployment
+
+        return None if self.deployment is None else Deployment.load(self.deployment)
+
+    @cached_property
     def endpoint(self) -> Endpoint:
-        """The options, with what was not given filled from the devnet file; ConfigError says what is missing."""
-        if self.rpc and self.ipfs and self.market:
-            return Endpoint(self.rpc, self.ipfs, self.market)
+        """The options, with what was not given filled from the deployment file, then from the devnet file;
+        ConfigError says what is missing."""
+        rpc, ipfs, market = self.rpc, self.ipfs, self.market
+        if self.deployed is not None:
+            rpc, market = rpc or self.deployed.rpc_url, market or self.deployed.market
+        if rpc and ipfs and market:
+            return Endpoint(rpc, ipfs, market)
         from market.dev.devnet import Devnet
 
         try:
             net = Devnet.load()
         except ConfigError:
+            if self.deployed is not None:
+                raise ConfigError("no devnet is up to lend its IPFS node: pass --ipfs with --deployment") from None
             raise ConfigError("no devnet is up: start one with `fedmarket devnet up`, or pass --rpc, --ipfs and --market") from None
-        return Endpoint(self.rpc or net.rpc_url, self.ipfs or net.ipfs_api, self.market or net.contracts["FedMarket"])
+        return Endpoint(rpc or net.rpc_url, ipfs or net.ipfs_api, market or net.contracts["FedMarket"])
 
     @cached_property
     def marketplace(self) -> Marketplace:
-        """The marketplace contract at the endpoint."""
+        """The marketplace contract at the endpoint, on the deployment file's chain when one is given."""
         from market.chain.client import Chain
         from market.chain.marketplace import Marketplace
 
-        return Marketplace(Chain.connect(self.endpoint.rpc), self.endpoint.market)
+        chain = Chain.connect(self.endpoint.rpc)
+        if self.deployed is not None:
+            self.deployed.check_chain(chain)
+        return Marketplace(chain, self.endpoint.market)
 
     @cached_property
     def storage(self) -> IpfsStorage:
@@ -102,15 +122,18 @@ def session() -> Session:
 
 def open_session(
     ctx: typer.Context,
-    rpc: str = typer.Option("", "--rpc", help="JSON-RPC URL of the chain (default: the devnet's; for `demo`, an embedded chain)."),
+    rpc: str = typer.Option("", "--rpc", help="JSON-RPC URL of the chain (default: the deployment's, else the devnet's; "
+                                              "for `demo`, an embedded chain)."),
     ipfs: str = typer.Option("", "--ipfs", help="IPFS RPC API multiaddr, e.g. /ip4/127.0.0.1/tcp/5001/http (default: the devnet's)."),
-    market: str = typer.Option("", "--market", help="FedMarket contract address (default: the devnet's)."),
+    market: str = typer.Option("", "--market", help="FedMarket contract address (default: the deployment's, else the devnet's)."),
+    deployment: Path | None = typer.Option(None, "--deployment", help="A file `fedmarket deploy` wrote: RPC URL, marketplace and "
+                                            "chain id come from it (the node must answer with that chain id)."),
     keystore: Path | None = typer.Option(None, "--keystore", help="Encrypted keystore (password from $FEDMARKET_PASSWORD or a prompt)."),
     dev_account: int | None = typer.Option(None, "--dev-account", help="Development account N of the devnet (test chains only)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
     """The root callback: the shared options, declared once, make the session."""
-    ctx.obj = Session(rpc, ipfs, market, keystore, dev_account, as_json)
+    ctx.obj = Session(rpc, ipfs, market, deployment, keystore, dev_account, as_json)
 
 
 class SessionCommand(TyperCommand):

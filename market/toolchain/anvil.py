@@ -44,13 +44,15 @@ def rpc_ready(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def start_anvil(port: int | None = None, log: Path | None = None, chain_id: int = 31337, wait: float = 20.0) -> AnvilHandle:
-    """Start anvil in its own process group and wait until it answers."""
+def start_anvil(port: int | None = None, log: Path | None = None, chain_id: int = 31337, wait: float = 20.0,
+                hardfork: str | None = None) -> AnvilHandle:
+    """Start anvil in its own process group and wait until it answers; `hardfork` (e.g. "shanghai") runs an older
+    EVM than anvil's latest, as some chains still do."""
     port = port or free_port()
     log = log or Path(f"/tmp/fedmarket-anvil-{port}.log")
     args = [
         str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id),
-        "--gas-limit", "30000000", "--code-size-limit", "49152", "--silent",
+        "--gas-limit", "30000000", "--code-size-limit", "49152", "--silent", *(["--hardfork", hardfork] if hardfork else []),
     ]
     handle = AnvilHandle(spawn(args, log).pid, port, log)
     try:

@@ -57,7 +57,7 @@ def _standard_input(sources: dict[str, dict[str, str]]) -> dict[str, Any]:
     return {"language": "Solidity", "sources": sources, "settings": SETTINGS}
 
 
-def _compiler_version() -> str:
+def compiler_version() -> str:
     """The npm solc version, part of the cache key."""
     package = NODE_MODULES / "solc" / "package.json"
     if not package.exists():
@@ -100,7 +100,7 @@ def compile_contracts(extra_dirs: Sequence[Path] = ()) -> dict[str, ContractArti
     sources = _sources([CONTRACTS, *extra_dirs])
     standard_input = _standard_input(sources)
     key = hashlib.sha256(
-        json.dumps([_compiler_version(), standard_input], sort_keys=True).encode()
+        json.dumps([compiler_version(), standard_input], sort_keys=True).encode()
     ).hexdigest()[:24]
     cache = BUILD / "solc" / f"{key}.json"
     if cache.exists():

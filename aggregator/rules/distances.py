@@ -11,6 +11,7 @@ in: the result is bit-identical on CPU and GPU. Otherwise an exact int64 computa
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from market.errors import AggregationError
 
@@ -117,9 +118,15 @@ def _cpu_pass(U: np.ndarray, v: np.ndarray | None) -> tuple[np.ndarray, np.ndarr
     if workers == 1:
         work(0)
     else:
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        with _blas().limit(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
             list(pool.map(work, range(workers)))
     return sum(grams[1:], grams[0]), sums
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The process's BLAS thread pools, inspected once (a scan of the loaded libraries takes milliseconds)."""
+    return ThreadpoolController()
 
 
 def cpu_chunk(rows: int) -> int:

@@ -14,9 +14,6 @@ both NumPy baselines, the same averaged model (to 1e-6) for Flower.
 
 from __future__ import annotations
 
-import importlib
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +24,6 @@ import torch
 from aggregator.rules.clip import contribution_scores
 from aggregator.rules.krum import effective_m, krum_k
 from aggregator.rules.round import aggregate_round
-from market.paths import STATE
 from market.protocol.manifest import RuleConfig
 from market.protocol.quant import QuantSpec, dequantize
 
@@ -36,7 +32,6 @@ SIZES = ((10, 10_000), (50, 10_000), (100, 10_000), (10, 1_000_000), (50, 1_000_
 REPEATS = 5
 #: Largest n^2 d for which the double-loop baseline is timed (n = 50, d = 10^6 takes ~10 s per run).
 LOOP_MAX = 50 * 50 * 1_000_000
-FLWR = "flwr==1.42.0"
 
 
 def make_inputs(n: int, d: int, f: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -106,16 +101,10 @@ def numpy_loop(U: np.ndarray, v: np.ndarray, g: np.ndarray, cfg: RuleConfig,
 
 
 def load_flower() -> Callable[..., Any]:
-    """Flower's `aggregate_krum`; installs flwr into .fedmarket/flwr (not the venv) when missing."""
-    try:
-        return importlib.import_module("flwr.server.strategy.aggregate").aggregate_krum
-    except ImportError:
-        target = STATE / "flwr"
-        if not (target / "flwr").exists():
-            print(f"installing {FLWR} into {target} for the Flower baseline", file=sys.stderr)
-            subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(target), FLWR], check=True)
-        sys.path.append(str(target))
-        return importlib.import_module("flwr.server.strategy.aggregate").aggregate_krum
+    """Flower's `aggregate_krum` (flwr installed beside the venv on first use, market.ml.flower.import_flwr)."""
+    from market.ml.flower import import_flwr
+
+    return import_flwr("flwr.server.strategy.aggregate").aggregate_krum
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

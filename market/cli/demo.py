@@ -53,6 +53,7 @@ def demo_command(
     rounds: int = typer.Option(5, help="Training rounds."),
     task: str = typer.Option("digits-softmax", help="Built-in task."),
     devnet: bool = typer.Option(False, "--devnet", help="Run against the devnet (anvil + IPFS), starting it if needed."),
+    flower: bool = typer.Option(False, "--flower", help="Every honest trainer trains through a Flower NumPyClient."),
     out: Path = typer.Option(Path("build/demo"), help="Where the report (markdown + PNG) goes."),
 ) -> None:
     """Deploy, create and fund a project, train it with attackers among the trainers, prove and settle.
@@ -67,7 +68,8 @@ def demo_command(
 
     s = session()
     try:
-        cfg = DemoConfig(trainers=trainers, attackers=attackers, attacks=tuple(attack), rounds=rounds, task=task, out=out)
+        cfg = DemoConfig(trainers=trainers, attackers=attackers, attacks=tuple(attack), rounds=rounds, task=task, out=out,
+                         flower=flower)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     chain = storage = None

@@ -90,10 +90,13 @@ def run(
     withhold: list[int] = typer.Option([], help="Evaluation only: reveal but never upload the blob in this round "
                                                 "(rejected, then cured on chain in the dispute window)."),
     poll: float = typer.Option(1.0, help="Seconds between looks at the chain."),
+    flower_client: str = typer.Option("", help="Train with this Flower NumPyClient (module:attr, an instance or a "
+                                               "zero-argument factory; importable from the working directory)."),
     accept_insecure_keys: bool = ACCEPT_INSECURE_KEYS,
 ) -> None:
     """Join (once the project's verifier is checked as `join` does), train and submit in every round until the
-    project ends, then claim and withdraw (resumes after a restart)."""
+    project ends, then claim and withdraw (resumes after a restart). With --flower-client, each round the client's
+    fit gets the global model and the project's hyper-parameters, and its parameters minus the model are the update."""
     from market.chain.marketplace import Status
     from market.parties.context import load_context
     from market.parties.trainer_node import TrainerNode
@@ -102,7 +105,13 @@ def run(
     ctx = load_context(s.marketplace, s.storage, pid)
     if s.marketplace.participant(pid, s.signer.address).status == Status.NONE:  # the node will join
         _check_verifier(ctx, accept_insecure_keys)
-    node = TrainerNode(ctx, s.signer, _data(ctx, data, partition), attack=attack or None, withhold=frozenset(withhold))
+    flower = None
+    if flower_client:
+        from market.ml.flower import FlowerTrainer, load_client
+
+        flower = FlowerTrainer(load_client(flower_client), ctx.layout, f"Flower client {flower_client}")
+    node = TrainerNode(ctx, s.signer, _data(ctx, data, partition), attack=attack or None, withhold=frozenset(withhold),
+                       flower=flower)
     node.run(poll_s=poll, log=lambda line: console.print(f"[dim]{node.signer.address[:10]}[/dim] {line}"))
 
 

@@ -64,6 +64,7 @@ class DemoConfig:
     stake: int = ETHER
     bond: int = 2 * ETHER  # raised to one round's budget when below it (FedMarket refuses a smaller bond)
     withhold_round: int = 2  # the first trainer withholds its blob then cures in this round (0: nobody)
+    flower: bool = False  # every honest trainer trains through a Flower NumPyClient (market.ml.flower.TaskClient)
     out: Path = Path("build/demo")
 
     def __post_init__(self) -> None:
@@ -133,13 +134,19 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
 
     parts = dirichlet_partition(ctx.task.train.y.numpy(), cfg.trainers, cfg.alpha, cfg.seed)
     nodes = []
+    if cfg.flower:
+        from market.ml.flower import FlowerTrainer, TaskClient  # installs flwr on first use
     for i, acct in enumerate(trainer_accts):
         attack = cfg.attacks[(i - (cfg.trainers - cfg.attackers)) % len(cfg.attacks)] if i >= cfg.trainers - cfg.attackers else None
         if attack:
             run.attackers.append(acct.address)
             run.attack_of[acct.address] = attack
         withhold = frozenset({cfg.withhold_round}) if i == 0 and cfg.withhold_round else frozenset()
-        nodes.append(TrainerNode(ctx, acct, ctx.task.train.subset(parts[i]), attack=attack, withhold=withhold))
+        data = ctx.task.train.subset(parts[i])
+        flower = None
+        if cfg.flower and attack is None:
+            flower = FlowerTrainer(TaskClient(ctx.task.build_model, data), ctx.layout, f"trainer {i}'s Flower client")
+        nodes.append(TrainerNode(ctx, acct, data, attack=attack, withhold=withhold, flower=flower))
     for node in nodes:
         node.step()
     market.start(created.pid, owner)
@@ -205,6 +212,7 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
         "mean_post_round_gas": sum(r.gas for r in run.rounds) // max(1, len(run.rounds)),
         "circuit": str(circuit_params(ctx)), "wall_seconds": time.perf_counter() - t_start,
         "backend": chain.backend, "project": created.pid, "marketplace": market.address,
+        "flower_trainers": sum(node.flower is not None for node in nodes),
     }
     audit = audit_project(ctx, vk)  # what anyone can re-derive of every round from the chain and storage alone
     run.checks["audit_matches_every_round"] = audit.matched == cfg.rounds

@@ -17,6 +17,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from eth_account.signers.local import LocalAccount
@@ -32,6 +33,9 @@ from market.protocol.blob import UpdateHeader, decode, encode
 from market.protocol.commitment import commit_view, pack
 from market.protocol.quant import clip_rate, quantize, refuse_clipping
 from market.storage import cid_from_bytes, cid_of, cid_to_bytes
+
+if TYPE_CHECKING:
+    from market.ml.flower import FlowerTrainer
 
 #: Attacks a single trainer can mount on its own (the evaluation also has group attacks).
 SOLO_ATTACKS = attacks.SOLO_ATTACKS
@@ -155,9 +159,11 @@ class TrainerNode:
     """One trainer of one project, with its private data and, for evaluation, an optional attack."""
 
     def __init__(self, ctx: ProjectContext, signer: LocalAccount, data: Split, attack: str | None = None,
-                 auto_join: bool = True, settle: bool = True, withhold: frozenset[int] = frozenset()) -> None:
-        """`withhold` names rounds in which the trainer reveals its update but never uploads the blob (a
-        misbehaviour the demo and `bench adversary` use: the aggregator rejects it, the trainer cures). DataMismatch
+                 auto_join: bool = True, settle: bool = True, withhold: frozenset[int] = frozenset(),
+                 flower: FlowerTrainer | None = None) -> None:
+        """`flower`, when given, trains in place of market.ml.training (a Flower NumPyClient; `data` is then only
+        checked against the schema). `withhold` names rounds in which the trainer reveals its update but never
+        uploads the blob (a misbehaviour the demo and `bench adversary` use: the aggregator rejects it, the trainer cures). DataMismatch
         unless `data` fits the task's schema (features, classes), so a misfit trainer never stakes."""
         spec = attacks.get_attack(attack, solo=True) if attack is not None else None
         check_fits(data.x.numpy(), data.y.numpy(), ctx.task.features, ctx.task.num_classes, "the trainer's data")
@@ -168,6 +174,7 @@ class TrainerNode:
         self.auto_join = auto_join
         self.settle_at_end = settle
         self.withhold = withhold
+        self.flower = flower
         #: The clip rate of this trainer's update per round, as last computed (reported in `Submitted`).
         self.clip_rates: dict[int, float] = {}
         self.data = spec.poison(data, ctx.task.num_classes) if spec is not None and spec.poison is not None else data
@@ -197,8 +204,8 @@ class TrainerNode:
         return None
 
     def update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor | None:
-        """This round's float update: honest local training, then the attack if any (None: a copier
-        with nothing to copy yet)."""
+        """This round's float update: honest local training (or the Flower client's fit), then the attack if any
+        (None: a copier with nothing to copy yet)."""
         spec, me = self.attack_spec, self.signer.address
         victim = None
         if spec is not None and spec.copies:
@@ -207,8 +214,12 @@ class TrainerNode:
                 return None
         honest = None
         if spec is None or spec.trains:
-            hyper = dataclasses.replace(self.ctx.manifest.hyper, seed=round_seed(me, round_, self.ctx.manifest.hyper.seed))
-            honest = local_update(self.ctx.task.build_model, g_prev, self.data, hyper)
+            seed = round_seed(me, round_, self.ctx.manifest.hyper.seed)
+            if self.flower is not None:
+                honest = self.flower.update(g_prev, self.ctx.manifest, self.ctx.pid, round_, seed)
+            else:
+                hyper = dataclasses.replace(self.ctx.manifest.hyper, seed=seed)
+                honest = local_update(self.ctx.task.build_model, g_prev, self.data, hyper)
         if spec is None:
             return honest
         # n is the project's slots: a trainer cannot know how many others will submit.

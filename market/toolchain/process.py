@@ -137,5 +137,6 @@ def stop_process(pid: int, timeout: float = 10.0, started: float | None = None) 
         _signal(pid, family, sig)
         family = _wait_gone(family, wait)
     child = _CHILDREN.pop(pid, None)
-    if child is not None:
-        child.wait(timeout=5)
+    if child is not None:  # reap it; a killed process on a loaded machine may take a while to exit
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=30)

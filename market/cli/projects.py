@@ -8,11 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
-from typer._click import Context, Parameter
-from typer.core import TyperGroup
 
 from market.cli.output import console
-from market.cli.session import CHAIN, JSON, Session, command, session
+from market.cli.session import CHAIN, JSON, SessionGroup, command, session
 
 if TYPE_CHECKING:
     from market.parties.listing import MarketListing
@@ -27,29 +25,11 @@ class StateFilter(StrEnum):
     CANCELLED = "cancelled"
 
 
-class ListingGroup(TyperGroup):
+class ListingGroup(SessionGroup):
     """The `projects` group, which lists when given no command: it takes the chain options and --json after
-    `projects` too (what `session.SessionCommand` does for a command), borrowing the root's declarations."""
+    `projects` too, as a command does."""
 
     shared = frozenset((*CHAIN, JSON))
-
-    def _shared_params(self, ctx: Context) -> list[Parameter]:
-        """The root callback's declarations of the shared options."""
-        return [p for p in ctx.find_root().command.params if p.name in self.shared]
-
-    def get_params(self, ctx: Context) -> list[Parameter]:
-        """Own options, then the shared ones, then --help."""
-        params = super().get_params(ctx)
-        return [*params[: len(self.params)], *self._shared_params(ctx), *params[len(self.params) :]]
-
-    def invoke(self, ctx: Context) -> Any:
-        """Move the shared options given here into the session, then list or run the command."""
-        current = ctx.ensure_object(Session)
-        for param in self._shared_params(ctx):
-            value = ctx.params.pop(str(param.name))
-            if value != param.default:
-                setattr(current, str(param.name), value)
-        return super().invoke(ctx)
 
 
 app = typer.Typer(cls=ListingGroup, help="Find a project: list the market's projects, show one before joining it.")

@@ -136,10 +136,12 @@ def open_session(
     ctx.obj = Session(rpc, ipfs, market, deployment, keystore, dev_account, as_json)
 
 
-class SessionCommand(TyperCommand):
-    """A command that also takes, after its own arguments, the shared options named in `shared`."""
+class SharedOptions:
+    """Mixin for a click command or group that also takes, after its own arguments, the shared options named in
+    `shared`, borrowing the root callback's declarations and moving what is given into the session."""
 
     shared: frozenset[str] = frozenset()
+    params: list[Parameter]
 
     def _shared_params(self, ctx: Context) -> list[Parameter]:
         """The root callback's declarations of this command's shared options."""
@@ -147,7 +149,7 @@ class SessionCommand(TyperCommand):
 
     def get_params(self, ctx: Context) -> list[Parameter]:
         """Own parameters, then the shared ones (so the parser and --help see them), then --help."""
-        params = super().get_params(ctx)
+        params: list[Parameter] = super().get_params(ctx)  # type: ignore[misc]
         return [*params[: len(self.params)], *self._shared_params(ctx), *params[len(self.params) :]]
 
     def invoke(self, ctx: Context) -> Any:
@@ -157,7 +159,15 @@ class SessionCommand(TyperCommand):
             value = ctx.params.pop(str(param.name))
             if value != param.default:
                 setattr(current, str(param.name), value)
-        return super().invoke(ctx)
+        return super().invoke(ctx)  # type: ignore[misc]
+
+
+class SessionCommand(SharedOptions, TyperCommand):
+    """A command that also takes, after its own arguments, the shared options named in `shared`."""
+
+
+class SessionGroup(SharedOptions, TyperGroup):
+    """A group that takes the shared options named in `shared` after its name too (e.g. `projects --json`)."""
 
 
 F = TypeVar("F", bound=Callable[..., Any])

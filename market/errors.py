@@ -16,7 +16,7 @@
     ├── ChainError              the chain answered, but not as asked
     ├── StorageError            content missing, malformed or not matching its CID
     │                           (market.storage adds ContentMismatch and ContentTooLarge,
-    │                           market.parties.listing adds ManifestMismatch under ContentMismatch)
+    │                           market.parties.context adds ManifestMismatch under ContentMismatch)
     ├── InvalidBlob             an update blob was rejected; `reason` is a BlobReason
     ├── QuantizationError
     ├── ProofError

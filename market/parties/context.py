@@ -11,15 +11,18 @@ from dataclasses import dataclass
 import torch
 
 from market.chain.marketplace import MarketEvent, Marketplace, ProjectParams
-from market.errors import ConfigError, QuantizationError, StorageError
+from market.errors import AggregationError, ConfigError, QuantizationError, StorageError
 from market.ml.tasks import BUILTIN, Task, get_task, layout, num_params
 from market.ml.tasks.owndata import decode_split, fit_standardize, own_task
 from market.ml.tasks.params import ParamSlot
 from market.protocol.commitment import commit_model
 from market.protocol.manifest import Manifest
 from market.protocol.modelblob import decode_model
-from market.storage import Storage, cid_from_bytes
+from market.storage import ContentMismatch, Storage, cid_from_bytes
 from zk.build import CircuitParams
+
+#: Largest task manifest fetched (a manifest is a few KiB).
+MANIFEST_CAP = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,30 @@ def check_initial_model(ctx: ProjectContext) -> None:
         raise ConfigError(f"project {ctx.pid}: g(0)'s proof view does not hash to the on-chain model commitment")
 
 
+class ManifestMismatch(ContentMismatch):
+    """A project's task manifest does not hash to its on-chain specHash, or declares other rule parameters than the
+    chain holds: whoever published it, it is not the project's (a ContentMismatch: content that fails its hash)."""
+
+
+def fetch_manifest(storage: Storage, pid: int, task_cid: str, params: ProjectParams) -> Manifest:
+    """The project's task manifest from storage (which checks it against its CID), checked against the on-chain
+    specHash and rule parameters; ManifestMismatch names what differs (a malformed manifest cannot be the project's)."""
+    try:
+        manifest = Manifest.from_json(storage.get(task_cid, max_size=MANIFEST_CAP))
+    except (ConfigError, AggregationError) as exc:
+        raise ManifestMismatch(f"project {pid}: the manifest {task_cid} is malformed: {exc}") from None
+    if manifest.digest() != bytes(params.spec_hash):
+        raise ManifestMismatch(f"project {pid}: the manifest {task_cid} hashes to {manifest.digest().hex()}, not the "
+                               f"on-chain specHash {bytes(params.spec_hash).hex()}")
+    rule = manifest.rule
+    declared = (rule.f, rule.m, rule.tau_pct, rule.dup_pct, rule.floor_pct)
+    on_chain = (params.krum_f, params.krum_m, params.tau_pct, params.dup_pct, params.floor_pct)
+    if declared != on_chain:
+        raise ManifestMismatch(f"project {pid}: the manifest's rule (f, m, tau_pct, dup_pct, floor_pct) = {declared} is "
+                               f"not the on-chain parameters' {on_chain}")
+    return manifest
+
+
 def load_context(market: Marketplace, storage: Storage, pid: int) -> ProjectContext:
     """Read a project's parameters and creation event, fetch and check its manifest."""
     created = market.events("ProjectCreated", pid)
@@ -93,18 +120,11 @@ def load_context(market: Marketplace, storage: Storage, pid: int) -> ProjectCont
     event = created[0]
     params = market.project(pid).params
     try:
-        raw = storage.get(cid_from_bytes(event.args["taskCid"]))
+        manifest = fetch_manifest(storage, pid, cid_from_bytes(event.args["taskCid"]), params)
+    except ManifestMismatch:
+        raise
     except StorageError as exc:
         raise ConfigError(f"project {pid}: cannot fetch its task manifest: {exc}") from None
-    manifest = Manifest.from_json(raw)
-    if manifest.digest() != bytes(params.spec_hash):
-        raise ConfigError(f"project {pid}: the task manifest does not hash to the on-chain specHash")
-    rule = manifest.rule
-    declared = (rule.f, rule.m, rule.tau_pct, rule.dup_pct, rule.floor_pct)
-    on_chain = (params.krum_f, params.krum_m, params.tau_pct, params.dup_pct, params.floor_pct)
-    if declared != on_chain:
-        raise ConfigError(f"project {pid}: the manifest's rule (f, m, tau_pct, dup_pct, floor_pct) = {declared} is not "
-                          f"the on-chain parameters' {on_chain}")
     return ProjectContext(market, storage, pid, params, manifest, manifest_task(manifest, storage, f"project {pid}"), event)
 
 

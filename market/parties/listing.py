@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from market.chain.marketplace import CancelReason, MarketEvent, Marketplace, Project, ProjectParams, Rule, State
-from market.errors import AggregationError, ChainError, ConfigError, ProofError, StorageError
+from market.errors import ChainError, ConfigError, ProofError, StorageError
+from market.parties.context import fetch_manifest
 from market.protocol.manifest import Manifest
 from market.storage import ContentMismatch, Storage, cid_from_bytes
 from zk.build import CircuitParams, is_insecure
@@ -31,16 +32,9 @@ STATE_FILTERS: dict[str, frozenset[State]] = {
     "finished": frozenset({State.FINISHED}),
     "cancelled": frozenset({State.CANCELLED}),
 }
-#: Largest manifest and g(0) blob a listing fetches (a manifest is a few KiB; g(0) only gives the model's size).
-MANIFEST_CAP = 1 << 20
 MODEL_CAP = 64 << 20
 #: What a listing says where storage could not give the manifest.
 NOT_FETCHED = "manifest not fetched"
-
-
-class ManifestMismatch(ContentMismatch):
-    """A project's task manifest does not hash to its on-chain specHash, or declares other rule parameters than the
-    chain holds: whoever published it, it is not the project's (a ContentMismatch: content that fails its hash)."""
 
 
 @dataclass(frozen=True)
@@ -152,25 +146,6 @@ def circuit_of(params: ProjectParams) -> CircuitParams:
     `market.parties.context.circuit_params` takes from a checked manifest)."""
     return CircuitParams(n=params.max_trainers, d=params.view_len, bits=params.quant_bits, f=params.krum_f,
                          m=params.krum_m, tau_pct=params.tau_pct, dup_pct=params.dup_pct, floor_pct=params.floor_pct)
-
-
-def fetch_manifest(storage: Storage, pid: int, task_cid: str, params: ProjectParams) -> Manifest:
-    """The project's task manifest from storage (which checks it against its CID), checked against the on-chain
-    specHash and rule parameters; ManifestMismatch names what differs (a malformed manifest cannot be the project's)."""
-    try:
-        manifest = Manifest.from_json(storage.get(task_cid, max_size=MANIFEST_CAP))
-    except (ConfigError, AggregationError) as exc:
-        raise ManifestMismatch(f"project {pid}: the manifest {task_cid} is malformed: {exc}") from None
-    if manifest.digest() != bytes(params.spec_hash):
-        raise ManifestMismatch(f"project {pid}: the manifest {task_cid} hashes to {manifest.digest().hex()}, not the "
-                               f"on-chain specHash {bytes(params.spec_hash).hex()}")
-    rule = manifest.rule
-    declared = (rule.f, rule.m, rule.tau_pct, rule.dup_pct, rule.floor_pct)
-    on_chain = (params.krum_f, params.krum_m, params.tau_pct, params.dup_pct, params.floor_pct)
-    if declared != on_chain:
-        raise ManifestMismatch(f"project {pid}: the manifest's rule (f, m, tau_pct, dup_pct, floor_pct) = {declared} is "
-                               f"not the on-chain parameters' {on_chain}")
-    return manifest
 
 
 def model_params(storage: Storage, model_cid: str) -> int:

@@ -83,7 +83,7 @@ def gram_pass(U: torch.Tensor, v: torch.Tensor | None = None) -> GramPass:
         raise AggregationError(f"v must be int64 of length {d}, got {v.dtype} {tuple(v.shape)}")
     if U.device.type == "cpu" and n:
         g64, sums = _cpu_pass(U.numpy(), None if v is None else v.cpu().numpy())
-        gram, col_sums = torch.from_numpy(g64), torch.from_numpy(sums)
+        gram, col_sums = torch.from_numpy(g64), torch.from_numpy(sums.astype(np.int64))  # NumPy: no OpenMP wake-up
     else:
         gram, col_sums = _torch_pass(U, v)
     if gram.numel() and float(gram.diagonal().max()) >= F64_EXACT:

@@ -93,20 +93,20 @@ def gram_pass(U: torch.Tensor, v: torch.Tensor | None = None) -> GramPass:
 
 def _cpu_pass(U: np.ndarray, v: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Float64 Gram of `[U; v]` and U's column sums over cache-sized column blocks, one worker thread per core
-    (each with single-threaded BLAS on its own columns): no float64 copy of U is ever made."""
+    (each with single-threaded BLAS), the blocks handed out one at a time so that a core busy with other work
+    takes fewer of them: no float64 copy of U is ever made."""
     n, d = U.shape
     rows = n + (v is not None)
     chunk = cpu_chunk(rows)
     workers = max(1, min(len(os.sched_getaffinity(0)), d // chunk))
-    step = -(-d // workers)
     grams = [np.zeros((rows, rows)) for _ in range(workers)]
     sums = np.empty(d)
+    starts = iter(range(0, d, chunk))  # next() on a range iterator is atomic under the GIL
 
     def work(k: int) -> None:
-        lo, hi = k * step, min(d, (k + 1) * step)
-        buf, prod = np.empty((rows, min(chunk, hi - lo))), np.empty((rows, rows))
-        for s in range(lo, hi, chunk):
-            e = min(hi, s + chunk)
+        buf, prod = np.empty((rows, min(chunk, d))), np.empty((rows, rows))
+        for s in starts:
+            e = min(d, s + chunk)
             b = buf[:, : e - s]
             np.copyto(b[:n], U[:, s:e], casting="unsafe")
             if v is not None:

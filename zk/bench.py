@@ -1,14 +1,19 @@
-"""`fedmarket bench prove`: constraints, witness and proving time, memory, verification time and gas."""
+"""`fedmarket bench prove`: constraints, compile, setup, key load, witness and proving time, memory, verification
+time and gas over n in {4, 8, 16, 32} and d in {650, 5130, 16384}, and the cost model (zk/costmodel.py) fitted
+to them: a case that does not fit the budget or this machine is predicted, never dropped."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import psutil
 import torch
@@ -16,25 +21,30 @@ from web3.types import RPCEndpoint
 
 from market.chain.client import Chain, dev_accounts
 from market.chain.marketplace import Marketplace, ProjectParams
+from market.errors import FedMarketError
 from market.paths import BUILD, NODE_MODULES
 from market.protocol.commitment import commit
 from market.protocol.quant import QuantSpec, model_spec
 from market.toolchain.anvil import start_anvil
 from market.toolchain.process import stop_process
 from market.toolchain.solc import compile_contracts
-from zk import ceremony
-from zk.build import CircuitParams, compile_circuit, compile_main, constraint_count, dev_setup
+from zk import ceremony, costmodel
+from zk.build import CircuitParams, artifact_dir, compile_circuit, compile_main, constraint_count, dev_setup
 from zk.onchain import deploy_verifier, solidity_dir
-from zk.prover import Proof, compute_witness, prove_wtns
+from zk.prover import Proof, compute_witness, proving_key_path
 from zk.verifier import VerifyingKey, verify
 from zk.witness import RoundContext, RoundWitness, Slot, build_witness
 
-#: Proving cases (n, d), cheapest first; later ones are skipped once the time budget is spent.
-CASES = [(4, 650), (8, 650), (16, 650), (4, 4096), (8, 4096), (16, 4096)]
+#: Proving cases (n, d): issue 14's curve; PRIORITY first (its targets), then the others cheapest first.
+CASES = [(n, d) for d in (650, 5130, 16384) for n in (4, 8, 16, 32)]
+PRIORITY = [(8, 650), (16, 5130)]
 #: The rule of the proving cases: Multi-Krum f = 1 with both free-rider screens (examples/digits.toml).
 CASE_RULE = {"f": 1, "dup_pct": 5, "floor_pct": 10}
-#: Largest circuit attempted on a 2-core, 24 GiB machine (setup memory grows with it).
-MAX_CONSTRAINTS = 1_600_000
+#: Compile-only circuits whose constraint counts fit C(n, d): four or more n for e(n), two d for the slopes, and
+#: two d past one Poseidon block (225 values) for the commitments' blocks.
+FIT_N, FIT_D, FIT_EXTRA = (2, 3, 4, 6, 8), (15, 45), ((2, 240), (4, 240))
+#: Share of this machine's memory a case may be predicted to need (the rest: the OS and the other jobs).
+RAM_SHARE = 0.7
 CID = bytes.fromhex("01551220") + bytes(32)
 #: The round circuit's commitment block alone (~600 constraints): small enough for a local 2^10 ptau.
 COMMIT_ONLY_SOURCE = """pragma circom 2.1.0;
@@ -63,11 +73,16 @@ def _witness(p: CircuitParams, ctx: RoundContext, v: torch.Tensor, ups: list[tor
     return build_witness(p, ctx, v, commit(v, spec), [Slot(commit(u, spec), u, i) for i, u in enumerate(ups)], zero, zero)
 
 
-def _peak(cmd: list[str]) -> tuple[float, float, float, str]:
-    """Run a command; (seconds, peak resident MiB, CPU seconds, stdout) of it and its children."""
+class StepTimeout(RuntimeError):
+    """A measured step ran past the time left of the bench's budget and was stopped."""
+
+
+def _peak(cmd: list[str], timeout: float | None = None) -> tuple[float, float, float, str]:
+    """Run a command; (seconds, peak resident MiB, CPU seconds, stdout) of it and its children. StepTimeout
+    when it runs longer than `timeout` seconds (it and its children are killed)."""
     t0 = time.perf_counter()
     proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    peak, cpu = [0], [0.0]
+    peak, cpu, killed = [0], [0.0], [False]
 
     def watch() -> None:
         while proc.poll() is None:
@@ -75,55 +90,114 @@ def _peak(cmd: list[str]) -> tuple[float, float, float, str]:
                 procs = [proc, *proc.children(recursive=True)]
                 peak[0] = max(peak[0], sum(p.memory_info().rss for p in procs))
                 cpu[0] = max(cpu[0], sum(sum(p.cpu_times()[:2]) for p in procs))
+                if timeout is not None and time.perf_counter() - t0 > timeout:
+                    killed[0] = True
+                    for p in reversed(procs):
+                        p.kill()
             except psutil.Error:
-                break
+                pass  # a child ended between listing and reading: the next sample sees the rest
             time.sleep(0.05)
 
     th = threading.Thread(target=watch)
     th.start()
     out, err = proc.communicate()
     th.join()
+    if killed[0]:
+        raise StepTimeout(f"stopped after {time.perf_counter() - t0:.0f} s, the time left of the budget")
     if proc.returncode != 0:
-        raise RuntimeError(err.decode()[-1000:])
+        raise RuntimeError(_brief(err.decode(), 1500))
     return time.perf_counter() - t0, peak[0] / 2**20, cpu[0], out.decode()
 
 
+def _brief(message: str, keep: int = 400) -> str:
+    """The start and the end of a long error (a tool's usage line and its last frames)."""
+    return message if len(message) <= 2 * keep else f"{message[:keep]} ... {message[-keep:]}"
+
+
+def _recorded_steps(out: Path, res: dict[str, Any]) -> None:
+    """Keep a build's cost with it: freshly measured compile and setup figures go to <out>/bench-steps.json,
+    and a step found cached takes the figures recorded when it was built (`<step>_recorded`), if any."""
+    record = out / "bench-steps.json"
+    kept = json.loads(record.read_text()) if record.exists() else {}
+    for step in ("compile", "setup"):
+        keys = (f"{step}_s", f"{step}_peak_mib")
+        if not res[f"{step}_cached"]:
+            kept.update({k: res[k] for k in keys})
+        elif all(k in kept for k in keys):
+            res.update({k: kept[k] for k in keys}, **{f"{step}_recorded": True})
+    record.write_text(json.dumps(kept, indent=1))
+
+
+def _timed(name: str, cmd: list[str], deadline: float) -> tuple[float, float, float, str]:
+    """`_peak` of one step of a case, stopped at `deadline` (time.perf_counter()); StepTimeout names the step."""
+    try:
+        return _peak(cmd, deadline - time.perf_counter())
+    except StepTimeout as e:
+        raise StepTimeout(f"{name} {e}") from None
+
+
 def _groth16py_child(out: Path, wtns: Path) -> list[str]:
-    """A child process that loads the proving key, then proves; prints both times as JSON."""
+    """A child process that loads the proving key as the prover does (zk.prover), then proves; prints both times
+    and writes the proof next to the witness (`.proof`)."""
     code = ("import json, time; from pathlib import Path; import groth16py; "
-            "from zk.prover import proving_key_path; t = time.perf_counter(); "
-            f"pk = groth16py.ProvingKey.load(str(proving_key_path(Path({str(out)!r})))); "
+            "from zk.prover import load_proving_key; t = time.perf_counter(); "
+            f"pk = load_proving_key(Path({str(out)!r})); "
             "t1 = time.perf_counter(); "
-            f"groth16py.prove_wtns(pk, {str(wtns)!r}); "
-            "print(json.dumps({'load_s': t1 - t, 'prove_s': time.perf_counter() - t1}))")
+            f"proof = groth16py.prove_wtns(pk, {str(wtns)!r}); t2 = time.perf_counter(); "
+            f"Path({str(wtns.with_suffix('.proof'))!r}).write_bytes(proof); "
+            "print(json.dumps({'load_s': t1 - t, 'prove_s': t2 - t1}))")
     return [sys.executable, "-c", code]
 
 
-def prove_case(p: CircuitParams) -> dict[str, float]:
-    """Compile, set up, witness and prove one (n, d); groth16py in a child process for its memory."""
-    tag = f"n{p.n}_d{p.d}"
-    t0 = time.perf_counter()
-    out = compile_circuit(p)
-    res: dict[str, float] = {f"compile_s_{tag}": time.perf_counter() - t0, f"constraints_{tag}": constraint_count(out)}
-    t0 = time.perf_counter()
-    dev_setup(p)
-    res[f"setup_s_{tag}"] = time.perf_counter() - t0
+def _build_child(p: CircuitParams, step: str) -> list[str]:
+    """A child process running zk.build's `step` (compile_circuit or dev_setup) for `p`, to measure its memory."""
+    code = (f"import json; from zk.build import CircuitParams, {step}; "
+            f"{step}(CircuitParams(**json.loads({json.dumps(asdict(p))!r})))")
+    return [sys.executable, "-c", code]
+
+
+def prove_case(p: CircuitParams, deadline: float = float("inf")) -> dict[str, Any]:
+    """Compile, set up, load the key, witness and prove one (n, d), each step with its time and the steps in
+    child processes with their peak memory; `*_cached` says a step found its output already built. A step still
+    running at `deadline` (time.perf_counter()) is stopped: StepTimeout names it."""
+    out = artifact_dir(p)
+    res: dict[str, Any] = {"compile_cached": (out / "main.r1cs").exists(), "setup_cached": (out / "SETUP.json").exists(),
+                           "loadavg_1m_start": os.getloadavg()[0]}
+    record = out / "bench-steps.json"
+    failed = json.loads(record.read_text()).get("compile_failed") if record.exists() else None
+    if failed:
+        raise RuntimeError(f"compile failed on an earlier run (delete {record} to retry): {failed}")
+    try:
+        res["compile_s"], res["compile_peak_mib"], _, _ = _timed("compile", _build_child(p, "compile_circuit"),
+                                                                 deadline)
+    except StepTimeout:
+        raise
+    except RuntimeError as e:  # circom2 runs under WASI: a 4 GiB address space
+        record.write_text(json.dumps({"compile_failed": _brief(str(e))}, indent=1))
+        raise
+    res["constraints"] = constraint_count(out)
+    res["setup_s"], res["setup_peak_mib"], _, _ = _timed("setup", _build_child(p, "dev_setup"), deadline)
+    _recorded_steps(out, res)
+    res["key_file"] = proving_key_path(out).name
+    res["key_mib"] = proving_key_path(out).stat().st_size / 2**20
     v, ups = _round_data(p)
     w = _witness(p, RoundContext(1, "0x" + "11" * 20, 1, 1, p.n), v, ups)
     with tempfile.TemporaryDirectory() as tmp:
         wtns = Path(tmp) / "w.wtns"
         t0 = time.perf_counter()
         compute_witness(out, w.inputs, wtns)
-        res[f"witness_s_{tag}"] = time.perf_counter() - t0
-        _, res[f"prove_peak_mib_{tag}"], res[f"prove_cpu_s_{tag}"], times = _peak(_groth16py_child(out, wtns))
-        res[f"prove_s_{tag}"] = json.loads(times)["prove_s"]  # the key stays loaded in a prover node
-        res[f"key_load_s_{tag}"] = json.loads(times)["load_s"]
-        proof = prove_wtns(out, wtns)
+        res["witness_s"] = time.perf_counter() - t0
+        _, res["prove_peak_mib"], res["prove_cpu_s"], times = _timed("key load and proof",
+                                                                     _groth16py_child(out, wtns), deadline)
+        res["prove_s"] = json.loads(times)["prove_s"]  # the key stays loaded in a prover node
+        res["key_load_s"] = json.loads(times)["load_s"]
+        proof = Proof.from_bytes(wtns.with_suffix(".proof").read_bytes())
     t0 = time.perf_counter()
     ok = verify(VerifyingKey.load(out / "verification_key.json"), proof, [w.public_input])
-    res[f"verify_py_s_{tag}"] = time.perf_counter() - t0
+    res["verify_py_s"] = time.perf_counter() - t0
     if not ok:
-        raise RuntimeError(f"bench proof for {tag} did not verify")
+        raise RuntimeError(f"bench proof for n{p.n}_d{p.d} did not verify")
+    res["loadavg_1m_end"] = os.getloadavg()[0]
     return res
 
 
@@ -146,13 +220,31 @@ def prover_comparison() -> dict[str, float]:
         snarkjs = [str(NODE_MODULES / ".bin" / "snarkjs"), "groth16", "prove", str(out / "round.zkey"), str(wtns),
                    str(Path(tmp) / "p.json"), str(Path(tmp) / "pub.json")]
         res["prove_wall_s_commit16_snarkjs"], res["prove_peak_mib_commit16_snarkjs"], _, _ = _peak(snarkjs)
+    res.update(_key_loads(out))
     return res
 
 
-def slope(n: int = 2, d0: int = 15, d1: int = 45) -> float:
-    """Marginal constraints per proven parameter per trainer: (C(d1) - C(d0)) / ((d1 - d0) n), d multiples of 15."""
-    c0 = constraint_count(compile_circuit(CircuitParams(n=n, d=d0)))
-    c1 = constraint_count(compile_circuit(CircuitParams(n=n, d=d1)))
+def _key_loads(out: Path) -> dict[str, float]:
+    """Seconds to load a finalized ceremony's key both ways: ceremony.pk (every point checked) and the verified
+    round.zkey (`import_zkey`, unchecked: what zk.prover loads)."""
+    import groth16py
+
+    t0 = time.perf_counter()
+    groth16py.ProvingKey.load(str(out / "ceremony.pk"))
+    t1 = time.perf_counter()
+    groth16py.import_zkey(str(out / "round.zkey"))
+    return {"key_load_s_commit16_pk": t1 - t0, "key_load_s_commit16_zkey": time.perf_counter() - t1}
+
+
+def constraint_samples() -> list[tuple[int, int, int]]:
+    """(n, d, constraints) of the compile-only circuits FIT_N x FIT_D and FIT_EXTRA with the cases' rule (cached)."""
+    grid = [*((n, d) for n in FIT_N for d in FIT_D), *FIT_EXTRA]
+    return [(n, d, constraint_count(compile_circuit(CircuitParams(n=n, d=d, **CASE_RULE)))) for n, d in grid]
+
+
+def per_param(samples: list[tuple[int, int, int]], n: int = 2) -> float:
+    """Marginal constraints per proven parameter per trainer at n slots: (C(d1) - C(d0)) / ((d1 - d0) n)."""
+    (d0, c0), (d1, c1) = sorted((d, c) for m, d, c in samples if m == n)[:2]
     return (c1 - c0) / ((d1 - d0) * n)
 
 
@@ -207,47 +299,113 @@ def _anvil_chain(n_accounts: int) -> tuple[Chain, int]:
     return chain, handle.pid
 
 
-def estimate_constraints(n: int, d: int, screens: bool = False) -> int:
-    """Rough size of RoundProof(n, d, 16): §6 sha256 blocks, range checks, distances, the model's view (two
-    24-bit range checks, the average's n products and remainder checks, v's normalisation per value); `screens`
-    (dup_pct or floor_pct > 0) adds the squared norms, one constraint per value per slot."""
-    blocks = (8 * (138 + 41 * n) + 65 + 511) // 512
-    model = d * (2 * 24 + n + 2 * n.bit_length() + 3)
-    return 29_300 * blocks + 18 * (n + 1) * d + d * n * (n - 1) // 2 + model + (n * d if screens else 0)
+def _figures(tag: str, case: dict[str, Any]) -> dict[str, Any]:
+    """A measured case's figures as flat `<figure>_<tag>` keys (as `fedmarket bench prove --json` always printed)."""
+    return {f"{k}_{tag}": v for k, v in case.items() if k not in ("n", "d", "predicted_before")}
 
 
-def run(budget_s: float = 2400.0) -> dict:
-    """All the figures that fit in `budget_s` seconds; skipped cases are named with the reason.
+def _summary(model: dict[str, Any], first: dict[str, float], measured: dict[str, dict[str, Any]],
+             reasons: dict[str, str]) -> dict[str, Any]:
+    """The model, its check against the real counts, the breakdown of every case, the skipped cases predicted by
+    the final model, and issue 14's keys (a skipped case's value is its prediction, named in `predicted_keys`)."""
+    out: dict[str, Any] = {"cost_model": model, "constraints_check": {}, "breakdown": {}, "predicted": {}}
+    for t, c in measured.items():
+        guess = costmodel.predict_constraints(first, c["n"], c["d"])
+        out["constraints_check"][t] = {"measured": c["constraints"], "from_small_compiles": guess,
+                                       "error_pct": round(100 * (guess - c["constraints"]) / c["constraints"], 2)}
+    for n, d in CASES:
+        t = f"n{n}_d{d}"
+        out["breakdown"][t] = costmodel.breakdown(model["constraints"], n, d)
+        if t in reasons:
+            out["predicted"][t] = {**costmodel.predict(model, n, d), "reason": reasons[t]}
+    out["predicted_keys"] = []
+    for key in ("prove_s_n16_d5130", "prove_peak_mib_n16_d5130", "key_load_s_n8_d650", "prove_s_n8_d650"):
+        step, t = key.rsplit("_n", 1)[0], "n" + key.rsplit("_n", 1)[1]
+        if t in measured:
+            out[key] = measured[t][step]
+        else:
+            out[key] = out["predicted"][t][step]
+            out["predicted_keys"].append(key)
+    return out
 
-    Partial results are kept in build/zk/bench-partial.json as each case ends.
+
+def _fresh(measured: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The measured cases without the figures of steps that found their output cached and no record of its cost
+    (a cache hit costs nothing)."""
+    out = []
+    for c in measured.values():
+        unknown = tuple(step for step in ("compile", "setup") if c[f"{step}_cached"] and not c.get(f"{step}_recorded"))
+        out.append({k: v for k, v in c.items() if not k.startswith(unknown)})
+    return out
+
+
+def _model(coef: dict[str, float], measured: dict[str, dict[str, Any]], prior: dict[str, Any]) -> dict[str, Any]:
+    """The cost model: constraint coefficients, and step fits from the measured cases; steps not measured here
+    keep the prior model's fit (zk/costmodel.json as the run found it)."""
+    return {"constraints": coef, "steps": {**prior.get("steps", {}), **costmodel.fit_steps(_fresh(measured))}}
+
+
+def run(budget_s: float = 2400.0, ram_mib: float | None = None, gas: bool = True) -> dict:
+    """All the figures that fit in `budget_s` seconds and `ram_mib` of memory; every case that does not is
+    predicted by the cost model (a `predicted` block with the reason), and the model is written to zk/costmodel.json.
+
+    Partial results are kept in build/zk/bench-partial.json as each step ends.
     """
     t_start = time.perf_counter()
+    ram = ram_mib if ram_mib is not None else RAM_SHARE * psutil.virtual_memory().total / 2**20
     partial = BUILD / "zk" / "bench-partial.json"
-    res: dict = {"prover_default": "groth16py", "setup": "INSECURE DEVELOPMENT SETUP (groth16py single-party)"}
-    res["constraints_per_param"] = slope()
-    skipped: list[str] = []
-    chain, pid = _anvil_chain(40)
-    try:
-        for n in (4, 32):
-            res.update(gas_case(chain, CircuitParams(n=n, d=15, f=1)))
-            partial.write_text(json.dumps(res, indent=1))
-    finally:
-        stop_process(pid)
-    for n, d in CASES:
-        if time.perf_counter() - t_start > budget_s:
-            skipped.append(f"n{n}_d{d}: time budget of {budget_s:.0f} s spent")
-            continue
-        estimate = estimate_constraints(n, d, screens=True)
-        if estimate > MAX_CONSTRAINTS:
-            skipped.append(f"n{n}_d{d}: ~{estimate} constraints exceed {MAX_CONSTRAINTS} on this machine")
-            continue
-        res.update(prove_case(CircuitParams(n=n, d=d, **CASE_RULE)))
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    res: dict[str, Any] = {"prover_default": "groth16py", "setup": "INSECURE DEVELOPMENT SETUP (groth16py single-party)",
+                           "case_rule": CASE_RULE, "cpus": os.cpu_count(), "ram_limit_mib": round(ram),
+                           "loadavg_1m_start": os.getloadavg()[0]}
+    samples = constraint_samples()
+    res["constraint_samples"] = samples
+    res["constraints_per_param"] = per_param(samples)
+    coef = costmodel.fit_constraints(samples)
+    prior = json.loads(costmodel.MODEL_PATH.read_text()) if costmodel.MODEL_PATH.exists() else {"steps": {}}
+    partial.write_text(json.dumps(res, indent=1))
+    if gas:
+        chain, pid = _anvil_chain(40)
+        try:
+            for n in (4, 32):
+                res.update(gas_case(chain, CircuitParams(n=n, d=15, f=1)))
+                partial.write_text(json.dumps(res, indent=1))
+        finally:
+            stop_process(pid)
+    measured: dict[str, dict[str, Any]] = {}
+    reasons: dict[str, str] = {}
+    rest = sorted((c for c in CASES if c not in PRIORITY), key=lambda c: costmodel.predict_constraints(coef, *c))
+    for n, d in [*PRIORITY, *rest]:
+        tag = f"n{n}_d{d}"
+        pred = costmodel.predict(_model(coef, measured, prior), n, d)
+        reason = costmodel.skip_reason(pred, budget_s - (time.perf_counter() - t_start), ram)
+        if reason is None:
+            try:
+                measured[tag] = {"n": n, "d": d, "predicted_before": pred,
+                                 **prove_case(CircuitParams(n=n, d=d, **CASE_RULE), t_start + budget_s)}
+            except StepTimeout as e:
+                reason = f"{e}; the figures are predicted"
+            except (RuntimeError, FedMarketError) as e:  # circom or groth16py out of memory, a tool failing
+                reason = f"failed here: {_brief(str(e))}"
+        if reason is not None:
+            reasons[tag] = reason
+            res.setdefault("predicted", {})[tag] = {**pred, "reason": reason}
+        res.update(_figures(tag, measured.get(tag, {})))
         partial.write_text(json.dumps(res, indent=1))
+    final_coef = costmodel.fit_constraints(samples + [(c["n"], c["d"], c["constraints"]) for c in measured.values()])
+    model = _model(final_coef, measured, prior)
+    res.update(_summary(model, coef, measured, reasons))
+    costmodel.MODEL_PATH.write_text(json.dumps({**model, "fitted_on": {
+        "constraint_samples": samples, "cases": {t: {k: c[k] for k in ("constraints", *costmodel.STEPS) if k in c}
+                                                 for t, c in measured.items()},
+        "steps_fitted_here": sorted(costmodel.fit_steps(_fresh(measured))), "cpus": os.cpu_count(),
+        "command": "fedmarket bench prove"}}, indent=1) + "\n")
     res.update(prover_comparison())
     res["snarkjs"] = ("round circuits need a ceremony .zkey and snarkjs cannot prepare a 2^17+ ptau here: "
                       "both provers are compared on the commitment circuit (prove_s_commit16_*)")
-    res["skipped"] = skipped
+    res["loadavg_1m_end"] = os.getloadavg()[0]
     res["total_s"] = time.perf_counter() - t_start
+    partial.write_text(json.dumps(res, indent=1))
     return res
 
 

@@ -74,24 +74,42 @@ def _decimal(x: object) -> object:
 
 @functools.lru_cache(maxsize=4)
 def _proving_key(path: str) -> Any:  # groth16py ships no type stubs
-    """Load (once per process) a groth16py proving key."""
+    """Load (once per process) a groth16py proving key: a `.zkey` with `import_zkey`, else a `.pk` file.
+
+    `import_zkey` reads the points as stored, without curve or subgroup checks (a few seconds where `.pk`
+    loading spends ~97% of its tens of seconds on the G2 subgroup checks). That is safe only for the
+    round.zkey that `zk.ceremony.finalize` installed on this machine after `snarkjs zkey verify` checked it
+    against the circuit and the ptau: `proving_key_path` returns no other zkey.
+    """
     import groth16py
 
+    if path.endswith(".zkey"):
+        pk, _ = groth16py.import_zkey(path)
+        return pk
     return groth16py.ProvingKey.load(path)
 
 
 def proving_key_path(out: Path) -> Path:
-    """The groth16py proving key in an artifact folder: the ceremony's import, else the dev key."""
+    """The groth16py proving key in an artifact folder: a finalized ceremony's verified round.zkey (the fast
+    format; finalize writes ceremony.pk after it), its ceremony.pk, else the development key dev.pk (groth16py
+    0.2.0 offers no unchecked format for it: docs/ZK.md, Measured)."""
+    if (out / "round.zkey").exists() and (out / "ceremony.pk").exists():
+        return out / "round.zkey"
     for name in ("ceremony.pk", "dev.pk"):
         if (out / name).exists():
             return out / name
     raise ProofError(f"no proving key in {out}: run zk.build.dev_setup or a ceremony")
 
 
+def load_proving_key(out: Path) -> Any:
+    """The proving key of an artifact folder, loaded once per process (groth16py ships no type stubs)."""
+    return _proving_key(str(proving_key_path(out)))
+
+
 def preload(out: Path, backend: Backend = DEFAULT_BACKEND) -> None:
     """Load the proving key now (tens of seconds for large circuits) so that the first proof is not slowed."""
     if backend == "groth16py":
-        _proving_key(str(proving_key_path(out)))
+        load_proving_key(out)
 
 
 def prove_wtns(out: Path, wtns: Path, backend: Backend = DEFAULT_BACKEND) -> Proof:
@@ -99,7 +117,7 @@ def prove_wtns(out: Path, wtns: Path, backend: Backend = DEFAULT_BACKEND) -> Pro
     if backend == "groth16py":
         import groth16py
 
-        return Proof.from_bytes(groth16py.prove_wtns(_proving_key(str(proving_key_path(out))), str(wtns)))
+        return Proof.from_bytes(groth16py.prove_wtns(load_proving_key(out), str(wtns)))
     zkey = out / "round.zkey"
     if not zkey.exists():
         raise ToolchainError(f"snarkjs needs a .zkey; {out} has a development key only (docs/ZK.md)")

@@ -78,12 +78,24 @@ def aggregate() -> None:
 
 @command(app, JSON)
 def prove(
-    budget: float = typer.Option(2400.0, help="Seconds to spend; the largest cases are skipped (and named) past it."),
+    budget: float = typer.Option(2400.0, help="Seconds to spend; cases predicted to need more are predicted, not run."),
+    predict: tuple[int, int] | None = typer.Option(None, "--predict", metavar="N D",
+                                                   help="Print the cost model's prediction for n slots and a d-long "
+                                                        "view (zk/costmodel.json), building nothing."),
+    ram_mib: float | None = typer.Option(None, "--ram-mib", help="Memory a case may need (default: 70% of RAM)."),
+    gas: bool = typer.Option(True, "--gas/--no-gas", help="Also measure postRound and verifier gas on anvil."),
 ) -> None:
-    """Constraints, witness and proving time, verification time and gas of round proofs."""
+    """Constraints, compile, setup, key load, witness and proving time, memory and gas of round proofs over
+    n in {4, 8, 16, 32} and d in {650, 5130, 16384}, and the cost model fitted to them."""
+    if predict is not None:
+        from zk.costmodel import load_model
+        from zk.costmodel import predict as predict_case
+
+        session().show(predict_case(load_model(), *predict), figures("predicted round proof"))
+        return
     from zk.bench import run
 
-    session().show(run(budget_s=budget), figures("round proofs"))
+    session().show(run(budget_s=budget, ram_mib=ram_mib, gas=gas), figures("round proofs"))
 
 
 def help_start(runs: int) -> dict[str, Any]:

@@ -30,22 +30,23 @@ def fixed_average(m_prev: torch.Tensor, total: torch.Tensor, n: int, spec: Quant
 def _accepted_sum(Q: torch.Tensor, accepted: list[bool], row_sum: torch.Tensor | None) -> torch.Tensor:
     """The exact sum of the accepted rows as a new float64 tensor (integers below 2**53): all rows (`row_sum` when
     given) minus the rejected ones row by row when those are fewer, else the accepted ones; NumPy on the CPU."""
+    kept = [i for i, ok in enumerate(accepted) if ok]
     rejected = [i for i, ok in enumerate(accepted) if not ok]
     if Q.device.type == "cpu":
         Qn = Q.numpy()
-        if len(rejected) < len(accepted) - len(rejected):
+        if len(rejected) < len(kept):
             total = (Qn.sum(axis=0) if row_sum is None else row_sum.numpy()).astype(np.float64)
             for i in rejected:
                 np.subtract(total, Qn[i], out=total)
         else:
-            total = Qn[[i for i, ok in enumerate(accepted) if ok]].sum(axis=0).astype(np.float64)
+            total = Qn[kept].sum(axis=0).astype(np.float64)
         return torch.from_numpy(total)
-    if len(rejected) < len(accepted) - len(rejected):
+    if len(rejected) < len(kept):
         sums = (Q.sum(dim=0) if row_sum is None else row_sum.to(Q.device)).to(torch.float64)
         for i in rejected:
             sums -= Q[i]
         return sums
-    return Q[torch.tensor([i for i, ok in enumerate(accepted) if ok], device=Q.device)].sum(dim=0).to(torch.float64)
+    return Q[torch.tensor(kept, device=Q.device)].sum(dim=0).to(torch.float64)
 
 
 def average(g_prev: torch.Tensor, Q_full: torch.Tensor, accepted: list[bool], spec: QuantSpec,

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from aggregator.rules.distances import F64_EXACT, check_matrix, f64_blocks, gram_pass
+from aggregator.rules.distances import check_matrix, f64_blocks, gram_is_exact, gram_pass
 from market.errors import AggregationError
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
@@ -19,7 +19,7 @@ def inner_products(U: torch.Tensor, v: torch.Tensor) -> list[int]:
         raise AggregationError(f"v must be int64 of length {d}, got {v.dtype} {tuple(v.shape)}")
     mv = check_matrix(v[None, :])[2]
     v = v.to(U.device)
-    if d * m * mv <= F64_EXACT:
+    if gram_is_exact(d, m, mv):
         acc = torch.zeros(n, dtype=torch.float64, device=U.device)
         vf = v.to(torch.float64)
         for cols, block in f64_blocks(U):

@@ -80,6 +80,15 @@ def test_marketplace_across_processes(tmp_path: Path) -> None:
         for i in range(4):
             cli(env, "trainer", "join", str(pid), "--dev-account", str(2 + i))
         cli(env, "owner", "start", str(pid), "--dev-account", "0")
+        (listed,) = cli(env, "projects", "--json")["projects"]  # what a trainer finds (issue 15), every field read
+        assert (listed["pid"], listed["state"], listed["task"], listed["model_params"], listed["manifest"]) == (
+            pid, "training", "digits-softmax", 650, "checked")
+        assert (listed["budget"], listed["token"], listed["stake"], listed["slots_taken"], listed["max_trainers"]) == (
+            6 * 10**18, "ETH", 10**18, 4, 4)
+        assert listed["join_deadline"] > 0 and not listed["joinable"] and (listed["rounds_done"], listed["rounds"]) == (0, ROUNDS)
+        assert listed["verifier_setup"]["kind"] == "development" and listed["verifier_setup"]["summary"] == "development"
+        assert listed["owner_record"] == listed["aggregator_record"] == {
+            "projects": 1, "finished": 0, "cancelled": 0, "rounds_timed_out": 0, "flags_overturned": 0}
 
         market = Marketplace(Chain.connect(net.rpc_url), net.contracts["FedMarket"])
         agg_args = ("aggregator", "run", str(pid), "--dev-account", "1", "--poll", "0.3")

@@ -14,5 +14,7 @@ lint: bootstrap
 	.venv/bin/mypy
 	.venv/bin/python scripts/slither.py
 
+# The dashboard's browser test needs Debian's chromium and chromium-driver (scripts/browser.sh installs them).
 test: lint
+	bash scripts/browser.sh
 	.venv/bin/python -m pytest

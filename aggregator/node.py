@@ -247,13 +247,13 @@ class AggregatorNode:
         n = len(trainers)
         reasons = {trainers[i]: f"{verdict.reason}: {verdict.detail}" for i, verdict in verdicts.items() if not verdict.accepted}
         reasons.update({trainers[i]: outlier_reason(outcome.detail, pos) for pos, i in enumerate(valid) if witness.flags[i] in (1, 3)})
+        t0 = time.perf_counter()
+        proof = prove(self.circuit_dir, witness.inputs, self.backend)  # the proof binds g(r)'s commitment, not its blob
+        prove_s = time.perf_counter() - t0
         report = {"round": round_, "flags": witness.flags[:n], "scores": witness.scores[:n], "reasons": reasons,
-                  "val_accuracy": acc, "val_loss": loss, "submitted": sorted(verdicts)}
+                  "val_accuracy": acc, "val_loss": loss, "submitted": sorted(verdicts), "prove_s": round(prove_s, 3)}
         model_cid = c.storage.add(encode_model(outcome.new_global, c.pid, round_, c.spec_hex, report))
         v_cid = c.storage.add(encode_direction(v, c.pid, round_))
-        t0 = time.perf_counter()
-        proof = prove(self.circuit_dir, witness.inputs, self.backend)
-        prove_s = time.perf_counter() - t0
         receipt = self.market.post_round(c.pid, round_, cid_to_bytes(model_cid), cid_to_bytes(v_cid), witness.model_commit,
                                          witness.flags[:n], witness.scores[:n], list(proof.words), self.signer)
         return RoundResult(round_, trainers, sorted(verdicts), witness.flags[:n], witness.scores[:n], reasons, acc, loss, prove_s,

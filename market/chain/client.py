@@ -288,6 +288,10 @@ class Chain:
         except TimeExhausted:
             raise ChainUnavailable(f"transaction {Web3.to_hex(tx_hash)} was not mined within {RECEIPT_TIMEOUT_S} s") from None
 
+    def gas_used(self, tx_hash: str) -> int:
+        """The gas a mined transaction used, from its receipt."""
+        return int(self.w3.eth.get_transaction_receipt(tx_hash)["gasUsed"])  # type: ignore[arg-type]
+
     def _replay_failure(self, tx: dict[str, Any], receipt: TxReceipt) -> ContractRevert:
         """Re-run a failed transaction as a call on its parent block to recover the revert data."""
         call = cast(TxParams, {k: tx[k] for k in ("from", "to", "data", "value", "gas") if k in tx})

@@ -6,6 +6,7 @@ import typer
 
 from market.cli import aggregator, bench, devnet, keys, owner, projects, trainer, zk
 from market.cli.audit import audit_command
+from market.cli.dashboard import dashboard_command
 from market.cli.demo import demo_command
 from market.cli.deploy import deploy_command
 from market.cli.evaluate import eval_command
@@ -30,4 +31,5 @@ app.add_typer(projects.app, name="projects")
 command(app, JSON, name="eval")(eval_command)
 command(app, *CHAIN[:2], JSON, name="demo")(demo_command)
 command(app, *CHAIN, JSON, name="audit")(audit_command)
+command(app, *CHAIN, name="dashboard")(dashboard_command)
 command(app, *CHAIN[:1], *SIGNER, JSON, name="deploy")(deploy_command)

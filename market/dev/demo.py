@@ -26,6 +26,7 @@ from market.ml.tasks import dirichlet_partition, get_task
 from market.ml.training import evaluate
 from market.parties.audit import audit_project
 from market.parties.context import load_context
+from market.parties.money import money_by_party
 from market.parties.owner import create_project
 from market.parties.project_file import ProjectFile
 from market.parties.trainer_node import SOLO_ATTACKS, TrainerNode
@@ -35,15 +36,6 @@ from market.protocol.quant import QuantSpec
 from market.storage import LocalStorage, Storage
 from zk.prover import Proof
 from zk.verifier import VerifyingKey, verify
-
-#: Every event that moves a project's money: (party argument, amount argument, into the contract?).
-MONEY_EVENTS = {
-    "ProjectCreated": ("owner", "budget", True), "Funded": (None, "amount", True),
-    "AggregatorBonded": ("aggregator", "amount", True), "TrainerJoined": ("trainer", "stake", True),
-    "Claimed": ("trainer", "amount", False), "StakeWithdrawn": ("trainer", "amount", False),
-    "RefundWithdrawn": ("owner", "amount", False), "BondWithdrawn": ("aggregator", "amount", False),
-}
-
 
 #: The demo's model learned when its final test accuracy beats the initial one by at least this much.
 LEARNED_MARGIN = 0.10
@@ -87,6 +79,8 @@ class DemoRun:
     balances: dict[str, dict[str, int]] = field(default_factory=dict)
     checks: dict[str, bool] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
+    market: str = ""  # the marketplace's address and the project's id, known once the project is created
+    pid: int = 0
 
 
 def project_file(cfg: DemoConfig) -> ProjectFile:
@@ -126,6 +120,7 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
     market = Marketplace.deploy(chain, owner)
     pf = project_file(cfg)
     created = create_project(market, storage, pf, owner, agg_acct.address)
+    run.market, run.pid = market.address, created.pid
     on_phase("loading the proving key")
     ctx = load_context(market, storage, created.pid)
     aggregator = AggregatorNode(ctx, agg_acct)
@@ -228,12 +223,3 @@ def _always_flagged(rounds: list[RoundResult], trainer: str) -> bool:
     return bool(seen) and all(seen)
 
 
-def money_by_party(market: Marketplace, pid: int, from_block: int) -> dict[str, dict[str, int]]:
-    """Per party: the wei it paid into the project and took out, summed from the project's events."""
-    out: dict[str, dict[str, int]] = {}
-    owner = market.project(pid).owner
-    for name, (who, key, into) in MONEY_EVENTS.items():
-        for e in market.events(name, pid, from_block=from_block):
-            party = out.setdefault(e.args[who] if who else owner, {"in": 0, "out": 0})
-            party["in" if into else "out"] += int(e.args[key])
-    return out

@@ -70,9 +70,10 @@ def create_project(market: Marketplace, storage: Storage, pf: ProjectFile, owner
 
 
 def round_reports(ctx: ProjectContext) -> list[dict[str, Any]]:
-    """Every post of a round: flags and scores from the chain, the aggregator's report from g(r)'s blob, each
-    decision's basis (market.parties.trust), and whether the post was disputable (a flag 2: provisional until its
-    dispute window ended) and which trainers cured (PROTOCOL.md §5); a cured round has a second post."""
+    """Every post of a round: flags, scores and the post's gas from the chain, the aggregator's report from g(r)'s blob
+    (validation accuracy, reasons, proving time), each decision's basis (market.parties.trust), and whether the post
+    was disputable (a flag 2: provisional until its dispute window ended) and which trainers cured (PROTOCOL.md §5); a
+    cured round has a second post."""
     trainers = ctx.market.trainers(ctx.pid)
     submitted: dict[int, set[str]] = {}
     for sub in ctx.market.events("UpdateSubmitted", ctx.pid, from_block=ctx.created.block_number):
@@ -92,15 +93,16 @@ def round_reports(ctx: ProjectContext) -> list[dict[str, Any]]:
             "flags": flags, "decisions": round_basis(flags, submitted.get(int(event.args["round"]), set())),
             "scores": dict(zip(trainers, [int(s) for s in event.args["scores"]])),
             "val_accuracy": report.get("val_accuracy"), "reasons": report.get("reasons", {}),
+            "prove_s": report.get("prove_s"), "gas": ctx.market.chain.gas_used(event.tx_hash),
             "dispute_end": disputable.get(event.tx_hash), "cured": cured.get(int(event.args["round"]), []),
         })
     return out
 
 
-def project_status(market: Marketplace, storage: Storage, pid: int) -> dict[str, Any]:
-    """Everything about a project, read from the chain and storage."""
+def project_status(market: Marketplace, storage: Storage, pid: int, ctx: ProjectContext | None = None) -> dict[str, Any]:
+    """Everything about a project, read from the chain and storage (`ctx`: its context, when the caller holds it)."""
     project = market.project(pid)
-    ctx = load_context(market, storage, pid)
+    ctx = ctx or load_context(market, storage, pid)
     trainers = []
     for address in market.trainers(pid):
         part = market.participant(pid, address)

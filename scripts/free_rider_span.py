@@ -1,0 +1,105 @@
+"""Issue 13, item 3, research: would a larger explained span stop the free riders that replay earlier updates?
+
+The protocol's score (PROTOCOL.md §3, aggregator/rules/novelty.py) counts the part of v that the previous proven
+step s does not explain. Free riders that replay a previous round's update, or a mix of those and s, plus noise,
+are still paid (`fedmarket eval`: free_rider_share_ratio above 0.5). This script runs the eval's simulation
+(aggregator.eval.evaluate.simulate, digits, 10 non-IID trainers, 10 rounds) with the score's v projected, in
+float64 least squares, off a larger span, and prints each free rider's share ratio against the protocol's:
+
+- `base`: the protocol (span {s});
+- `prevupd`: {s} plus every update submitted in the previous round (their proof views are in storage, committed on
+  chain);
+- `prevv`: {s} plus the previous round's v;
+- `both`: {s}, the previous round's updates and its v.
+
+It is a simulation of a candidate statement, not a provable rule: the screens, flags and average are unchanged
+(only the scores move), and the projection is float64 here. Run: `.venv/bin/python scripts/free_rider_span.py both
+--seeds 0,1,2 --counts 3`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+import aggregator.eval.evaluate as evaluate
+import aggregator.rules.round as round_rule
+from aggregator.eval.evaluate import EvalConfig, free_rider_ratio, honest_harm, pick_attackers, simulate
+from aggregator.rules.round import RoundOutcome
+from market.protocol.manifest import RuleConfig
+from market.protocol.quant import QuantSpec
+
+MODES = ("base", "prevupd", "prevv", "both")
+
+
+class SpanScore:
+    """The score's novelty with v projected off span({s} + what the previous round left, per mode); one simulation
+    at a time (it remembers the previous round's views and v between calls)."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.prev_views: torch.Tensor | None = None
+        self.prev_v: torch.Tensor | None = None
+        self.basis: list[torch.Tensor] = []
+        self.aggregate = evaluate.aggregate_round
+
+    def novel_inner(self, a: Sequence[int], U: torch.Tensor, v: torch.Tensor, step: torch.Tensor) -> list[int]:
+        """<u_i, v_perp>, v_perp = v minus its least-squares fit on the basis (rounded to integers)."""
+        vv = v.to(torch.float64)
+        basis = [b.to(torch.float64) for b in self.basis if bool(b.any())]
+        if basis:
+            B = torch.stack(basis, 1)
+            vv = vv - (B @ torch.linalg.lstsq(B, vv[:, None]).solution)[:, 0]
+        return [int(x) for x in torch.round(U.to(torch.float64) @ vv)]
+
+    def aggregate_round(self, U_view: torch.Tensor, U_full: torch.Tensor, v: torch.Tensor, g_prev: torch.Tensor,
+                        spec: QuantSpec, config: RuleConfig = RuleConfig(), seq: Sequence[int] | None = None,
+                        view: tuple[int, int] | None = None, step: torch.Tensor | None = None) -> RoundOutcome:
+        """The eval's round, with the basis set from the previous call (a zero step starts a new simulation)."""
+        if step is None or not bool(step.any()):
+            self.prev_views = self.prev_v = None
+        self.basis = [] if step is None else [step]
+        if self.mode in ("prevupd", "both") and self.prev_views is not None:
+            self.basis += list(self.prev_views)
+        if self.mode in ("prevv", "both") and self.prev_v is not None:
+            self.basis.append(self.prev_v)
+        out = self.aggregate(U_view, U_full, v, g_prev, spec, config, seq, view, step)
+        self.prev_views, self.prev_v = U_view.clone(), v.clone()
+        return out
+
+
+def main() -> None:
+    """Simulate each free rider per seed and count under the chosen span; print one JSON line per run, then all."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("mode", choices=MODES)
+    parser.add_argument("--attacks", default="free_rider_stale,free_rider_mix,free_rider_step")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--counts", default="2,3")
+    args = parser.parse_args()
+    span = SpanScore(args.mode)
+    evaluate.aggregate_round = span.aggregate_round
+    if args.mode != "base":
+        round_rule.novel_inner = span.novel_inner
+    results: dict[str, Any] = {}
+    for seed in map(int, args.seeds.split(",")):
+        cfg = EvalConfig(seed=seed, workers=1)
+        task, parts = evaluate._setup(cfg)
+        for attack in args.attacks.split(","):
+            for count in map(int, args.counts.split(",")):
+                t0 = time.perf_counter()
+                log = simulate(task, parts, RuleConfig(), attack, pick_attackers(cfg.n_trainers, count, seed), cfg)
+                key = f"{attack}@{count}/seed{seed}"
+                results[key] = {"share_ratio": round(free_rider_ratio(log), 3), "accuracy": round(log.accuracy, 4),
+                                **honest_harm(log), "seconds": round(time.perf_counter() - t0, 1)}
+                print(json.dumps({"mode": args.mode, "run": key, **results[key]}), flush=True)
+    worst = max(r["share_ratio"] for r in results.values())
+    print(json.dumps({"mode": args.mode, "max_share_ratio": worst, "runs": results}))
+
+
+if __name__ == "__main__":
+    main()

@@ -29,7 +29,15 @@ from market.toolchain.anvil import start_anvil
 from market.toolchain.process import stop_process
 from market.toolchain.solc import compile_contracts
 from zk import ceremony, costmodel
-from zk.build import CircuitParams, artifact_dir, compile_circuit, compile_main, constraint_count, dev_setup
+from zk.build import (
+    CircuitParams,
+    artifact_dir,
+    choose_compiler,
+    compile_circuit,
+    compile_main,
+    constraint_count,
+    dev_setup,
+)
 from zk.onchain import deploy_verifier, solidity_dir
 from zk.prover import Proof, compute_witness, proving_key_path
 from zk.verifier import VerifyingKey, verify
@@ -114,13 +122,18 @@ def _brief(message: str, keep: int = 400) -> str:
     return message if len(message) <= 2 * keep else f"{message[:keep]} ... {message[-keep:]}"
 
 
-def _recorded_steps(out: Path, res: dict[str, Any]) -> None:
-    """Keep a build's cost with it: freshly measured compile and setup figures go to <out>/bench-steps.json,
-    and a step found cached takes the figures recorded when it was built (`<step>_recorded`), if any."""
+#: The figures of each build step that its folder's bench-steps.json keeps (a native build is one step).
+RECORDED = {"compile": ("compile_s", "compile_peak_mib"), "setup": ("setup_s", "setup_peak_mib"),
+            "native": ("native_s", "native_peak_mib", "native_compile_s", "native_setup_s")}
+
+
+def _recorded_steps(out: Path, res: dict[str, Any], steps: tuple[str, ...] = ("compile", "setup")) -> None:
+    """Keep a build's cost with it: freshly measured `steps` figures (RECORDED) go to <out>/bench-steps.json, and
+    a step found cached takes the figures recorded when it was built (`<step>_recorded`), if any."""
     record = out / "bench-steps.json"
     kept = json.loads(record.read_text()) if record.exists() else {}
-    for step in ("compile", "setup"):
-        keys = (f"{step}_s", f"{step}_peak_mib")
+    for step in steps:
+        keys = RECORDED[step]
         if not res[f"{step}_cached"]:
             kept.update({k: res[k] for k in keys})
         elif all(k in kept for k in keys):
@@ -156,28 +169,46 @@ def _build_child(p: CircuitParams, step: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
+def _native_build(p: CircuitParams, res: dict[str, Any], deadline: float) -> None:
+    """zk.build.native_setup (compile and setup in one child, groth16py's native circom-2) for a case circom2
+    cannot compile: `native_s` and `native_peak_mib` for both, and the compile and setup seconds it recorded
+    (`native_compile_s`, `native_setup_s`); kept apart from the circom2 figures that the cost model fits."""
+    out = artifact_dir(p)
+    res["compiler"], res["native_cached"] = "native", (out / "SETUP.json").exists()
+    res["native_s"], res["native_peak_mib"], _, _ = _timed("native compile and setup",
+                                                           _build_child(p, "native_setup"), deadline)
+    mark = json.loads((out / "SETUP.json").read_text())
+    res["native_compile_s"], res["native_setup_s"] = mark["compile_s"], mark["setup_s"]
+    res["constraints"] = constraint_count(out)
+    _recorded_steps(out, res, ("native",))
+
+
 def prove_case(p: CircuitParams, deadline: float = float("inf")) -> dict[str, Any]:
     """Compile, set up, load the key, witness and prove one (n, d), each step with its time and the steps in
-    child processes with their peak memory; `*_cached` says a step found its output already built. A step still
-    running at `deadline` (time.perf_counter()) is stopped: StepTimeout names it."""
+    child processes with their peak memory; `*_cached` says a step found its output already built. A case that
+    circom2 cannot compile (by the cost model, or an earlier failure) is built natively (`_native_build`). A step
+    still running at `deadline` (time.perf_counter()) is stopped: StepTimeout names it."""
     out = artifact_dir(p)
-    res: dict[str, Any] = {"compile_cached": (out / "main.r1cs").exists(), "setup_cached": (out / "SETUP.json").exists(),
-                           "loadavg_1m_start": os.getloadavg()[0]}
+    res: dict[str, Any] = {"loadavg_1m_start": os.getloadavg()[0]}
     record = out / "bench-steps.json"
     failed = json.loads(record.read_text()).get("compile_failed") if record.exists() else None
-    if failed:
-        raise RuntimeError(f"compile failed on an earlier run (delete {record} to retry): {failed}")
-    try:
-        res["compile_s"], res["compile_peak_mib"], _, _ = _timed("compile", _build_child(p, "compile_circuit"),
-                                                                 deadline)
-    except StepTimeout:
-        raise
-    except RuntimeError as e:  # circom2 runs under WASI: a 4 GiB address space
-        record.write_text(json.dumps({"compile_failed": _brief(str(e))}, indent=1))
-        raise
-    res["constraints"] = constraint_count(out)
-    res["setup_s"], res["setup_peak_mib"], _, _ = _timed("setup", _build_child(p, "dev_setup"), deadline)
-    _recorded_steps(out, res)
+    if failed or choose_compiler(p) == "native":
+        if failed:
+            res["circom2_failed"] = failed
+        _native_build(p, res, deadline)
+    else:
+        res.update(compile_cached=(out / "main.r1cs").exists(), setup_cached=(out / "SETUP.json").exists())
+        try:
+            res["compile_s"], res["compile_peak_mib"], _, _ = _timed("compile", _build_child(p, "compile_circuit"),
+                                                                     deadline)
+        except StepTimeout:
+            raise
+        except RuntimeError as e:  # circom2 runs under WASI: a 4 GiB address space
+            record.write_text(json.dumps({"compile_failed": _brief(str(e))}, indent=1))
+            raise
+        res["constraints"] = constraint_count(out)
+        res["setup_s"], res["setup_peak_mib"], _, _ = _timed("setup", _build_child(p, "dev_setup"), deadline)
+        _recorded_steps(out, res)
     res["key_file"] = proving_key_path(out).name
     res["key_mib"] = proving_key_path(out).stat().st_size / 2**20
     v, ups = _round_data(p)
@@ -334,7 +365,7 @@ def _fresh(measured: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     (a cache hit costs nothing)."""
     out = []
     for c in measured.values():
-        unknown = tuple(step for step in ("compile", "setup") if c[f"{step}_cached"] and not c.get(f"{step}_recorded"))
+        unknown = tuple(s for s in ("compile", "setup", "native") if c.get(f"{s}_cached") and not c.get(f"{s}_recorded"))
         out.append({k: v for k, v in c.items() if not k.startswith(unknown)})
     return out
 

@@ -6,14 +6,16 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import mmap
 import os
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from market.errors import CompileError, ConfigError, ToolchainError, TooManySlots
 from market.paths import BUILD, NODE_MODULES
@@ -27,6 +29,11 @@ INSECURE_TEXT = (
     f"{INSECURE_MARK}: single-party Groth16 keys whose maker can forge proofs. "
     "Use a public ptau and a phase-2 ceremony (docs/ZK.md) for real value."
 )
+#: Who compiles the circuit: circom2 (npm, WASI: a 4 GiB address space), groth16py's in-process native circom-2
+#: compiler (`setup_circom`, no such limit, compiles and sets up in one step), or "auto": native only where the
+#: cost model predicts more constraints than circom2 compiles (costmodel.WASM_MAX_CONSTRAINTS).
+Compiler = Literal["circom2", "native", "auto"]
+WASM_MAGIC = b"\0asm\x01\0\0\0"
 
 
 @dataclass(frozen=True)
@@ -137,8 +144,15 @@ def compile_main(source: str, out: Path) -> None:
 
 
 def constraint_count(out: Path) -> int:
-    """Number of R1CS constraints of <out>/main.r1cs (read from its header)."""
+    """Number of R1CS constraints of <out>/main.r1cs (read from its header), or for a native build (no r1cs
+    kept) the linear and non-linear constraints its compiler reported in circom.log."""
     r1cs = out / "main.r1cs"
+    if not r1cs.exists() and (out / "circom.log").exists():
+        log = (out / "circom.log").read_text()
+        counts = re.findall(r"^(?:non-)?linear constraints: (\d+)$", log, re.M)
+        if len(counts) != 2:
+            raise CompileError(f"no constraint counts in {out / 'circom.log'}")
+        return sum(int(c) for c in counts)
     with r1cs.open("rb") as fh:
         fh.seek(8)
         for _ in range(int.from_bytes(fh.read(4), "little")):
@@ -151,13 +165,16 @@ def constraint_count(out: Path) -> int:
     raise CompileError(f"no header section in {r1cs}")
 
 
-def dev_setup(params: CircuitParams) -> Path:
+def dev_setup(params: CircuitParams, compiler: Compiler = "auto") -> Path:
     """Fast single-party setup with groth16py, marked and printed as INSECURE; cached.
 
-    Keys already installed in the folder (an earlier dev setup or a ceremony) are kept.
+    Keys already installed in the folder (an earlier dev setup or a ceremony) are kept. `compiler` picks
+    circom2 + groth16py.setup or `native_setup` (see Compiler).
     """
     import groth16py
 
+    if choose_compiler(params, compiler) == "native":
+        return native_setup(params)
     out = compile_circuit(params)
     with _locked(out):
         if (out / "SETUP.json").exists():
@@ -171,6 +188,88 @@ def dev_setup(params: CircuitParams) -> Path:
         mark = {"setup": INSECURE_MARK, "warning": INSECURE_TEXT, "seconds": time.perf_counter() - t0}
         (out / "SETUP.json").write_text(json.dumps(mark, indent=1))  # last: marks the keys complete
     return out
+
+
+def choose_compiler(params: CircuitParams, compiler: Compiler = "auto") -> Literal["circom2", "native"]:
+    """The compiler for `params`: the one asked for, or for "auto" circom2 unless its folder was built natively
+    or the committed cost model predicts more constraints than circom2's 4 GiB can compile."""
+    if compiler != "auto":
+        return compiler
+    from zk import costmodel
+
+    out = artifact_dir(params)
+    if (out / "SETUP.json").exists():
+        return "native" if json.loads((out / "SETUP.json").read_text()).get("compiler") == "native" else "circom2"
+    if not costmodel.MODEL_PATH.exists():
+        return "circom2"
+    predicted = costmodel.predict_constraints(costmodel.load_model()["constraints"], params.n, params.d)  # type: ignore[arg-type]
+    return "native" if predicted > costmodel.WASM_MAX_CONSTRAINTS else "circom2"
+
+
+def native_setup(params: CircuitParams, out: Path | None = None) -> Path:
+    """Compile and set up in one step with groth16py's native circom-2 compiler (`setup_circom`), for circuits
+    too large for circom2's WASI memory; INSECURE development keys like dev_setup's, cached in `out` (default
+    artifact_dir). Writes dev.pk, verification_key.json, circom.log (the compiler's summary, whose counts
+    `constraint_count` reads), main_js/main.wasm (the witness program, taken from the key) and SETUP.json
+    (with the compile and setup seconds)."""
+    out = artifact_dir(params) if out is None else out
+    with _locked(out):
+        if (out / "SETUP.json").exists():
+            check_setup_mark(out)
+            return out
+        print(f"WARNING: {INSECURE_TEXT}", file=sys.stderr)
+        (out / "params.json").write_text(json.dumps(asdict(params), sort_keys=True))
+        (out / "main.circom").write_text(params.main_source())
+        compile_s, total_s = _run_setup_circom(out)
+        wasm = out / "main_js" / "main.wasm"
+        wasm.parent.mkdir(exist_ok=True)
+        wasm.write_bytes(key_wasm(out / "dev.pk"))
+        mark = {"setup": INSECURE_MARK, "warning": INSECURE_TEXT, "compiler": "native",
+                "tool": "groth16py.setup_circom", "constraints": constraint_count(out),
+                "compile_s": compile_s, "setup_s": total_s - compile_s, "seconds": total_s}
+        (out / "SETUP.json").write_text(json.dumps(mark, indent=1))  # last: marks the keys complete
+    return out
+
+
+def _run_setup_circom(out: Path) -> tuple[float, float]:
+    """setup_circom on <out>/main.circom in a child process (the compiler prints its summary on file descriptor 1,
+    which only a child's pipe captures; its memory goes back when it ends); (seconds to the end of the summary,
+    i.e. the compile, and seconds in all). CompileError with its output when it fails."""
+    import groth16py
+
+    if not hasattr(groth16py, "setup_circom"):
+        raise ToolchainError("this groth16py has no native circom compiler (setup_circom): install its wheel")
+    code = ("import sys, groth16py; pk, vk = groth16py.setup_circom(sys.argv[1], sys.argv[2:4]); "
+            "pk.save(sys.argv[4]); open(sys.argv[5], 'w').write(vk.to_json())")
+    cmd = [sys.executable, "-c", code, str(out / "main.circom"), str(CIRCUITS), str(NODE_MODULES),
+           str(out / "dev.pk"), str(out / "verification_key.json")]
+    t0, compiled, lines = time.perf_counter(), 0.0, []
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("labels:"):  # the summary's last line: the compiler is done, setup starts
+                compiled = time.perf_counter() - t0
+    log = "".join(lines)
+    (out / "circom.log").write_text(log)
+    if proc.returncode != 0 or not (out / "verification_key.json").exists():
+        raise CompileError(f"setup_circom failed in {out} (exit {proc.returncode}):\n{log[-3000:]}")
+    return compiled, time.perf_counter() - t0
+
+
+def key_wasm(pk_path: Path) -> bytes:
+    """The circuit's witness program stored in a setup_circom proving key (a length-prefixed wasm module, the
+    same bytes circom2 writes as main.wasm); CompileError unless exactly one such module is found."""
+    with pk_path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        found, i = [], data.find(WASM_MAGIC)
+        while i >= 8:
+            size = int.from_bytes(data[i - 8 : i], "little")
+            if i + size <= len(data):
+                found.append(data[i : i + size])
+            i = data.find(WASM_MAGIC, i + 1)
+    if len(found) != 1:
+        raise CompileError(f"{pk_path} holds {len(found)} length-prefixed wasm modules, not one")
+    return found[0]
 
 
 def check_setup_mark(out: Path) -> dict[str, object]:

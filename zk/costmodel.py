@@ -29,6 +29,9 @@ STEPS = ("compile_s", "setup_s", "key_load_s", "witness_s", "prove_s", "compile_
          "prove_peak_mib")
 #: The committed model that `fedmarket bench prove --predict` reads; `fedmarket bench prove` rewrites it.
 MODEL_PATH = Path(__file__).resolve().parent / "costmodel.json"
+#: The most constraints npm circom2 (WASI, a 4 GiB address space) is trusted to compile: it compiled 1,271,905
+#: (n = 4, d = 5130) and trapped at 1,747,512 (n = 32, d = 650) and 3,573,071; zk.build compiles larger natively.
+WASM_MAX_CONSTRAINTS = 1_500_000
 
 
 def sha_blocks(n: int) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from market.errors import ProofError, ToolchainError
+from market.paths import NODE_MODULES
 from zk.build import run_node
 
 Backend = Literal["groth16py", "snarkjs"]
@@ -53,12 +54,16 @@ class Proof:
 
 
 def compute_witness(out: Path, inputs: dict[str, object], wtns: Path) -> None:
-    """Run the circuit's witness calculator (Node + wasm); fails on any violated constraint."""
+    """Run the circuit's witness calculator (Node + wasm): circom2's generate_witness.js, or for a native build
+    (zk.build.native_setup: the wasm only) snarkjs' `wtns calculate`; fails on any violated constraint."""
     js = out / "main_js"
     inp = wtns.with_suffix(".input.json")
     inp.write_text(json.dumps(_decimal(inputs)))
-    res = subprocess.run(["node", str(js / "generate_witness.js"), str(js / "main.wasm"), str(inp), str(wtns)],
-                         capture_output=True, text=True)
+    if (js / "generate_witness.js").exists():
+        cmd = ["node", str(js / "generate_witness.js"), str(js / "main.wasm"), str(inp), str(wtns)]
+    else:
+        cmd = [str(NODE_MODULES / ".bin" / "snarkjs"), "wtns", "calculate", str(js / "main.wasm"), str(inp), str(wtns)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         raise ProofError(f"witness generation failed (the round's data is inconsistent): {res.stderr[-800:]}")
 

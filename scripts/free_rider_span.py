@@ -14,7 +14,7 @@ float64 least squares, off a larger span, and prints each free rider's share rat
 
 It is a simulation of a candidate statement, not a provable rule: the screens, flags and average are unchanged
 (only the scores move), and the projection is float64 here. Run: `.venv/bin/python scripts/free_rider_span.py both
---seeds 0,1,2 --counts 3`.
+--seeds 0,1,2 --counts 3`; `--rho` instead measures whether the better trainers are still paid more.
 """
 
 from __future__ import annotations
@@ -73,6 +73,16 @@ class SpanScore:
         return out
 
 
+def graded_rho(seed: int) -> float:
+    """The eval's graded-quality Spearman rho (proven scores summed over rounds against exact accuracy Shapley) at `seed`:
+    whether the span still pays the better trainers more."""
+    cfg = EvalConfig(seed=seed, workers=1)
+    task = evaluate.digits_task("softmax")
+    idx = evaluate.dirichlet_partition(task.train.y.numpy(), cfg.shapley_n, cfg.alpha, seed)
+    graded = [evaluate.noisy_labels(task.train.subset(p), i / cfg.shapley_n, seed * 31 + i) for i, p in enumerate(idx)]
+    return round(float(evaluate.shapley_agreement(task, graded, cfg)["rho"]), 3)
+
+
 def main() -> None:
     """Simulate each free rider per seed and count under the chosen span; print one JSON line per run, then all."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -80,11 +90,16 @@ def main() -> None:
     parser.add_argument("--attacks", default="free_rider_stale,free_rider_mix,free_rider_step")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--counts", default="2,3")
+    parser.add_argument("--rho", action="store_true", help="only the Spearman rho of the scores against exact accuracy "
+                        "Shapley, 8 trainers of graded label noise (the eval's graded_quality case), per seed")
     args = parser.parse_args()
     span = SpanScore(args.mode)
     evaluate.aggregate_round = span.aggregate_round
     if args.mode != "base":
         round_rule.novel_inner = span.novel_inner
+    if args.rho:
+        print(json.dumps({"mode": args.mode, "rho_graded_quality": {seed: graded_rho(seed) for seed in map(int, args.seeds.split(","))}}))
+        return
     results: dict[str, Any] = {}
     for seed in map(int, args.seeds.split(",")):
         cfg = EvalConfig(seed=seed, workers=1)

@@ -88,21 +88,20 @@ class DashboardData:
         status = project_status(self.market, self.storage, pid, ctx)
         since = ctx.created.block_number
         rounds = round_rows(status["history"])
-        claimed = _sums(self.market, "Claimed", pid, since)
-        slashed = _sums(self.market, "TrainerSlashed", pid, since)
-        withdrawn = _sums(self.market, "StakeWithdrawn", pid, since)
+        money = money_table(self.market, pid, since)
+        claimed, withdrawn = money.by_event["Claimed"], money.by_event["StakeWithdrawn"]
+        slashed = _sums(self.market, "TrainerSlashed", pid, since)  # slashed stake stays in the contract: not money out
         trainers = []
         for t in status["trainers"]:
             a = t["address"]
             flags = [r["flags"][a] for r in rounds if r["basis"].get(a, "absent") != "absent"]
-            trainers.append({**t, "claimed": claimed[a], "paid": claimed[a] + t["rewards"], "slashed": slashed[a],
-                             "stake_withdrawn": withdrawn[a], "score_total": sum(r["scores"][a] for r in rounds),
+            trainers.append({**t, "claimed": claimed.get(a, 0), "paid": claimed.get(a, 0) + t["rewards"],
+                             "slashed": slashed[a], "stake_withdrawn": withdrawn.get(a, 0),
+                             "score_total": sum(r["scores"][a] for r in rounds),
                              "rounds": {FLAG_WORDS[f]: flags.count(f) for f in FLAG_WORDS}})
-        money = money_table(self.market, pid, since)
         return {
             **{k: v for k, v in status.items() if k != "history"}, "rounds_table": rounds, "trainers": trainers,
-            "money": {**asdict(money), "conserved": money.conserved},
-            "chain_balance": self.market.chain.balance(self.market.address), "token": "ETH" if ctx.params.is_eth else ctx.params.token,
+            "money": {**asdict(money), "conserved": money.conserved}, "token": "ETH" if ctx.params.is_eth else ctx.params.token,
         }
 
     def trainer(self, address: str) -> dict[str, Any]:

@@ -17,15 +17,31 @@ MONEY_EVENTS = {
 }
 
 
+def money_events(market: Marketplace, pid: int, from_block: int) -> dict[str, dict[str, int]]:
+    """Per money event of MONEY_EVENTS, per party: the wei it moved, one event query each (since `from_block`)."""
+    owner = market.project(pid).owner
+    out: dict[str, dict[str, int]] = {}
+    for name, (who, key, _) in MONEY_EVENTS.items():
+        sums = out.setdefault(name, {})
+        for e in market.events(name, pid, from_block=from_block):
+            party = e.args[who] if who else owner
+            sums[party] = sums.get(party, 0) + int(e.args[key])
+    return out
+
+
+def by_party(events: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Per party: the wei it paid into the project and took out, from `money_events`' sums."""
+    out: dict[str, dict[str, int]] = {}
+    for name, sums in events.items():
+        into = MONEY_EVENTS[name][2]
+        for party, amount in sums.items():
+            out.setdefault(party, {"in": 0, "out": 0})["in" if into else "out"] += amount
+    return out
+
+
 def money_by_party(market: Marketplace, pid: int, from_block: int) -> dict[str, dict[str, int]]:
     """Per party: the wei it paid into the project and took out, summed from the project's events."""
-    out: dict[str, dict[str, int]] = {}
-    owner = market.project(pid).owner
-    for name, (who, key, into) in MONEY_EVENTS.items():
-        for e in market.events(name, pid, from_block=from_block):
-            party = out.setdefault(e.args[who] if who else owner, {"in": 0, "out": 0})
-            party["in" if into else "out"] += int(e.args[key])
-    return out
+    return by_party(money_events(market, pid, from_block))
 
 
 def owed(market: Marketplace, pid: int) -> int:
@@ -38,9 +54,11 @@ def owed(market: Marketplace, pid: int) -> int:
 
 @dataclass(frozen=True)
 class MoneyTable:
-    """A project's money: per party in and out (events), the totals, and what the contract owes (state). It is
-    conserved when everything paid in is either paid out or still owed, to the wei."""
+    """A project's money: per money event and party the wei moved, per party in and out (events), the totals, and
+    what the contract owes (state). It is conserved when everything paid in is either paid out or still owed, to the
+    wei."""
 
+    by_event: dict[str, dict[str, int]]
     parties: dict[str, dict[str, int]]
     paid_in: int
     paid_out: int
@@ -54,6 +72,7 @@ class MoneyTable:
 
 def money_table(market: Marketplace, pid: int, from_block: int) -> MoneyTable:
     """Project `pid`'s money table, from its events (since `from_block`, its creation) and its state."""
-    parties = money_by_party(market, pid, from_block)
-    return MoneyTable(parties, sum(p["in"] for p in parties.values()), sum(p["out"] for p in parties.values()),
+    events = money_events(market, pid, from_block)
+    parties = by_party(events)
+    return MoneyTable(events, parties, sum(p["in"] for p in parties.values()), sum(p["out"] for p in parties.values()),
                       owed(market, pid))

@@ -126,3 +126,9 @@ def test_bench_cli_measures_the_help_start() -> None:
     figures = json.loads(result.stdout)
     assert figures["runs"] == 3 and figures["command"].endswith("--help")
     assert 0 < figures["help_min_s"] <= figures["help_s"] <= figures["help_max_s"]
+
+
+def test_bench_prove_bits_needs_one_case() -> None:
+    """`--bits` sets one measured case's quantization; the grid and its cost model stay at 16 bits."""
+    result = CliRunner().invoke(app, ["bench", "prove", "--bits", "12", "--json"])
+    assert result.exit_code != 0 and "--bits applies to one --case" in result.output

@@ -84,9 +84,21 @@ def prove(
                                                         "view (zk/costmodel.json), building nothing."),
     ram_mib: float | None = typer.Option(None, "--ram-mib", help="Memory a case may need (default: 70% of RAM)."),
     gas: bool = typer.Option(True, "--gas/--no-gas", help="Also measure postRound and verifier gas on anvil."),
+    case: tuple[int, int] | None = typer.Option(None, "--case", metavar="N D",
+                                                help="Measure only this case (built if not cached), leaving the grid "
+                                                     "and zk/costmodel.json as they are."),
+    bits: int = typer.Option(16, "--bits", min=2, max=32, help="quant_bits of the --case circuit (a project's "
+                                                                 "quantization width; the grid is at 16)."),
 ) -> None:
     """Constraints, compile, setup, key load, witness and proving time, memory and gas of round proofs over
     n in {4, 8, 16, 32} and d in {650, 5130, 16384}, and the cost model fitted to them."""
+    if bits != 16 and case is None:
+        raise typer.BadParameter("--bits applies to one --case; the grid and its cost model are at 16 bits")
+    if case is not None:
+        from zk.bench import measure_case
+
+        session().show(measure_case(*case, bits=bits), figures("round proof case"))
+        return
     if predict is not None:
         from zk.costmodel import load_model
         from zk.costmodel import predict as predict_case

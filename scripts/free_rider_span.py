@@ -36,12 +36,10 @@ import torch
 import aggregator.eval.evaluate as evaluate
 import aggregator.rules.round as round_rule
 from aggregator.eval.evaluate import EvalConfig, free_rider_ratio, honest_harm, pick_attackers, simulate
+from aggregator.rules.novelty import novel_inner as protocol_novelty  # the score the gates cap (main patches round's)
 from aggregator.rules.round import RoundOutcome
 from market.protocol.manifest import RuleConfig
 from market.protocol.quant import QuantSpec
-
-#: The protocol's score (v off span{s}), which the gates cap.
-PROTOCOL_NOVELTY = round_rule.novel_inner
 
 MODES = ("base", "prevupd", "prevv", "both", "gate", "gate_v")
 #: Modes whose span holds the previous round's views, and those whose span holds its v.
@@ -70,7 +68,7 @@ class SpanScore:
         wide = [int(x) for x in torch.round(U.to(torch.float64) @ vv)]
         if self.mode not in ("gate", "gate_v"):
             return wide
-        return [min(b, max(w, 0)) if b > 0 else b for b, w in zip(PROTOCOL_NOVELTY(a, U, v, step), wide)]
+        return [min(b, max(w, 0)) if b > 0 else b for b, w in zip(protocol_novelty(a, U, v, step), wide)]
 
     def aggregate_round(self, U_view: torch.Tensor, U_full: torch.Tensor, v: torch.Tensor, g_prev: torch.Tensor,
                         spec: QuantSpec, config: RuleConfig = RuleConfig(), seq: Sequence[int] | None = None,

@@ -218,11 +218,12 @@ def prove_case(p: CircuitParams, deadline: float = float("inf")) -> dict[str, An
         t0 = time.perf_counter()
         compute_witness(out, w.inputs, wtns)
         res["witness_s"] = time.perf_counter() - t0
-        _, res["prove_peak_mib"], res["prove_cpu_s"], times = _timed("key load and proof",
-                                                                     _groth16py_child(out, wtns), deadline)
-        res["prove_s"] = json.loads(times)["prove_s"]  # the key stays loaded in a prover node
-        res["key_load_s"] = json.loads(times)["load_s"]
-        res["prove_only_cpu_s"] = json.loads(times)["prove_only_cpu_s"]  # CPU over wall: the prover's cores
+        _, res["prove_peak_mib"], res["prove_cpu_s"], printed = _timed("key load and proof",
+                                                                       _groth16py_child(out, wtns), deadline)
+        times = json.loads(printed)
+        res["prove_s"] = times["prove_s"]  # the key stays loaded in a prover node
+        res["key_load_s"] = times["load_s"]
+        res["prove_only_cpu_s"] = times["prove_only_cpu_s"]  # CPU over wall: the prover's cores
         proof = Proof.from_bytes(wtns.with_suffix(".proof").read_bytes())
     t0 = time.perf_counter()
     ok = verify(VerifyingKey.load(out / "verification_key.json"), proof, [w.public_input])

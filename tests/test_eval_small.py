@@ -33,6 +33,13 @@ def test_reward_share_and_free_rider_ratio() -> None:
     assert honest_harm(log) == {"slashed": 0, "excluded": 1, "excluded_trainers": 1}
 
 
+def test_shares_split_equally_over_the_accepted_when_no_score_is_positive() -> None:
+    """As FedMarket._credit does: no positive accepted score, equal shares for the accepted (flag 0) only;
+    a positive score on an excluded update (flag 3) is not paid."""
+    log = RunLog(0.9, [0.9, 0.9], [[0, 1, 2], [0, 1, 2]], [[0, 3, 0], [0, 3, 0]], [[0, 7, -2], [5, 7, 0]], attackers=[1])
+    assert log.shares() == [{0: 0.5, 1: 0.0, 2: 0.5}, {0: 1.0, 1: 0.0, 2: 0.0}]
+
+
 def test_a_slashed_trainer_is_absent_afterwards() -> None:
     """As the contract does: zero updates are slashed (flag 1) in round 1 and never submit again."""
     task, parts = _setup(SMALL)

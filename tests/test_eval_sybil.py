@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 import torch
 
-from aggregator.eval.evaluate import EvalConfig, _setup, round_updates, submission_order
+from aggregator.eval.evaluate import EvalConfig, _setup, money_shares, round_updates, submission_order
 from aggregator.eval.sybil import (
     PROTOCOL,
     UNCAPPED,
@@ -19,7 +19,6 @@ from aggregator.eval.sybil import (
     best_probe,
     cap_label,
     max_tilt,
-    money_shares,
     scorings,
     sybil_v_figures,
     tilted,

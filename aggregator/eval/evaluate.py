@@ -12,8 +12,9 @@ Definitions. Accuracy drops are in points of test accuracy against the same rule
 withhold is lost whatever the rule). Detection counts flags (1 or 3) per present trainer and round:
 `detection_*` over every attack (free riders included: the §3 screens catch copies, which are
 submitted after their victims, and zero updates) plus the clean run, `detection_*_poisoning`
-without the free riders; `free_rider_reward_share` is what free riders still earn. Pay is
-proportional to max(score, 0) in each round. `honest_slashed_total` counts honest trainers
+without the free riders; `free_rider_reward_share` is what free riders still earn. Pay is the
+contract's split of each round (PROTOCOL §7, `money_shares`): max(score, 0) over the accepted, equal over
+the accepted when no score is positive. `honest_slashed_total` counts honest trainers
 slashed in every run of the default rule and in the own-data run, `honest_excluded_rounds_total`
 honest trainer-rounds excluded; `free_rider_share_ratio` is, over the free-rider attacks and
 counts, the best-paid free rider's mean share in rounds 2 on over the honest trainers' mean share
@@ -39,8 +40,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,16 @@ class EvalConfig:
     sybil_rounds: int = 5
 
 
+def money_shares(scores: Sequence[int], accepted: Sequence[bool]) -> list[Fraction]:
+    """PROTOCOL §7's split of a round budget, exactly: accepted i gets max(score, 0) / P, P the
+    accepted sum of max(score, 0), or 1/|A| when P = 0; a rejected slot gets 0."""
+    paid = [max(int(s), 0) if ok else 0 for s, ok in zip(scores, accepted)]
+    total, count = sum(paid), sum(bool(ok) for ok in accepted)
+    if total:
+        return [Fraction(p, total) for p in paid]
+    return [Fraction(1, count) if ok else Fraction(0) for ok in accepted]
+
+
 @dataclass(frozen=True)
 class RunLog:
     """One simulation: final test accuracy, per-round accuracy, and per round the trainers present
@@ -112,14 +124,12 @@ class RunLog:
     attackers: list[int]
 
     def shares(self) -> list[dict[int, float]]:
-        """Per round, each present trainer's share of the budget: max(score, 0) over the round's sum
-        (0 for all when no score is positive)."""
-        out = []
-        for who, scores in zip(self.present, self.scores):
-            paid = [max(s, 0) for s in scores]
-            total = sum(paid)
-            out.append({i: p / total if total else 0.0 for i, p in zip(who, paid)})
-        return out
+        """Per round, each present trainer's share of the budget as the contract credits it (`money_shares`,
+        the accepted being those flagged 0)."""
+        return [
+            {i: float(x) for i, x in zip(who, money_shares(scores, [f == 0 for f in flags]))}
+            for who, flags, scores in zip(self.present, self.flags, self.scores)
+        ]
 
     def flagged(self, flag: int, honest: bool = True) -> list[tuple[int, int]]:
         """(round, trainer) of every flag `flag` given to an honest trainer (or to an attacker)."""

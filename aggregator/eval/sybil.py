@@ -33,6 +33,7 @@ import torch
 from aggregator.eval.evaluate import (
     EvalConfig,
     _setup,
+    money_shares,
     noisy_labels,
     pick_attackers,
     round_updates,
@@ -75,16 +76,6 @@ def scorings(c_pcts: Sequence[int] = ()) -> dict[str, Scoring | None]:
     baseline, then the median cap at each of `c_pcts`."""
     caps: dict[str, Scoring | None] = {cap_label(c): partial(clipped_shapley, c_pct=c) for c in c_pcts}
     return {PROTOCOL: None, UNCAPPED: first_order_shapley, **caps}
-
-
-def money_shares(scores: Sequence[int], accepted: Sequence[bool]) -> list[Fraction]:
-    """PROTOCOL §7's split of a round budget, exactly: accepted i gets max(score, 0) / P, P the
-    accepted sum of max(score, 0), or 1/|A| when P = 0; a rejected slot gets 0."""
-    paid = [max(int(s), 0) if ok else 0 for s, ok in zip(scores, accepted)]
-    total, count = sum(paid), sum(bool(ok) for ok in accepted)
-    if total:
-        return [Fraction(p, total) for p in paid]
-    return [Fraction(1, count) if ok else Fraction(0) for ok in accepted]
 
 
 def tilted(base: torch.Tensor, v: torch.Tensor, view: tuple[int, int], t: int, spec: QuantSpec) -> torch.Tensor:

@@ -14,9 +14,14 @@ float64 least squares, off a larger span, and prints each free rider's share rat
 - `gate`: the protocol's novelty nov_i, but a positive one capped by w_i = <u_i, v_perp> with v_perp off `both`'s
   span (pay min(nov_i, max(w_i, 0))): the wide span only gates pay, it does not replace the score;
 - `gate_v`: the same gate with v_perp off {s} and the previous v only (two vectors: exactly provable in integers,
-  like the protocol's one-vector novelty).
-Measured (2026-12-02): worst share ratio base 1.378, both 0.275, gate 0.808, gate_v 1.495; `--rho --seeds 0,1,2`:
-base 0.97, 0.886, 0.929; gate 0.952, 0.857, 0.976; gate_v 0.976, 0.905, 0.929.
+  like the protocol's one-vector novelty);
+- `gate_hwm`: `gate` over rounds: each trainer's running sum of min(nov_i, w_i) (signed, so that a free rider's
+  noise averages out), paid only when it rises above its earlier high-water mark (rows stand for trainers while
+  every trainer submits, as from round 2 on in these runs).
+Measured (2026-12-02): worst share ratio base 1.378, both 0.275, gate 0.808, gate_v 1.495, gate_hwm 0.909 (most
+rounds then have no positive score, and the contract splits those equally over the accepted, free riders
+included); `--rho --seeds 0,1,2`: base 0.97, 0.886, 0.929; gate 0.952, 0.857, 0.976; gate_v 0.976, 0.905, 0.929;
+gate_hwm 0.905, 0.778, 0.795.
 
 It is a simulation of a candidate statement, not a provable rule: the screens, flags and average are unchanged
 (only the scores move), and the projection is float64 here. Run: `.venv/bin/python scripts/free_rider_span.py both
@@ -41,9 +46,9 @@ from aggregator.rules.round import RoundOutcome
 from market.protocol.manifest import RuleConfig
 from market.protocol.quant import QuantSpec
 
-MODES = ("base", "prevupd", "prevv", "both", "gate", "gate_v")
+MODES = ("base", "prevupd", "prevv", "both", "gate", "gate_v", "gate_hwm")
 #: Modes whose span holds the previous round's views, and those whose span holds its v.
-WITH_VIEWS, WITH_V = ("prevupd", "both", "gate"), ("prevv", "both", "gate", "gate_v")
+WITH_VIEWS, WITH_V = ("prevupd", "both", "gate", "gate_hwm"), ("prevv", "both", "gate", "gate_v", "gate_hwm")
 
 
 class SpanScore:
@@ -55,6 +60,8 @@ class SpanScore:
         self.prev_views: torch.Tensor | None = None
         self.prev_v: torch.Tensor | None = None
         self.basis: list[torch.Tensor] = []
+        self.running: dict[int, int] = {}
+        self.high: dict[int, int] = {}
         self.aggregate = evaluate.aggregate_round
 
     def novel_inner(self, a: Sequence[int], U: torch.Tensor, v: torch.Tensor, step: torch.Tensor) -> list[int]:
@@ -66,9 +73,17 @@ class SpanScore:
             B = torch.stack(basis, 1)
             vv = vv - (B @ torch.linalg.lstsq(B, vv[:, None]).solution)[:, 0]
         wide = [int(x) for x in torch.round(U.to(torch.float64) @ vv)]
-        if self.mode not in ("gate", "gate_v"):
+        if self.mode not in ("gate", "gate_v", "gate_hwm"):
             return wide
-        return [min(b, max(w, 0)) if b > 0 else b for b, w in zip(protocol_novelty(a, U, v, step), wide)]
+        nov = protocol_novelty(a, U, v, step)
+        if self.mode != "gate_hwm":
+            return [min(b, max(w, 0)) if b > 0 else b for b, w in zip(nov, wide)]
+        paid = []
+        for row, (b, w) in enumerate(zip(nov, wide)):  # rows are trainers while the set of trainers is stable
+            self.running[row] = self.running.get(row, 0) + min(b, w)
+            paid.append(max(self.running[row] - self.high.get(row, 0), 0))
+            self.high[row] = max(self.high.get(row, 0), self.running[row])
+        return paid
 
     def aggregate_round(self, U_view: torch.Tensor, U_full: torch.Tensor, v: torch.Tensor, g_prev: torch.Tensor,
                         spec: QuantSpec, config: RuleConfig = RuleConfig(), seq: Sequence[int] | None = None,
@@ -76,6 +91,8 @@ class SpanScore:
         """The eval's round, with the basis set from the previous call (a zero step starts a new simulation)."""
         if step is None or not bool(step.any()):
             self.prev_views = self.prev_v = None
+        if step is None or not bool(step.any()) or U_view.shape[0] != len(self.running or range(U_view.shape[0])):
+            self.running, self.high = {}, {}
         self.basis = [] if step is None else [step]
         if self.mode in WITH_VIEWS and self.prev_views is not None:
             self.basis += list(self.prev_views)

@@ -91,7 +91,7 @@ class SpanScore:
         """The eval's round, with the basis set from the previous call (a zero step starts a new simulation)."""
         if step is None or not bool(step.any()):
             self.prev_views = self.prev_v = None
-        if step is None or not bool(step.any()) or U_view.shape[0] != len(self.running or range(U_view.shape[0])):
+        if self.prev_views is None or U_view.shape[0] != len(self.running):  # a new run, or rows no longer trainers
             self.running, self.high = {}, {}
         self.basis = [] if step is None else [step]
         if self.mode in WITH_VIEWS and self.prev_views is not None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,8 @@ from market.errors import CompileError, ToolchainError
 from market.paths import BUILD, CONTRACTS, NODE_MODULES, ROOT
 
 DRIVER = ROOT / "scripts" / "solc-driver.js"
+#: The path of a Solidity import statement (`import "x";`, `import {A} from "x";`, `import * as A from "x";`).
+IMPORT = re.compile(r"""^\s*import\s+(?:[^"';]*\s+from\s+)?["']([^"']+)["']""", re.MULTILINE)
 SETTINGS: dict[str, Any] = {
     "evmVersion": "cancun",
     "optimizer": {"enabled": True, "runs": 200},
@@ -95,32 +100,54 @@ def _run_solc(standard_input: dict[str, Any]) -> dict[str, Any]:
     return output
 
 
-def compile_contracts(extra_dirs: Sequence[Path] = ()) -> dict[str, ContractArtifact]:
-    """Compile contracts/ (and `extra_dirs`, e.g. test contracts); cached under build/solc by a content hash."""
-    sources = _sources([CONTRACTS, *extra_dirs])
-    standard_input = _standard_input(sources)
+def _self_contained(folder: Path) -> bool:
+    """Whether every relative import of the .sol files under `folder` stays inside it, so that the folder
+    compiles on its own (package imports such as @openzeppelin resolve from node_modules either way)."""
+    inside = folder.resolve()
+    for path in folder.rglob("*.sol"):
+        for target in IMPORT.findall(path.read_text()):
+            if not target.startswith("@") and not (path.parent / target).resolve().is_relative_to(inside):
+                return False
+    return True
+
+
+def _compile_group(dirs: Sequence[Path]) -> dict[str, Any]:
+    """solc's standard-JSON output for the .sol files under `dirs`, cached under build/solc by a content hash;
+    a file lock lets one process compile while the others wait and reuse."""
+    standard_input = _standard_input(_sources(dirs))
     key = hashlib.sha256(
         json.dumps([compiler_version(), standard_input], sort_keys=True).encode()
     ).hexdigest()[:24]
     cache = BUILD / "solc" / f"{key}.json"
-    if cache.exists():
-        output = json.loads(cache.read_text())
-    else:
-        output = _run_solc(standard_input)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps(output))
-        tmp.replace(cache)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with cache.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cache.exists():
+            output: dict[str, Any] = json.loads(cache.read_text())
+        else:
+            output = _run_solc(standard_input)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(output))
+            tmp.replace(cache)
+    return output
+
+
+def compile_contracts(extra_dirs: Sequence[Path] = ()) -> dict[str, ContractArtifact]:
+    """Compile contracts/ (and `extra_dirs`, e.g. test contracts or a generated verifier). A self-contained extra
+    folder compiles on its own, so a new verifier does not recompile contracts/; one that imports from outside
+    itself compiles together with contracts/."""
+    groups = [[CONTRACTS]] + [[Path(d)] if _self_contained(Path(d)) else [CONTRACTS, Path(d)] for d in extra_dirs]
     artifacts: dict[str, ContractArtifact] = {}
-    for source, contracts in output.get("contracts", {}).items():
-        for name, data in contracts.items():
-            artifacts[name] = ContractArtifact(
-                name=name,
-                source=source,
-                abi=data["abi"],
-                bytecode=data["evm"]["bytecode"]["object"],
-                deployed_bytecode=data["evm"]["deployedBytecode"]["object"],
-                immutables={ast_id: tuple((ref["start"], ref["length"]) for ref in refs)
-                            for ast_id, refs in data["evm"]["deployedBytecode"]["immutableReferences"].items()},
-            )
+    for group in groups:
+        for source, contracts in _compile_group(group).get("contracts", {}).items():
+            for name, data in contracts.items():
+                artifacts[name] = ContractArtifact(
+                    name=name,
+                    source=source,
+                    abi=data["abi"],
+                    bytecode=data["evm"]["bytecode"]["object"],
+                    deployed_bytecode=data["evm"]["deployedBytecode"]["object"],
+                    immutables={ast_id: tuple((ref["start"], ref["length"]) for ref in refs)
+                                for ast_id, refs in data["evm"]["deployedBytecode"]["immutableReferences"].items()},
+                )
     return artifacts

@@ -17,4 +17,4 @@ lint: bootstrap
 # The dashboard's browser test needs Debian's chromium and chromium-driver (scripts/browser.sh installs them).
 test: lint
 	bash scripts/browser.sh
-	.venv/bin/python -m pytest -n auto --dist loadfile --durations=25
+	.venv/bin/python -m pytest -n auto --dist loadfile --no-loadscope-reorder --durations=25

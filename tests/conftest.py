@@ -1,5 +1,5 @@
 """Shared pytest fixtures; each service's fixtures live in their own plugin module. The suite runs on pytest-xdist
-workers (Makefile: `-n auto --dist loadfile`); every worker starts its own anvil and IPFS node on free ports, and
+workers (Makefile: `-n auto --dist loadfile --no-loadscope-reorder`); every worker starts its own anvil and IPFS node on free ports, and
 the build caches (circuits, keys, solc output) are shared through file locks."""
 
 from __future__ import annotations
@@ -9,6 +9,12 @@ import os
 import pytest
 
 pytest_plugins = ["tests.fixtures_chain", "tests.fixtures_ipfs", "tests.fixtures_zk"]
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # A worker starts with COLUMNS=80 and LINES=24 in its environment; rich's console fixes its width from COLUMNS
+    # when it is built (at import), so the CLI tests that give their command a wider COLUMNS would get 80.
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
 
 #: At most this many workers: each one runs its own anvil and IPFS node, and the end-to-end tests start several
 #: processes of their own.

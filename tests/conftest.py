@@ -1,6 +1,8 @@
-"""Shared pytest fixtures; each service's fixtures live in their own plugin module. The suite runs on pytest-xdist
-workers (Makefile: `-n auto --dist loadfile --no-loadscope-reorder`); every worker starts its own anvil and IPFS node on free ports, and
-the build caches (circuits, keys, solc output) are shared through file locks."""
+"""Shared pytest fixtures; each service's fixtures live in their own plugin module.
+
+The suite runs on pytest-xdist workers (Makefile: `-n auto --dist loadfile --no-loadscope-reorder`): every worker
+starts its own anvil and IPFS node on free ports, and the build caches (circuits, keys, solc output) are shared
+through file locks."""
 
 from __future__ import annotations
 

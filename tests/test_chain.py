@@ -9,7 +9,7 @@ import pytest
 from market.chain.client import Chain, dev_accounts
 from market.errors import ChainError, CompileError, ContractRevert
 from market.paths import ROOT
-from market.toolchain.solc import compile_contracts
+from market.toolchain.solc import compile_contracts, compiles_alone
 
 PROBE_DIR = Path(__file__).parent / "contracts_chain"
 
@@ -96,3 +96,17 @@ def test_compile_error_names_file_and_line(tmp_path: Path) -> None:
 def test_compile_is_cached(probe_artifact) -> None:
     again = compile_contracts([PROBE_DIR])["Probe"]
     assert again.bytecode == probe_artifact.bytecode
+
+
+@pytest.mark.parametrize(("imports", "alone"), [
+    ('import {B} from "./B.sol";\nimport "@openzeppelin/contracts/token/ERC20/IERC20.sol";', True),
+    ('import {FedMarket} from "../../contracts/FedMarket.sol";', False),  # a test contract reaching contracts/
+    ('import "contracts/FedMarket.sol";', False),  # resolved against the repository by the driver
+    ("", True),  # a generated verifier: no imports at all
+])
+def test_a_folder_compiles_alone_only_when_it_imports_nothing_outside(tmp_path: Path, imports: str, alone: bool) -> None:
+    folder = tmp_path / "sol"
+    folder.mkdir()
+    (folder / "A.sol").write_text(f"pragma solidity ^0.8.28;\n{imports}\ncontract A {{}}\n")
+    (folder / "B.sol").write_text("pragma solidity ^0.8.28;\ncontract B {}\n")
+    assert compiles_alone(folder) is alone

@@ -100,13 +100,16 @@ def _run_solc(standard_input: dict[str, Any]) -> dict[str, Any]:
     return output
 
 
-def _self_contained(folder: Path) -> bool:
-    """Whether every relative import of the .sol files under `folder` stays inside it, so that the folder
-    compiles on its own (package imports such as @openzeppelin resolve from node_modules either way)."""
+def compiles_alone(folder: Path) -> bool:
+    """Whether the .sol files under `folder` import only each other (by relative paths that stay inside it) and npm
+    packages (`@scope/...`, from node_modules either way), so that the folder compiles on its own; any other
+    import (`../contracts/X.sol`, or a path the driver resolves against the repository) needs contracts/ beside it."""
     inside = folder.resolve()
     for path in folder.rglob("*.sol"):
         for target in IMPORT.findall(path.read_text()):
-            if not target.startswith("@") and not (path.parent / target).resolve().is_relative_to(inside):
+            if target.startswith("@"):
+                continue
+            if not target.startswith(("./", "../")) or not (path.parent / target).resolve().is_relative_to(inside):
                 return False
     return True
 
@@ -136,7 +139,7 @@ def compile_contracts(extra_dirs: Sequence[Path] = ()) -> dict[str, ContractArti
     """Compile contracts/ (and `extra_dirs`, e.g. test contracts or a generated verifier). A self-contained extra
     folder compiles on its own, so a new verifier does not recompile contracts/; one that imports from outside
     itself compiles together with contracts/."""
-    groups = [[CONTRACTS]] + [[Path(d)] if _self_contained(Path(d)) else [CONTRACTS, Path(d)] for d in extra_dirs]
+    groups = [[CONTRACTS]] + [[Path(d)] if compiles_alone(Path(d)) else [CONTRACTS, Path(d)] for d in extra_dirs]
     artifacts: dict[str, ContractArtifact] = {}
     for group in groups:
         for source, contracts in _compile_group(group).get("contracts", {}).items():

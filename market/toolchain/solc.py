@@ -137,9 +137,11 @@ def _compile_group(dirs: Sequence[Path]) -> dict[str, Any]:
 
 def compile_contracts(extra_dirs: Sequence[Path] = ()) -> dict[str, ContractArtifact]:
     """Compile contracts/ (and `extra_dirs`, e.g. test contracts or a generated verifier). A self-contained extra
-    folder compiles on its own, so a new verifier does not recompile contracts/; one that imports from outside
-    itself compiles together with contracts/."""
-    groups = [[CONTRACTS]] + [[Path(d)] if compiles_alone(Path(d)) else [CONTRACTS, Path(d)] for d in extra_dirs]
+    folder compiles on its own, so a new verifier does not recompile contracts/; the folders that import from
+    outside themselves compile in one run together with contracts/."""
+    folders = [Path(d) for d in extra_dirs]
+    alone = [d for d in folders if compiles_alone(d)]
+    groups = [[CONTRACTS, *(d for d in folders if d not in alone)], *([d] for d in alone)]
     artifacts: dict[str, ContractArtifact] = {}
     for group in groups:
         for source, contracts in _compile_group(group).get("contracts", {}).items():

@@ -71,6 +71,23 @@ def test_time_travel_and_snapshot(chain: Chain, probe_artifact) -> None:
     assert chain.call(probe.functions.stored()) == 0
 
 
+def test_a_transaction_mined_again_after_a_revert_has_the_new_receipt(chain: Chain, probe_artifact) -> None:
+    """The in-process chain keeps mined receipts (its log scans rebuilt them); a revert must forget them."""
+    probe = chain.deploy(probe_artifact)
+    sender = chain.accounts[3]
+    tx = probe.functions.set(42).build_transaction({**chain._tx_params(sender, 0, 200_000), "maxFeePerGas": 10**11})
+    raw = sender.sign_transaction(tx).raw_transaction
+    snap = chain.snapshot()
+    chain.mine()
+    first = chain.w3.eth.wait_for_transaction_receipt(chain.w3.eth.send_raw_transaction(raw))
+    assert chain.w3.eth.get_transaction_receipt(first["transactionHash"])["blockNumber"] == first["blockNumber"]
+    chain.revert(snap)
+    again = chain.w3.eth.wait_for_transaction_receipt(chain.w3.eth.send_raw_transaction(raw))
+    assert again["transactionHash"] == first["transactionHash"] and again["blockNumber"] == first["blockNumber"] - 1
+    assert chain.w3.eth.get_transaction_receipt(first["transactionHash"])["blockNumber"] == again["blockNumber"]
+    assert chain.call(probe.functions.stored()) == 42
+
+
 def test_development_accounts_are_funded_and_shared(chain: Chain) -> None:
     assert [a.address for a in chain.accounts[:3]] == [a.address for a in dev_accounts(3)]
     assert chain.balance(chain.accounts[0].address) > 10**21

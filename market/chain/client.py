@@ -104,7 +104,9 @@ class Chain:
     @classmethod
     def in_process(cls, n_accounts: int = DEV_ACCOUNTS) -> Chain:
         """A fresh in-process chain (eth-tester with py-evm) funding the development accounts."""
-        from eth_tester import EthereumTester, PyEVMBackend
+        from eth_tester import PyEVMBackend
+
+        from market.chain.tester import ReceiptKeepingTester
 
         accounts = dev_accounts(n_accounts)
         state = {
@@ -112,7 +114,7 @@ class Chain:
             for a in accounts
         }
         params = PyEVMBackend.generate_genesis_params(overrides={"gas_limit": GAS_LIMIT})
-        tester = EthereumTester(PyEVMBackend(genesis_parameters=params, genesis_state=state))
+        tester = ReceiptKeepingTester(PyEVMBackend(genesis_parameters=params, genesis_state=state))
         return cls(Web3(EthereumTesterProvider(tester)), accounts, "eth-tester")
 
     @classmethod

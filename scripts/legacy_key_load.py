@@ -8,12 +8,19 @@ whose H points are the monomial `tau^i Z(tau) / delta` that snarkjs 0.1 also use
 loading and two proofs with each key, and checks every proof with py-ecc.
 
 Run: `.venv/bin/python scripts/legacy_key_load.py` (builds the n = 2, d = 4 circuit if needed; ~2 min, 1.5 GiB).
+
+The legacy prover tries websnark's g = 7 FFT domain before snarkjs' g = 5 (groth16py's setup uses g = 5), so each
+proof is made twice. `--permute` tries to make the first domain the right one: both roots generate the same subgroup,
+w7 = w5^c, so constraint row j of the g = 5 key is row c^-1 j of a g = 7 one, and the key's points stay as they are.
+groth16py 0.2.0 refuses such a key ("legacy prove: query shorter than assignment"); its source is not published, so
+why is not known. Run: `.venv/bin/python scripts/legacy_key_load.py --permute`.
 """
 
 from __future__ import annotations
 
 import json
 import struct
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +34,7 @@ from zk.prover import Proof, compute_witness
 from zk.verifier import VerifyingKey, verify
 from zk.witness import RoundContext
 
+FR = 21888242871839275222246405745257275088548364400416034343698204186575808495617  # BN254's scalar field
 G1_INFINITY = ["0", "1", "0"]
 G2_INFINITY = [["0", "0"], ["1", "0"], ["0", "0"]]
 
@@ -99,20 +107,33 @@ def read_r1cs(path: Path) -> tuple[int, int, list[list[list[tuple[int, int]]]]]:
     return wires, outputs + public, constraints
 
 
-def legacy_key(out: Path) -> dict[str, Any]:
-    """The snarkjs 0.1 `groth` proving key JSON of a development key folder."""
+def domain_exponent(r: int = FR) -> int:
+    """c with w7 = w5^c, where wg = g^((r-1)/2^28) is the 2^28-th root of unity from generator g (Pohlig-Hellman)."""
+    t = (r - 1) >> 28
+    w5, w7 = pow(5, t, r), pow(7, t, r)
+    c = 0
+    for bit in range(28):
+        if pow(w7 * pow(w5, (1 << 28) - c, r) % r, 1 << (27 - bit), r) != 1:
+            c |= 1 << bit
+    assert pow(w5, c, r) == w7
+    return c
+
+
+def legacy_key(out: Path, permute: bool = False) -> dict[str, Any]:
+    """The snarkjs 0.1 `groth` proving key JSON of a development key folder; `permute`: rows in g = 7 domain order."""
     pk = read_dev_pk(out / "dev.pk")
     wires, public, constraints = read_r1cs(out / "main.r1cs")
+    domain = 1
+    while domain < len(constraints) + public + 1:
+        domain *= 2
+    inverse = pow(domain_exponent() % domain, -1, domain) if permute else 1
     pols: list[list[dict[str, str]]] = [[{} for _ in range(wires)] for _ in range(3)]
     for row, lcs in enumerate(constraints):
         for k in range(3):
             for wire, coef in lcs[k]:
-                pols[k][wire][str(row)] = str(coef)
+                pols[k][wire][str(inverse * row % domain)] = str(coef)
     for s in range(public + 1):  # snarkjs 0.1's (and arkworks') instance rows
-        pols[0][s][str(len(constraints) + s)] = "1"
-    domain = 1
-    while domain < len(constraints) + public + 1:
-        domain *= 2
+        pols[0][s][str(inverse * (len(constraints) + s) % domain)] = "1"
     return {
         "protocol": "groth", "nVars": wires, "nPublic": public, "domainBits": domain.bit_length() - 1,
         "domainSize": domain, "polsA": pols[0], "polsB": pols[1], "polsC": pols[2], "A": pk["a"], "B1": pk["b1"],
@@ -123,8 +144,13 @@ def legacy_key(out: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Convert, then time load + two proofs with each key in this process; print one JSON object."""
+    """Convert, then time load + two proofs with each key in this process; print one JSON object. With `--permute`:
+    convert with rows in g = 7 order and print what one proof with that key gives."""
     import groth16py
+
+    if "--permute" in sys.argv[1:]:
+        permuted()
+        return
 
     p = CircuitParams(n=2, d=4, f=0, m=2)
     out = dev_setup(p)
@@ -149,6 +175,31 @@ def main() -> None:
                 res[f"{name}_prove{i}_s"] = time.perf_counter() - t0
                 res[f"{name}_proof{i}_verifies"] = verify(vk, proof, [w.public_input])
             del key
+    print(json.dumps({k: round(x, 2) if isinstance(x, float) else x for k, x in res.items()}))
+
+
+def permuted() -> None:
+    """One proof with the g = 7-ordered legacy key: the proof's time and check, or groth16py's refusal."""
+    import groth16py
+
+    p = CircuitParams(n=2, d=4, f=0, m=2)
+    out = dev_setup(p)
+    vk = VerifyingKey.load(out / "verification_key.json")
+    v, ups = _round_data(p)
+    w = _witness(p, RoundContext(1, "0x" + "11" * 20, 1, 1, p.n), v, ups)
+    res: dict[str, Any] = {"n": p.n, "d": p.d, "c": domain_exponent()}
+    with tempfile.TemporaryDirectory() as tmp:
+        wtns, legacy = Path(tmp) / "w.wtns", Path(tmp) / "legacy_pk.json"
+        compute_witness(out, w.inputs, wtns)
+        legacy.write_text(json.dumps(legacy_key(out, permute=True)))
+        key = groth16py.import_snarkjs_pk(str(legacy), str(out / "verification_key.json"))[0]
+        t0 = time.perf_counter()
+        try:
+            proof = Proof.from_bytes(groth16py.prove_wtns(key, str(wtns)))
+        except Exception as exc:  # what groth16py says about the key is the finding
+            res["refused"] = f"{type(exc).__name__}: {exc}"
+        else:
+            res["prove_s"], res["verifies"] = time.perf_counter() - t0, verify(vk, proof, [w.public_input])
     print(json.dumps({k: round(x, 2) if isinstance(x, float) else x for k, x in res.items()}))
 
 

@@ -105,11 +105,13 @@ def test_fit_steps_and_predict() -> None:
 
 def test_proving_key_path_prefers_the_verified_zkey(tmp_path: Path) -> None:
     """Issue 14 item 4: a finalized ceremony (round.zkey, then ceremony.pk) loads from its zkey; a development
-    folder from dev.pk; a zkey without ceremony.pk (finalize did not end) is never loaded."""
+    folder from its split dev.g1.pk, else dev.pk; a zkey without ceremony.pk (finalize did not end) is never loaded."""
     (tmp_path / "dev.pk").write_bytes(b"")
     assert proving_key_path(tmp_path).name == "dev.pk"
+    (tmp_path / "dev.g1.pk").write_bytes(b"")  # its split (zk.g2split), once made
+    assert proving_key_path(tmp_path).name == "dev.g1.pk"
     (tmp_path / "round.zkey").write_bytes(b"")
-    assert proving_key_path(tmp_path).name == "dev.pk"
+    assert proving_key_path(tmp_path).name == "dev.g1.pk"
     (tmp_path / "ceremony.pk").write_bytes(b"")
     assert proving_key_path(tmp_path).name == "round.zkey"
     with pytest.raises(ProofError, match="no proving key"):

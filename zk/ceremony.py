@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from market.errors import ProofError
+from zk import g2split
 from zk.build import INSECURE_MARK, INSECURE_TEXT, run_node
 from zk.verifier import VerifyingKey
 
@@ -93,7 +94,7 @@ def finalize(out: Path, ptau: Path) -> Path:
     shutil.copy(vk_path, out / "verification_key.json")
     pk, _ = groth16py.import_zkey(str(out / "round.zkey"))
     pk.save(str(out / "ceremony.pk"))
-    for stale in ("dev.pk", "sol"):
+    for stale in ("dev.pk", g2split.G1_KEY, g2split.B2_BASES, "sol"):
         target = out / stale
         if target.is_dir():
             shutil.rmtree(target)

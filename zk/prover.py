@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from market.errors import ProofError, ToolchainError
 from market.paths import NODE_MODULES
+from zk import g2split
 from zk.build import run_node
 
 Backend = Literal["groth16py", "snarkjs"]
@@ -96,18 +97,21 @@ def _proving_key(path: str) -> Any:  # groth16py ships no type stubs
 
 def proving_key_path(out: Path) -> Path:
     """The groth16py proving key in an artifact folder: a finalized ceremony's verified round.zkey (the fast
-    format; finalize writes ceremony.pk after it), its ceremony.pk, else the development key dev.pk (groth16py
-    0.2.0 offers no unchecked format for it: docs/ZK.md, Measured)."""
+    format; finalize writes ceremony.pk after it), its ceremony.pk, else the development key without its G2 query
+    (dev.g1.pk, split from dev.pk by zk.g2split: it loads without the G2 checks), else dev.pk itself."""
     if (out / "round.zkey").exists() and (out / "ceremony.pk").exists():
         return out / "round.zkey"
-    for name in ("ceremony.pk", "dev.pk"):
+    for name in ("ceremony.pk", g2split.G1_KEY, "dev.pk"):
         if (out / name).exists():
             return out / name
     raise ProofError(f"no proving key in {out}: run zk.build.dev_setup or a ceremony")
 
 
 def load_proving_key(out: Path) -> Any:
-    """The proving key of an artifact folder, loaded once per process (groth16py ships no type stubs)."""
+    """The proving key of an artifact folder, loaded once per process (groth16py ships no type stubs); a
+    development key is split first (once: zk.g2split)."""
+    if (out / "dev.pk").exists() and not (out / "ceremony.pk").exists():
+        g2split.ensure_split(out)
     return _proving_key(str(proving_key_path(out)))
 
 
@@ -122,7 +126,17 @@ def prove_wtns(out: Path, wtns: Path, backend: Backend = DEFAULT_BACKEND) -> Pro
     if backend == "groth16py":
         import groth16py
 
-        return Proof.from_bytes(groth16py.prove_wtns(load_proving_key(out), str(wtns)))
+        pk = load_proving_key(out)
+        if proving_key_path(out).name != g2split.G1_KEY:
+            return Proof.from_bytes(groth16py.prove_wtns(pk, str(wtns)))
+        child = g2split.start_b2_sum(out, wtns)  # B's G2 sum in Node, while groth16py proves the rest
+        try:
+            words = Proof.from_bytes(groth16py.prove_wtns(pk, str(wtns))).words
+        except BaseException:
+            child.kill()
+            child.wait()
+            raise
+        return Proof(g2split.add_to_b(words, g2split.b2_sum(child)))
     zkey = out / "round.zkey"
     if not zkey.exists():
         raise ToolchainError(f"snarkjs needs a .zkey; {out} has a development key only (docs/ZK.md)")

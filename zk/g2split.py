@@ -1,0 +1,118 @@
+"""Development keys that load fast: the G2 query proven beside groth16py instead of inside it.
+
+groth16py 0.2.0's `ProvingKey.load` checks every point, and the G2 subgroup checks of `b_g2_query` are ~97% of a
+development key's load (docs/ZK.md, key loading). In a Groth16 proof only B's G2 half uses that query:
+B2 = beta2 + sum_i w_i B2_i + s delta2, while C takes B's G1 half. So a copy of the key with `b_g2_query` at
+infinity (`dev.g1.pk`) loads without those checks and proves A, C and beta2 + s delta2 as before; ffjavascript
+(snarkjs' field library) adds sum_i w_i B2_i from the points kept apart (`dev.b2.bin`), in a Node child that runs
+while groth16py proves. The sum is the same proof, for the same r and s: it verifies under the same key.
+Both files come from this machine's own dev.pk (the same trust as loading it), split once under a lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import struct
+import subprocess
+from pathlib import Path
+
+from py_ecc import optimized_bn128 as bn
+
+from market.errors import ProofError, ToolchainError
+from market.paths import NODE_MODULES
+
+#: The split key's files in an artifact folder: the key without its G2 query, then that query for ffjavascript.
+G1_KEY, B2_BASES = "dev.g1.pk", "dev.b2.bin"
+SCRIPT = Path(__file__).parent / "js" / "g2sum.mjs"
+_MAGIC = b"g16pk1"
+_G1, _G2 = 64, 128
+#: ark-groth16's ProvingKey fields up to b_g2_query, in order: (byte size of a point, a vector?).
+_FIELDS_BEFORE_B2 = ((_G1, False), (_G2, False), (_G2, False), (_G2, False), (_G1, True), (_G1, False),
+                     (_G1, False), (_G1, True), (_G1, True))
+_INFINITY = 0x40  # arkworks' flag, in the top bits of a point's last byte
+_R = (1 << 256) % bn.field_modulus  # Montgomery's R for ffjavascript's little-endian Montgomery form
+
+
+def b2_query(raw: bytes | bytearray) -> tuple[int, int]:
+    """(offset, count) of `b_g2_query` in a groth16py `dev.pk` (magic, then ark-groth16's fields, uncompressed)."""
+    if raw[:6] != _MAGIC:
+        raise ProofError("not a groth16py proving key (no g16pk1 magic)")
+    off = len(_MAGIC)
+    for size, vector in _FIELDS_BEFORE_B2:
+        count = 1
+        if vector:
+            (count,) = struct.unpack_from("<Q", raw, off)
+            off += 8
+        off += count * size
+    (count,) = struct.unpack_from("<Q", raw, off)
+    if off + 8 + count * _G2 > len(raw):
+        raise ProofError("the proving key ends inside its G2 query")
+    return off + 8, count
+
+
+def split(raw: bytes | bytearray) -> tuple[bytearray, bytearray]:
+    """(the key with every `b_g2_query` point at infinity, those points as ffjavascript bases)."""
+    key = bytearray(raw)
+    start, count = b2_query(key)
+    bases = bytearray(count * _G2)
+    mask = (1 << 254) - 1  # below arkworks' two flag bits
+    for i in range(count):
+        p = start + i * _G2
+        if key[p + _G2 - 1] & _INFINITY:
+            continue  # zeros: ffjavascript's affine point at infinity
+        for k in range(4):  # x.c0, x.c1, y.c0, y.c1: arkworks' order and ffjavascript's
+            c = int.from_bytes(key[p + 32 * k : p + 32 * k + 32], "little") & mask
+            bases[i * _G2 + 32 * k : i * _G2 + 32 * k + 32] = (c * _R % bn.field_modulus).to_bytes(32, "little")
+        key[p : p + _G2] = bytes(_G2 - 1) + bytes([_INFINITY])
+    return key, bases
+
+
+def ensure_split(out: Path) -> None:
+    """Write dev.b2.bin and then dev.g1.pk from <out>/dev.pk once (the key last: it marks the pair complete)."""
+    if (out / G1_KEY).exists():
+        return
+    with (out / ".split.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (out / G1_KEY).exists():
+            return
+        key, bases = split((out / "dev.pk").read_bytes())
+        for name, data in ((B2_BASES, bases), (G1_KEY, key)):
+            tmp = out / f".{name}.{os.getpid()}"
+            tmp.write_bytes(data)
+            os.replace(tmp, out / name)
+
+
+def start_b2_sum(out: Path, wtns: Path) -> subprocess.Popen[str]:
+    """Start the Node child that computes sum_i w_i B2_i for the witness `wtns` (read it with `b2_sum`)."""
+    entry = NODE_MODULES / "ffjavascript" / "main.js"
+    try:
+        return subprocess.Popen(["node", str(SCRIPT), str(entry), str(out / B2_BASES), str(wtns)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except OSError as e:
+        raise ToolchainError(f"cannot run node for the proof's G2 sum ({e}): run scripts/bootstrap.sh") from None
+
+
+def b2_sum(child: subprocess.Popen[str], timeout: float = 3600) -> tuple[bn.FQ2, bn.FQ2, bn.FQ2]:
+    """The child's sum, as a py_ecc Jacobian point; ProofError with its output when it failed."""
+    try:
+        stdout, stderr = child.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        raise ProofError(f"the proof's G2 sum did not finish within {timeout:g} s") from None
+    if child.returncode != 0:
+        raise ProofError(f"the proof's G2 sum failed (exit {child.returncode}): {stderr[-1500:]}")
+    point = json.loads(stdout.strip().splitlines()[-1])
+    if point["infinity"]:
+        return bn.Z2
+    x, y = (bn.FQ2([int(c) for c in point[k]]) for k in ("x", "y"))
+    return (x, y, bn.FQ2.one())
+
+
+def add_to_b(words: tuple[int, ...], b2: tuple[bn.FQ2, bn.FQ2, bn.FQ2]) -> tuple[int, ...]:
+    """A proof's words (EVM order: a.x, a.y, b.x1, b.x0, b.y1, b.y0, c.x, c.y) with `b2` added to its B."""
+    b = (bn.FQ2([words[3], words[2]]), bn.FQ2([words[5], words[4]]), bn.FQ2.one())
+    x, y = bn.normalize(bn.add(b, b2))
+    return (words[0], words[1], int(x.coeffs[1]), int(x.coeffs[0]), int(y.coeffs[1]), int(y.coeffs[0]), words[6],
+            words[7])

@@ -107,11 +107,16 @@ def proving_key_path(out: Path) -> Path:
     raise ProofError(f"no proving key in {out}: run zk.build.dev_setup or a ceremony")
 
 
-def load_proving_key(out: Path) -> Any:
-    """The proving key of an artifact folder, loaded once per process (groth16py ships no type stubs); a
-    development key is split first (once: zk.g2split)."""
+def split_dev_key(out: Path) -> None:
+    """Split a development folder's dev.pk once (zk.g2split) so that it loads fast; a ceremony's keys stay."""
     if (out / "dev.pk").exists() and not (out / "ceremony.pk").exists():
         g2split.ensure_split(out)
+
+
+def load_proving_key(out: Path) -> Any:
+    """The proving key of an artifact folder, loaded once per process (groth16py ships no type stubs); a
+    development key is split first, once."""
+    split_dev_key(out)
     return _proving_key(str(proving_key_path(out)))
 
 

@@ -56,6 +56,14 @@ def test_a_split_key_proves_what_dev_pk_proves(split_folder: Path, honest_round:
     assert not verify(vk, without, [witness.public_input])
     doubled = Proof(g2split.add_to_b(proof.words, total))
     assert not verify(vk, doubled, [witness.public_input])
+    count = (split_folder / g2split.B2_BASES).stat().st_size // 128
+    assert count > g2split.CHUNK // 4  # so that the chunks below are several, the last one short
+    with tempfile.TemporaryDirectory() as tmp:
+        wtns = Path(tmp) / "round.wtns"
+        compute_witness(split_folder, witness.inputs, wtns)
+        chunked = g2split.b2_sum(g2split.start_b2_sum(split_folder, wtns, chunk=count // 3 + 7))
+        whole = g2split.b2_sum(g2split.start_b2_sum(split_folder, wtns, chunk=count))
+    assert bn.eq(chunked, total) and bn.eq(whole, total)
 
 
 def test_a_failed_g2_sum_names_itself(split_folder: Path, tmp_path: Path) -> None:
@@ -64,3 +72,5 @@ def test_a_failed_g2_sum_names_itself(split_folder: Path, tmp_path: Path) -> Non
     bad.write_bytes(b"nope")
     with pytest.raises(ProofError, match=r"G2 sum failed \(exit 1\): .*bad\.wtns is not a \.wtns file"):
         g2split.b2_sum(g2split.start_b2_sum(split_folder, bad))
+    with pytest.raises(ProofError, match="chunk size 0 is not a positive integer"):
+        g2split.b2_sum(g2split.start_b2_sum(split_folder, bad.with_name("unused.wtns"), chunk=0))

@@ -1,13 +1,13 @@
 // sum_i w_i * B2_i over BN254's G2, for zk/g2split.py: the G2 half of a Groth16 proof's B, beside groth16py.
 // argv: ffjavascript's entry file, the bases (n points of 128 bytes: x.c0 x.c1 y.c0 y.c1, little-endian Montgomery,
-// zeros for the point at infinity) and a .wtns witness (its first n values are the scalars).
-// Reads the bases CHUNK points at a time: ffjavascript's multiexp of all of them at once peaked at 4.4 GB for
-// 3 million points (n = 16, d = 5,130), in chunks at 0.4 GB and no slower (docs/ZK.md).
+// zeros for the point at infinity), a .wtns witness (its first n values are the scalars) and the points per chunk.
+// Reads the bases a chunk at a time: ffjavascript's multiexp of all of them at once peaked at 4.4 GB for
+// 3 million points (n = 16, d = 5,130), in chunks of 65,536 at 0.4 GB and no slower (docs/ZK.md).
 // Prints {"x": [c0, c1], "y": [c0, c1], "infinity": bool} with decimal coordinates.
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 
-const [ffjavascript, basesPath, wtnsPath] = process.argv.slice(2);
+const [ffjavascript, basesPath, wtnsPath, chunkArg] = process.argv.slice(2);
 const { buildBn128 } = await import(pathToFileURL(ffjavascript).href);
 
 /** The witness values of a .wtns file (section 2) and their byte size. */
@@ -27,10 +27,11 @@ function witness(path) {
   return values;
 }
 
-const CHUNK = 1 << 16;
+const CHUNK = Number(chunkArg);
 
 let fd, count, values;
 try {
+  if (!(Number.isInteger(CHUNK) && CHUNK > 0)) throw new Error(`chunk size ${chunkArg} is not a positive integer`);
   fd = openSync(basesPath, "r");
   count = fstatSync(fd).size / 128;
   values = witness(wtnsPath);

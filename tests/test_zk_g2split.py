@@ -4,6 +4,7 @@ the G2 checks, and a wrong G2 sum is caught by the verifier."""
 from __future__ import annotations
 
 import shutil
+import struct
 import tempfile
 from pathlib import Path
 
@@ -64,6 +65,34 @@ def test_a_split_key_proves_what_dev_pk_proves(split_folder: Path, honest_round:
         chunked = g2split.b2_sum(g2split.start_b2_sum(split_folder, wtns, chunk=count // 3 + 7))
         whole = g2split.b2_sum(g2split.start_b2_sum(split_folder, wtns, chunk=count))
     assert bn.eq(chunked, total) and bn.eq(whole, total)
+
+
+def _wtns(values: list[int]) -> bytes:
+    """A .wtns file (circom's format: section 1 the field, section 2 the values) holding `values`."""
+    header = struct.pack("<I", 32) + bn.curve_order.to_bytes(32, "little") + struct.pack("<I", len(values))
+    body = b"".join(v.to_bytes(32, "little") for v in values)
+    return b"wtns" + struct.pack("<II", 2, 2) + struct.pack("<IQ", 1, len(header)) + header + \
+        struct.pack("<IQ", 2, len(body)) + body
+
+
+def test_the_g2_sum_of_every_kind_of_term(split_folder: Path, tmp_path: Path) -> None:
+    """A hand-made sum_i w_i (k_i G2) against py-ecc's (sum_i w_i k_i) G2: zero scalars and bases at infinity
+    dropped, scalars of one, eight and 32 bytes, and negative ones (r - |x|), in chunks that split the groups."""
+    r = bn.curve_order
+    terms = [(0, 5), (1, 7), (1, 0), (200, 11), (2**40 + 3, 13), (r - 1, 17), (r - 5, 19), (2**200 + 7, 23),
+             (r - 2**100, 29), (r // 2 + 1, 31), (12345, 0), (1, 37)]  # (w_i, k_i); k_i = 0: the point at infinity
+    bases = b"".join(bytes(128) if k == 0 else g2split.ffjs_base([int(c) for p in bn.normalize(bn.multiply(bn.G2, k))
+                                                                    for c in p.coeffs]) for _, k in terms)
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    (folder / g2split.B2_BASES).write_bytes(bases)
+    wtns = tmp_path / "w.wtns"
+    wtns.write_bytes(_wtns([w for w, _ in terms] + [99, 98]))  # a witness may be longer than the bases
+    want = bn.multiply(bn.G2, sum(w * k for w, k in terms) % r)
+    for chunk in (1, 3, 5, len(terms), 10**9):
+        assert bn.eq(g2split.b2_sum(g2split.start_b2_sum(folder, wtns, chunk=chunk)), want), chunk
+    wtns.write_bytes(_wtns([0] * len(terms)))
+    assert g2split.b2_sum(g2split.start_b2_sum(folder, wtns)) == bn.Z2
 
 
 def test_a_failed_g2_sum_names_itself(split_folder: Path, tmp_path: Path) -> None:

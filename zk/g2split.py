@@ -5,7 +5,8 @@ development key's load (docs/ZK.md, key loading). In a Groth16 proof only B's G2
 B2 = beta2 + sum_i w_i B2_i + s delta2, while C takes B's G1 half. So a copy of the key with `b_g2_query` at
 infinity (`dev.g1.pk`) loads without those checks and proves A, C and beta2 + s delta2 as before; ffjavascript
 (snarkjs' field library) adds sum_i w_i B2_i from the points kept apart (`dev.b2.bin`), in a Node child that runs
-while groth16py proves. The sum is the same proof, for the same r and s: it verifies under the same key.
+while groth16py proves. The sum is the same proof, for the same r and s: it verifies under the same key. The child
+runs on one thread: groth16py proves on one core, and the sum (about a third of its time) fits beside it.
 Both files come from this machine's own dev.pk (the same trust as loading it), split once under a lock.
 """
 
@@ -26,7 +27,7 @@ from market.paths import NODE_MODULES
 #: The split key's files in an artifact folder: the key without its G2 query, then that query for ffjavascript.
 G1_KEY, B2_BASES = "dev.g1.pk", "dev.b2.bin"
 SCRIPT = Path(__file__).parent / "js" / "g2sum.mjs"
-CHUNK = 1 << 16  # G2 points per multiexp in the Node child: 0.4 GB at n = 16, d = 5,130 (4.4 GB all at once)
+CHUNK = 1 << 16  # G2 points the Node child reads at a time (its peak at n = 16, d = 5,130: docs/ZK.md)
 _MAGIC = b"g16pk1"
 _G1, _G2 = 64, 128
 #: ark-groth16's ProvingKey fields up to b_g2_query, in order: (byte size of a point, a vector?).
@@ -63,11 +64,15 @@ def split(raw: bytes | bytearray) -> tuple[bytearray, bytearray]:
         p = start + i * _G2
         if key[p + _G2 - 1] & _INFINITY:
             continue  # zeros: ffjavascript's affine point at infinity
-        for k in range(4):  # x.c0, x.c1, y.c0, y.c1: arkworks' order and ffjavascript's
-            c = int.from_bytes(key[p + 32 * k : p + 32 * k + 32], "little") & mask
-            bases[i * _G2 + 32 * k : i * _G2 + 32 * k + 32] = (c * _R % bn.field_modulus).to_bytes(32, "little")
+        coords = [int.from_bytes(key[p + 32 * k : p + 32 * k + 32], "little") & mask for k in range(4)]
+        bases[i * _G2 : (i + 1) * _G2] = ffjs_base(coords)
         key[p : p + _G2] = bytes(_G2 - 1) + bytes([_INFINITY])
     return key, bases
+
+
+def ffjs_base(coords: list[int]) -> bytes:
+    """An affine G2 point (x.c0, x.c1, y.c0, y.c1: arkworks' order and ffjavascript's) as a base of dev.b2.bin."""
+    return b"".join((c * _R % bn.field_modulus).to_bytes(32, "little") for c in coords)
 
 
 def ensure_split(out: Path) -> None:
@@ -85,13 +90,17 @@ def ensure_split(out: Path) -> None:
             os.replace(tmp, out / name)
 
 
-def start_b2_sum(out: Path, wtns: Path, chunk: int = CHUNK) -> subprocess.Popen[str]:
-    """Start the Node child that computes sum_i w_i B2_i for the witness `wtns`, `chunk` points per multiexp (read
-    it with `b2_sum`)."""
+def b2_sum_command(out: Path, wtns: Path, chunk: int = CHUNK) -> list[str]:
+    """The Node child's command line: sum_i w_i B2_i for the witness `wtns`, reading `chunk` bases at a time."""
     entry = NODE_MODULES / "ffjavascript" / "main.js"
+    return ["node", str(SCRIPT), str(entry), str(out / B2_BASES), str(wtns), str(chunk)]
+
+
+def start_b2_sum(out: Path, wtns: Path, chunk: int = CHUNK) -> subprocess.Popen[str]:
+    """Start the Node child of `b2_sum_command` (read its sum with `b2_sum`)."""
     try:
-        return subprocess.Popen(["node", str(SCRIPT), str(entry), str(out / B2_BASES), str(wtns), str(chunk)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(b2_sum_command(out, wtns, chunk), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
     except OSError as e:
         raise ToolchainError(f"cannot run node for the proof's G2 sum ({e}): run scripts/bootstrap.sh") from None
 

@@ -1,8 +1,13 @@
 // sum_i w_i * B2_i over BN254's G2, for zk/g2split.py: the G2 half of a Groth16 proof's B, beside groth16py.
 // argv: ffjavascript's entry file, the bases (n points of 128 bytes: x.c0 x.c1 y.c0 y.c1, little-endian Montgomery,
 // zeros for the point at infinity), a .wtns witness (its first n values are the scalars) and the points per chunk.
-// Reads the bases a chunk at a time: ffjavascript's multiexp of all of them at once peaked at 4.4 GB for
-// 3 million points (n = 16, d = 5,130), in chunks of 65,536 at 0.4 GB and no slower (docs/ZK.md).
+// Reads the bases a chunk at a time, so that its memory does not grow with the circuit (docs/ZK.md), and runs on
+// one thread (ffjavascript's singleThread): groth16py proves on one core, and this sum fits on another beside it.
+// Most terms are free or cheap: a circuit's witness is mostly range-check bits (0 or 1), and many wires have no
+// B term (a base at infinity). So each chunk drops the terms with a zero scalar or a base at infinity and sends
+// the rest to three multiexps by the scalar's width
+// (1, 8 or 32 bytes): ffjavascript's Pippenger runs one window pass per few bits of the scalar's width. A scalar
+// above r / 2 is a small negative one (a signed update value, r - |x|): it goes in as |x| with its base negated.
 // Prints {"x": [c0, c1], "y": [c0, c1], "infinity": bool} with decimal coordinates.
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { pathToFileURL } from "node:url";
@@ -43,15 +48,61 @@ try {
   console.error(error.message); // one line for the caller's ProofError
   process.exit(1);
 }
-const curve = await buildBn128();
+const WIDTHS = [1, 8, 32];
+
+/** The byte width class (an index into WIDTHS) of the 32-byte little-endian scalar at `at`, or -1 for zero. */
+function widthClass(scalars, at) {
+  for (let b = 31; b >= 0; b--) if (scalars[at + b] !== 0) return WIDTHS.findIndex((w) => b < w);
+  return -1;
+}
+
+/** Whether base `i` of a chunk is ffjavascript's zero encoding of the point at infinity. */
+function isInfinity(buf, i) {
+  for (let b = i * 128; b < (i + 1) * 128; b++) if (buf[b] !== 0) return false;
+  return true;
+}
+
+/** The 32-byte little-endian integer at `at` of `bytes`, and its inverse. */
+function readInt(bytes, at) {
+  let x = 0n;
+  for (let b = 31; b >= 0; b--) x = (x << 8n) | BigInt(bytes[at + b]);
+  return x;
+}
+function writeInt(bytes, at, x) {
+  for (let b = 0; b < 32; b++, x >>= 8n) bytes[at + b] = Number(x & 255n);
+}
+const curve = await buildBn128(true);
 try {
-  const buf = new Uint8Array(CHUNK * 128);
+  const size = Math.min(CHUNK, count);
+  const buf = new Uint8Array(size * 128);
+  const groups = WIDTHS.map((w) => ({ w, bases: new Uint8Array(size * 128), scalars: new Uint8Array(size * w), m: 0 }));
+  const small = new Uint8Array(32);
   let sum = curve.G2.zero;
-  for (let i = 0; i < count; i += CHUNK) {
-    const m = Math.min(CHUNK, count - i);
+  for (let i = 0; i < count; i += size) {
+    const m = Math.min(size, count - i);
     readSync(fd, buf, 0, m * 128, i * 128);
-    const scalars = new Uint8Array(values.subarray(i * 32, (i + m) * 32));
-    sum = curve.G2.add(sum, await curve.G2.multiExpAffine(buf.subarray(0, m * 128), scalars));
+    for (const g of groups) g.m = 0;
+    for (let j = 0; j < m; j++) {
+      let scalar = values, at = (i + j) * 32, c = widthClass(scalar, at), negate = false;
+      if (c < 0 || isInfinity(buf, j)) continue;
+      if (c === WIDTHS.length - 1 && readInt(scalar, at) > curve.r / 2n) {
+        writeInt(small, 0, curve.r - readInt(scalar, at));
+        [scalar, at, c, negate] = [small, 0, widthClass(small, 0), true];
+      }
+      const g = groups[c];
+      g.bases.set(buf.subarray(j * 128, (j + 1) * 128), g.m * 128);
+      if (negate) for (let k = 64; k < 128; k += 32) { // y.c0, y.c1 in Montgomery form: -y is q - y
+        const y = readInt(g.bases, g.m * 128 + k);
+        if (y !== 0n) writeInt(g.bases, g.m * 128 + k, curve.q - y);
+      }
+      g.scalars.set(scalar.subarray(at, at + g.w), g.m * g.w);
+      g.m++;
+    }
+    for (const g of groups) {
+      if (g.m === 0) continue;
+      const part = await curve.G2.multiExpAffine(g.bases.subarray(0, g.m * 128), g.scalars.slice(0, g.m * g.w));
+      sum = curve.G2.add(sum, part);
+    }
   }
   sum = curve.G2.toAffine(sum);
   const [x, y] = curve.G2.toObject(sum);

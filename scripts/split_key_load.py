@@ -3,15 +3,20 @@
 For one case (n, d; the bench's rule): the seconds to load each key in a fresh process, and two proofs with each,
 every proof checked with py-ecc. Builds the case if needed (zk.build.dev_setup).
 
-Run: `.venv/bin/python scripts/split_key_load.py 8 650` (default n = 2, d = 4).
+Run: `.venv/bin/python scripts/split_key_load.py 8 650` (default n = 2, d = 4). With `--g2-sum` it times only the
+split key's Node child (zk/js/g2sum.mjs) on the case's witness instead, reading the bases in `zk.g2split.CHUNK`
+chunks and all at once: wall and CPU seconds, peak memory (for a large case such as 16 5130, whose whole dev.pk
+takes minutes to load).
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from zk import g2split
@@ -43,9 +48,34 @@ print(json.dumps(res))
 """
 
 
+def g2_sum_alone(out: Path, wtns: Path, chunk: int) -> dict[str, float]:
+    """The Node child's wall and CPU seconds and peak resident memory (MiB: its own VmHWM, polled, since getrusage's
+    maxrss also counts this process, which the child was forked from), run alone with `chunk`."""
+    before, t0, peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter(), 0
+    child = subprocess.Popen(g2split.b2_sum_command(out, wtns, chunk), stdout=subprocess.DEVNULL)
+    status = Path(f"/proc/{child.pid}/status")
+    while child.poll() is None:
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:  # exited since poll()
+            break
+        for line in lines:
+            if line.startswith("VmHWM:"):
+                peak_kib = max(peak_kib, int(line.split()[1]))
+        time.sleep(0.05)
+    if child.wait():
+        raise SystemExit(f"the G2 sum failed (exit {child.returncode})")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {"chunk": chunk, "wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(cpu, 2),
+            "peak_mib": round(peak_kib / 1024, 1)}
+
+
 def main() -> None:
-    """Print one JSON object: per key, load seconds, proof seconds and whether each proof verifies."""
-    n, d = (int(x) for x in sys.argv[1:3]) if len(sys.argv) > 2 else (2, 4)
+    """Print one JSON object: per key, load seconds, proof seconds and whether each proof verifies (or, with
+    --g2-sum, the Node child's figures)."""
+    args = [a for a in sys.argv[1:] if a != "--g2-sum"]
+    n, d = (int(x) for x in args[:2]) if len(args) > 1 else (2, 4)
     p = CircuitParams(n=n, d=d, **CASE_RULE)
     out = dev_setup(p)
     g2split.ensure_split(out)
@@ -55,6 +85,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wtns = Path(tmp) / "w.wtns"
         compute_witness(out, w.inputs, wtns)
+        if "--g2-sum" in sys.argv:
+            count = (out / g2split.B2_BASES).stat().st_size // 128
+            print(json.dumps({**res, "bases": count, "g2_sum": [g2_sum_alone(out, wtns, c) for c in (g2split.CHUNK, count)]}))
+            return
         for kind in ("whole", "split"):
             got = json.loads(subprocess.run([sys.executable, "-c", CHILD, str(out), str(wtns), kind], check=True,
                                             capture_output=True, text=True).stdout.strip().splitlines()[-1])

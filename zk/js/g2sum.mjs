@@ -62,7 +62,7 @@ function isInfinity(buf, i) {
   return true;
 }
 
-/** The 32-byte little-endian integer at `at` of `bytes`, and its inverse. */
+/** The 32-byte little-endian integer at `at` of `bytes`, and writing one there. */
 function readInt(bytes, at) {
   let x = 0n;
   for (let b = 31; b >= 0; b--) x = (x << 8n) | BigInt(bytes[at + b]);
@@ -71,7 +71,9 @@ function readInt(bytes, at) {
 function writeInt(bytes, at, x) {
   for (let b = 0; b < 32; b++, x >>= 8n) bytes[at + b] = Number(x & 255n);
 }
+
 const curve = await buildBn128(true);
+const HALF_R = curve.r / 2n;
 try {
   const size = Math.min(CHUNK, count);
   const buf = new Uint8Array(size * 128);
@@ -85,8 +87,9 @@ try {
     for (let j = 0; j < m; j++) {
       let scalar = values, at = (i + j) * 32, c = widthClass(scalar, at), negate = false;
       if (c < 0 || isInfinity(buf, j)) continue;
-      if (c === WIDTHS.length - 1 && readInt(scalar, at) > curve.r / 2n) {
-        writeInt(small, 0, curve.r - readInt(scalar, at));
+      const x = c === WIDTHS.length - 1 ? readInt(scalar, at) : 0n;
+      if (x > HALF_R) {
+        writeInt(small, 0, curve.r - x);
         [scalar, at, c, negate] = [small, 0, widthClass(small, 0), true];
       }
       const g = groups[c];

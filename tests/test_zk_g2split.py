@@ -75,7 +75,7 @@ def _wtns(values: list[int]) -> bytes:
         struct.pack("<IQ", 2, len(body)) + body
 
 
-def test_the_g2_sum_of_every_kind_of_term(split_folder: Path, tmp_path: Path) -> None:
+def test_the_g2_sum_of_every_kind_of_term(tmp_path: Path) -> None:
     """A hand-made sum_i w_i (k_i G2) against py-ecc's (sum_i w_i k_i) G2: zero scalars and bases at infinity
     dropped, scalars of one, eight and 32 bytes, and negative ones (r - |x|), in chunks that split the groups."""
     r = bn.curve_order

@@ -5,9 +5,9 @@
 // one thread (ffjavascript's singleThread): groth16py proves on one core, and this sum fits on another beside it.
 // Most terms are free or cheap: a circuit's witness is mostly range-check bits (0 or 1), and many wires have no
 // B term (a base at infinity). So each chunk drops the terms with a zero scalar or a base at infinity and sends
-// the rest to three multiexps by the scalar's width
-// (1, 8 or 32 bytes): ffjavascript's Pippenger runs one window pass per few bits of the scalar's width. A scalar
-// above r / 2 is a small negative one (a signed update value, r - |x|): it goes in as |x| with its base negated.
+// the rest to three multiexps by the scalar's width (1, 8 or 32 bytes): ffjavascript's Pippenger runs one window
+// pass per few bits of the scalar's width. A scalar above r / 2 is a small negative one (a signed update value,
+// r - |x|): it goes in as |x| with its base negated.
 // Prints {"x": [c0, c1], "y": [c0, c1], "infinity": bool} with decimal coordinates.
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { pathToFileURL } from "node:url";
@@ -62,14 +62,11 @@ function isInfinity(buf, i) {
   return true;
 }
 
-/** The 32-byte little-endian integer at `at` of `bytes`, and writing one there. */
+/** The 32-byte little-endian integer at `at` of `bytes`. */
 function readInt(bytes, at) {
   let x = 0n;
   for (let b = 31; b >= 0; b--) x = (x << 8n) | BigInt(bytes[at + b]);
   return x;
-}
-function writeInt(bytes, at, x) {
-  for (let b = 0; b < 32; b++, x >>= 8n) bytes[at + b] = Number(x & 255n);
 }
 
 const curve = await buildBn128(true);
@@ -78,7 +75,6 @@ try {
   const size = Math.min(CHUNK, count);
   const buf = new Uint8Array(size * 128);
   const groups = WIDTHS.map((w) => ({ w, bases: new Uint8Array(size * 128), scalars: new Uint8Array(size * w), m: 0 }));
-  const small = new Uint8Array(32);
   let sum = curve.G2.zero;
   for (let i = 0; i < count; i += size) {
     const m = Math.min(size, count - i);
@@ -87,17 +83,13 @@ try {
     for (let j = 0; j < m; j++) {
       let scalar = values, at = (i + j) * 32, c = widthClass(scalar, at), negate = false;
       if (c < 0 || isInfinity(buf, j)) continue;
-      const x = c === WIDTHS.length - 1 ? readInt(scalar, at) : 0n;
-      if (x > HALF_R) {
-        writeInt(small, 0, curve.r - x);
-        [scalar, at, c, negate] = [small, 0, widthClass(small, 0), true];
+      if (c === WIDTHS.length - 1 && readInt(scalar, at) > HALF_R) { // r - w, as Fr.neg gives it
+        [scalar, at, negate] = [curve.Fr.neg(scalar.subarray(at, at + 32)), 0, true];
+        c = widthClass(scalar, 0);
       }
       const g = groups[c];
       g.bases.set(buf.subarray(j * 128, (j + 1) * 128), g.m * 128);
-      if (negate) for (let k = 64; k < 128; k += 32) { // y.c0, y.c1 in Montgomery form: -y is q - y
-        const y = readInt(g.bases, g.m * 128 + k);
-        if (y !== 0n) writeInt(g.bases, g.m * 128 + k, curve.q - y);
-      }
+      if (negate) g.bases.set(curve.F2.neg(g.bases.subarray(g.m * 128 + 64, (g.m + 1) * 128)), g.m * 128 + 64); // -y
       g.scalars.set(scalar.subarray(at, at + g.w), g.m * g.w);
       g.m++;
     }

@@ -74,6 +74,7 @@ def g2_sum_alone(out: Path, wtns: Path, chunk: int) -> dict[str, float]:
 def main() -> None:
     """Print one JSON object: per key, load seconds, proof seconds and whether each proof verifies (or, with
     --g2-sum, the Node child's figures)."""
+    g2_sum_only = "--g2-sum" in sys.argv
     args = [a for a in sys.argv[1:] if a != "--g2-sum"]
     n, d = (int(x) for x in args[:2]) if len(args) > 1 else (2, 4)
     p = CircuitParams(n=n, d=d, **CASE_RULE)
@@ -85,7 +86,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wtns = Path(tmp) / "w.wtns"
         compute_witness(out, w.inputs, wtns)
-        if "--g2-sum" in sys.argv:
+        if g2_sum_only:
             count = (out / g2split.B2_BASES).stat().st_size // 128
             print(json.dumps({**res, "bases": count, "g2_sum": [g2_sum_alone(out, wtns, c) for c in (g2split.CHUNK, count)]}))
             return

@@ -123,7 +123,10 @@ class Chain:
 
         ChainUnavailable if nothing answers at `url`, ChainError if what answers is not a chain node.
         """
-        w3 = Web3(_Provider(url, request_kwargs={"timeout": timeout}))
+        # The chain id is asked before every call and transaction (web3's validation); an endpoint's never changes,
+        # so it alone is cached (blocks are not: a revert to a snapshot re-mines their numbers).
+        w3 = Web3(_Provider(url, request_kwargs={"timeout": timeout}, cache_allowed_requests=True,
+                            cacheable_requests={RPCEndpoint("eth_chainId")}))
         try:
             w3.eth.get_block_number()
         except ChainUnavailable as exc:

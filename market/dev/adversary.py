@@ -1,12 +1,12 @@
 """`fedmarket bench adversary`: the named adversaries of issue 11 against the real contracts, and what they won.
 
-Everything runs on ONE in-process chain with ONE deployed marketplace and ONE round verifier (every project
-has the digits example's circuit: 4 slots, a 650-value view), with real training (digits-softmax on small
-Dirichlet partitions, as in the demo) and real Groth16 round proofs. Each adversary runs in its own project,
-driven by the real nodes (AggregatorNode, TrainerNode) or small subclasses of them that misbehave; nothing of
-the chain, the storage or the proofs is faked. One honest baseline project runs first with the same trainer
-accounts and data (updates are seeded by trainer address and round, so the same accounts reproduce the same
-updates), and every adversary's outcome is measured against it.
+Everything runs on ONE fresh anvil (the devnet's chain node, as `fedmarket bench gas`) with ONE deployed
+marketplace and ONE round verifier (every project has the digits example's circuit: 4 slots, a 650-value view),
+with real training (digits-softmax on small Dirichlet partitions, as in the demo) and real Groth16 round proofs.
+Each adversary runs in its own project, driven by the real nodes (AggregatorNode, TrainerNode) or small subclasses
+of them that misbehave; nothing of the chain, the storage or the proofs is faked. One honest baseline project runs
+first with the same trainer accounts and data (updates are seeded by trainer address and round, so the same
+accounts reproduce the same updates), and every adversary's outcome is measured against it.
 
 The amounts are the digits example's (examples/digits.toml: 4 trainers staking 1 ether, slash 50 %, bond 2
 ether, its windows and rule), but a project runs 2 rounds instead of 5 to bound the run time, with the
@@ -62,6 +62,8 @@ from market.protocol.blob import decode
 from market.protocol.commitment import pack
 from market.protocol.constants import ETHER
 from market.storage import LocalStorage, Storage, cid_from_bytes
+from market.toolchain.anvil import start_anvil
+from market.toolchain.process import stop_process
 from zk.build import CircuitParams, dev_setup
 
 #: The project every run uses: the digits example, over fewer rounds (see the module docstring).
@@ -481,11 +483,15 @@ def run(only: tuple[str, ...] = (), rounds: int = ROUNDS) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"unknown adversaries {unknown}: choose among {list(named)}")
     chosen = [named[n] for n in (only or tuple(named))]
-    with tempfile.TemporaryDirectory(prefix="fedmarket-adversary-") as tmp:
-        s = setup(Chain.in_process(), LocalStorage(tmp), rounds)
-        base = run_project(s, HONEST)
-        baseline = measure(s, HONEST, base, base)
-        results = {a.name: measure(s, a, run_project(s, a), base) for a in chosen}
+    handle = start_anvil()
+    try:
+        with tempfile.TemporaryDirectory(prefix="fedmarket-adversary-") as tmp:
+            s = setup(Chain.connect(handle.url), LocalStorage(tmp), rounds)
+            base = run_project(s, HONEST)
+            baseline = measure(s, HONEST, base, base)
+            results = {a.name: measure(s, a, run_project(s, a), base) for a in chosen}
+    finally:
+        stop_process(handle.pid)
     # An aimed v is bounded, not zero: its honest trainers' loss is reported, not counted in the maxima.
     counted = [r for name, r in results.items() if not named[name].aimed] or [baseline]
     return {
@@ -496,6 +502,6 @@ def run(only: tuple[str, ...] = (), rounds: int = ROUNDS) -> dict[str, Any]:
         "funds_conserved": baseline["funds_conserved"] and all(r["funds_conserved"] for r in results.values()),
         "ok": baseline["ok"] and all(r["ok"] and r["funds_conserved"] for r in results.values()),
         "rounds": rounds, "budget_wei": s.pf.budget, "stake_wei": s.pf.stake, "bond_wei": s.pf.aggregator_bond,
-        "slash_bps": s.pf.slash_bps, "baseline": baseline, "adversary": results,
+        "slash_bps": s.pf.slash_bps, "backend": "anvil", "baseline": baseline, "adversary": results,
         "wall_seconds": time.perf_counter() - t0,
     }

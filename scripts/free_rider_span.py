@@ -15,13 +15,17 @@ float64 least squares, off a larger span, and prints each free rider's share rat
   span (pay min(nov_i, max(w_i, 0))): the wide span only gates pay, it does not replace the score;
 - `gate_v`: the same gate with v_perp off {s} and the previous v only (two vectors: exactly provable in integers,
   like the protocol's one-vector novelty);
+- `others`, `gate_others`: `both` and `gate` with each trainer's span leaving out its own previous view, so that an
+  honest trainer's persistent direction is not projected off its own score (one projection per trainer);
 - `gate_hwm`: `gate` over rounds: each trainer's running sum of min(nov_i, w_i) (signed, so that a free rider's
   noise averages out), paid only when it rises above its earlier high-water mark (rows stand for trainers while
   every trainer submits, as from round 2 on in these runs).
 Measured (2026-12-02): worst share ratio base 1.378, both 0.275, gate 0.808, gate_v 1.495, gate_hwm 0.909 (most
 rounds then have no positive score, and the contract splits those equally over the accepted, free riders
 included); `--rho --seeds 0,1,2`: base 0.97, 0.886, 0.929; gate 0.952, 0.857, 0.976; gate_v 0.976, 0.905, 0.929;
-gate_hwm 0.905, 0.778, 0.795.
+gate_hwm 0.905, 0.778, 0.795. Measured (2026-12-03): others 0.572 (free_rider_step@3 seed 2; every replay and mix
+at most 0.499), rho 0.31, -0.095, -0.429; gate_others 0.803, rho 0.952, 0.857, 0.976 (gate's, to the third
+decimal): what collapses rho is the others' previous views, not one's own.
 
 It is a simulation of a candidate statement, not a provable rule: the screens, flags and average are unchanged
 (only the scores move), and the projection is float64 here. Run: `.venv/bin/python scripts/free_rider_span.py both
@@ -46,9 +50,22 @@ from aggregator.rules.round import RoundOutcome
 from market.protocol.manifest import RuleConfig
 from market.protocol.quant import QuantSpec
 
-MODES = ("base", "prevupd", "prevv", "both", "gate", "gate_v", "gate_hwm")
+MODES = ("base", "prevupd", "prevv", "both", "gate", "gate_v", "gate_hwm", "others", "gate_others")
 #: Modes whose span holds the previous round's views, and those whose span holds its v.
-WITH_VIEWS, WITH_V = ("prevupd", "both", "gate", "gate_hwm"), ("prevv", "both", "gate", "gate_v", "gate_hwm")
+WITH_VIEWS = ("prevupd", "both", "gate", "gate_hwm", "others", "gate_others")
+WITH_V = ("prevv", "both", "gate", "gate_v", "gate_hwm", "others", "gate_others")
+#: Modes whose span, per trainer, leaves out the trainer's own previous view (it needs who submitted which view).
+PER_TRAINER = ("others", "gate_others")
+
+
+def project_off(v: torch.Tensor, basis: Sequence[torch.Tensor]) -> torch.Tensor:
+    """v (float64) minus its least-squares fit on the nonzero vectors of `basis`."""
+    vv = v.to(torch.float64)
+    kept = [b.to(torch.float64) for b in basis if bool(b.any())]
+    if not kept:
+        return vv
+    B = torch.stack(kept, 1)
+    return vv - (B @ torch.linalg.lstsq(B, vv[:, None]).solution)[:, 0]
 
 
 class SpanScore:
@@ -63,17 +80,44 @@ class SpanScore:
         self.running: dict[int, int] = {}
         self.high: dict[int, int] = {}
         self.aggregate = evaluate.aggregate_round
+        self.updates = evaluate.round_updates
+        self.attackers: list[int] = []
+        self.trained: list[int] = []
+        self.ids: list[int] = []
+        self.prev_ids: list[int] = []
+
+    def simulate(self, *args: Any) -> Any:
+        """`evaluate.simulate`, remembering its attackers (the rows of a round are the trained and the attackers)."""
+        self.attackers = list(args[4])
+        return simulate(*args)
+
+    def round_updates(self, task: Any, g: torch.Tensor, parts: list[Any], r: int, cfg: EvalConfig,
+                      who: list[int] | None = None) -> list[torch.Tensor]:
+        """`evaluate.round_updates`, remembering who trained."""
+        self.trained = list(range(len(parts))) if who is None else list(who)
+        return self.updates(task, g, parts, r, cfg, who)
+
+    def present(self, rows: int) -> list[int]:
+        """The trainer of each row: the trained and the free riders (which do not train; absent in round 1), in index
+        order."""
+        riders = [i for i in self.attackers if i not in self.trained] if rows > len(self.trained) else []
+        if len(self.trained) + len(riders) != rows:
+            raise RuntimeError("a free rider was ejected: rows no longer name trainers")
+        return sorted(self.trained + riders)
+
+    def wide_inner(self, U: torch.Tensor, v: torch.Tensor) -> list[int]:
+        """<u_i, v_perp_i>, rounded: v off the basis, for a per-trainer mode without the trainer's own previous view."""
+        if self.mode not in PER_TRAINER:
+            return [int(x) for x in torch.round(U.to(torch.float64) @ project_off(v, self.basis))]
+        views = dict(zip(self.prev_ids, self.prev_views if self.prev_views is not None else []))
+        return [int(torch.round(u.to(torch.float64) @ project_off(v, self.basis + [p for j, p in views.items() if j != t])))
+                for t, u in zip(self.ids, U)]
 
     def novel_inner(self, a: Sequence[int], U: torch.Tensor, v: torch.Tensor, step: torch.Tensor) -> list[int]:
         """<u_i, v_perp>, v_perp = v minus its least-squares fit on the basis (rounded to integers); for the gates,
         the protocol's novelty with a positive one capped by max(<u_i, v_perp>, 0)."""
-        vv = v.to(torch.float64)
-        basis = [b.to(torch.float64) for b in self.basis if bool(b.any())]
-        if basis:
-            B = torch.stack(basis, 1)
-            vv = vv - (B @ torch.linalg.lstsq(B, vv[:, None]).solution)[:, 0]
-        wide = [int(x) for x in torch.round(U.to(torch.float64) @ vv)]
-        if self.mode not in ("gate", "gate_v", "gate_hwm"):
+        wide = self.wide_inner(U, v)
+        if self.mode not in ("gate", "gate_v", "gate_hwm", "gate_others"):
             return wide
         nov = protocol_novelty(a, U, v, step)
         if self.mode != "gate_hwm":
@@ -93,13 +137,14 @@ class SpanScore:
             self.prev_views = self.prev_v = None
         if self.prev_views is None or U_view.shape[0] != len(self.running):  # a new run, or rows no longer trainers
             self.running, self.high = {}, {}
+        self.ids = self.present(U_view.shape[0])
         self.basis = [] if step is None else [step]
-        if self.mode in WITH_VIEWS and self.prev_views is not None:
+        if self.mode in WITH_VIEWS and self.mode not in PER_TRAINER and self.prev_views is not None:
             self.basis += list(self.prev_views)
         if self.mode in WITH_V and self.prev_v is not None:
             self.basis.append(self.prev_v)
         out = self.aggregate(U_view, U_full, v, g_prev, spec, config, seq, view, step)
-        self.prev_views, self.prev_v = U_view.clone(), v.clone()
+        self.prev_views, self.prev_v, self.prev_ids = U_view.clone(), v.clone(), self.ids
         return out
 
 
@@ -124,7 +169,7 @@ def main() -> None:
                         "Shapley, 8 trainers of graded label noise (the eval's graded_quality case), per seed")
     args = parser.parse_args()
     span = SpanScore(args.mode)
-    evaluate.aggregate_round = span.aggregate_round
+    evaluate.aggregate_round, evaluate.round_updates = span.aggregate_round, span.round_updates
     if args.mode != "base":
         round_rule.novel_inner = span.novel_inner
     if args.rho:
@@ -137,7 +182,7 @@ def main() -> None:
         for attack in args.attacks.split(","):
             for count in map(int, args.counts.split(",")):
                 t0 = time.perf_counter()
-                log = simulate(task, parts, RuleConfig(), attack, pick_attackers(cfg.n_trainers, count, seed), cfg)
+                log = span.simulate(task, parts, RuleConfig(), attack, pick_attackers(cfg.n_trainers, count, seed), cfg)
                 key = f"{attack}@{count}/seed{seed}"
                 results[key] = {"share_ratio": round(free_rider_ratio(log), 3), "accuracy": round(log.accuracy, 4),
                                 **honest_harm(log), "seconds": round(time.perf_counter() - t0, 1)}

@@ -22,7 +22,7 @@ def test_adversaries_leave_honest_parties_whole_and_conserve_funds() -> None:
     assert result.exit_code == 0, result.output[-3000:]
     data = json.loads(result.stdout)
     assert data["ok"] is True and data["funds_conserved"] is True
-    assert data["adversaries"] == 3 and set(data["adversary"]) == set(CHOSEN)
+    assert data["adversaries"] == 3 and set(data["adversary"]) == set(CHOSEN) and data["backend"] == "anvil"
     assert data["max_honest_stake_lost_wei"] == 0 and data["max_honest_reward_lost_wei"] == 0
     assert data["max_owner_gain_wei"] <= 0
     assert data["baseline"]["state"] == "FINISHED" and data["baseline"]["ok"]

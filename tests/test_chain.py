@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,6 +88,27 @@ def test_a_transaction_mined_again_after_a_revert_has_the_new_receipt(chain: Cha
     assert again["transactionHash"] == first["transactionHash"] and again["blockNumber"] == first["blockNumber"] - 1
     assert chain.w3.eth.get_transaction_receipt(first["transactionHash"])["blockNumber"] == again["blockNumber"]
     assert chain.call(probe.functions.stored()) == 42
+
+
+@pytest.mark.anvil
+def test_the_node_is_asked_its_chain_id_once_and_its_blocks_every_time(anvil_chain: Chain, probe_artifact) -> None:
+    """web3 checks the chain id before each call and transaction; only that answer is cached, since a revert to a
+    snapshot mines the same block numbers again with other contents."""
+    sent: Counter[str] = Counter()
+    provider: Any = anvil_chain.w3.provider
+    send = provider._make_request
+    provider._make_request = lambda method, params: (sent.update([method]), send(method, params))[1]
+    probe = anvil_chain.deploy(probe_artifact)
+    anvil_chain.transact(probe.functions.set(42), anvil_chain.accounts[1])
+    assert anvil_chain.call(probe.functions.stored()) == 42
+    assert sent["eth_chainId"] == 0 and sent["eth_sendRawTransaction"] == 2 and sent["eth_call"] >= 1
+    number = anvil_chain.w3.eth.block_number + 1
+    snap = anvil_chain.snapshot()
+    anvil_chain.mine()
+    first = anvil_chain.w3.eth.get_block(number)["hash"]
+    anvil_chain.revert(snap)
+    anvil_chain.time_travel(60)
+    assert anvil_chain.w3.eth.get_block(number)["hash"] != first
 
 
 def test_development_accounts_are_funded_and_shared(chain: Chain) -> None:

@@ -1246,11 +1246,12 @@ contract FedMarket is ReentrancyGuardTransient {
         return (uint256(sha256(data)) >> 3, accepted, rejected);
     }
 
-    /// @dev PROTOCOL.md §7: credit the round budget to the accepted slots (`accepted`, a bitmap), slash
-    ///      the proven dishonest updates (flag 1), record the rejected (flag 2) and excluded (flag 3)
-    ///      ones, then close the round and finish the project after the last one. A round without an
-    ///      accepted slot spends nothing: its budget stays in budgetLeft, which the last round takes
-    ///      whole.
+    /// @dev PROTOCOL.md §7: credit the round budget to the accepted slots (`accepted`, a bitmap), or,
+    ///      when none is accepted, equally to the excluded ones (flag 3: a direction that excludes
+    ///      everyone, such as -v, must not hand the budget back to the owner); slash the proven dishonest
+    ///      updates (flag 1), record the rejected (flag 2) and excluded (flag 3) ones, then close the
+    ///      round and finish the project after the last one. A round with neither spends nothing: its
+    ///      budget stays in budgetLeft, which the last round takes whole.
     function _settle(
         Project storage p,
         uint256 pid,
@@ -1265,9 +1266,10 @@ contract FedMarket is ReentrancyGuardTransient {
             uint256 rounds = p.params.rounds;
             last = round == rounds;
             uint256 roundBudget = last ? f.budgetLeft : f.budget / rounds;
-            if (accepted != 0) {
+            uint256 paid = accepted != 0 ? accepted : _excluded(flags);
+            if (paid != 0) {
                 f.budgetLeft -= uint128(roundBudget);
-                f.ownerRefund += uint128(_credit(pid, roundBudget, accepted, scores));
+                f.ownerRefund += uint128(_credit(pid, roundBudget, paid, scores));
             }
         }
         (uint256 slashed, uint256 ejected) = _judge(p, pid, round, flags);
@@ -1287,10 +1289,10 @@ contract FedMarket is ReentrancyGuardTransient {
         p.progress = pr;
     }
 
-    /// @dev Split `roundBudget` over the accepted slots (`accepted`, a nonzero bitmap) in proportion to
-    ///      max(score, 0), equally when no accepted score is positive, each share floored; returns
-    ///      the floor dust, which goes to the owner. Flagged and absent slots score 0 and are never
-    ///      in `accepted`.
+    /// @dev Split `roundBudget` over the paid slots (`accepted`, a nonzero bitmap: the accepted, or the
+    ///      excluded when none is accepted) in proportion to max(score, 0), equally when no such score is
+    ///      positive, each share floored; returns the floor dust, which goes to the owner. Flagged and
+    ///      absent slots score 0.
     function _credit(uint256 pid, uint256 roundBudget, uint256 accepted, int64[] calldata scores)
         private
         returns (uint256 dust)
@@ -1306,6 +1308,13 @@ contract FedMarket is ReentrancyGuardTransient {
             if (reward == 0) continue;
             _participants[pid][_trainerAt[pid][i]].rewards += uint112(reward);
             dust -= reward;
+        }
+    }
+
+    /// @dev The excluded slots (flag 3) as a bitmap; their proven scores are 0, so `_credit` splits equally.
+    function _excluded(uint8[] calldata flags) private pure returns (uint256 excluded) {
+        for (uint256 i; i < flags.length; ++i) {
+            if (flags[i] == 3) excluded |= 1 << i;
         }
     }
 

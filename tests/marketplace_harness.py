@@ -85,9 +85,12 @@ def split(budget: int, flags: Sequence[int], scores: Sequence[int]) -> tuple[lis
     """PROTOCOL.md §7 for one posted round in which every slot submitted: shares and the owner's dust.
 
     Accepted (flag 0) slots share `budget` by max(score, 0), equally when none is positive; with no
-    accepted slot nothing is spent (the caller carries `budget` forward) and this returns no dust.
+    accepted slot the excluded ones (flag 3) share it the same way; with neither nothing is spent (the
+    caller carries `budget` forward) and this returns no dust.
     """
     accepted = [flag == 0 for flag in flags]
+    if not any(accepted):
+        accepted = [flag == 3 for flag in flags]
     if not any(accepted):
         return [0] * len(flags), 0
     weights = [max(s, 0) if ok else 0 for s, ok in zip(scores, accepted, strict=True)]

@@ -89,7 +89,7 @@ def play(dep: Deployment, pid: int, plan: Sequence[tuple[Sequence[int], Sequence
             assert slots == [slot for slot, f in enumerate(flags) if f == flag], event
         round_budget = left if r == ROUNDS else budget // ROUNDS
         shares, round_dust = split(round_budget, flags, scores)
-        if any(flag == 0 for flag in flags):
+        if any(flag in (0, 3) for flag in flags):  # accepted slots, or else excluded ones, are paid
             left -= round_budget
         rewards = [a + b for a, b in zip(rewards, shares)]
         dust += round_dust
@@ -163,17 +163,29 @@ def test_owner_and_aggregator_gain_nothing_by_excluding_a_trainer(dep: Deploymen
     assert sum(rewards) == BUDGET and sum(paid.values()) == BUDGET + BOND + TRAINERS * STAKE
 
 
-def test_excluding_every_trainer_in_every_round_moves_no_stake(dep: Deployment) -> None:
-    """Every update excluded in every round: each post settles at once (flag 3 is proven, there is nothing
-    to dispute); no round had an accepted trainer, so none spent its budget, and every stake is whole."""
+def test_excluding_every_trainer_in_every_round_hands_the_owner_nothing(dep: Deployment) -> None:
+    """Every update excluded in every round, which is what a negated v does (every honest update is against
+    it, PROTOCOL §3's direction test): each post settles at once (flag 3 is proven, there is nothing to
+    dispute), no stake moves, and since no round had an accepted trainer each round's budget goes to its
+    excluded trainers, equally. Before, it stayed in budgetLeft and the owner took the whole budget back."""
     m = dep.market
     pid = digits_project(dep)
     rewards, dust = play(dep, pid, [ALL_EXCLUDED] * ROUNDS)
     assert m.events("RoundDisputable", pid) == [] and m.events("RoundFinalized", pid) == []
     assert len(m.events("UpdateExcluded", pid)) == ROUNDS * TRAINERS
     paid = settle(dep, pid)
-    assert rewards == [0] * TRAINERS and dust == BUDGET
-    assert paid == {"owner": BUDGET, "aggregator": BOND, **{f"t{i}": STAKE for i in range(TRAINERS)}}
+    assert rewards == [BUDGET // TRAINERS] * TRAINERS and dust == 0
+    assert paid == {"owner": 0, "aggregator": BOND, **{f"t{i}": STAKE + BUDGET // TRAINERS for i in range(TRAINERS)}}
+
+
+def test_with_one_accepted_trainer_the_excluded_get_nothing(dep: Deployment) -> None:
+    """The excluded are paid only when nobody is accepted: one accepted trainer takes its round whole (its
+    share is bounded by the median cap of PROTOCOL §3, which with one accepted trainer is its own score)."""
+    pid = digits_project(dep)
+    rewards, dust = play(dep, pid, [([3, 3, 3, 0], [0, 0, 0, 5])] + [ALL_EXCLUDED] * (ROUNDS - 1))
+    paid = settle(dep, pid)
+    rest = (BUDGET - ROUND_BUDGET) // TRAINERS
+    assert rewards == [rest, rest, rest, ROUND_BUDGET + rest] and paid["owner"] == dust == 0
 
 
 def test_flag_1_still_slashes_and_ejects(dep: Deployment) -> None:

@@ -78,8 +78,8 @@ GAS_CURE = 3_000_000
 
 
 def shares(budget: int, accepted: Sequence[int], scores: Sequence[int]) -> tuple[dict[int, int], int]:
-    """PROTOCOL.md §7: each accepted slot's share of `budget` (by positive score, equally when none is
-    positive) and the floor dust; nothing and no dust when no slot is accepted."""
+    """PROTOCOL.md §7: each paid slot's share of `budget` (by positive score, equally when none is
+    positive) and the floor dust; nothing and no dust when no slot is paid."""
     if not accepted:
         return {}, 0
     positive = sum(max(scores[slot], 0) for slot in accepted)
@@ -141,13 +141,17 @@ class Ledger:
         """The slots with a commitment this round and flag 0."""
         return [slot for slot in self.commitments if flags[slot] == 0]
 
+    def paid(self, flags: Sequence[int]) -> list[int]:
+        """The slots §7 pays: the accepted, or the excluded (flag 3) when none is accepted."""
+        return self.accepted(flags) or [slot for slot in self.commitments if flags[slot] == 3]
+
     def settle(self, flags: list[int], scores: list[int], stamp: int) -> None:
         """Apply §7 for the open round (a post without a flag 2, a finalize or a re-post at `stamp`): the
-        budget to the accepted (carried forward when nobody is accepted), flag 1 slashed and ejected, flags
-        2 and 3 only unpaid."""
+        budget to the accepted, or to the excluded when nobody is accepted (carried forward when neither),
+        flag 1 slashed and ejected, flags 2 and 3 otherwise unpaid."""
         last = self.round == self.rounds
         budget = self.round_budget
-        split, dust = shares(budget, self.accepted(flags), scores)
+        split, dust = shares(budget, self.paid(flags), scores)
         if split:
             for slot, share in split.items():
                 self.rewards[self.slots[slot]] += share
@@ -591,11 +595,11 @@ class MarketMachine(RuleBasedStateMachine):
         # Cured slots are credited exactly their §7 share of this settlement; an honest re-post is the post
         # that never rejected them, so that share is what they would have had without the false flag.
         after = self.rewards_of(pid, ledger)
-        split, _ = shares(ledger.round_budget, ledger.accepted(flags), scores)
+        split, _ = shares(ledger.round_budget, ledger.paid(flags), scores)
         for slot in ledger.cured:
             assert after[slot] - before[slot] == split.get(slot, 0), f"cured slot {slot} was not paid its share"
             if mode == "honest":
-                never_rejected = ledger.accepted([0 if s in ledger.cured else f for s, f in enumerate(claim_flags)])
+                never_rejected = ledger.paid([0 if s in ledger.cured else f for s, f in enumerate(claim_flags)])
                 as_if, _ = shares(ledger.round_budget, never_rejected, scores)
                 assert after[slot] - before[slot] == as_if[slot]
         ledger.settle(flags, scores, self.stamp(receipt))

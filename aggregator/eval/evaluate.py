@@ -14,8 +14,8 @@ withhold is lost whatever the rule). Detection counts flags (1 or 3) per present
 submitted after their victims, and zero updates) plus the clean run, `detection_*_poisoning`
 without the free riders; `free_rider_reward_share` is what free riders still earn. Pay is the
 contract's split of each round (PROTOCOL §7, `money_shares`): max(score, 0) over the accepted, equal over
-the accepted when no score is positive. `honest_slashed_total` counts honest trainers
-slashed in every run of the default rule and in the own-data run, `honest_excluded_rounds_total`
+the accepted when no score is positive, equal over the excluded when none is accepted. `honest_slashed_total`
+counts honest trainers slashed in every run of the default rule and in the own-data run, `honest_excluded_rounds_total`
 honest trainer-rounds excluded; `free_rider_share_ratio` is, over the free-rider attacks and
 counts, the best-paid free rider's mean share in rounds 2 on over the honest trainers' mean share
 in the same rounds. `own_data_accuracy_ratio` comes from a project on a CSV written at eval time
@@ -110,6 +110,12 @@ def money_shares(scores: Sequence[int], accepted: Sequence[bool]) -> list[Fracti
     return [Fraction(1, count) if ok else Fraction(0) for ok in accepted]
 
 
+def paid_slots(flags: Sequence[int]) -> list[bool]:
+    """The slots PROTOCOL §7 pays: the accepted (flag 0), or the excluded (flag 3) when none is accepted."""
+    accepted = [f == 0 for f in flags]
+    return accepted if any(accepted) else [f == 3 for f in flags]
+
+
 @dataclass(frozen=True)
 class RunLog:
     """One simulation: final test accuracy, per-round accuracy, and per round the trainers present
@@ -124,10 +130,10 @@ class RunLog:
     attackers: list[int]
 
     def shares(self) -> list[dict[int, float]]:
-        """Per round, each present trainer's share of the budget as the contract credits it (`money_shares`,
-        the accepted being those flagged 0)."""
+        """Per round, each present trainer's share of the budget as the contract credits it (`money_shares`
+        over `paid_slots`)."""
         return [
-            {i: float(x) for i, x in zip(who, money_shares(scores, [f == 0 for f in flags]))}
+            {i: float(x) for i, x in zip(who, money_shares(scores, paid_slots(flags)))}
             for who, flags, scores in zip(self.present, self.flags, self.scores)
         ]
 

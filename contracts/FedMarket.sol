@@ -1311,7 +1311,8 @@ contract FedMarket is ReentrancyGuardTransient {
         }
     }
 
-    /// @dev The excluded slots (flag 3) as a bitmap; their proven scores are 0, so `_credit` splits equally.
+    /// @dev The excluded slots (flag 3) as a bitmap (an absent slot cannot carry it: AbsentSlotNotZero); a flagged
+    ///      slot's score is 0 (FlaggedSlotScored), so `_credit` splits equally.
     function _excluded(uint8[] calldata flags) private pure returns (uint256 excluded) {
         for (uint256 i; i < flags.length; ++i) {
             if (flags[i] == 3) excluded |= 1 << i;

@@ -18,6 +18,7 @@ from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 from web3.types import TxReceipt
 
+from aggregator.eval.evaluate import paid_slots
 from market.chain.client import Chain
 from market.chain.marketplace import ZERO_ADDRESS, Marketplace, ProjectParams
 from market.dev.gasbench import fit_settings
@@ -88,9 +89,7 @@ def split(budget: int, flags: Sequence[int], scores: Sequence[int]) -> tuple[lis
     accepted slot the excluded ones (flag 3) share it the same way; with neither nothing is spent (the
     caller carries `budget` forward) and this returns no dust.
     """
-    accepted = [flag == 0 for flag in flags]
-    if not any(accepted):
-        accepted = [flag == 3 for flag in flags]
+    accepted = paid_slots(flags)
     if not any(accepted):
         return [0] * len(flags), 0
     weights = [max(s, 0) if ok else 0 for s, ok in zip(scores, accepted, strict=True)]

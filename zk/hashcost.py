@@ -313,8 +313,7 @@ def measure_chain(proven: dict[str, dict[str, Any]]) -> dict[str, Any]:
     from market.protocol.commitment import pack
     from market.protocol.poseidon import poseidon
     from market.protocol.quant import QuantSpec
-    from market.toolchain.anvil import start_anvil
-    from market.toolchain.process import stop_process
+    from market.toolchain.anvil import fresh_anvil
     from market.toolchain.solc import compile_contracts
 
     with tempfile.TemporaryDirectory(prefix="fedmarket-hashcost-") as tmp:
@@ -326,10 +325,9 @@ def measure_chain(proven: dict[str, dict[str, Any]]) -> dict[str, Any]:
             (sol / f"{name}.sol").write_text(p["vk"].to_solidity(pragma="^0.8.28", contract_name=name))
             names[template] = name
         arts = compile_contracts([sol, ROOT / "tests" / "contracts"])
-    handle = start_anvil()
-    try:
+    with fresh_anvil() as anvil:
         accounts = dev_accounts(2) + [Account.from_key(keccak(b"fedmarket-hashcost-%d" % i)) for i in range(max(SLOTS))]
-        chain = Chain.connect(handle.url, accounts=accounts)
+        chain = Chain.connect(anvil.url, accounts=accounts)
         for acct in accounts[2:]:
             chain.w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [acct.address, hex(10**20)])
         owner = accounts[0]
@@ -371,8 +369,6 @@ def measure_chain(proven: dict[str, dict[str, Any]]) -> dict[str, Any]:
         reveal: dict[str, int] = {}
         for n in SLOTS:
             post[str(n)], reveal[str(n)] = _round_gas(chain, market, arts["HashCheckVerifier"], gas, n)
-    finally:
-        stop_process(handle.pid)
     return {"sha_gas": sha_gas, "p16_calls": dict(zip(map(str, p16_blocks), p16, strict=True)),
             "p16": fit_line(p16_blocks, p16), "small_gas": small, "verifiers": verifiers, "postRound_bookkeeping": post,
             "revealUpdate": reveal}

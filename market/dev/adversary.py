@@ -62,8 +62,7 @@ from market.protocol.blob import decode
 from market.protocol.commitment import pack
 from market.protocol.constants import ETHER
 from market.storage import LocalStorage, Storage, cid_from_bytes
-from market.toolchain.anvil import start_anvil
-from market.toolchain.process import stop_process
+from market.toolchain.anvil import fresh_anvil
 from zk.build import CircuitParams, dev_setup
 
 #: The project every run uses: the digits example, over fewer rounds (see the module docstring).
@@ -483,15 +482,11 @@ def run(only: tuple[str, ...] = (), rounds: int = ROUNDS) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"unknown adversaries {unknown}: choose among {list(named)}")
     chosen = [named[n] for n in (only or tuple(named))]
-    handle = start_anvil()
-    try:
-        with tempfile.TemporaryDirectory(prefix="fedmarket-adversary-") as tmp:
-            s = setup(Chain.connect(handle.url), LocalStorage(tmp), rounds)
-            base = run_project(s, HONEST)
-            baseline = measure(s, HONEST, base, base)
-            results = {a.name: measure(s, a, run_project(s, a), base) for a in chosen}
-    finally:
-        stop_process(handle.pid)
+    with fresh_anvil() as anvil, tempfile.TemporaryDirectory(prefix="fedmarket-adversary-") as tmp:
+        s = setup(Chain.connect(anvil.url), LocalStorage(tmp), rounds)
+        base = run_project(s, HONEST)
+        baseline = measure(s, HONEST, base, base)
+        results = {a.name: measure(s, a, run_project(s, a), base) for a in chosen}
     # An aimed v is bounded, not zero: its honest trainers' loss is reported, not counted in the maxima.
     counted = [r for name, r in results.items() if not named[name].aimed] or [baseline]
     return {

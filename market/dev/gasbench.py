@@ -31,8 +31,7 @@ from market.chain.poseidon_contract import GAS_VIEW
 from market.paths import ROOT
 from market.protocol.commitment import commit_elements, pack
 from market.protocol.quant import QuantSpec
-from market.toolchain.anvil import start_anvil
-from market.toolchain.process import stop_process
+from market.toolchain.anvil import fresh_anvil
 from market.toolchain.solc import compile_contracts
 
 #: Trainer slots of the benchmark verifier (N in PROTOCOL.md §6).
@@ -153,10 +152,9 @@ def run() -> dict[str, Any]:
     """Deploy on a fresh anvil and measure every entry point; postRound at 4, 16 and 64 trainers, the
     dispute entry points at 4."""
     artifacts = compile_contracts([ROOT / "tests" / "contracts"])
-    handle = start_anvil()
-    try:
+    with fresh_anvil() as anvil:
         accounts = dev_accounts(2) + _trainers(max(TRAINER_COUNTS))
-        chain = Chain.connect(handle.url, accounts=accounts)
+        chain = Chain.connect(anvil.url, accounts=accounts)
         for acct in accounts[2:]:
             chain.w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [acct.address, hex(10**20)])
         market = Marketplace.deploy(chain, accounts[0], artifacts["FedMarket"])
@@ -167,8 +165,6 @@ def run() -> dict[str, Any]:
             **_measure_dispute(chain, market, verifier.address, DISPUTE_TRAINERS, cured=True),
             **_measure_dispute(chain, market, verifier.address, DISPUTE_TRAINERS, cured=False),
         }
-    finally:
-        stop_process(handle.pid)
     small, large = rounds[TRAINER_COUNTS[0]], rounds[TRAINER_COUNTS[-1]]
     result: dict[str, Any] = {
         name: max(r[name] for r in rounds.values())

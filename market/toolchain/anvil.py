@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,3 +63,13 @@ def start_anvil(port: int | None = None, log: Path | None = None, chain_id: int 
         stop_process(handle.pid)
         raise
     return handle
+
+
+@contextmanager
+def fresh_anvil() -> Iterator[AnvilHandle]:
+    """A throwaway anvil for one run (a bench), stopped on the way out whatever happens."""
+    handle = start_anvil()
+    try:
+        yield handle
+    finally:
+        stop_process(handle.pid)

@@ -18,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 from web3.types import TxReceipt
 
-from aggregator.eval.evaluate import paid_slots
+from aggregator.eval.evaluate import round_weights
 from market.chain.client import Chain
 from market.chain.marketplace import ZERO_ADDRESS, Marketplace, ProjectParams
 from market.dev.gasbench import fit_settings
@@ -85,16 +85,13 @@ class View:
 def split(budget: int, flags: Sequence[int], scores: Sequence[int]) -> tuple[list[int], int]:
     """PROTOCOL.md §7 for one posted round in which every slot submitted: shares and the owner's dust.
 
-    Accepted (flag 0) slots share `budget` by max(score, 0), equally when none is positive; with no
-    accepted slot the excluded ones (flag 3) share it the same way; with neither nothing is spent (the
-    caller carries `budget` forward) and this returns no dust.
+    Accepted (flag 0) slots share `budget` by max(score, 0), equally when none is positive; when the
+    excluded (flag 3) are at least as many, accepted and excluded share it equally; with neither nothing is
+    spent (the caller carries `budget` forward) and this returns no dust.
     """
-    accepted = paid_slots(flags)
-    if not any(accepted):
+    weights = round_weights(flags, scores)
+    if not any(weights):
         return [0] * len(flags), 0
-    weights = [max(s, 0) if ok else 0 for s, ok in zip(scores, accepted, strict=True)]
-    if sum(weights) == 0:
-        weights = [int(ok) for ok in accepted]
     shares = [budget * w // sum(weights) for w in weights]
     return shares, budget - sum(shares)
 

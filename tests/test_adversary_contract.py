@@ -178,14 +178,39 @@ def test_excluding_every_trainer_in_every_round_hands_the_owner_nothing(dep: Dep
     assert paid == {"owner": 0, "aggregator": BOND, **{f"t{i}": STAKE + BUDGET // TRAINERS for i in range(TRAINERS)}}
 
 
-def test_with_one_accepted_trainer_the_excluded_get_nothing(dep: Deployment) -> None:
-    """The excluded are paid only when nobody is accepted: one accepted trainer takes its round whole (its
-    share is bounded by the median cap of PROTOCOL §3, which with one accepted trainer is its own score)."""
+AIMED_AT_OWN = ([3, 3, 3, 0], [0, 0, 0, 5])  # every honest update against v, only slot 3 (the aggregator's) along it
+
+
+def test_an_aimed_direction_that_excludes_the_honest_majority_pays_every_slot_equally(dep: Deployment) -> None:
+    """The owner and the aggregator together, the aggregator's own account in slot 3. v is committed before the
+    round and is the owner's word (PROTOCOL §4): they aim it so that every honest update is against it (the
+    direction test excludes them, flag 3, proven) and only their own account's update is along it. Before, that
+    account, the only accepted slot, took every round whole: the whole budget. The rule's premise is an honest
+    majority among the submitted updates; a round whose excluded slots are at least as many as its accepted ones
+    contradicts it (the honest majority is against v), so it pays its accepted and excluded slots equally: the
+    own account gets a quarter, like each honest trainer, and the owner nothing."""
     pid = digits_project(dep)
-    rewards, dust = play(dep, pid, [([3, 3, 3, 0], [0, 0, 0, 5])] + [ALL_EXCLUDED] * (ROUNDS - 1))
+    rewards, dust = play(dep, pid, [AIMED_AT_OWN] * ROUNDS)
     paid = settle(dep, pid)
-    rest = (BUDGET - ROUND_BUDGET) // TRAINERS
-    assert rewards == [rest, rest, rest, ROUND_BUDGET + rest] and paid["owner"] == dust == 0
+    assert rewards == [BUDGET // TRAINERS] * TRAINERS and paid["owner"] == dust == 0
+    assert paid == {"owner": 0, "aggregator": BOND, **{f"t{i}": STAKE + BUDGET // TRAINERS for i in range(TRAINERS)}}
+
+
+def test_as_many_excluded_as_accepted_split_equally_and_fewer_by_score(dep: Deployment) -> None:
+    """A tie (two excluded, two accepted) is no honest majority either way: equal quarters. One excluded of four
+    leaves the accepted three their score shares, and the excluded one nothing for the round."""
+    pid = digits_project(dep)
+    tie, one = ([3, 0, 3, 0], [0, 7, 0, 1]), ([3, 0, 0, 0], [0, 3, 1, 0])
+    rewards, dust = play(dep, pid, [tie, one] + [HONEST] * (ROUNDS - 2))
+    assert dust == 0
+    honest = [(BUDGET - 2 * ROUND_BUDGET) * s // 10 for s in HONEST[1]]
+    assert rewards == [
+        ROUND_BUDGET // 4 + honest[0],
+        ROUND_BUDGET // 4 + ROUND_BUDGET * 3 // 4 + honest[1],
+        ROUND_BUDGET // 4 + ROUND_BUDGET // 4 + honest[2],
+        ROUND_BUDGET // 4 + honest[3],
+    ]
+    assert settle(dep, pid)["owner"] == 0
 
 
 def test_flag_1_still_slashes_and_ejects(dep: Deployment) -> None:

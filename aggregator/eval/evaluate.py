@@ -100,20 +100,31 @@ class EvalConfig:
     sybil_rounds: int = 5
 
 
-def money_shares(scores: Sequence[int], accepted: Sequence[bool]) -> list[Fraction]:
-    """PROTOCOL §7's split of a round budget, exactly: accepted i gets max(score, 0) / P, P the
-    accepted sum of max(score, 0), or 1/|A| when P = 0; a rejected slot gets 0."""
-    paid = [max(int(s), 0) if ok else 0 for s, ok in zip(scores, accepted)]
-    total, count = sum(paid), sum(bool(ok) for ok in accepted)
-    if total:
-        return [Fraction(p, total) for p in paid]
-    return [Fraction(1, count) if ok else Fraction(0) for ok in accepted]
+def round_weights(flags: Sequence[int], scores: Sequence[int]) -> list[int]:
+    """Each slot's weight in PROTOCOL §7's split of a posted round (all 0: the round spends nothing).
 
-
-def paid_slots(flags: Sequence[int]) -> list[bool]:
-    """The slots PROTOCOL §7 pays: the accepted (flag 0), or the excluded (flag 3) when none is accepted."""
+    Excluded slots (flag 3) at least as many as the accepted (flag 0): 1 for each of both, since the
+    rule's honest majority is then against v. Otherwise the accepted by max(score, 0), or 1 each
+    when no score is positive.
+    """
     accepted = [f == 0 for f in flags]
-    return accepted if any(accepted) else [f == 3 for f in flags]
+    excluded = [f == 3 for f in flags]
+    if any(excluded) and sum(excluded) >= sum(accepted):
+        return [int(a or x) for a, x in zip(accepted, excluded, strict=True)]
+    weights = [max(int(s), 0) if ok else 0 for s, ok in zip(scores, accepted, strict=True)]
+    return weights if any(weights) else [int(ok) for ok in accepted]
+
+
+def weight_shares(weights: Sequence[int]) -> list[Fraction]:
+    """Each slot's exact share of a round budget split by `weights` (all 0 when they sum to 0)."""
+    total = sum(weights)
+    return [Fraction(w, total) if total else Fraction(0) for w in weights]
+
+
+def money_shares(scores: Sequence[int], accepted: Sequence[bool]) -> list[Fraction]:
+    """PROTOCOL §7's split of a round with no excluded slot, exactly: accepted i gets max(score, 0) / P,
+    P the accepted sum of max(score, 0), or 1/|A| when P = 0; a rejected slot gets 0."""
+    return weight_shares(round_weights([0 if ok else 1 for ok in accepted], scores))
 
 
 @dataclass(frozen=True)
@@ -130,10 +141,9 @@ class RunLog:
     attackers: list[int]
 
     def shares(self) -> list[dict[int, float]]:
-        """Per round, each present trainer's share of the budget as the contract credits it (`money_shares`
-        over `paid_slots`)."""
+        """Per round, each present trainer's share of the budget as the contract credits it (`round_weights`)."""
         return [
-            {i: float(x) for i, x in zip(who, money_shares(scores, paid_slots(flags)))}
+            {i: float(x) for i, x in zip(who, weight_shares(round_weights(flags, scores)))}
             for who, flags, scores in zip(self.present, self.flags, self.scores)
         ]
 

@@ -210,7 +210,8 @@ def test_as_many_excluded_as_accepted_split_equally_and_fewer_by_score(dep: Depl
         ROUND_BUDGET // 4 + ROUND_BUDGET // 4 + honest[2],
         ROUND_BUDGET // 4 + honest[3],
     ]
-    assert settle(dep, pid)["owner"] == 0
+    paid = settle(dep, pid)
+    assert paid == {"owner": 0, "aggregator": BOND, **{f"t{i}": STAKE + r for i, r in enumerate(rewards)}}
 
 
 def test_flag_1_still_slashes_and_ejects(dep: Deployment) -> None:

@@ -85,8 +85,8 @@ class View:
 def split(budget: int, flags: Sequence[int], scores: Sequence[int]) -> tuple[list[int], int]:
     """PROTOCOL.md §7 for one posted round in which every slot submitted: shares and the owner's dust.
 
-    Accepted (flag 0) slots share `budget` by max(score, 0), equally when none is positive; when the
-    excluded (flag 3) are at least as many, accepted and excluded share it equally; with neither nothing is
+    Accepted (flag 0) slots share `budget` by max(score, 0), equally when none is positive; when few are
+    accepted (`round_weights`), accepted and excluded (flag 3) share it equally; with neither nothing is
     spent (the caller carries `budget` forward) and this returns no dust.
     """
     weights = round_weights(flags, scores)

@@ -28,6 +28,7 @@ from market.chain.marketplace import (
     Status,
 )
 from market.dev.demo import DemoConfig, project_file
+from market.protocol.constants import FEW_ACCEPTED_DIVISOR
 from market.errors import ConfigError, ContractRevert
 from market.parties.project_file import ProjectFile, check_settings, load_project_file
 from tests.marketplace_harness import (
@@ -166,8 +167,8 @@ def test_owner_and_aggregator_gain_nothing_by_excluding_a_trainer(dep: Deploymen
 def test_excluding_every_trainer_in_every_round_hands_the_owner_nothing(dep: Deployment) -> None:
     """Every update excluded in every round, which is what a negated v does (every honest update is against
     it, PROTOCOL §3's direction test): each post settles at once (flag 3 is proven, there is nothing to
-    dispute), no stake moves, and since no round had an accepted trainer each round's budget goes to its
-    excluded trainers, equally. Before, it stayed in budgetLeft and the owner took the whole budget back."""
+    dispute), no stake moves, and since no round had an accepted trainer (few accepted, §7) each round's budget
+    goes to its excluded trainers, equally. Before ec74def, it stayed in budgetLeft and the owner took the whole budget back."""
     m = dep.market
     pid = digits_project(dep)
     rewards, dust = play(dep, pid, [ALL_EXCLUDED] * ROUNDS)
@@ -185,10 +186,9 @@ def test_an_aimed_direction_that_excludes_the_honest_majority_pays_every_slot_eq
     """The owner and the aggregator together, the aggregator's own account in slot 3. v is committed before the
     round and is the owner's word (PROTOCOL §4): they aim it so that every honest update is against it (the
     direction test excludes them, flag 3, proven) and only their own account's update is along it. Before, that
-    account, the only accepted slot, took every round whole: the whole budget. The rule's premise is an honest
-    majority among the submitted updates; a round whose excluded slots are at least as many as its accepted ones
-    contradicts it (the honest majority is against v), so it pays its accepted and excluded slots equally: the
-    own account gets a quarter, like each honest trainer, and the owner nothing."""
+    account, the only accepted slot, took every round whole: the whole budget. A round with excluded slots that
+    accepts at most max(1, N // 4) of its N accepted and excluded slots (here 1 of 4) pays them all equally
+    (§7): the own account gets a quarter, like each honest trainer, and the owner nothing."""
     pid = digits_project(dep)
     rewards, dust = play(dep, pid, [AIMED_AT_OWN] * ROUNDS)
     paid = settle(dep, pid)
@@ -196,19 +196,19 @@ def test_an_aimed_direction_that_excludes_the_honest_majority_pays_every_slot_eq
     assert paid == {"owner": 0, "aggregator": BOND, **{f"t{i}": STAKE + BUDGET // TRAINERS for i in range(TRAINERS)}}
 
 
-def test_as_many_excluded_as_accepted_split_equally_and_fewer_by_score(dep: Deployment) -> None:
-    """A tie (two excluded, two accepted) is no honest majority either way: equal quarters. One excluded of four
-    leaves the accepted three their score shares, and the excluded one nothing for the round."""
+def test_two_accepted_of_four_are_paid_by_score_and_the_excluded_nothing(dep: Deployment) -> None:
+    """Above the few-accepted bound (2 of 4 > max(1, 4 // 4)) the accepted take the round by score and the
+    excluded nothing for it; one excluded of four likewise."""
     pid = digits_project(dep)
-    tie, one = ([3, 0, 3, 0], [0, 7, 0, 1]), ([3, 0, 0, 0], [0, 3, 1, 0])
-    rewards, dust = play(dep, pid, [tie, one] + [HONEST] * (ROUNDS - 2))
+    two, one = ([3, 0, 3, 0], [0, 7, 0, 1]), ([3, 0, 0, 0], [0, 3, 1, 0])
+    rewards, dust = play(dep, pid, [two, one] + [HONEST] * (ROUNDS - 2))
     assert dust == 0
     honest = [(BUDGET - 2 * ROUND_BUDGET) * s // 10 for s in HONEST[1]]
     assert rewards == [
-        ROUND_BUDGET // 4 + honest[0],
-        ROUND_BUDGET // 4 + ROUND_BUDGET * 3 // 4 + honest[1],
-        ROUND_BUDGET // 4 + ROUND_BUDGET // 4 + honest[2],
-        ROUND_BUDGET // 4 + honest[3],
+        honest[0],
+        ROUND_BUDGET * 7 // 8 + ROUND_BUDGET * 3 // 4 + honest[1],
+        ROUND_BUDGET // 4 + honest[2],
+        ROUND_BUDGET // 8 + honest[3],
     ]
     paid = settle(dep, pid)
     assert paid == {"owner": 0, "aggregator": BOND, **{f"t{i}": STAKE + r for i, r in enumerate(rewards)}}
@@ -242,7 +242,8 @@ def test_a_post_of_proven_flags_settles_at_once_and_only_a_flag_2_makes_it_dispu
     assert m.receipt_events(receipt, "RoundDisputable") == []
     assert [e.args["slot"] for e in m.receipt_events(receipt, "UpdateExcluded")] == [1, 3]
     assert [e.args["slot"] for e in m.receipt_events(receipt, "TrainerSlashed")] == [0]
-    assert m.participant(pid, dep.trainers[2].address).rewards == ROUND_BUDGET
+    # two excluded against one accepted: the three share the round equally (§7)
+    assert [m.participant(pid, t.address).rewards for t in dep.trainers[:TRAINERS]] == [0] + [ROUND_BUDGET // 3] * 3
     reverts("StakeLocked", lambda: m.withdraw_stake(pid, dep.trainers[1]), pid, State.TRAINING)
     m.open_round(pid, V_COMMIT, dep.aggregator)
     dep.submit(pid, 2, [1, 2, 3])
@@ -257,7 +258,10 @@ def test_a_post_of_proven_flags_settles_at_once_and_only_a_flag_2_makes_it_dispu
     for slot in (1, 2, 3):
         record = m.participant(pid, dep.trainers[slot].address)
         assert (record.status, record.stake) == (Status.ACTIVE, STAKE)
-    assert m.participant(pid, dep.trainers[3].address).rewards == ROUND_BUDGET
+    # one excluded, one accepted: halves (the rejected slot 1 gets nothing)
+    assert [m.participant(pid, t.address).rewards for t in dep.trainers[1:TRAINERS]] == [
+        ROUND_BUDGET // 3, ROUND_BUDGET // 3 + ROUND_BUDGET // 2, ROUND_BUDGET // 3 + ROUND_BUDGET // 2
+    ]
 
 
 @pytest.mark.parametrize("flag", [4, 255])
@@ -472,6 +476,7 @@ def test_contract_bounds_are_the_python_constants(dep: Deployment) -> None:
     assert read == {"MAX_ROUNDS": MAX_ROUNDS, "MIN_WINDOW": MIN_WINDOW, "MAX_WINDOW": MAX_WINDOW,
                     "MAX_JOIN_DELAY": MAX_JOIN_DELAY}
     assert (MAX_ROUNDS, MIN_WINDOW, MAX_WINDOW, MAX_JOIN_DELAY) == (1_000, 60, 30 * DAY, 365 * DAY)
+    assert dep.chain.call(fns.FEW_ACCEPTED_DIVISOR()) == FEW_ACCEPTED_DIVISOR == 4
 
 
 # -- the same checks in the project file, before any gas is spent ----------------------------------

@@ -77,15 +77,15 @@ GAS_POST = 2_000_000
 GAS_CURE = 3_000_000
 
 
-def shares(budget: int, accepted: Sequence[int], scores: Sequence[int]) -> tuple[dict[int, int], int]:
-    """PROTOCOL.md §7: each paid slot's share of `budget` (by positive score, equally when none is
-    positive) and the floor dust; nothing and no dust when no slot is paid."""
-    if not accepted:
+def shares(budget: int, paid: Sequence[int], equal: bool, scores: Sequence[int]) -> tuple[dict[int, int], int]:
+    """PROTOCOL.md §7: each paid slot's share of `budget` (by positive score, equally when `equal` or when
+    none is positive) and the floor dust; nothing and no dust when no slot is paid."""
+    if not paid:
         return {}, 0
-    positive = sum(max(scores[slot], 0) for slot in accepted)
+    positive = 0 if equal else sum(max(scores[slot], 0) for slot in paid)
     split = {
-        slot: budget // len(accepted) if positive == 0 else budget * max(scores[slot], 0) // positive
-        for slot in accepted
+        slot: budget // len(paid) if positive == 0 else budget * max(scores[slot], 0) // positive
+        for slot in paid
     }
     return split, budget - sum(split.values())
 
@@ -141,17 +141,23 @@ class Ledger:
         """The slots with a commitment this round and flag 0."""
         return [slot for slot in self.commitments if flags[slot] == 0]
 
-    def paid(self, flags: Sequence[int]) -> list[int]:
-        """The slots §7 pays: the accepted, or the excluded (flag 3) when none is accepted."""
-        return self.accepted(flags) or [slot for slot in self.commitments if flags[slot] == 3]
+    def paid(self, flags: Sequence[int]) -> tuple[list[int], bool]:
+        """The slots §7 pays, and whether equally: with excluded slots (flag 3) and at most max(1, N // 4) of
+        the N accepted and excluded accepted, all of them equally; otherwise the accepted."""
+        accepted = self.accepted(flags)
+        excluded = [slot for slot in self.commitments if flags[slot] == 3]
+        if excluded and len(accepted) <= max(1, (len(accepted) + len(excluded)) // 4):
+            return sorted(accepted + excluded), True
+        return accepted, False
 
     def settle(self, flags: list[int], scores: list[int], stamp: int) -> None:
         """Apply §7 for the open round (a post without a flag 2, a finalize or a re-post at `stamp`): the
-        budget to the accepted, or to the excluded when nobody is accepted (carried forward when neither),
+        budget to the accepted, and to the excluded too, equally, when few are accepted (carried forward when
+        neither),
         flag 1 slashed and ejected, flags 2 and 3 otherwise unpaid."""
         last = self.round == self.rounds
         budget = self.round_budget
-        split, dust = shares(budget, self.paid(flags), scores)
+        split, dust = shares(budget, *self.paid(flags), scores)
         if split:
             for slot, share in split.items():
                 self.rewards[self.slots[slot]] += share
@@ -595,12 +601,12 @@ class MarketMachine(RuleBasedStateMachine):
         # Cured slots are credited exactly their §7 share of this settlement; an honest re-post is the post
         # that never rejected them, so that share is what they would have had without the false flag.
         after = self.rewards_of(pid, ledger)
-        split, _ = shares(ledger.round_budget, ledger.paid(flags), scores)
+        split, _ = shares(ledger.round_budget, *ledger.paid(flags), scores)
         for slot in ledger.cured:
             assert after[slot] - before[slot] == split.get(slot, 0), f"cured slot {slot} was not paid its share"
             if mode == "honest":
                 never_rejected = ledger.paid([0 if s in ledger.cured else f for s, f in enumerate(claim_flags)])
-                as_if, _ = shares(ledger.round_budget, never_rejected, scores)
+                as_if, _ = shares(ledger.round_budget, *never_rejected, scores)
                 assert after[slot] - before[slot] == as_if[slot]
         ledger.settle(flags, scores, self.stamp(receipt))
 

@@ -13,8 +13,9 @@ withhold is lost whatever the rule). Detection counts flags (1 or 3) per present
 `detection_*` over every attack (free riders included: the §3 screens catch copies, which are
 submitted after their victims, and zero updates) plus the clean run, `detection_*_poisoning`
 without the free riders; `free_rider_reward_share` is what free riders still earn. Pay is the
-contract's split of each round (PROTOCOL §7, `money_shares`): max(score, 0) over the accepted, equal over
-the accepted when no score is positive, equal over the excluded when none is accepted. `honest_slashed_total`
+contract's split of each round (PROTOCOL §7, `round_weights`): max(score, 0) over the accepted, equal over
+the accepted when no score is positive, equal over the accepted and the excluded when there are excluded slots and
+at most max(1, N // 4) of their N are accepted. `honest_slashed_total`
 counts honest trainers slashed in every run of the default rule and in the own-data run, `honest_excluded_rounds_total`
 honest trainer-rounds excluded; `free_rider_share_ratio` is, over the free-rider attacks and
 counts, the best-paid free rider's mean share in rounds 2 on over the honest trainers' mean share
@@ -58,6 +59,7 @@ from market.ml.attacks import ATTACKS, History, craft, get_attack
 from market.ml.tasks import Task, digits_task, dirichlet_partition, flatten, task_from_files
 from market.ml.tasks.base import Split
 from market.ml.training import evaluate, local_update
+from market.protocol.constants import FEW_ACCEPTED_DIVISOR
 from market.protocol.manifest import HyperParams, RuleConfig, RuleName
 from market.protocol.quant import QuantSpec, dequantize, fit_scale_log2, quantize
 
@@ -103,16 +105,21 @@ class EvalConfig:
 def round_weights(flags: Sequence[int], scores: Sequence[int]) -> list[int]:
     """Each slot's weight in PROTOCOL §7's split of a posted round (all 0: the round spends nothing).
 
-    Excluded slots (flag 3) at least as many as the accepted (flag 0): 1 for each of both, since the
-    rule's honest majority is then against v. Otherwise the accepted by max(score, 0), or 1 each
-    when no score is positive.
+    With excluded slots (flag 3) and at most `few_accepted(N)` accepted (flag 0) of the N of both: 1 for each
+    of both, since so few accepted is what a v aimed against the honest updates gives. Otherwise the accepted
+    by max(score, 0), or 1 each when no score is positive.
     """
     accepted = [f == 0 for f in flags]
     excluded = [f == 3 for f in flags]
-    if any(excluded) and sum(excluded) >= sum(accepted):
+    if any(excluded) and sum(accepted) <= few_accepted(sum(accepted) + sum(excluded)):
         return [int(a or x) for a, x in zip(accepted, excluded, strict=True)]
     weights = [max(int(s), 0) if ok else 0 for s, ok in zip(scores, accepted, strict=True)]
     return weights if any(weights) else [int(ok) for ok in accepted]
+
+
+def few_accepted(n: int) -> int:
+    """The most accepted slots, of `n` accepted and excluded, at which §7 pays the excluded too."""
+    return max(1, n // FEW_ACCEPTED_DIVISOR)
 
 
 def weight_shares(weights: Sequence[int]) -> list[Fraction]:

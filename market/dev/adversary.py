@@ -17,10 +17,12 @@ would be.
 Every project has the example's 4 slots. Trainers 1-4 are the baseline's; an adversary that needs an account among
 the trainers takes slot 4: trainer 4's own account where the baseline's trainer 4 is its honest counterpart (the
 aggregator's own account, the withholder), an extra account with nothing in the baseline for the copier. Besides
-issue 11's list, `own_account_direction` combines two of its attacks: the aggregator's own account and a chosen v
-(normalised, as the circuit requires). The median cap (PROTOCOL §3) bounds what it can take rather than zeroing it:
-its check is `aimed_share_capped` (the adversary's rewards are at most a round's budget over ceil(n / 2) per round,
-n the accepted trainers) in place of `honest_reward_kept`, and `fedmarket audit` names such a v once the owner
+issue 11's list, `own_account_direction` and `aimed_exclusion` combine two of its attacks: the aggregator's own account
+and a chosen v (normalised, as the circuit requires): v along the own account's update, or -v with the own account
+flipping its sign so that it alone is along v. The rules bound what they can take rather than zeroing it: their check
+is `aimed_share_capped` (the adversary's rewards are at most, per round, the round's budget over its accepted and
+excluded slots when few are accepted, PROTOCOL §7, and else over ceil(n / 2), n the accepted trainers, the median
+cap of §3) in place of `honest_reward_kept`, and `fedmarket audit` names such a v once the owner
 publishes the validation set.
 
 Per project: `honest_stake_lost_wei` (must be 0); `honest_reward_lost_wei` (the honest trainers' rewards in the
@@ -45,6 +47,7 @@ from typing import Any, Literal
 import torch
 from eth_account.signers.local import LocalAccount
 
+from aggregator.eval.evaluate import few_accepted
 from aggregator.node import AggregatorNode, Awaiting, Disputing, Finalized, Opened, RoundResult, Step
 from aggregator.rules.direction import quantize_direction
 from market.chain.client import Chain
@@ -105,6 +108,7 @@ class Adversary:
     miss: tuple[Phase, int] | None = None
     withhold: int | None = None
     copier: bool = False
+    own_attack: str | None = None  # trainer 4's attack (market.ml.attacks) when it is the aggregator's account
     aimed: bool = False  # v aimed at an own account: bounded by the median cap, not zero (see the module docstring)
 
     @property
@@ -129,6 +133,9 @@ def catalogue(rounds: int = ROUNDS) -> dict[str, Adversary]:
         Adversary("own_account_direction", "trainer 4 is the aggregator's account; the aggregator commits v = that "
                   "account's own update (normalised), which it knows when it opens the round", ("aggregator", "t4"),
                   direction="own_update", aimed=True),
+        Adversary("aimed_exclusion", "trainer 4 is the aggregator's account and flips its update's sign; the "
+                  "aggregator commits -v, so every honest update is against v (excluded) and only its own along it",
+                  ("aggregator", "t4"), direction="negated", own_attack="sign_flip", aimed=True),
         Adversary("false_flag_cured", "the aggregator rejects trainer 1 in round 1; it cures; the aggregator re-posts",
                   ("aggregator",), reject={1: frozenset({0})}),
         Adversary("withhold_then_cure", "trainer 4 reveals in round 1 without uploading its blob, then cures",
@@ -376,8 +383,8 @@ def run_project(s: Setup, adversary: Adversary) -> Outcome:
     ctx = load_context(market, s.storage, created.pid)
     parts = dirichlet_partition(ctx.task.train.y.numpy(), len(s.trainers), ALPHA, SEED)
     nodes: list[TrainerNode] = [
-        TrainerNode(ctx, acct, ctx.task.train.subset(parts[i]), settle=False,
-                    withhold=frozenset({adversary.withhold}) if adversary.withhold and i == 3 else frozenset())
+        TrainerNode(ctx, acct, ctx.task.train.subset(parts[i]), attack=adversary.own_attack if i == 3 else None,
+                    settle=False, withhold=frozenset({adversary.withhold}) if adversary.withhold and i == 3 else frozenset())
         for i, acct in enumerate(s.trainers[: 3 if adversary.copier else 4])
     ]
     if adversary.copier:
@@ -462,15 +469,19 @@ def measure(s: Setup, adversary: Adversary, out: Outcome, base: Outcome) -> dict
 
 
 def _capped_share(s: Setup, out: Outcome) -> int:
-    """The most the median cap lets one trainer take (PROTOCOL §3): per settled round, its budget over ceil(n / 2)
-    for its n accepted trainers (the last post of each round settled it)."""
+    """The most one trainer may take whatever v (PROTOCOL §3, §7): per settled round, its budget over the accepted
+    and excluded slots when few are accepted (equal split), else over ceil(n / 2) for its n accepted trainers (the
+    median cap); the last post of each round settled it."""
     settling = {p["round"]: p["flags"] for p in out.posts}
     rounds, budget = s.pf.rounds, s.pf.budget
     cap = 0
     for r in range(1, len(out.ledger.rewards) + 1):
         round_budget = budget // rounds if r < rounds else budget - (rounds - 1) * (budget // rounds)
-        accepted = sum(1 for f in settling[r] if f == 0)
-        cap += round_budget // max(1, (accepted + 1) // 2)
+        accepted, excluded = (sum(1 for f in settling[r] if f == flag) for flag in (0, 3))
+        if excluded and accepted <= few_accepted(accepted + excluded):
+            cap += round_budget // (accepted + excluded)
+        else:
+            cap += round_budget // max(1, (accepted + 1) // 2)
     return cap
 
 

@@ -1,0 +1,95 @@
+"""How a v aimed against the honest updates could be bounded, and what each rule pays the eval's attackers.
+
+PROTOCOL §7 pays a round's excluded slots (flag 3) alongside its accepted ones, equally, when at most
+max(1, N // 4) of their N are accepted (`round_weights`, `adopted`): a v aimed so that every honest update is
+against it and an own account's along it would otherwise hand that account the round. The rule is v-independent,
+so it also fires on rounds of an honest v and then pays excluded attackers. For the default rule, 10 trainers, the
+clean run and every attack at 3 attackers, seeds 0, 1, 2 (the eval's simulation, `aggregator.eval.evaluate.simulate`)
+this prints per run the fewest accepted slots of a round with excluded ones (`min_accepted`), the rounds where the
+adopted rule fires (`few_rounds`), and the attackers' mean share of a round under: the split of ec74def
+(`before`: the accepted by score, the excluded equally only when none is accepted), two rejected candidates (the
+accepted and excluded equally whenever the excluded are at least as many, `equal_majority`; an accepted slot capped
+at 2 / N of the round with the excess to the excluded, `cap2`) and the adopted rule.
+Usage: `.venv/bin/python scripts/few_accepted.py [--seeds 0 1 2] [--json]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+from collections.abc import Sequence
+from fractions import Fraction
+
+from aggregator.eval.evaluate import EvalConfig, RunLog, _job, few_accepted, round_weights, weight_shares
+
+
+def weights_before(flags: Sequence[int], scores: Sequence[int]) -> list[int]:
+    """The split of ec74def: the accepted by max(score, 0) (equally when none is positive), or the excluded
+    equally when none is accepted."""
+    accepted = [f == 0 for f in flags]
+    if not any(accepted):
+        return [int(f == 3) for f in flags]
+    weights = [max(s, 0) if ok else 0 for s, ok in zip(scores, accepted, strict=True)]
+    return weights if any(weights) else [int(ok) for ok in accepted]
+
+
+def shares_equal_majority(flags: Sequence[int], scores: Sequence[int]) -> list[Fraction]:
+    """Candidate: the accepted and the excluded equally when the excluded are at least as many."""
+    accepted, excluded = flags.count(0), flags.count(3)
+    if excluded and excluded >= accepted:
+        return [Fraction(1, accepted + excluded) if f in (0, 3) else Fraction(0) for f in flags]
+    return weight_shares(weights_before(flags, scores))
+
+
+def shares_cap(flags: Sequence[int], scores: Sequence[int], c: int = 2) -> list[Fraction]:
+    """Candidate: as before, but an accepted slot takes at most c / N of the round (N = accepted + excluded), the
+    excess going to the excluded equally."""
+    base = weight_shares(weights_before(flags, scores))
+    n, excluded = flags.count(0) + flags.count(3), flags.count(3)
+    if not excluded:
+        return base
+    cap = Fraction(c, n)
+    capped = [min(s, cap) if f == 0 else s for s, f in zip(base, flags, strict=True)]
+    excess = sum(base) - sum(capped)
+    return [s + excess / excluded if f == 3 else s for s, f in zip(capped, flags, strict=True)]
+
+
+RULES = {"before": lambda f, s: weight_shares(weights_before(f, s)), "equal_majority": shares_equal_majority,
+         "cap2": shares_cap, "adopted": lambda f, s: weight_shares(round_weights(f, s))}
+
+
+def figures(log: RunLog) -> dict[str, float]:
+    """Equal-split rounds, and the attackers' and honest trainers' mean round share under each split."""
+    out: dict[str, float] = {
+        "min_accepted": min((f.count(0) for f in log.flags if 3 in f), default=-1),
+        "few_rounds": sum(1 for f in log.flags if 3 in f and f.count(0) <= few_accepted(f.count(0) + f.count(3))),
+    }
+    for label, rule in RULES.items():
+        attackers = Fraction(0)
+        for who, flags, scores in zip(log.present, log.flags, log.scores):
+            shares = rule(flags, scores) if flags else []
+            attackers += sum((s for i, s in zip(who, shares) if i in log.attackers), Fraction(0))
+        out[f"attackers_{label}"] = round(float(attackers) / len(log.flags), 4)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    cfgs = {seed: EvalConfig(seed=seed) for seed in args.seeds}
+    rule = next(iter(EvalConfig().rules))
+    jobs = [(seed, attack) for seed in args.seeds for attack in (None, *EvalConfig().attacks)]
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        logs = pool.map(_job, [(cfgs[s], rule, a, 0 if a is None else 3, False) for s, a in jobs], chunksize=1)
+    table = {f"{a or 'clean'}@seed{s}": figures(log) for (s, a), log in zip(jobs, logs)}
+    if args.json:
+        print(json.dumps(table, indent=2))
+        return
+    for key, row in table.items():
+        print(f"{key:28s} " + " ".join(f"{k}={v}" for k, v in row.items()))
+
+
+if __name__ == "__main__":
+    main()

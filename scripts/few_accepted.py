@@ -20,7 +20,8 @@ import multiprocessing
 from collections.abc import Sequence
 from fractions import Fraction
 
-from aggregator.eval.evaluate import EvalConfig, RunLog, _job, few_accepted, round_weights, weight_shares
+from aggregator.eval.evaluate import EvalConfig, RunLog, _job
+from market.protocol.money import few_accepted, round_weights, weight_shares
 
 
 def weights_before(flags: Sequence[int], scores: Sequence[int]) -> list[int]:

@@ -18,13 +18,13 @@ from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 from web3.types import TxReceipt
 
-from aggregator.eval.evaluate import round_weights
 from market.chain.client import Chain
 from market.chain.marketplace import ZERO_ADDRESS, Marketplace, ProjectParams
 from market.dev.gasbench import fit_settings
 from market.errors import ContractRevert
 from market.protocol.commitment import commit, pack
 from market.protocol.constants import ETHER
+from market.protocol.money import round_weights
 from market.protocol.public_input import Statement
 from market.protocol.quant import QuantSpec
 from market.toolchain.solc import ContractArtifact, compile_contracts

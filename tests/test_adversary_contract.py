@@ -28,9 +28,9 @@ from market.chain.marketplace import (
     Status,
 )
 from market.dev.demo import DemoConfig, project_file
-from market.protocol.constants import FEW_ACCEPTED_DIVISOR
 from market.errors import ConfigError, ContractRevert
 from market.parties.project_file import ProjectFile, check_settings, load_project_file
+from market.protocol.constants import FEW_ACCEPTED_DIVISOR
 from tests.marketplace_harness import (
     BOND,
     BUDGET,

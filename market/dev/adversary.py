@@ -47,7 +47,6 @@ from typing import Any, Literal
 import torch
 from eth_account.signers.local import LocalAccount
 
-from aggregator.eval.evaluate import few_accepted
 from aggregator.node import AggregatorNode, Awaiting, Disputing, Finalized, Opened, RoundResult, Step
 from aggregator.rules.direction import quantize_direction
 from market.chain.client import Chain
@@ -64,6 +63,7 @@ from market.paths import ROOT
 from market.protocol.blob import decode
 from market.protocol.commitment import pack
 from market.protocol.constants import ETHER
+from market.protocol.money import few_accepted
 from market.storage import LocalStorage, Storage, cid_from_bytes
 from market.toolchain.anvil import fresh_anvil
 from zk.build import CircuitParams, dev_setup

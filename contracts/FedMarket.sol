@@ -1273,14 +1273,7 @@ contract FedMarket is ReentrancyGuardTransient {
             uint256 rounds = p.params.rounds;
             last = round == rounds;
             uint256 roundBudget = last ? f.budgetLeft : f.budget / rounds;
-            uint256 excluded = _excluded(flags);
-            bool equal;
-            if (excluded != 0) {
-                uint256 nAccepted = _count(accepted);
-                uint256 few = (nAccepted + _count(excluded)) / FEW_ACCEPTED_DIVISOR;
-                equal = nAccepted <= (few == 0 ? 1 : few);
-            }
-            uint256 paid = equal ? accepted | excluded : accepted;
+            (uint256 paid, bool equal) = _paid(accepted, _excluded(flags));
             if (paid != 0) {
                 f.budgetLeft -= uint128(roundBudget);
                 f.ownerRefund += uint128(_credit(pid, roundBudget, paid, equal, scores));
@@ -1323,6 +1316,17 @@ contract FedMarket is ReentrancyGuardTransient {
             _participants[pid][_trainerAt[pid][i]].rewards += uint112(reward);
             dust -= reward;
         }
+    }
+
+    /// @dev The slots a posted round pays (a bitmap) and whether equally: the accepted by score, or, when some are
+    ///      excluded and at most max(1, N / FEW_ACCEPTED_DIVISOR) of the N accepted and excluded are accepted
+    ///      (few accepted), the accepted and the excluded equally.
+    function _paid(uint256 accepted, uint256 excluded) private pure returns (uint256 paid, bool equal) {
+        if (excluded == 0) return (accepted, false);
+        uint256 nAccepted = _count(accepted);
+        uint256 few = (nAccepted + _count(excluded)) / FEW_ACCEPTED_DIVISOR;
+        equal = nAccepted <= (few == 0 ? 1 : few);
+        paid = equal ? accepted | excluded : accepted;
     }
 
     /// @dev The number of slots in a bitmap.

@@ -52,7 +52,7 @@ def shares_cap(flags: Sequence[int], scores: Sequence[int], c: int = 2) -> list[
     cap = Fraction(c, n)
     capped = [min(s, cap) if f == 0 else s for s, f in zip(base, flags, strict=True)]
     excess = sum(base) - sum(capped)
-    return [s + excess / excluded if f == 3 else s for s, f in zip(capped, flags, strict=True)]
+    return [s + Fraction(excess) / excluded if f == 3 else s for s, f in zip(capped, flags, strict=True)]
 
 
 RULES = {"before": lambda f, s: weight_shares(weights_before(f, s)), "equal_majority": shares_equal_majority,

@@ -10,7 +10,14 @@ adopted rule fires (`few_rounds`), and the attackers' mean share of a round unde
 (`before`: the accepted by score, the excluded equally only when none is accepted), two rejected candidates (the
 accepted and excluded equally whenever the excluded are at least as many, `equal_majority`; an accepted slot capped
 at 2 / N of the round with the excess to the excluded, `cap2`) and the adopted rule.
-Usage: `.venv/bin/python scripts/few_accepted.py [--seeds 0 1 2] [--json]`."""
+
+`--coalition`: what a coalition of the owner's and aggregator's accounts takes with a v aimed against the rest. The
+aggregator commits v before the submissions (§4), so it cannot aim at updates it has not seen; it can commit -v,
+minus the validation gradient that the honest updates follow, and have its k accounts submit their own honest
+updates sign-flipped, so that they alone are along it. For k = 1 to 4 and the seeds, over `--rounds` rounds from
+g(0) (the model follows the poisoned average), it prints the coalition's mean share of a round under the adopted
+split and under `before`, its fair share k / 10, and the fewest and most updates accepted in a round.
+Usage: `.venv/bin/python scripts/few_accepted.py [--seeds 0 1 2] [--coalition [--rounds 5]] [--json]`."""
 
 from __future__ import annotations
 
@@ -20,8 +27,15 @@ import multiprocessing
 from collections.abc import Sequence
 from fractions import Fraction
 
-from aggregator.eval.evaluate import EvalConfig, RunLog, _job
+import torch
+
+from aggregator.eval.evaluate import EvalConfig, RunLog, _job, _setup, pick_attackers, round_updates
+from aggregator.rules.direction import validation_direction
+from aggregator.rules.novelty import float_step
+from aggregator.rules.round import aggregate_round
+from market.ml.tasks import flatten
 from market.protocol.money import few_accepted, round_weights, weight_shares
+from market.protocol.quant import quantize
 
 
 def weights_before(flags: Sequence[int], scores: Sequence[int]) -> list[int]:
@@ -74,17 +88,51 @@ def figures(log: RunLog) -> dict[str, float]:
     return out
 
 
+def coalition(args: tuple[int, int, int]) -> dict[str, float]:
+    """One coalition of `k` accounts, seed `seed`, `rounds` rounds with -v."""
+    seed, k, rounds = args
+    torch.set_num_threads(1)
+    cfg = EvalConfig(seed=seed)
+    task, parts = _setup(cfg)
+    coalition = pick_attackers(cfg.n_trainers, k, seed)
+    view = task.view()
+    rule = next(iter(cfg.rules.values()))
+    g = g_prev = flatten(task.model(cfg.seed))
+    now = before = Fraction(0)
+    accepted: list[int] = []
+    for r in range(rounds):
+        updates = round_updates(task, g, parts, r, cfg)
+        updates = [-u if i in coalition else u for i, u in enumerate(updates)]
+        q = torch.stack([quantize(u, cfg.spec) for u in updates])
+        v = -validation_direction(task.build_model, g, task.val, view, cfg.spec)
+        step = float_step(g, g_prev, view, cfg.spec)
+        out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, rule, step=step)
+        g_prev, g = g, out.new_global
+        flags, scores = list(out.flags), list(out.scores)
+        accepted.append(flags.count(0))
+        now += sum(s for i, s in enumerate(weight_shares(round_weights(flags, scores))) if i in coalition)
+        before += sum(s for i, s in enumerate(weight_shares(weights_before(flags, scores))) if i in coalition)
+    return {"share_now": round(float(now) / rounds, 4), "share_before": round(float(before) / rounds, 4),
+            "fair_share": k / cfg.n_trainers, "accepted_min": min(accepted), "accepted_max": max(accepted)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--coalition", action="store_true")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    cfgs = {seed: EvalConfig(seed=seed) for seed in args.seeds}
-    rule = next(iter(EvalConfig().rules))
-    jobs = [(seed, attack) for seed in args.seeds for attack in (None, *EvalConfig().attacks)]
     with multiprocessing.get_context("fork").Pool(2) as pool:
-        logs = pool.map(_job, [(cfgs[s], rule, a, 0 if a is None else 3, False) for s, a in jobs], chunksize=1)
-    table = {f"{a or 'clean'}@seed{s}": figures(log) for (s, a), log in zip(jobs, logs)}
+        if args.coalition:
+            runs = [(seed, k, args.rounds) for k in (1, 2, 3, 4) for seed in args.seeds]
+            rows = pool.map(coalition, runs, chunksize=1)
+            table = {f"k{k}@seed{seed}": row for (seed, k, _), row in zip(runs, rows)}
+        else:
+            rule = next(iter(EvalConfig().rules))
+            jobs = [(seed, attack) for seed in args.seeds for attack in (None, *EvalConfig().attacks)]
+            logs = pool.map(_job, [(EvalConfig(seed=s), rule, a, 0 if a is None else 3, False) for s, a in jobs], chunksize=1)
+            table = {f"{a or 'clean'}@seed{s}": figures(log) for (s, a), log in zip(jobs, logs)}
     if args.json:
         print(json.dumps(table, indent=2))
         return

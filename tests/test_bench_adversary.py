@@ -1,4 +1,4 @@
-"""`fedmarket bench adversary` on three adversaries: real contracts, training and proofs; honest parties lose nothing."""
+"""`fedmarket bench adversary` on four adversaries: real contracts, training and proofs; honest parties lose nothing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from market.protocol.constants import ETHER
 
 pytestmark = pytest.mark.slow
 
-CHOSEN = ("withhold_then_cure", "mempool_copier", "missed_post")
+CHOSEN = ("withhold_then_cure", "mempool_copier", "missed_post", "aimed_exclusion")
 
 
 def test_adversaries_leave_honest_parties_whole_and_conserve_funds() -> None:
@@ -22,7 +22,7 @@ def test_adversaries_leave_honest_parties_whole_and_conserve_funds() -> None:
     assert result.exit_code == 0, result.output[-3000:]
     data = json.loads(result.stdout)
     assert data["ok"] is True and data["funds_conserved"] is True
-    assert data["adversaries"] == 3 and set(data["adversary"]) == set(CHOSEN) and data["backend"] == "anvil"
+    assert data["adversaries"] == 4 and set(data["adversary"]) == set(CHOSEN) and data["backend"] == "anvil"
     assert data["max_honest_stake_lost_wei"] == 0 and data["max_honest_reward_lost_wei"] == 0
     assert data["max_owner_gain_wei"] <= 0
     assert data["baseline"]["state"] == "FINISHED" and data["baseline"]["ok"]
@@ -41,3 +41,7 @@ def test_adversaries_leave_honest_parties_whole_and_conserve_funds() -> None:
     missed = data["adversary"]["missed_post"]  # the bond pays the round's four submitters
     assert missed["state"] == "CANCELLED" and missed["timed_out"] and missed["posts"] == []
     assert missed["bond_compensation_wei"] == 2 * ETHER and missed["adversary_gain_wei"] == -2 * ETHER
+
+    aimed = data["adversary"]["aimed_exclusion"]  # -v: only the own account's flipped update is along it (§7, few accepted)
+    assert [p["flags"] for p in aimed["posts"]] == [[3, 3, 3, 0], [3, 3, 3, 0]] and aimed["state"] == "FINISHED"
+    assert aimed["adversary_rewards_wei"] == data["budget_wei"] // 4 and aimed["honest_rewards_wei"] == 3 * data["budget_wei"] // 4

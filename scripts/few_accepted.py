@@ -34,7 +34,7 @@ from aggregator.rules.direction import validation_direction
 from aggregator.rules.novelty import float_step
 from aggregator.rules.round import aggregate_round
 from market.ml.tasks import flatten
-from market.protocol.money import few_accepted, round_weights, weight_shares
+from market.protocol.money import pays_equally, round_weights, weight_shares
 from market.protocol.quant import quantize
 
 
@@ -74,10 +74,11 @@ RULES = {"before": lambda f, s: weight_shares(weights_before(f, s)), "equal_majo
 
 
 def figures(log: RunLog) -> dict[str, float]:
-    """Equal-split rounds, and the attackers' and honest trainers' mean round share under each split."""
+    """The fewest accepted in a round with excluded slots, the equal-split rounds, and the attackers' mean round
+    share under each split."""
     out: dict[str, float] = {
         "min_accepted": min((f.count(0) for f in log.flags if 3 in f), default=-1),
-        "few_rounds": sum(1 for f in log.flags if 3 in f and f.count(0) <= few_accepted(f.count(0) + f.count(3))),
+        "few_rounds": sum(1 for f in log.flags if pays_equally(f)),
     }
     for label, rule in RULES.items():
         attackers = Fraction(0)
@@ -94,7 +95,7 @@ def coalition(args: tuple[int, int, int]) -> dict[str, float]:
     torch.set_num_threads(1)
     cfg = EvalConfig(seed=seed)
     task, parts = _setup(cfg)
-    coalition = pick_attackers(cfg.n_trainers, k, seed)
+    members = pick_attackers(cfg.n_trainers, k, seed)
     view = task.view()
     rule = next(iter(cfg.rules.values()))
     g = g_prev = flatten(task.model(cfg.seed))
@@ -102,7 +103,7 @@ def coalition(args: tuple[int, int, int]) -> dict[str, float]:
     accepted: list[int] = []
     for r in range(rounds):
         updates = round_updates(task, g, parts, r, cfg)
-        updates = [-u if i in coalition else u for i, u in enumerate(updates)]
+        updates = [-u if i in members else u for i, u in enumerate(updates)]
         q = torch.stack([quantize(u, cfg.spec) for u in updates])
         v = -validation_direction(task.build_model, g, task.val, view, cfg.spec)
         step = float_step(g, g_prev, view, cfg.spec)
@@ -110,8 +111,8 @@ def coalition(args: tuple[int, int, int]) -> dict[str, float]:
         g_prev, g = g, out.new_global
         flags, scores = list(out.flags), list(out.scores)
         accepted.append(flags.count(0))
-        now += sum(s for i, s in enumerate(weight_shares(round_weights(flags, scores))) if i in coalition)
-        before += sum(s for i, s in enumerate(weight_shares(weights_before(flags, scores))) if i in coalition)
+        now += sum(s for i, s in enumerate(weight_shares(round_weights(flags, scores))) if i in members)
+        before += sum(s for i, s in enumerate(weight_shares(weights_before(flags, scores))) if i in members)
     return {"share_now": round(float(now) / rounds, 4), "share_before": round(float(before) / rounds, 4),
             "fair_share": k / cfg.n_trainers, "accepted_min": min(accepted), "accepted_max": max(accepted)}
 

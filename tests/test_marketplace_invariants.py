@@ -153,8 +153,7 @@ class Ledger:
     def settle(self, flags: list[int], scores: list[int], stamp: int) -> None:
         """Apply §7 for the open round (a post without a flag 2, a finalize or a re-post at `stamp`): the
         budget to the accepted, and to the excluded too, equally, when few are accepted (carried forward when
-        neither),
-        flag 1 slashed and ejected, flags 2 and 3 otherwise unpaid."""
+        neither), flag 1 slashed and ejected, flags 2 and 3 otherwise unpaid."""
         last = self.round == self.rounds
         budget = self.round_budget
         split, dust = shares(budget, *self.paid(flags), scores)

@@ -63,7 +63,7 @@ from market.paths import ROOT
 from market.protocol.blob import decode
 from market.protocol.commitment import pack
 from market.protocol.constants import ETHER
-from market.protocol.money import few_accepted
+from market.protocol.money import pays_equally
 from market.storage import LocalStorage, Storage, cid_from_bytes
 from market.toolchain.anvil import fresh_anvil
 from zk.build import CircuitParams, dev_setup
@@ -109,7 +109,7 @@ class Adversary:
     withhold: int | None = None
     copier: bool = False
     own_attack: str | None = None  # trainer 4's attack (market.ml.attacks) when it is the aggregator's account
-    aimed: bool = False  # v aimed at an own account: bounded by the median cap, not zero (see the module docstring)
+    aimed: bool = False  # v aimed at an own account: bounded by §7 and the median cap, not zero (module docstring)
 
     @property
     def trainer_side(self) -> bool:
@@ -477,9 +477,10 @@ def _capped_share(s: Setup, out: Outcome) -> int:
     cap = 0
     for r in range(1, len(out.ledger.rewards) + 1):
         round_budget = budget // rounds if r < rounds else budget - (rounds - 1) * (budget // rounds)
-        accepted, excluded = (sum(1 for f in settling[r] if f == flag) for flag in (0, 3))
-        if excluded and accepted <= few_accepted(accepted + excluded):
-            cap += round_budget // (accepted + excluded)
+        flags = settling[r]
+        accepted = flags.count(0)
+        if pays_equally(flags):
+            cap += round_budget // (accepted + flags.count(3))
         else:
             cap += round_budget // max(1, (accepted + 1) // 2)
     return cap

@@ -17,17 +17,22 @@ def few_accepted(n: int) -> int:
     return max(1, n // FEW_ACCEPTED_DIVISOR)
 
 
+def pays_equally(flags: Sequence[int]) -> bool:
+    """Whether the round pays its accepted (flag 0) and excluded (flag 3) slots equally: some are excluded and at
+    most `few_accepted(N)` of the N of both are accepted (what a v aimed against the honest updates gives)."""
+    accepted, excluded = sum(f == 0 for f in flags), sum(f == 3 for f in flags)
+    return excluded > 0 and accepted <= few_accepted(accepted + excluded)
+
+
 def round_weights(flags: Sequence[int], scores: Sequence[int]) -> list[int]:
     """Each slot's weight in the split of a posted round (all 0: the round spends nothing).
 
-    With excluded slots (flag 3) and at most `few_accepted(N)` accepted (flag 0) of the N of both: 1 for each
-    of both, since so few accepted is what a v aimed against the honest updates gives. Otherwise the accepted
-    by max(score, 0), or 1 each when no score is positive.
+    When `pays_equally`: 1 for each accepted (flag 0) and excluded (flag 3) slot. Otherwise the accepted by
+    max(score, 0), or 1 each when no score is positive.
     """
+    if pays_equally(flags):
+        return [int(f in (0, 3)) for f in flags]
     accepted = [f == 0 for f in flags]
-    excluded = [f == 3 for f in flags]
-    if any(excluded) and sum(accepted) <= few_accepted(sum(accepted) + sum(excluded)):
-        return [int(a or x) for a, x in zip(accepted, excluded, strict=True)]
     weights = [max(int(s), 0) if ok else 0 for s, ok in zip(scores, accepted, strict=True)]
     return weights if any(weights) else [int(ok) for ok in accepted]
 

@@ -117,9 +117,9 @@ def run_project(chain: Chain, storage: Storage, task: str, node: type[Aggregator
 
 
 @pytest.mark.slow
-def test_a_model_changed_outside_the_proof_view_is_caught(tmp_path: Path) -> None:
-    chain = Chain.in_process()
-    ctx = run_project(chain, LocalStorage(tmp_path), "digits-mlp", aggregator_storage=TamperingStorage(tmp_path))
+@pytest.mark.anvil
+def test_a_model_changed_outside_the_proof_view_is_caught(anvil_chain: Chain, tmp_path: Path) -> None:
+    ctx = run_project(anvil_chain, LocalStorage(tmp_path), "digits-mlp", aggregator_storage=TamperingStorage(tmp_path))
     off, length = ctx.params.view_offset, ctx.params.view_len
     assert not off <= TAMPERED < off + length and length < ctx.numel  # the proof never sees this parameter
     audit = audit_project(ctx)

@@ -1,0 +1,91 @@
+"""A trainer checks the round's committed v before it submits (PROTOCOL §4, Trust model): where the validation set
+is published, an aimed v (here -v, with the aggregator's own account sign-flipping its update so that it alone is
+along it) never receives an honest trainer's work, and an honest v loses nobody."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from aggregator.node import AggregatorNode, Opened, RoundResult
+from market.chain.client import Chain
+from market.chain.marketplace import Marketplace, State
+from market.dev.demo import DemoConfig, accounts, project_file
+from market.ml.tasks import dirichlet_partition
+from market.parties.context import ProjectContext, load_context
+from market.parties.owner import create_project
+from market.parties.trainer_node import TrainerNode
+from market.storage import LocalStorage
+
+pytestmark = [pytest.mark.slow, pytest.mark.anvil]
+
+HONEST = 3
+
+
+class NegatedDirection(AggregatorNode):
+    """Commits to, and scores with, minus the validation direction: every check of the proof passes."""
+
+    def direction(self, g_prev: torch.Tensor) -> torch.Tensor:
+        return -super().direction(g_prev)
+
+
+def play(chain: Chain, tmp_path: Path, node: type[AggregatorNode]) -> tuple[ProjectContext, list[TrainerNode], list[list[str]]]:
+    """Two rounds of a project of three honest trainers (the default node) and the aggregator's own account (slot 3,
+    sign-flipping its update, no check), aggregated by `node`; every node's step per round, as text."""
+    cfg = DemoConfig(trainers=HONEST + 1, attackers=0, rounds=2, withhold_round=0)
+    owner, agg_acct, *trainer_accts = accounts(chain, cfg.trainers)
+    market = Marketplace.deploy(chain, owner)
+    storage = LocalStorage(tmp_path)
+    pid = create_project(market, storage, project_file(cfg), owner, agg_acct.address).pid
+    ctx = load_context(market, storage, pid)
+    aggregator = node(ctx, agg_acct)
+    market.bond(pid, agg_acct)
+    parts = dirichlet_partition(ctx.task.train.y.numpy(), cfg.trainers, cfg.alpha, cfg.seed)
+    trainers = [TrainerNode(ctx, acct, ctx.task.train.subset(parts[i]), attack=None if i < HONEST else "sign_flip")
+                for i, acct in enumerate(trainer_accts)]
+    trainers[HONEST].check_direction = False  # the coalition's account submits along the v it knows
+    for trainer in trainers:
+        trainer.step()
+    market.start(pid, owner)
+    steps = []
+    for _ in range(cfg.rounds):
+        assert isinstance(aggregator.step(), Opened)
+        steps.append([str(t.step()) for t in trainers])
+        done = aggregator.step()
+        if not isinstance(done, RoundResult):  # somebody declined: the window has to close first
+            chain.time_travel(market.project(pid).deadline - chain.now() + 1)
+            done = aggregator.step()
+        assert isinstance(done, RoundResult), done
+    assert market.project(pid).state == State.FINISHED
+    for trainer in trainers:
+        trainer.step()  # settles: claims rewards, withdraws the stake
+    return ctx, trainers, steps
+
+
+def test_an_aimed_direction_receives_no_honest_update(anvil_chain: Chain, tmp_path: Path) -> None:
+    ctx, trainers, steps = play(anvil_chain, tmp_path, NegatedDirection)
+    market, pid = ctx.market, ctx.pid
+    for r, row in enumerate(steps, start=1):
+        for text in row[:HONEST]:  # each honest trainer said why, and committed nothing the owner could take
+            assert text.startswith(f"round {r}: declined, the committed v is not the validation direction"), text
+        assert row[HONEST].startswith(f"round {r}: submitted"), row[HONEST]
+        commitments = market.round_state(pid, r).commitments
+        assert [c != 0 for c in commitments] == [False] * HONEST + [True]
+    honest = {t.signer.address for t in trainers[:HONEST]}
+    assert not [e for e in market.events("UpdateCommitted", pid) if e.args["trainer"] in honest]
+    stake = market.project(pid).params.stake
+    for t in trainers[:HONEST]:  # stake back in full, nothing earned, nothing lost
+        p = market.participant(pid, t.signer.address)
+        assert (p.stake, p.rewards) == (0, 0)
+        withdrawn = [e for e in market.events("StakeWithdrawn", pid) if e.args["trainer"] == t.signer.address]
+        assert [int(e.args["amount"]) for e in withdrawn] == [stake]
+
+
+def test_an_honest_direction_is_checked_and_everyone_submits(anvil_chain: Chain, tmp_path: Path) -> None:
+    ctx, trainers, steps = play(anvil_chain, tmp_path, AggregatorNode)
+    for r, row in enumerate(steps, start=1):
+        assert all(text.startswith(f"round {r}: submitted") for text in row), row
+        assert all(c != 0 for c in ctx.market.round_state(ctx.pid, r).commitments)
+    assert all(t.checked_rounds == {1: True, 2: True} for t in trainers[:HONEST])

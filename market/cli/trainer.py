@@ -92,17 +92,25 @@ def run(
     poll: float = typer.Option(1.0, help="Seconds between looks at the chain."),
     flower_client: str = typer.Option("", help="Train with this Flower NumPyClient (module:attr, an instance or a "
                                                "zero-argument factory; importable from the working directory)."),
+    check_direction: bool = typer.Option(True, help="Before each submission, recompute the round's v where the "
+                                                    "validation set is published and decline a round whose committed "
+                                                    "v is another (PROTOCOL §4)."),
     accept_insecure_keys: bool = ACCEPT_INSECURE_KEYS,
 ) -> None:
     """Join (once the project's verifier is checked as `join` does), train and submit in every round until the
-    project ends, then claim and withdraw (resumes after a restart). With --flower-client, each round the client's
-    fit gets the global model and the project's hyper-parameters, and its parameters minus the model are the update."""
+    project ends, then claim and withdraw (resumes after a restart). A round whose committed v is not the validation
+    direction recomputed here gets no update (where the validation set is published; else v is the owner's word).
+    With --flower-client, each round the client's fit gets the global model and the project's hyper-parameters, and
+    its parameters minus the model are the update."""
     from market.chain.marketplace import Status
+    from market.parties.audit import validation_published
     from market.parties.context import load_context
     from market.parties.trainer_node import TrainerNode
 
     s = session()
     ctx = load_context(s.marketplace, s.storage, pid)
+    if check_direction and not validation_published(ctx):
+        console.print(f"project {pid}'s validation set is not published here: its v is the owner's word, unchecked")
     if s.marketplace.participant(pid, s.signer.address).status == Status.NONE:  # the node will join
         _check_verifier(ctx, accept_insecure_keys)
     flower = None
@@ -111,7 +119,7 @@ def run(
 
         flower = FlowerTrainer(load_client(flower_client), ctx.layout, f"Flower client {flower_client}")
     node = TrainerNode(ctx, s.signer, _data(ctx, data, partition), attack=attack or None, withhold=frozenset(withhold),
-                       flower=flower)
+                       flower=flower, check_direction=check_direction)
     node.run(poll_s=poll, log=lambda line: console.print(f"[dim]{node.signer.address[:10]}[/dim] {line}"))
 
 

@@ -55,13 +55,14 @@ def evaluate(build: Callable[[], nn.Module], flat: torch.Tensor, data: Split) ->
 
 
 def loss_gradient(build: Callable[[], nn.Module], flat: torch.Tensor, data: Split) -> torch.Tensor:
-    """Flat float32 gradient of the mean cross-entropy loss on `data` at the flat weights."""
-    model = _model_at(build, flat, torch.device("cpu"))
+    """Flat float64 gradient of the mean cross-entropy loss on `data` at the flat weights. Float64 throughout, so
+    that machines whose kernels sum in another order still quantize v alike (PROTOCOL §4: anyone recomputes it)."""
+    model = _model_at(build, flat, torch.device("cpu")).double()
     model.zero_grad(set_to_none=True)
-    F.cross_entropy(model(data.x), data.y).backward()
+    F.cross_entropy(model(data.x.double()), data.y).backward()
     grads = []
     for name, p in model.named_parameters():
         if p.grad is None:
             raise ConfigError(f"model parameter {name!r} takes no part in the loss, so it has no gradient")
         grads.append(p.grad.reshape(-1))
-    return torch.cat(grads).to(torch.float32)
+    return torch.cat(grads)

@@ -198,6 +198,20 @@ def validation_published(ctx: ProjectContext) -> bool:
     return ctx.task.spec_hash() == ctx.manifest.spec_hash
 
 
+def recomputed_direction(ctx: ProjectContext, g_prev: torch.Tensor) -> torch.Tensor:
+    """v at g_prev on the project's validation split (PROTOCOL §4), as the aggregator must commit it."""
+    return validation_direction(ctx.task.build_model, g_prev, ctx.task.val, ctx.manifest.view, ctx.manifest.quant)
+
+
+def direction_holds(ctx: ProjectContext, g_prev: torch.Tensor, v_commit: int) -> bool | None:
+    """Whether `v_commit` commits to the v recomputed at g_prev (None: the validation set is not published here,
+    so only the owner can tell). The commitment is unsalted, so this needs no reveal: a trainer checks before it
+    submits."""
+    if not validation_published(ctx):
+        return None
+    return commit(recomputed_direction(ctx, g_prev), ctx.manifest.quant) == v_commit
+
+
 def parameter_name(layout: Sequence[ParamSlot], index: int) -> str:
     """A flat parameter index as `name[i, j]` in the model's layout."""
     for p in layout:
@@ -355,7 +369,7 @@ class Auditor:
             if checks["v"] == MATCH:
                 checks["v"] = NOT_AUDITABLE
             return revealed
-        v = validation_direction(c.task.build_model, g_prev, c.task.val, c.manifest.view, quant)
+        v = recomputed_direction(c, g_prev)
         if commit(v, quant) != v_commit:
             find(None, "v", f"v recomputed at g({r - 1}) on the task's validation split does not hash to the round's "
                             "vCommit" + (f"; {describe_difference(v, revealed)}" if revealed is not None else ""))

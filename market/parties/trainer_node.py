@@ -28,6 +28,7 @@ from market.ml import attacks
 from market.ml.tasks.base import Split
 from market.ml.tasks.owndata import check_fits
 from market.ml.training import local_update
+from market.parties.audit import direction_holds
 from market.parties.context import ProjectContext
 from market.protocol.blob import UpdateHeader, decode, encode
 from market.protocol.commitment import commit_view, pack
@@ -142,6 +143,18 @@ class Unavailable:
 
 
 @dataclass(frozen=True)
+class Declined:
+    """The round's committed v is not the validation direction recomputed here (PROTOCOL §4): a v aimed against
+    the honest updates would exclude this one and leave its work unpaid in the owner's hands, so it is not sent."""
+
+    round: int
+
+    def __str__(self) -> str:
+        return (f"round {self.round}: declined, the committed v is not the validation direction recomputed at "
+                f"g({self.round - 1}) on the published validation set (PROTOCOL §4); nothing submitted")
+
+
+@dataclass(frozen=True)
 class Refused:
     """The contract refused this step's transaction, a race the next step may resolve (see `TrainerNode.run`)."""
 
@@ -152,7 +165,7 @@ class Refused:
 
 
 #: What one step of the trainer can do.
-Step = Joined | Submitted | Cured | NothingToCopy | Settled | Waiting | Ended
+Step = Joined | Submitted | Declined | Cured | NothingToCopy | Settled | Waiting | Ended
 
 
 class TrainerNode:
@@ -160,11 +173,13 @@ class TrainerNode:
 
     def __init__(self, ctx: ProjectContext, signer: LocalAccount, data: Split, attack: str | None = None,
                  auto_join: bool = True, settle: bool = True, withhold: frozenset[int] = frozenset(),
-                 flower: FlowerTrainer | None = None) -> None:
+                 flower: FlowerTrainer | None = None, check_direction: bool = True) -> None:
         """`flower`, when given, trains in place of market.ml.training (a Flower NumPyClient; `data` is then only
-        checked against the schema). `withhold` names rounds in which the trainer reveals its update but never
-        uploads the blob (a misbehaviour the demo and `bench adversary` use: the aggregator rejects it, the trainer cures). DataMismatch
-        unless `data` fits the task's schema (features, classes), so a misfit trainer never stakes."""
+        checked against the schema). `check_direction`: before each submission, recompute the round's v where the
+        validation set is published and decline a round whose committed v is another (Trust model). `withhold`
+        names rounds in which the trainer reveals its update but never uploads the blob (a misbehaviour the demo and
+        `bench adversary` use: the aggregator rejects it, the trainer cures). DataMismatch unless `data` fits the
+        task's schema (features, classes), so a misfit trainer never stakes."""
         spec = attacks.get_attack(attack, solo=True) if attack is not None else None
         check_fits(data.x.numpy(), data.y.numpy(), ctx.task.features, ctx.task.num_classes, "the trainer's data")
         self.ctx = ctx
@@ -175,6 +190,9 @@ class TrainerNode:
         self.settle_at_end = settle
         self.withhold = withhold
         self.flower = flower
+        self.check_direction = check_direction
+        #: Per round checked: whether its committed v was the one recomputed here (None: not published, unchecked).
+        self.checked_rounds: dict[int, bool | None] = {}
         #: The clip rate of this trainer's update per round, as last computed (reported in `Submitted`).
         self.clip_rates: dict[int, float] = {}
         self.data = spec.poison(data, ctx.task.num_classes) if spec is not None and spec.poison is not None else data
@@ -260,6 +278,15 @@ class TrainerNode:
         flat = quantize(update, c.manifest.quant).reshape(-1)
         return pack(flat[c.params.view_offset : c.params.view_offset + c.params.view_len], c.manifest.quant)
 
+    def direction_holds(self, round_: int, v_commit: int) -> bool:
+        """False only when the check is on, the validation set is published and `v_commit` is not the v recomputed
+        at g(round-1); computed once per round."""
+        if not self.check_direction:
+            return True
+        if round_ not in self.checked_rounds:
+            self.checked_rounds[round_] = direction_holds(self.ctx, self.ctx.global_model(round_ - 1), v_commit)
+        return self.checked_rounds[round_] is not False
+
     def cure(self, round_: int) -> Cured:
         """Answer a rejection (flag 2) of this round's update: publish the proof view on chain (PROTOCOL.md §5)."""
         c = self.ctx
@@ -310,6 +337,8 @@ class TrainerNode:
             state = c.market.round_state(c.pid, project.round)
             if c.market.chain.now() <= project.deadline:
                 if state.pending >> part.slot & 1:
+                    if not self.direction_holds(project.round, state.v_commit):
+                        return Declined(project.round)
                     cid = self.submit(project.round)
                 elif state.commitments[part.slot] == 0:  # committed, not revealed: a restart in between
                     cid = self.reveal(project.round)
@@ -375,5 +404,5 @@ class TrainerNode:
                 last = str(result)
             if finished:
                 return
-            if isinstance(result, (NothingToCopy, Waiting, Ended, Unavailable, Refused)):
+            if isinstance(result, (Declined, NothingToCopy, Waiting, Ended, Unavailable, Refused)):
                 time.sleep(poll_s)

@@ -36,14 +36,19 @@ ROUND_CLAIMS: tuple[Claim, ...] = (
           "the circuit recomputes the screens, the direction test, Multi-Krum and the Shapley scores of the "
           "novel inner products from the committed updates; only copies and low updates are slashed"),
     Claim("money split", Basis.PROVEN, "nobody",
-          "the contract pays the round budget by max(score, 0), equally when no score is positive"),
+          "the contract pays the round budget by max(score, 0), equally when no score is positive, and over the "
+          "accepted and excluded equally when at most max(1, N // 4) of their N are accepted"),
     Claim("invalid or unavailable blob (flag 2)", Basis.DISPUTABLE, "aggregator",
           "not proven, so the post waits one post window in which the trainer can cure by publishing its view "
           "on chain; then the aggregator must re-post with it or lose its bond to the round's submitters"),
     Claim("validation direction v", Basis.TRUSTED, "aggregator and owner",
-          "committed before submissions; computed from the owner's validation set, which nobody else sees"),
-    Claim("new global model g(r)", Basis.AUDITABLE, "aggregator",
-          "not proven; anyone can average the accepted blobs in storage and compare with g(r)"),
+          "proven normalised, committed before submissions; where the validation set is published, each trainer "
+          "node recomputes it and declines a round committed to another; else computed from the owner's "
+          "validation set, which nobody else sees"),
+    Claim("new global model g(r) over the proof view", Basis.PROVEN, "nobody",
+          "the circuit proves it is the previous one plus the floored mean of the accepted views"),
+    Claim("new global model g(r) outside the proof view", Basis.AUDITABLE, "aggregator",
+          "not proven; anyone can average the accepted blobs in storage and compare with g(r) (fedmarket audit)"),
     Claim("data availability of blobs", Basis.DISPUTABLE, "trainers and aggregator",
           "storage cannot prove that a blob was served; a rejected trainer makes its proof view available on chain "
           "(the rest of a model larger than the view still rests on storage)"),

@@ -99,7 +99,7 @@ def run(
 ) -> None:
     """Join (once the project's verifier is checked as `join` does), train and submit in every round until the
     project ends, then claim and withdraw (resumes after a restart). A round whose committed v is not the validation
-    direction recomputed here gets no update (where the validation set is published; else v is the owner's word).
+    direction recomputed here gets no update.
     With --flower-client, each round the client's fit gets the global model and the project's hyper-parameters, and
     its parameters minus the model are the update."""
     from market.chain.marketplace import Status
@@ -110,7 +110,8 @@ def run(
     s = session()
     ctx = load_context(s.marketplace, s.storage, pid)
     if check_direction and not validation_published(ctx):
-        console.print(f"project {pid}'s validation set is not published here: its v is the owner's word, unchecked")
+        console.print(f"project {pid}'s task here is not the manifest's (spec hash differs): its v cannot be "
+                      "recomputed, so rounds are submitted unchecked")
     if s.marketplace.participant(pid, s.signer.address).status == Status.NONE:  # the node will join
         _check_verifier(ctx, accept_insecure_keys)
     flower = None

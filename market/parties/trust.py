@@ -41,14 +41,17 @@ ROUND_CLAIMS: tuple[Claim, ...] = (
     Claim("invalid or unavailable blob (flag 2)", Basis.DISPUTABLE, "aggregator",
           "not proven, so the post waits one post window in which the trainer can cure by publishing its view "
           "on chain; then the aggregator must re-post with it or lose its bond to the round's submitters"),
-    Claim("validation direction v", Basis.TRUSTED, "aggregator and owner",
-          "proven normalised, committed before submissions; where the validation set is published, each trainer "
-          "node recomputes it and declines a round committed to another; else computed from the owner's "
-          "validation set, which nobody else sees"),
+    Claim("validation direction v", Basis.AUDITABLE, "aggregator and owner",
+          "proven normalised, committed (unsalted) before submissions; the validation set is published, so each "
+          "trainer node recomputes v before it submits and declines a round committed to another, and "
+          "fedmarket audit recomputes it after the fact"),
     Claim("new global model g(r) over the proof view", Basis.PROVEN, "nobody",
           "the circuit proves it is the previous one plus the floored mean of the accepted views"),
     Claim("new global model g(r) outside the proof view", Basis.AUDITABLE, "aggregator",
           "not proven; anyone can average the accepted blobs in storage and compare with g(r) (fedmarket audit)"),
+    Claim("soundness of the round proofs", Basis.TRUSTED, "the key ceremony's contributors",
+          "Groth16 keys are sound if one contributor to their ceremony was honest; development keys have a single "
+          "maker who could forge proofs (docs/ZK.md; trainer join refuses them off a development chain)"),
     Claim("data availability of blobs", Basis.DISPUTABLE, "trainers and aggregator",
           "storage cannot prove that a blob was served; a rejected trainer makes its proof view available on chain "
           "(the rest of a model larger than the view still rests on storage)"),

@@ -85,12 +85,13 @@ def test_one_definition_per_attack_for_every_caller() -> None:
 
 def test_names_and_solo_choices() -> None:
     """The trainer daemon is offered neither group attacks nor free riders that need the market's history."""
-    group_or_history = {"collusion", "alie", "ipm", "free_rider_step", "free_rider_stale", "free_rider_mix"}
+    group_or_history = {"collusion", "alie", "ipm", "free_rider_step", "free_rider_stale", "free_rider_mix", "free_rider_direction"}
     assert tuple(n for n in ATTACKS if n not in group_or_history) == SOLO_ATTACKS
     for name in group_or_history:
         with pytest.raises(ConfigError, match="choose one of sign_flip, scaling"):
             get_attack(name, solo=True)
-    assert all(ATTACKS[n].history and not ATTACKS[n].trains for n in ("free_rider_step", "free_rider_stale", "free_rider_mix"))
+    history = ("free_rider_step", "free_rider_stale", "free_rider_mix", "free_rider_direction")
+    assert all(ATTACKS[n].history and not ATTACKS[n].trains for n in history)
 
 
 def rel_sq_dist(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -139,6 +140,12 @@ def test_free_riders_replay_the_market_history() -> None:
     assert out[0] is previous[0] and rel_sq_dist(out[2], out[1]) > 0.05  # two step free riders are no copies
     with pytest.raises(ConfigError, match="history"):
         craft("free_rider_mix", [previous[0], *zeros], [1], seed=0)  # round 1: nothing to replay
+    with pytest.raises(ConfigError, match="validation direction"):
+        craft("free_rider_direction", [previous[0], *zeros], [1], seed=0, history=h)  # a history without it
+    direction = torch.randn(4000, generator=gen)
+    out = craft("free_rider_direction", [previous[0], *zeros], [1], seed=0, history=History(step, previous, 30.0, direction))
+    assert float(torch.nn.functional.cosine_similarity(out[1], direction, dim=0)) > 0.95
+    assert abs(float(out[1].norm()) / 30.0 - (1 + FREE_RIDER_NOISE**2) ** 0.5) < 0.02
 
 
 def test_names_import_without_torch() -> None:

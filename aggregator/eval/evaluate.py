@@ -58,7 +58,7 @@ from aggregator.rules.round import aggregate_round
 from market.ml.attacks import ATTACKS, History, craft, get_attack
 from market.ml.tasks import Task, digits_task, dirichlet_partition, flatten, task_from_files
 from market.ml.tasks.base import Split
-from market.ml.training import evaluate, local_update
+from market.ml.training import evaluate, local_update, loss_gradient
 from market.protocol.manifest import HyperParams, RuleConfig, RuleName
 from market.protocol.money import round_weights, weight_shares
 from market.protocol.quant import QuantSpec, dequantize, fit_scale_log2, quantize
@@ -158,11 +158,12 @@ def submission_order(n: int, attack: str | None, attackers: list[int], seed: int
     return seq
 
 
-def published(g_prev: torch.Tensor, g: torch.Tensor, q: torch.Tensor, spec: QuantSpec) -> History:
-    """What a round leaves the market: the global step g - g_prev, the submitted updates (dequantized)
-    and the median of their norms."""
+def published(g_prev: torch.Tensor, g: torch.Tensor, q: torch.Tensor, spec: QuantSpec, task: Task) -> History:
+    """What a round leaves the market: the global step g - g_prev, the submitted updates (dequantized),
+    the median of their norms, and minus the validation-loss gradient at g (the split is published, §4)."""
     previous = tuple(dequantize(row, spec) for row in q)
-    return History(g - g_prev, previous, float(np.median([float(u.norm()) for u in previous])))
+    direction = -loss_gradient(task.build_model, g, task.val).to(torch.float32)
+    return History(g - g_prev, previous, float(np.median([float(u.norm()) for u in previous])), direction)
 
 
 def simulate(
@@ -206,7 +207,7 @@ def simulate(
         seq = submission_order(len(present), attack, bad, cfg.seed * 104_729 + r)
         step = float_step(g, g_prev, view, cfg.spec)
         out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, rule, seq, step=step)
-        history = published(g, out.new_global, q, cfg.spec)
+        history = published(g, out.new_global, q, cfg.spec, task)
         g_prev, g = g, out.new_global
         ejected |= {i for i, f in zip(present, out.flags) if f == 1}
         curve.append(evaluate(build, g, task.test)[1])

@@ -17,7 +17,9 @@ Free riders of honest size train nothing and replay what the market already has:
 step g(r-1) - g(r-2), a previous round's update, or a mix of these, rescaled to the median norm of
 the previous round's submissions, plus FREE_RIDER_NOISE times that norm of noise. They need the
 market's history (`History`), so they are absent in round 1 and the trainer daemon, which does not
-give them one, does not offer them. The transformations below are pure. This module imports torch
+give them one, does not offer them. One more needs no update at all: every project publishes its
+validation split (PROTOCOL §4), so minus the validation-loss gradient at g(r-1), the direction the
+scores measure, is known before a round; `free_rider_direction` submits it. The transformations below are pure. This module imports torch
 only inside its functions, so that reading the names (`fedmarket --help`) stays fast.
 """
 
@@ -160,11 +162,13 @@ def free_rider_mix(
 class History:
     """What the market has published before a round, from round 2 on: `step` the last global step
     g(r-1) - g(r-2) (flat, full model), `previous` the updates submitted in the previous round (as
-    published, any order) and `norm` the median of their norms."""
+    published, any order), `norm` the median of their norms and `direction` minus the validation-loss
+    gradient at g(r-1) (flat, full model; anyone computes it from the published validation split)."""
 
     step: torch.Tensor
     previous: tuple[torch.Tensor, ...]
     norm: float
+    direction: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -249,6 +253,14 @@ def _alie(ctx: AttackContext) -> torch.Tensor:
     return jitter(alie(ctx.honest_cloud(), alie_z(ctx.n, max(1, len(ctx.group)))), JITTER, ctx.seed)
 
 
+def _direction(ctx: AttackContext) -> torch.Tensor:
+    """`free_rider_step` of the published validation direction instead of the last step."""
+    h = ctx.past()
+    if h.direction is None:
+        raise ConfigError("this attack needs the validation direction at g(r-1) in the market's history")
+    return free_rider_step(h.direction, h.norm, ctx.seed)
+
+
 def _mix(ctx: AttackContext) -> torch.Tensor:
     """`free_rider_mix` of the market's history."""
     h = ctx.past()
@@ -277,6 +289,8 @@ ATTACKS: dict[str, Attack] = {
                                trains=False, free_rider=True, history=True),
     "free_rider_mix": Attack("from round 2: a random mix of the last step and previous updates, plus noise", _mix,
                              trains=False, free_rider=True, history=True),
+    "free_rider_direction": Attack("from round 2: the published validation direction at the median norm, plus noise",
+                                   _direction, trains=False, free_rider=True, history=True),
 }
 #: Attacks a single trainer can mount on its own with only its own data and round (the trainer daemon's);
 #: the evaluation also has group attacks and free riders that replay the market's history.

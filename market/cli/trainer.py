@@ -92,8 +92,8 @@ def run(
     poll: float = typer.Option(1.0, help="Seconds between looks at the chain."),
     flower_client: str = typer.Option("", help="Train with this Flower NumPyClient (module:attr, an instance or a "
                                                "zero-argument factory; importable from the working directory)."),
-    check_direction: bool = typer.Option(True, help="Before each submission, recompute the round's v where the "
-                                                    "validation set is published and decline a round whose committed "
+    check_direction: bool = typer.Option(True, help="Before each submission, recompute the round's v on the "
+                                                    "published validation split and decline a round whose committed "
                                                     "v is another (PROTOCOL §4)."),
     accept_insecure_keys: bool = ACCEPT_INSECURE_KEYS,
 ) -> None:

@@ -204,8 +204,8 @@ def recomputed_direction(ctx: ProjectContext, g_prev: torch.Tensor) -> torch.Ten
 
 
 def direction_holds(ctx: ProjectContext, g_prev: torch.Tensor, v_commit: int) -> bool | None:
-    """Whether `v_commit` commits to the v recomputed at g_prev (None: the validation set is not published here,
-    so only the owner can tell). The commitment is unsalted, so this needs no reveal: a trainer checks before it
+    """Whether `v_commit` commits to the v recomputed at g_prev (None: the task built here is not the manifest's, so
+    v cannot be recomputed). The commitment is unsalted, so this needs no reveal: a trainer checks before it
     submits."""
     if not validation_published(ctx):
         return None

@@ -175,8 +175,8 @@ class TrainerNode:
                  auto_join: bool = True, settle: bool = True, withhold: frozenset[int] = frozenset(),
                  flower: FlowerTrainer | None = None, check_direction: bool = True) -> None:
         """`flower`, when given, trains in place of market.ml.training (a Flower NumPyClient; `data` is then only
-        checked against the schema). `check_direction`: before each submission, recompute the round's v where the
-        validation set is published and decline a round whose committed v is another (Trust model). `withhold`
+        checked against the schema). `check_direction`: before each submission, recompute the round's v on the
+        published validation split and decline a round whose committed v is another (Trust model). `withhold`
         names rounds in which the trainer reveals its update but never uploads the blob (a misbehaviour the demo and
         `bench adversary` use: the aggregator rejects it, the trainer cures). DataMismatch unless `data` fits the
         task's schema (features, classes), so a misfit trainer never stakes."""
@@ -279,8 +279,8 @@ class TrainerNode:
         return pack(flat[c.params.view_offset : c.params.view_offset + c.params.view_len], c.manifest.quant)
 
     def direction_holds(self, round_: int, v_commit: int) -> bool:
-        """False only when the check is on, the validation set is published and `v_commit` is not the v recomputed
-        at g(round-1); computed once per round."""
+        """False only when the check is on, v can be recomputed here and `v_commit` is not the v recomputed at
+        g(round-1); computed once per round."""
         if not self.check_direction:
             return True
         if round_ not in self.checked_rounds:

@@ -4,6 +4,7 @@ along it) never receives an honest trainer's work, and an honest v loses nobody.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from aggregator.node import AggregatorNode, Opened, RoundResult
 from market.chain.client import Chain
 from market.chain.marketplace import Marketplace, State
 from market.dev.demo import DemoConfig, accounts, project_file
-from market.ml.tasks import dirichlet_partition
+from market.ml.attacks import label_flip
+from market.ml.tasks import BUILTIN, Task, digits_task, dirichlet_partition
 from market.parties.context import ProjectContext, load_context
 from market.parties.owner import create_project
 from market.parties.trainer_node import TrainerNode
@@ -31,10 +33,11 @@ class NegatedDirection(AggregatorNode):
         return -super().direction(g_prev)
 
 
-def play(chain: Chain, tmp_path: Path, node: type[AggregatorNode]) -> tuple[ProjectContext, list[TrainerNode], list[list[str]]]:
-    """Two rounds of a project of three honest trainers (the default node) and the aggregator's own account (slot 3,
-    sign-flipping its update, no check), aggregated by `node`; every node's step per round, as text."""
-    cfg = DemoConfig(trainers=HONEST + 1, attackers=0, rounds=2, withhold_round=0)
+def play(chain: Chain, tmp_path: Path, node: type[AggregatorNode], honest: int = HONEST,
+         own_attack: str = "sign_flip") -> tuple[ProjectContext, list[TrainerNode], list[list[str]]]:
+    """Two rounds of a four-slot project: `honest` honest trainers (the default node), then the aggregator's own
+    accounts (mounting `own_attack`, no check), aggregated by `node`; every node's step per round, as text."""
+    cfg = DemoConfig(trainers=4, attackers=0, rounds=2, withhold_round=0)
     owner, agg_acct, *trainer_accts = accounts(chain, cfg.trainers)
     market = Marketplace.deploy(chain, owner)
     storage = LocalStorage(tmp_path)
@@ -43,9 +46,10 @@ def play(chain: Chain, tmp_path: Path, node: type[AggregatorNode]) -> tuple[Proj
     aggregator = node(ctx, agg_acct)
     market.bond(pid, agg_acct)
     parts = dirichlet_partition(ctx.task.train.y.numpy(), cfg.trainers, cfg.alpha, cfg.seed)
-    trainers = [TrainerNode(ctx, acct, ctx.task.train.subset(parts[i]), attack=None if i < HONEST else "sign_flip")
+    trainers = [TrainerNode(ctx, acct, ctx.task.train.subset(parts[i]), attack=None if i < honest else own_attack)
                 for i, acct in enumerate(trainer_accts)]
-    trainers[HONEST].check_direction = False  # the coalition's account submits along the v it knows
+    for own in trainers[honest:]:
+        own.check_direction = False  # the coalition's accounts submit along the v they know
     for trainer in trainers:
         trainer.step()
     market.start(pid, owner)
@@ -64,23 +68,50 @@ def play(chain: Chain, tmp_path: Path, node: type[AggregatorNode]) -> tuple[Proj
     return ctx, trainers, steps
 
 
-def test_an_aimed_direction_receives_no_honest_update(anvil_chain: Chain, tmp_path: Path) -> None:
-    ctx, trainers, steps = play(anvil_chain, tmp_path, NegatedDirection)
+def assert_no_honest_work_taken(ctx: ProjectContext, trainers: list[TrainerNode], honest: int) -> None:
+    """The honest trainers committed nothing in any round, earned nothing and withdrew their whole stake."""
     market, pid = ctx.market, ctx.pid
-    for r, row in enumerate(steps, start=1):
-        for text in row[:HONEST]:  # each honest trainer said why, and committed nothing the owner could take
-            assert text.startswith(f"round {r}: declined, the committed v is not the validation direction"), text
-        assert row[HONEST].startswith(f"round {r}: submitted"), row[HONEST]
-        commitments = market.round_state(pid, r).commitments
-        assert [c != 0 for c in commitments] == [False] * HONEST + [True]
-    honest = {t.signer.address for t in trainers[:HONEST]}
-    assert not [e for e in market.events("UpdateCommitted", pid) if e.args["trainer"] in honest]
+    for r in (1, 2):
+        assert [c != 0 for c in market.round_state(pid, r).commitments][:honest] == [False] * honest
+    addresses = {t.signer.address for t in trainers[:honest]}
+    assert not [e for e in market.events("UpdateCommitted", pid) if e.args["trainer"] in addresses]
     stake = market.project(pid).params.stake
-    for t in trainers[:HONEST]:  # stake back in full, nothing earned, nothing lost
+    for t in trainers[:honest]:
         p = market.participant(pid, t.signer.address)
         assert (p.stake, p.rewards) == (0, 0)
         withdrawn = [e for e in market.events("StakeWithdrawn", pid) if e.args["trainer"] == t.signer.address]
         assert [int(e.args["amount"]) for e in withdrawn] == [stake]
+
+
+def test_an_aimed_direction_receives_no_honest_update(anvil_chain: Chain, tmp_path: Path) -> None:
+    ctx, trainers, steps = play(anvil_chain, tmp_path, NegatedDirection)
+    for r, row in enumerate(steps, start=1):
+        for text in row[:HONEST]:  # each honest trainer said why
+            assert text.startswith(f"round {r}: declined, the committed v is not the validation direction"), text
+        assert row[HONEST].startswith(f"round {r}: submitted"), row[HONEST]
+    assert_no_honest_work_taken(ctx, trainers, HONEST)
+
+
+def poisoned_digits() -> Task:
+    """digits-softmax whose published validation split has its labels flipped (c -> 9 - c): an owner's choice that
+    the spec hash records, so v is that split's true gradient and passes every check of v itself."""
+    task = digits_task("softmax")
+    return dataclasses.replace(task, val=label_flip(task.val, task.num_classes),
+                               definition={**task.definition, "validation_labels": "flipped"})
+
+
+def test_a_poisoned_validation_split_receives_no_honest_update(anvil_chain: Chain, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # The owner publishes a validation split with flipped labels; its two own accounts train on flipped labels too,
+    # so they alone are along the (honestly computed) v, and with two accepted of four the few-accepted split of §7
+    # does not apply: the honest updates would be excluded and unpaid, their blobs with the owner.
+    monkeypatch.setitem(BUILTIN, "digits-softmax", poisoned_digits)
+    ctx, trainers, steps = play(anvil_chain, tmp_path, AggregatorNode, honest=2, own_attack="label_flip")
+    for r, row in enumerate(steps, start=1):
+        for text in row[:2]:
+            assert text.startswith(f"round {r}: declined, its update is against v"), text
+        assert all(text.startswith(f"round {r}: submitted") for text in row[2:]), row
+    assert_no_honest_work_taken(ctx, trainers, 2)
 
 
 def test_an_honest_direction_is_checked_and_everyone_submits(anvil_chain: Chain, tmp_path: Path) -> None:
@@ -88,4 +119,4 @@ def test_an_honest_direction_is_checked_and_everyone_submits(anvil_chain: Chain,
     for r, row in enumerate(steps, start=1):
         assert all(text.startswith(f"round {r}: submitted") for text in row), row
         assert all(c != 0 for c in ctx.market.round_state(ctx.pid, r).commitments)
-    assert all(t.checked_rounds == {1: True, 2: True} for t in trainers[:HONEST])
+    assert all(set(t.directions) == {1, 2} and all(v is not None for v in t.directions.values()) for t in trainers[:HONEST])

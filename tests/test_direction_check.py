@@ -1,6 +1,7 @@
-"""A trainer checks the round's committed v before it submits (PROTOCOL §4, Trust model): where the validation set
-is published, an aimed v (here -v, with the aggregator's own account sign-flipping its update so that it alone is
-along it) never receives an honest trainer's work, and an honest v loses nobody."""
+"""A trainer checks the round's committed v before it submits (PROTOCOL §4, Trust model): an aimed v (-v, with the
+aggregator's own account sign-flipping its update so that it alone is along it) never receives an honest trainer's
+work, nor does a poisoned validation split (its true gradient, with own accounts trained to match it) the work of a
+trainer that declines updates against v; an honest v goes on as before."""
 
 from __future__ import annotations
 
@@ -33,11 +34,12 @@ class NegatedDirection(AggregatorNode):
         return -super().direction(g_prev)
 
 
-def play(chain: Chain, tmp_path: Path, node: type[AggregatorNode], honest: int = HONEST,
-         own_attack: str = "sign_flip") -> tuple[ProjectContext, list[TrainerNode], list[list[str]]]:
-    """Two rounds of a four-slot project: `honest` honest trainers (the default node), then the aggregator's own
-    accounts (mounting `own_attack`, no check), aggregated by `node`; every node's step per round, as text."""
-    cfg = DemoConfig(trainers=4, attackers=0, rounds=2, withhold_round=0)
+def play(chain: Chain, tmp_path: Path, node: type[AggregatorNode], honest: int = HONEST, own_attack: str = "sign_flip",
+         rounds: int = 2, decline_against: bool = False) -> tuple[ProjectContext, list[TrainerNode], list[list[str]]]:
+    """`rounds` rounds of a four-slot project: `honest` honest trainers (the default node, `decline_against` as
+    given), then the aggregator's own accounts (mounting `own_attack`, no check), aggregated by `node`; every node's
+    step per round, as text."""
+    cfg = DemoConfig(trainers=4, attackers=0, rounds=rounds, withhold_round=0)
     owner, agg_acct, *trainer_accts = accounts(chain, cfg.trainers)
     market = Marketplace.deploy(chain, owner)
     storage = LocalStorage(tmp_path)
@@ -48,6 +50,8 @@ def play(chain: Chain, tmp_path: Path, node: type[AggregatorNode], honest: int =
     parts = dirichlet_partition(ctx.task.train.y.numpy(), cfg.trainers, cfg.alpha, cfg.seed)
     trainers = [TrainerNode(ctx, acct, ctx.task.train.subset(parts[i]), attack=None if i < honest else own_attack)
                 for i, acct in enumerate(trainer_accts)]
+    for t in trainers[:honest]:
+        t.decline_against = decline_against
     for own in trainers[honest:]:
         own.check_direction = False  # the coalition's accounts submit along the v they know
     for trainer in trainers:
@@ -68,10 +72,10 @@ def play(chain: Chain, tmp_path: Path, node: type[AggregatorNode], honest: int =
     return ctx, trainers, steps
 
 
-def assert_no_honest_work_taken(ctx: ProjectContext, trainers: list[TrainerNode], honest: int) -> None:
+def assert_no_honest_work_taken(ctx: ProjectContext, trainers: list[TrainerNode], honest: int, rounds: int) -> None:
     """The honest trainers committed nothing in any round, earned nothing and withdrew their whole stake."""
     market, pid = ctx.market, ctx.pid
-    for r in (1, 2):
+    for r in range(1, rounds + 1):
         assert [c != 0 for c in market.round_state(pid, r).commitments][:honest] == [False] * honest
     addresses = {t.signer.address for t in trainers[:honest]}
     assert not [e for e in market.events("UpdateCommitted", pid) if e.args["trainer"] in addresses]
@@ -89,7 +93,7 @@ def test_an_aimed_direction_receives_no_honest_update(anvil_chain: Chain, tmp_pa
         for text in row[:HONEST]:  # each honest trainer said why
             assert text.startswith(f"round {r}: declined, the committed v is not the validation direction"), text
         assert row[HONEST].startswith(f"round {r}: submitted"), row[HONEST]
-    assert_no_honest_work_taken(ctx, trainers, HONEST)
+    assert_no_honest_work_taken(ctx, trainers, HONEST, rounds=2)
 
 
 def poisoned_digits() -> Task:
@@ -104,14 +108,16 @@ def test_a_poisoned_validation_split_receives_no_honest_update(anvil_chain: Chai
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     # The owner publishes a validation split with flipped labels; its two own accounts train on flipped labels too,
     # so they alone are along the (honestly computed) v, and with two accepted of four the few-accepted split of §7
-    # does not apply: the honest updates would be excluded and unpaid, their blobs with the owner.
+    # does not apply: the honest updates would be excluded and unpaid, their blobs with the owner. A trainer that
+    # declines updates against v (decline_against, off by default) keeps its blob.
     monkeypatch.setitem(BUILTIN, "digits-softmax", poisoned_digits)
-    ctx, trainers, steps = play(anvil_chain, tmp_path, AggregatorNode, honest=2, own_attack="label_flip")
+    ctx, trainers, steps = play(anvil_chain, tmp_path, AggregatorNode, honest=2, own_attack="label_flip", rounds=1,
+                                decline_against=True)
     for r, row in enumerate(steps, start=1):
         for text in row[:2]:
             assert text.startswith(f"round {r}: declined, its update is against v"), text
         assert all(text.startswith(f"round {r}: submitted") for text in row[2:]), row
-    assert_no_honest_work_taken(ctx, trainers, 2)
+    assert_no_honest_work_taken(ctx, trainers, 2, rounds=1)
 
 
 def test_an_honest_direction_is_checked_and_everyone_submits(anvil_chain: Chain, tmp_path: Path) -> None:

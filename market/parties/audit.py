@@ -203,13 +203,10 @@ def recomputed_direction(ctx: ProjectContext, g_prev: torch.Tensor) -> torch.Ten
     return validation_direction(ctx.task.build_model, g_prev, ctx.task.val, ctx.manifest.view, ctx.manifest.quant)
 
 
-def direction_holds(ctx: ProjectContext, g_prev: torch.Tensor, v_commit: int) -> bool | None:
-    """Whether `v_commit` commits to the v recomputed at g_prev (None: the task built here is not the manifest's, so
-    v cannot be recomputed). The commitment is unsalted, so this needs no reveal: a trainer checks before it
-    submits."""
-    if not validation_published(ctx):
-        return None
-    return commit(recomputed_direction(ctx, g_prev), ctx.manifest.quant) == v_commit
+def recomputable_direction(ctx: ProjectContext, g_prev: torch.Tensor) -> torch.Tensor | None:
+    """`recomputed_direction`, or None where the task built here is not the manifest's. Its commitment is the round's
+    vCommit when v is honest, and vCommit is unsalted, so a trainer compares them before it submits."""
+    return recomputed_direction(ctx, g_prev) if validation_published(ctx) else None
 
 
 def parameter_name(layout: Sequence[ParamSlot], index: int) -> str:

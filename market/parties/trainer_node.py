@@ -28,10 +28,10 @@ from market.ml import attacks
 from market.ml.tasks.base import Split
 from market.ml.tasks.owndata import check_fits
 from market.ml.training import local_update
-from market.parties.audit import direction_holds
+from market.parties.audit import recomputable_direction
 from market.parties.context import ProjectContext
 from market.protocol.blob import UpdateHeader, decode, encode
-from market.protocol.commitment import commit_view, pack
+from market.protocol.commitment import commit, commit_view, pack
 from market.protocol.quant import clip_rate, quantize, refuse_clipping
 from market.storage import cid_from_bytes, cid_of, cid_to_bytes
 
@@ -144,14 +144,15 @@ class Unavailable:
 
 @dataclass(frozen=True)
 class Declined:
-    """The round's committed v is not the validation direction recomputed here (PROTOCOL §4): a v aimed against
-    the honest updates would exclude this one and leave its work unpaid in the owner's hands, so it is not sent."""
+    """The trainer sent nothing this round, and says why: the round's committed v is not the one recomputed here
+    (PROTOCOL §4), or its update is against v, so the direction test (§3) would exclude it unpaid and leave the
+    blob in the owner's hands either way."""
 
     round: int
+    reason: str
 
     def __str__(self) -> str:
-        return (f"round {self.round}: declined, the committed v is not the validation direction recomputed at "
-                f"g({self.round - 1}) on the published validation set (PROTOCOL §4); nothing submitted")
+        return f"round {self.round}: declined, {self.reason}; nothing submitted"
 
 
 @dataclass(frozen=True)
@@ -173,10 +174,11 @@ class TrainerNode:
 
     def __init__(self, ctx: ProjectContext, signer: LocalAccount, data: Split, attack: str | None = None,
                  auto_join: bool = True, settle: bool = True, withhold: frozenset[int] = frozenset(),
-                 flower: FlowerTrainer | None = None, check_direction: bool = True) -> None:
+                 flower: FlowerTrainer | None = None, check_direction: bool = True, decline_against: bool = False) -> None:
         """`flower`, when given, trains in place of market.ml.training (a Flower NumPyClient; `data` is then only
         checked against the schema). `check_direction`: before each submission, recompute the round's v on the
-        published validation split and decline a round whose committed v is another (Trust model). `withhold`
+        published validation split and decline a round whose committed v is another (Trust model).
+        `decline_against`: also keep an update that is against v (off by default: see `declines`). `withhold`
         names rounds in which the trainer reveals its update but never uploads the blob (a misbehaviour the demo and
         `bench adversary` use: the aggregator rejects it, the trainer cures). DataMismatch unless `data` fits the
         task's schema (features, classes), so a misfit trainer never stakes."""
@@ -191,8 +193,10 @@ class TrainerNode:
         self.withhold = withhold
         self.flower = flower
         self.check_direction = check_direction
-        #: Per round checked: whether its committed v was the one recomputed here (None: not published, unchecked).
-        self.checked_rounds: dict[int, bool | None] = {}
+        self.decline_against = decline_against
+        #: Per round checked: v recomputed here (None: the task here is not the manifest's, so unchecked).
+        self.directions: dict[int, torch.Tensor | None] = {}
+        self._update: tuple[int, torch.Tensor] | None = None  # the latest round's update, computed once
         #: The clip rate of this trainer's update per round, as last computed (reported in `Submitted`).
         self.clip_rates: dict[int, float] = {}
         self.data = spec.poison(data, ctx.task.num_classes) if spec is not None and spec.poison is not None else data
@@ -222,8 +226,17 @@ class TrainerNode:
         return None
 
     def update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor | None:
-        """This round's float update: honest local training (or the Flower client's fit), then the attack if any
-        (None: a copier with nothing to copy yet)."""
+        """This round's float update, on g(round-1) = `g_prev`: honest local training (or the Flower client's fit),
+        then the attack if any (None: a copier with nothing to copy yet). Kept for the round once made."""
+        if self._update is not None and self._update[0] == round_:
+            return self._update[1]
+        made = self._make_update(round_, g_prev)
+        if made is not None:
+            self._update = (round_, made)
+        return made
+
+    def _make_update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor | None:
+        """`update`, computed."""
         spec, me = self.attack_spec, self.signer.address
         victim = None
         if spec is not None and spec.copies:
@@ -278,14 +291,35 @@ class TrainerNode:
         flat = quantize(update, c.manifest.quant).reshape(-1)
         return pack(flat[c.params.view_offset : c.params.view_offset + c.params.view_len], c.manifest.quant)
 
-    def direction_holds(self, round_: int, v_commit: int) -> bool:
-        """False only when the check is on, v can be recomputed here and `v_commit` is not the v recomputed at
-        g(round-1); computed once per round."""
-        if not self.check_direction:
-            return True
-        if round_ not in self.checked_rounds:
-            self.checked_rounds[round_] = direction_holds(self.ctx, self.ctx.global_model(round_ - 1), v_commit)
-        return self.checked_rounds[round_] is not False
+    def declines(self, round_: int, v_commit: int) -> Declined | None:
+        """Where v can be recomputed here: Declined when `check_direction` and `v_commit` is not the v recomputed at
+        g(round-1), or when `decline_against` and this round's update is against it (`<v, u> <= 0` over the proof
+        view, as the circuit's direction test counts it: it would be excluded unpaid); else None, submit.
+
+        `decline_against` is off by default: a kept update leaves Multi-Krum's count of screened updates, which
+        sets its neighbour count k (PROTOCOL §3), so in a round where several honest updates are against an
+        honest v it would weaken the screen against scaled updates. It keeps a blob from a poisoned validation
+        split (whose true gradient passes the vCommit check) at that price."""
+        if not (self.check_direction or self.decline_against):
+            return None
+        c = self.ctx
+        if round_ not in self.directions:
+            self.directions[round_] = recomputable_direction(c, c.global_model(round_ - 1))
+        v = self.directions[round_]
+        if v is None:
+            return None
+        if self.check_direction and commit(v, c.manifest.quant) != v_commit:
+            return Declined(round_, f"the committed v is not the validation direction recomputed at g({round_ - 1}) "
+                                    "on the published validation split (PROTOCOL §4)")
+        update = self.update(round_, c.global_model(round_ - 1)) if self.decline_against else None
+        if update is None:
+            return None
+        view = quantize(update, c.manifest.quant).reshape(-1)[c.params.view_offset : c.params.view_offset + c.params.view_len]
+        a = int((view * v).sum())
+        if a <= 0:
+            return Declined(round_, f"its update is against v (<v, u> = {a}): the direction test would exclude it "
+                                    "unpaid, and the owner would hold its blob (PROTOCOL §3)")
+        return None
 
     def cure(self, round_: int) -> Cured:
         """Answer a rejection (flag 2) of this round's update: publish the proof view on chain (PROTOCOL.md §5)."""
@@ -337,8 +371,9 @@ class TrainerNode:
             state = c.market.round_state(c.pid, project.round)
             if c.market.chain.now() <= project.deadline:
                 if state.pending >> part.slot & 1:
-                    if not self.direction_holds(project.round, state.v_commit):
-                        return Declined(project.round)
+                    declined = self.declines(project.round, state.v_commit)
+                    if declined is not None:
+                        return declined
                     cid = self.submit(project.round)
                 elif state.commitments[part.slot] == 0:  # committed, not revealed: a restart in between
                     cid = self.reveal(project.round)

@@ -100,6 +100,8 @@ class EvalConfig:
     workers: int = 2
     rules: dict[str, RuleConfig] = field(default_factory=default_rules)
     sybil_rounds: int = 5
+    #: Honest trainers keep an update against v, as TrainerNode(decline_against=True) does (scripts/decline_against.py).
+    decline_against: bool = False
 
 
 def money_shares(scores: Sequence[int], accepted: Sequence[bool]) -> list[Fraction]:
@@ -186,14 +188,19 @@ def simulate(
         parts = [spec.poison(d, task.num_classes) if i in attackers else d for i, d in enumerate(parts)]
     ejected: set[int] = set()
     history: History | None = None
+
+    def idle() -> None:
+        """A round nobody submits to: the model stays."""
+        curve.append(curve[-1] if curve else evaluate(build, g, task.test)[1])
+        present_log.append([])
+        flag_log.append([])
+        score_log.append([])
+
     for r in range(cfg.rounds):
         waits = spec is not None and spec.history and history is None
         present = [i for i in range(len(parts)) if i not in ejected and not (waits and i in attackers)]
         if not present:  # everyone ejected: the market stops, the model stays
-            curve.append(curve[-1] if curve else evaluate(build, g, task.test)[1])
-            present_log.append([])
-            flag_log.append([])
-            score_log.append([])
+            idle()
             continue
         lazy = spec is not None and not spec.trains
         trained = [i for i in present if not (lazy and i in attackers)]
@@ -204,6 +211,13 @@ def simulate(
             updates = craft(attack, updates, bad, seed=cfg.seed * 7919 + r, history=history)
         q = torch.stack([quantize(u, cfg.spec) for u in updates])
         v = validation_direction(build, g, task.val, view, cfg.spec)
+        if cfg.decline_against:  # an honest trainer keeps an update against v: it is absent from the round
+            keep = [k for k, i in enumerate(present) if i in attackers or int((q[k, view[0] : view[0] + view[1]] * v).sum()) > 0]
+            present, q = [present[k] for k in keep], q[keep]
+            bad = [k for k, i in enumerate(present) if i in attackers]
+            if not present:
+                idle()
+                continue
         seq = submission_order(len(present), attack, bad, cfg.seed * 104_729 + r)
         step = float_step(g, g_prev, view, cfg.spec)
         out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, rule, seq, step=step)

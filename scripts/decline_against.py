@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import multiprocessing
 from typing import Any
 
-from aggregator.eval.evaluate import FREE_RIDERS, EvalConfig, RunLog, _job, free_rider_ratio, reward_share
+from aggregator.eval.evaluate import FREE_RIDERS, EvalConfig, RunLog, _job, free_rider_ratio, print_study, reward_share
 
 
 def left_out(log: RunLog, n: int) -> tuple[int, int]:
@@ -76,11 +75,7 @@ def main() -> None:
         for on in (False, True):
             runs = {a: log for (s, o, a), log in zip(jobs, logs) if s == seed and o == on}
             table[f"seed{seed}_{'decline' if on else 'default'}"] = figures(runs, base.n_trainers)
-    if args.json:
-        print(json.dumps(table, indent=2))
-        return
-    for key, row in table.items():
-        print(f"{key:18s} " + " ".join(f"{k}={v}" for k, v in row.items()))
+    print_study(table, args.json)
 
 
 if __name__ == "__main__":

@@ -22,14 +22,13 @@ Usage: `.venv/bin/python scripts/few_accepted.py [--seeds 0 1 2] [--coalition [-
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 from collections.abc import Sequence
 from fractions import Fraction
 
 import torch
 
-from aggregator.eval.evaluate import EvalConfig, RunLog, _job, _setup, pick_attackers, round_updates
+from aggregator.eval.evaluate import EvalConfig, RunLog, _job, _setup, pick_attackers, print_study, round_updates
 from aggregator.rules.direction import validation_direction
 from aggregator.rules.novelty import float_step
 from aggregator.rules.round import aggregate_round
@@ -134,11 +133,7 @@ def main() -> None:
             jobs = [(seed, attack) for seed in args.seeds for attack in (None, *EvalConfig().attacks)]
             logs = pool.map(_job, [(EvalConfig(seed=s), rule, a, 0 if a is None else 3, False) for s, a in jobs], chunksize=1)
             table = {f"{a or 'clean'}@seed{s}": figures(log) for (s, a), log in zip(jobs, logs)}
-    if args.json:
-        print(json.dumps(table, indent=2))
-        return
-    for key, row in table.items():
-        print(f"{key:28s} " + " ".join(f"{k}={v}" for k, v in row.items()))
+    print_study(table, args.json)
 
 
 if __name__ == "__main__":

@@ -458,6 +458,16 @@ HEADLINE = {
 }
 
 
+def print_study(table: dict[str, dict[str, Any]], as_json: bool) -> None:
+    """Print a study script's table (scripts/): as JSON, or one line per row of `key=value` pairs."""
+    if as_json:
+        print(json.dumps(table, indent=2))
+        return
+    width = max((len(key) for key in table), default=0) + 1
+    for key, row in table.items():
+        print(f"{key:{width}s} " + " ".join(f"{k}={v}" for k, v in row.items()))
+
+
 def run_seeds(out_dir: Path | str = "eval-out", seeds: tuple[int, ...] = (0, 1, 2), cfg: EvalConfig = EvalConfig()) -> dict[str, Any]:
     """`run` once per seed (data split, initial model, attackers, training order) into out_dir/seed<s>;
     the headline figures are the worst over the seeds, each seed's beside them. Writes eval.json."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from aggregator.eval.evaluate import (
@@ -107,3 +108,20 @@ def test_run_seeds_reports_the_worst_seed(tmp_path: Path) -> None:
         assert out[key] == max(s[key] for s in out["per_seed"].values())
     assert out["detection_recall"] == 1.0  # copiers submit after their victims and are flagged
     assert set(out["per_attack"]) == {"0", "1"}
+
+
+def test_declining_trainers_keep_updates_against_v_and_attackers_still_submit() -> None:
+    """EvalConfig.decline_against (TrainerNode(decline_against=True)): an honest update with <v, u> <= 0 over the view
+    is absent from the round, where without it the direction test excludes it (flag 3); colluders still submit. Both
+    runs are one trajectory up to the first round someone declines, so that round compares them update for update."""
+    plain_cfg = replace(SMALL, rounds=5)
+    task, parts = _setup(plain_cfg)
+    attackers = pick_attackers(10, 3, plain_cfg.seed)
+    on = simulate(task, parts, RuleConfig(), "ipm", attackers, replace(plain_cfg, decline_against=True))
+    plain = simulate(task, parts, RuleConfig(), "ipm", attackers, plain_cfg)
+    r = next(r for r in range(plain_cfg.rounds) if on.present[r] != plain.present[r])
+    assert on.curve[:r] == plain.curve[:r] and on.flags[:r] == plain.flags[:r]
+    kept = [i for i in plain.present[r] if i not in on.present[r]]
+    assert kept and not set(kept) & set(attackers) and set(on.present[r]) < set(plain.present[r])
+    assert all(plain.flags[r][plain.present[r].index(i)] == 3 for i in kept)  # the direction test excluded each
+    assert all(on.flags[k][on.present[k].index(i)] == 3 for k in range(plain_cfg.rounds) for i in attackers)

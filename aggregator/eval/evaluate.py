@@ -55,6 +55,7 @@ from aggregator.eval.reports import coalition_accuracy, exact_shapley
 from aggregator.rules.direction import validation_direction
 from aggregator.rules.novelty import float_step
 from aggregator.rules.round import aggregate_round
+from aggregator.rules.shapley import inner_products
 from market.ml.attacks import ATTACKS, History, craft, get_attack
 from market.ml.tasks import Task, digits_task, dirichlet_partition, flatten, task_from_files
 from market.ml.tasks.base import Split
@@ -212,7 +213,8 @@ def simulate(
         q = torch.stack([quantize(u, cfg.spec) for u in updates])
         v = validation_direction(build, g, task.val, view, cfg.spec)
         if cfg.decline_against:  # an honest trainer keeps an update against v: it is absent from the round
-            keep = [k for k, i in enumerate(present) if i in attackers or int((q[k, view[0] : view[0] + view[1]] * v).sum()) > 0]
+            a = inner_products(q[:, view[0] : view[0] + view[1]], v)
+            keep = [k for k, i in enumerate(present) if i in attackers or a[k] > 0]
             present, q = [present[k] for k in keep], q[keep]
             bad = [k for k, i in enumerate(present) if i in attackers]
             if not present:

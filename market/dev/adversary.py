@@ -7,7 +7,7 @@ Each adversary runs in its own project, driven by the real nodes (AggregatorNode
 of them that misbehave; nothing of the chain, the storage or the proofs is faked. The trainers do not check the
 committed v before submitting (TrainerNode's default does, and would decline every round of the direction
 adversaries: tests/test_direction_check.py), so that the bench measures what the contract alone bounds when a trainer
-submits into an aimed round: that is where an unpublished validation set leaves every trainer. One honest baseline project runs
+submits into an aimed round, as one that skips the check (--no-check-direction) does. One honest baseline project runs
 first with the same trainer accounts and data (updates are seeded by trainer address and round, so the same
 accounts reproduce the same updates), and every adversary's outcome is measured against it.
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import torch
 from eth_account.signers.local import LocalAccount
 
+from aggregator.rules.shapley import inner_products
 from market.chain.marketplace import State, Status
 from market.errors import ConfigError, ContractRevert, StorageError, TransientError
 from market.ml import attacks
@@ -288,8 +289,12 @@ class TrainerNode:
         update = self.update(round_, c.global_model(round_ - 1))
         if update is None:
             raise ConfigError(f"round {round_}: no update to cure (a copier that never copied)")
-        flat = quantize(update, c.manifest.quant).reshape(-1)
-        return pack(flat[c.params.view_offset : c.params.view_offset + c.params.view_len], c.manifest.quant)
+        return pack(self.quantized_view(update), c.manifest.quant)
+
+    def quantized_view(self, update: torch.Tensor) -> torch.Tensor:
+        """The update's proof view as the circuit sees it: quantized (int64), the project's view of the flat model."""
+        p = self.ctx.params
+        return quantize(update, self.ctx.manifest.quant).reshape(-1)[p.view_offset : p.view_offset + p.view_len]
 
     def declines(self, round_: int, v_commit: int) -> Declined | None:
         """Where v can be recomputed here: Declined when `check_direction` and `v_commit` is not the v recomputed at
@@ -303,19 +308,19 @@ class TrainerNode:
         if not (self.check_direction or self.decline_against):
             return None
         c = self.ctx
+        g_prev = c.global_model(round_ - 1)
         if round_ not in self.directions:
-            self.directions[round_] = recomputable_direction(c, c.global_model(round_ - 1))
+            self.directions[round_] = recomputable_direction(c, g_prev)
         v = self.directions[round_]
         if v is None:
             return None
         if self.check_direction and commit(v, c.manifest.quant) != v_commit:
             return Declined(round_, f"the committed v is not the validation direction recomputed at g({round_ - 1}) "
                                     "on the published validation split (PROTOCOL §4)")
-        update = self.update(round_, c.global_model(round_ - 1)) if self.decline_against else None
+        update = self.update(round_, g_prev) if self.decline_against else None
         if update is None:
             return None
-        view = quantize(update, c.manifest.quant).reshape(-1)[c.params.view_offset : c.params.view_offset + c.params.view_len]
-        a = int((view * v).sum())
+        a = inner_products(self.quantized_view(update)[None, :], v)[0]
         if a <= 0:
             return Declined(round_, f"its update is against v (<v, u> = {a}): the direction test would exclude it "
                                     "unpaid, and the owner would hold its blob (PROTOCOL §3)")

@@ -1,7 +1,7 @@
 """A trainer checks the round's committed v before it submits (PROTOCOL §4, Trust model): an aimed v (-v, with the
 aggregator's own account sign-flipping its update so that it alone is along it) never receives an honest trainer's
-work, nor does a poisoned validation split (its true gradient, with own accounts trained to match it) the work of a
-trainer that declines updates against v; an honest v goes on as before."""
+work, nor does a poisoned validation split (its true gradient, with own accounts trained to match it), since the
+default node also keeps an update against v; an honest v goes on as before."""
 
 from __future__ import annotations
 
@@ -35,10 +35,9 @@ class NegatedDirection(AggregatorNode):
 
 
 def play(chain: Chain, tmp_path: Path, node: type[AggregatorNode], honest: int = HONEST, own_attack: str = "sign_flip",
-         rounds: int = 2, decline_against: bool = False) -> tuple[ProjectContext, list[TrainerNode], list[list[str]]]:
-    """`rounds` rounds of a four-slot project: `honest` honest trainers (the default node, `decline_against` as
-    given), then the aggregator's own accounts (mounting `own_attack`, no check), aggregated by `node`; every node's
-    step per round, as text."""
+         rounds: int = 2) -> tuple[ProjectContext, list[TrainerNode], list[list[str]]]:
+    """`rounds` rounds of a four-slot project: `honest` honest trainers (the default node), then the aggregator's own
+    accounts (mounting `own_attack`, no check), aggregated by `node`; every node's step per round, as text."""
     cfg = DemoConfig(trainers=4, attackers=0, rounds=rounds, withhold_round=0)
     owner, agg_acct, *trainer_accts = accounts(chain, cfg.trainers)
     market = Marketplace.deploy(chain, owner)
@@ -50,8 +49,6 @@ def play(chain: Chain, tmp_path: Path, node: type[AggregatorNode], honest: int =
     parts = dirichlet_partition(ctx.task.train.y.numpy(), cfg.trainers, cfg.alpha, cfg.seed)
     trainers = [TrainerNode(ctx, acct, ctx.task.train.subset(parts[i]), attack=None if i < honest else own_attack)
                 for i, acct in enumerate(trainer_accts)]
-    for t in trainers[:honest]:
-        t.decline_against = decline_against
     for own in trainers[honest:]:
         own.check_direction = False  # the coalition's accounts submit along the v they know
     for trainer in trainers:
@@ -108,11 +105,10 @@ def test_a_poisoned_validation_split_receives_no_honest_update(anvil_chain: Chai
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     # The owner publishes a validation split with flipped labels; its two own accounts train on flipped labels too,
     # so they alone are along the (honestly computed) v, and with two accepted of four the few-accepted split of §7
-    # does not apply: the honest updates would be excluded and unpaid, their blobs with the owner. A trainer that
-    # declines updates against v (decline_against, off by default) keeps its blob.
+    # does not apply: the honest updates would be excluded and unpaid, their blobs with the owner. The default node
+    # keeps an update against v (decline_against), so it keeps its blob.
     monkeypatch.setitem(BUILTIN, "digits-softmax", poisoned_digits)
-    ctx, trainers, steps = play(anvil_chain, tmp_path, AggregatorNode, honest=2, own_attack="label_flip", rounds=1,
-                                decline_against=True)
+    ctx, trainers, steps = play(anvil_chain, tmp_path, AggregatorNode, honest=2, own_attack="label_flip", rounds=1)
     for r, row in enumerate(steps, start=1):
         for text in row[:2]:
             assert text.startswith(f"round {r}: declined, its update is against v"), text
@@ -120,9 +116,14 @@ def test_a_poisoned_validation_split_receives_no_honest_update(anvil_chain: Chai
     assert_no_honest_work_taken(ctx, trainers, 2, rounds=1)
 
 
-def test_an_honest_direction_is_checked_and_everyone_submits(anvil_chain: Chain, tmp_path: Path) -> None:
+def test_an_honest_direction_is_checked_and_only_updates_against_it_are_kept(anvil_chain: Chain, tmp_path: Path) -> None:
+    # Non-IID data can put an honest update against an honest v (the direction test would exclude it unpaid): the
+    # default node keeps that one. Every other honest update is submitted, and none is held back over v itself.
     ctx, trainers, steps = play(anvil_chain, tmp_path, AggregatorNode)
     for r, row in enumerate(steps, start=1):
-        assert all(text.startswith(f"round {r}: submitted") for text in row), row
-        assert all(c != 0 for c in ctx.market.round_state(ctx.pid, r).commitments)
+        kept = [i for i, text in enumerate(row[:HONEST]) if not text.startswith(f"round {r}: submitted")]
+        assert all(row[i].startswith(f"round {r}: declined, its update is against v (<v, u> = ") for i in kept), row
+        assert len(kept) < HONEST and row[HONEST].startswith(f"round {r}: submitted"), row
+        commitments = ctx.market.round_state(ctx.pid, r).commitments
+        assert [c != 0 for c in commitments] == [i not in kept for i in range(len(commitments))]
     assert all(set(t.directions) == {1, 2} and all(v is not None for v in t.directions.values()) for t in trainers[:HONEST])

@@ -238,7 +238,7 @@ class AggregatorNode:
         view = torch.stack([updates[i].view() for i in valid]) if valid else torch.zeros((0, c.params.view_len), dtype=torch.int64)
         full = torch.stack([updates[i].flat for i in valid]) if valid else torch.zeros((0, c.numel), dtype=torch.int64)
         outcome = aggregate_round(view, full, v, g_prev, quant, c.manifest.rule, [seqs[i] for i in valid], c.manifest.view,
-                                  previous_step(g_prev, g_prev2, c.manifest.view, quant))
+                                  previous_step(g_prev, g_prev2, c.manifest.view, quant), joined=len(trainers))
         if [witness.flags[i] for i in valid] != outcome.flags or not torch.equal(
                 model_view(outcome.new_global, c.manifest.view, quant), witness.model_out):
             raise ProofError(f"round {round_}: the aggregation rule and the circuit witness disagree")

@@ -95,8 +95,9 @@ class TamperingStorage(LocalStorage):
 def run_project(chain: Chain, storage: Storage, task: str, node: type[AggregatorNode] = AggregatorNode,
                 aggregator_storage: Storage | None = None) -> ProjectContext:
     """Two rounds of a 4-trainer project on a real chain, proven and posted by `node` (which uploads through
-    `aggregator_storage`, by default `storage`); the context everyone else reads it through. Its trainers do not
-    check v before submitting (tests/test_direction_check.py does), so that a dishonest post has rounds to audit."""
+    `aggregator_storage`, by default `storage`); the context everyone else reads it through. Its trainers neither
+    check v nor keep an update against it (tests/test_direction_check.py does both), so that a dishonest post has
+    rounds to audit."""
     cfg = DemoConfig(trainers=4, attackers=0, rounds=2, task=task, withhold_round=0)
     owner, agg_acct, *trainer_accts = accounts(chain, cfg.trainers)
     market = Marketplace.deploy(chain, owner)
@@ -105,7 +106,7 @@ def run_project(chain: Chain, storage: Storage, task: str, node: type[Aggregator
     aggregator = node(dataclasses.replace(ctx, storage=aggregator_storage or storage), agg_acct)
     market.bond(pid, agg_acct)
     parts = dirichlet_partition(ctx.task.train.y.numpy(), cfg.trainers, cfg.alpha, cfg.seed)
-    trainers = [TrainerNode(ctx, acct, ctx.task.train.subset(parts[i]), check_direction=False)
+    trainers = [TrainerNode(ctx, acct, ctx.task.train.subset(parts[i]), check_direction=False, decline_against=False)
                 for i, acct in enumerate(trainer_accts)]
     for trainer in trainers:
         trainer.step()

@@ -72,7 +72,7 @@ def no_devnet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ["aggregator", "run", "1", "--dev-account", "1", "--poll", "0.3"],
     ["trainer", "join", "1", "--dev-account", "2", "--json"],
     ["trainer", "run", "1", "--partition", "0/4", "--dev-account", "2", "--poll", "0.3", "--attack", "sign_flip"],
-    ["trainer", "run", "1", "--data", "my_share.npz", "--dev-account", "2", "--no-check-direction", "--decline-against"],
+    ["trainer", "run", "1", "--data", "my_share.npz", "--dev-account", "2", "--no-check-direction", "--no-decline-against"],
     ["--dev-account", "2", "--json", "trainer", "status", "1"],
     ["owner", "status", "1", "--rpc", "http://127.0.0.1:8545"],
 ])

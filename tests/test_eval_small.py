@@ -111,10 +111,10 @@ def test_run_seeds_reports_the_worst_seed(tmp_path: Path) -> None:
 
 
 def test_declining_trainers_keep_updates_against_v_and_attackers_still_submit() -> None:
-    """EvalConfig.decline_against (TrainerNode(decline_against=True)): an honest update with <v, u> <= 0 over the view
+    """EvalConfig.decline_against (the default TrainerNode's): an honest update with <v, u> <= 0 over the view
     is absent from the round, where without it the direction test excludes it (flag 3); colluders still submit. Both
     runs are one trajectory up to the first round someone declines, so that round compares them update for update."""
-    plain_cfg = replace(SMALL, rounds=5)
+    plain_cfg = replace(SMALL, rounds=5, decline_against=False)
     task, parts = _setup(plain_cfg)
     attackers = pick_attackers(10, 3, plain_cfg.seed)
     on = simulate(task, parts, RuleConfig(), "ipm", attackers, replace(plain_cfg, decline_against=True))
@@ -125,3 +125,15 @@ def test_declining_trainers_keep_updates_against_v_and_attackers_still_submit() 
     assert kept and not set(kept) & set(attackers) and set(on.present[r]) < set(plain.present[r])
     assert all(plain.flags[r][plain.present[r].index(i)] == 3 for i in kept)  # the direction test excluded each
     assert all(on.flags[k][on.present[k].index(i)] == 3 for k in range(plain_cfg.rounds) for i in attackers)
+
+
+def test_declining_trainers_leave_multi_krum_its_neighbours() -> None:
+    """With the default declining trainers, a round has fewer submissions than joined trainers; Multi-Krum counts its k
+    and unselected places on the joined ones (PROTOCOL §3), so the three scaling attackers of seed 2 are excluded in
+    every round. Counted on the submissions, they were selected in rounds 4, 7 and 10 (accuracy 0.547 against 0.931)."""
+    cfg = EvalConfig(seed=2)
+    task, parts = _setup(cfg)
+    attackers = pick_attackers(10, 3, cfg.seed)
+    log = simulate(task, parts, RuleConfig(), "scaling", attackers, cfg)
+    assert any(len(who) < 10 for who in log.present)  # some honest trainers kept their update
+    assert [[f for i, f in zip(who, flags) if i in attackers] for who, flags in zip(log.present, log.flags)] == [[3, 3, 3]] * 10

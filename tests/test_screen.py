@@ -45,12 +45,14 @@ def test_below_floor_against_the_lower_median() -> None:
 
 def test_screened_multi_krum_by_hand() -> None:
     # Row 4 copies row 0. C = rows 0,1,2,3,5,6; median rank 2 by nsq: 0, 100, 400, ... -> row 1.
-    # Row 5: 100 * 0 < 10 * 400, low. K = rows 0,1,2,3,6: n0 = 5, f = 1: k = 2, m_eff = 4.
-    # krum = 100+400, 100+100, 100+100, 100+400, 129600+136900: row 6 is the Krum outlier.
+    # Row 5: 100 * 0 < 10 * 400, low. K = rows 0,1,2,3,6: n0 = 5; counted on the 7 joined, f = 1:
+    # k = min(k(7) = 4, n0 - 1 = 4) = 4 and m_eff = max(1, 5 - (7 - m(7) = 1)) = 4.
+    # krum = the sum of all four distances: row 6 (129600 to 152100 from each) is the Krum outlier.
     r = screened_multi_krum(pairwise_sq_distances(U), NSQ, A, list(range(7)), 1, 0, 0, 5, 10)
     assert r.copy == [False, False, False, False, True, False, False]
     assert r.median == 1 and r.low == [False, False, False, False, False, True, False]
-    assert r.members == [0, 1, 2, 3, 6] and r.krum.krum_scores == [500, 200, 200, 500, 266500]
+    assert r.krum.k == 4 and r.krum.m_eff == 4
+    assert r.members == [0, 1, 2, 3, 6] and r.krum.krum_scores == [153500, 145000, 137500, 131000, 563000]
     assert r.outlier == [False, False, False, False, True, True, True]
     assert r.selected == [True, True, True, True, False, False, False]
     assert r.against == [False] * 7  # every member moves along v (the zero update is low, not against)
@@ -74,7 +76,7 @@ def test_aggregate_round_drops_free_riders() -> None:
 
 def test_direction_test_excludes_updates_against_v_before_krum() -> None:
     # v = [1, 0]. Rows 3 and 4 point against v (a = -30, 0): excluded (flag 3), not slashed, and they take no
-    # part in Multi-Krum: K = rows 0, 1, 2 (n0 = 3, f = 0: k = 1, m_eff = 3), all selected.
+    # part in Multi-Krum: K = rows 0, 1, 2 (n0 = 3, f = 0, 5 joined: k = min(3, 2) = 2, m_eff = 3), all selected.
     rows = torch.tensor([[30, 5], [40, -5], [35, 20], [-30, 0], [0, 35]], dtype=torch.int64)
     nsq = [925, 1625, 1625, 900, 1225]
     a = [30, 40, 35, -30, 0]
@@ -83,6 +85,23 @@ def test_direction_test_excludes_updates_against_v_before_krum() -> None:
     assert r.members == [0, 1, 2] and r.flags == [0, 0, 0, 3, 3]
     with pytest.raises(AggregationError, match="one inner product"):
         screened_multi_krum(pairwise_sq_distances(rows), nsq, a[:4], list(range(5)), 0, 0, 0, 5, 10)
+
+
+def test_a_trainer_who_keeps_its_update_leaves_k_and_the_selection_as_they_are() -> None:
+    # The rows above with f = 1, m = 3. Sent, rows 3 and 4 are against v and excluded: n0 = 3, counted on the
+    # 5 joined, k = min(k(5) = 2, 2) = 2 and m_eff = max(1, 3 - (5 - 3)) = 1.
+    rows = torch.tensor([[30, 5], [40, -5], [35, 20], [-30, 0], [0, 35]], dtype=torch.int64)
+    nsq, a = [925, 1625, 1625, 900, 1225], [30, 40, 35, -30, 0]
+    sent = screened_multi_krum(pairwise_sq_distances(rows), nsq, a, list(range(5)), 1, 3, 0, 5, 10)
+    assert (sent.krum.k, sent.krum.m_eff) == (2, 1)
+    # Kept by their trainers (TrainerNode.decline_against), the same round over the 5 joined decides alike.
+    kept = screened_multi_krum(pairwise_sq_distances(rows[:3]), nsq[:3], a[:3], list(range(3)), 1, 3, 0, 5, 10, joined=5)
+    assert (kept.krum.k, kept.krum.m_eff) == (2, 1) and kept.flags == sent.flags[:3]
+    # Counted on the 3 submissions instead, k would fall to 0 (Multi-Krum selects everything) and m_eff rise to 3.
+    few = screened_multi_krum(pairwise_sq_distances(rows[:3]), nsq[:3], a[:3], list(range(3)), 1, 3, 0, 5, 10)
+    assert (few.krum.k, few.krum.m_eff) == (0, 3)
+    with pytest.raises(AggregationError, match="3 updates from 2 joined"):
+        screened_multi_krum(pairwise_sq_distances(rows[:3]), nsq[:3], a[:3], list(range(3)), 1, 3, 0, 5, 10, joined=2)
 
 
 def test_novelty_scores_only_what_the_previous_step_does_not_explain() -> None:

@@ -96,7 +96,7 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
     U = torch.stack(rows) if rows else torch.zeros((0, d), dtype=torch.int64)
     dist, nsq, a = distances_norms_inner(U, v)
     sk = screened_multi_krum(dist, nsq, a, [seqs[i] for i in valid], params.f, params.m, params.tau_pct,
-                             params.dup_pct, params.floor_pct)
+                             params.dup_pct, params.floor_pct, ctx.n_trainers)
     kr = sk.krum
     for name, m in (("g(r-1)", model_in), ("g(r-2)", model_prev)):
         if tuple(m.shape) != (d,):

@@ -101,8 +101,8 @@ class EvalConfig:
     workers: int = 2
     rules: dict[str, RuleConfig] = field(default_factory=default_rules)
     sybil_rounds: int = 5
-    #: Honest trainers keep an update against v, as TrainerNode(decline_against=True) does (scripts/decline_against.py).
-    decline_against: bool = False
+    #: Honest trainers keep an update against v, as the default TrainerNode does (scripts/decline_against.py).
+    decline_against: bool = True
 
 
 def money_shares(scores: Sequence[int], accepted: Sequence[bool]) -> list[Fraction]:
@@ -222,7 +222,7 @@ def simulate(
                 continue
         seq = submission_order(len(present), attack, bad, cfg.seed * 104_729 + r)
         step = float_step(g, g_prev, view, cfg.spec)
-        out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, rule, seq, step=step)
+        out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, rule, seq, step=step, joined=len(parts))
         history = published(g, out.new_global, q, cfg.spec, task)
         g_prev, g = g, out.new_global
         ejected |= {i for i, f in zip(present, out.flags) if f == 1}

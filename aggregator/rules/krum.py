@@ -51,12 +51,12 @@ def krum_scores(dist: torch.Tensor, k: int) -> list[int]:
 def multi_krum(dist: torch.Tensor, f: int, m: int, tau_pct: int, n_round: int | None = None) -> KrumResult:
     """Multi-Krum: select the m_eff lowest (krum, index); flag the rest beyond tau_pct% of s_ref.
 
-    `n_round` (default: the n0 here) is the screened round's count when the direction test has already
-    taken `n_round - n0` updates out (PROTOCOL §3): `k` is that of `n_round`, capped at n0 - 1, so that
-    removing attackers first never leaves Multi-Krum without neighbours (k = 0 selects everything); the
+    `n_round` (default: the n0 here) is the project's joined trainers, `n_round - n0` of whom the screens took out,
+    kept their update or are away (PROTOCOL §3): `k` is that of `n_round`, capped at n0 - 1, so that removing
+    attackers first never leaves Multi-Krum without neighbours (k = 0 selects everything); the
     `n_round - m_eff(n_round)` unselected places stay unselected places (`m_eff = max(1, n0 - (n_round -
-    m_eff(n_round)))`), so that honest updates taken out by the direction test cannot make room in the
-    selection for far updates.
+    m_eff(n_round)))`), so that honest updates taken out by the direction test, or kept by their trainers,
+    cannot make room in the selection for far updates.
     """
     if dist.dtype != torch.int64 or dist.dim() != 2 or dist.shape[0] != dist.shape[1]:
         raise AggregationError(f"expected an int64 [n, n] distance matrix, got {tuple(dist.shape)}")

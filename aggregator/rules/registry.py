@@ -57,8 +57,10 @@ class OutlierRule(ABC, Generic[D]):
     provable: ClassVar[bool]
 
     @abstractmethod
-    def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig) -> Decision[D]:
-        """Accept or flag each row of the proof views `U_view` (int64 [n, d]); `seq` ranks them by submission."""
+    def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig,
+               joined: int | None = None) -> Decision[D]:
+        """Accept or flag each row of the proof views `U_view` (int64 [n, d]); `seq` ranks them by submission;
+        `joined` is the project's joined trainers (default: the rows)."""
 
     def new_global(self, g_prev: torch.Tensor, U_full: torch.Tensor, decision: Decision[D], spec: QuantSpec,
                    view: tuple[int, int] | None = None) -> torch.Tensor:
@@ -74,11 +76,13 @@ class MultiKrum(OutlierRule[ScreenedKrum]):
     onchain = Rule.MULTI_KRUM
     provable = True
 
-    def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig) -> Decision[ScreenedKrum]:
+    def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig,
+               joined: int | None = None) -> Decision[ScreenedKrum]:
         """Screens, direction test and Multi-Krum on exact squared distances; a_i and the row sum from the same pass."""
         gp, c = gram_pass(U_view, v), config
         a = gp.inner()
-        detail = screened_multi_krum(gp.distances(), gp.sq_norms(), a, seq, c.f, c.m, c.tau_pct, c.dup_pct, c.floor_pct)
+        detail = screened_multi_krum(gp.distances(), gp.sq_norms(), a, seq, c.f, c.m, c.tau_pct, c.dup_pct, c.floor_pct,
+                                      joined)
         return Decision(detail.accepted, a, detail, gp.col_sums)
 
 
@@ -89,7 +93,8 @@ class FLTrustCosine(OutlierRule[CosineResult]):
     onchain = Rule.FLTRUST_COSINE
     provable = False
 
-    def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig) -> Decision[CosineResult]:
+    def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig,
+               joined: int | None = None) -> Decision[CosineResult]:
         """The exact cosine test of `cosine_filter`."""
         detail = cosine_filter(U_view, v, config.cos_threshold_pct)
         return Decision(detail.accepted, detail.inner, detail)
@@ -110,7 +115,8 @@ class NoRule(OutlierRule[None]):
     onchain = None
     provable = False
 
-    def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig) -> Decision[None]:
+    def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig,
+               joined: int | None = None) -> Decision[None]:
         """Accept all."""
         return Decision([True] * U_view.shape[0], inner_products(U_view, v), None)
 

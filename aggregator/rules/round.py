@@ -35,7 +35,7 @@ class RoundOutcome:
 def aggregate_round(
     U_view: torch.Tensor, U_full: torch.Tensor, v: torch.Tensor, g_prev: torch.Tensor,
     spec: QuantSpec, config: RuleConfig = RuleConfig(), seq: Sequence[int] | None = None,
-    view: tuple[int, int] | None = None, step: torch.Tensor | None = None,
+    view: tuple[int, int] | None = None, step: torch.Tensor | None = None, joined: int | None = None,
 ) -> RoundOutcome:
     """Run the configured outlier rule (looked up in the registry) on the proof views, score the
     accepted, average the full updates.
@@ -44,7 +44,8 @@ def aggregate_round(
     length) of the proof view in the flat model, averaged in fixed point as the circuit proves it (None:
     no proof view, a float average throughout, as for simulations). `step` is the previous proven step
     `M(r-1) - M(r-2)` over the proof view (aggregator/rules/novelty.py; None or zeros in round 1): the
-    scores count only what it does not explain. Runs on CUDA
+    scores count only what it does not explain. `joined` is the project's joined trainers, on which Multi-Krum
+    counts its `k` (§3; None: every joined trainer submitted a valid update). Runs on CUDA
     when present (integer results identical to the CPU's); returns the model on the CPU.
     """
     n = U_view.shape[0]
@@ -55,7 +56,7 @@ def aggregate_round(
     dev = pick_device()
     U_view, U_full, v, g_prev = U_view.to(dev), U_full.to(dev), v.to(dev), g_prev.to(dev)
     rule = outlier_rule(config.rule)
-    decision = rule.decide(U_view, v, seq, config)
+    decision = rule.decide(U_view, v, seq, config, joined)
     if not same:
         decision = replace(decision, row_sum=None)
     inner = decision.inner if step is None else novel_inner(decision.inner, U_view, v, step.to(dev))

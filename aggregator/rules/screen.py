@@ -91,21 +91,22 @@ def below_floor(nsq: Sequence[int], among: Sequence[bool], floor_pct: int) -> tu
 
 def screened_multi_krum(
     dist: torch.Tensor, nsq: Sequence[int], a: Sequence[int], seq: Sequence[int], f: int, m: int, tau_pct: int,
-    dup_pct: int, floor_pct: int,
+    dup_pct: int, floor_pct: int, joined: int | None = None,
 ) -> ScreenedKrum:
     """PROTOCOL §3 outlier decision: copies, then the norm floor, then the direction test `a_i > 0`,
-    then Multi-Krum on the rest."""
+    then Multi-Krum on the rest, its `k` and `m_eff` counted on the `joined` trainers (default: the n updates)."""
     if dup_pct < 0 or floor_pct < 0:
         raise AggregationError(f"dup_pct and floor_pct must be >= 0 (got {dup_pct}, {floor_pct})")
     if len(a) != len(nsq):
         raise AggregationError(f"need one inner product a_i per update (got {len(a)} for {len(nsq)})")
+    if joined is not None and joined < len(nsq):
+        raise AggregationError(f"{len(nsq)} updates from {joined} joined trainers")
     copy = copies(dist.tolist(), nsq, seq, dup_pct)
     med, low = below_floor(nsq, [not c for c in copy], floor_pct)
     against = [not c and not lo and int(ai) <= 0 for c, lo, ai in zip(copy, low, a)]
     members = [i for i in range(len(copy)) if not copy[i] and not low[i] and not against[i]]
     idx = torch.tensor(members, dtype=torch.long, device=dist.device)
-    n_screened = sum(1 for c, lo in zip(copy, low) if not c and not lo)  # k and m_eff count the against ones too
-    kr = multi_krum(dist.index_select(0, idx).index_select(1, idx), f, m, tau_pct, n_screened)
+    kr = multi_krum(dist.index_select(0, idx).index_select(1, idx), f, m, tau_pct, len(nsq) if joined is None else joined)
     outlier = [c or lo or ag for c, lo, ag in zip(copy, low, against)]
     for pos, i in enumerate(members):
         outlier[i] = kr.outlier[pos]

@@ -95,9 +95,9 @@ def run(
     check_direction: bool = typer.Option(True, help="Before each submission, recompute the round's v on the "
                                                     "published validation split and decline a round whose committed "
                                                     "v is another (PROTOCOL §4)."),
-    decline_against: bool = typer.Option(False, help="Also keep an update that is against v (the direction test "
-                                                     "would exclude it unpaid): keeps the blob from a poisoned "
-                                                     "validation split, but lowers Multi-Krum's k for the others."),
+    decline_against: bool = typer.Option(True, help="Also keep an update that is against v (the direction test "
+                                                    "would exclude it unpaid), so that a poisoned validation split "
+                                                    "never gets its blob (PROTOCOL §4)."),
     accept_insecure_keys: bool = ACCEPT_INSECURE_KEYS,
 ) -> None:
     """Join (once the project's verifier is checked as `join` does), train and submit in every round until the
@@ -123,7 +123,8 @@ def run(
 
         flower = FlowerTrainer(load_client(flower_client), ctx.layout, f"Flower client {flower_client}")
     node = TrainerNode(ctx, s.signer, _data(ctx, data, partition), attack=attack or None, withhold=frozenset(withhold),
-                       flower=flower, check_direction=check_direction, decline_against=decline_against)
+                       flower=flower, check_direction=check_direction,
+                       decline_against=decline_against and not attack)
     node.run(poll_s=poll, log=lambda line: console.print(f"[dim]{node.signer.address[:10]}[/dim] {line}"))
 
 

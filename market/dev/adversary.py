@@ -4,10 +4,11 @@ Everything runs on ONE fresh anvil (the devnet's chain node, as `fedmarket bench
 marketplace and ONE round verifier (every project has the digits example's circuit: 4 slots, a 650-value view),
 with real training (digits-softmax on small Dirichlet partitions, as in the demo) and real Groth16 round proofs.
 Each adversary runs in its own project, driven by the real nodes (AggregatorNode, TrainerNode) or small subclasses
-of them that misbehave; nothing of the chain, the storage or the proofs is faked. The trainers do not check the
-committed v before submitting (TrainerNode's default does, and would decline every round of the direction
-adversaries: tests/test_direction_check.py), so that the bench measures what the contract alone bounds when a trainer
-submits into an aimed round, as one that skips the check (--no-check-direction) does. One honest baseline project runs
+of them that misbehave; nothing of the chain, the storage or the proofs is faked. The trainers neither check the
+committed v before submitting nor keep an update against it (TrainerNode's default does both, and would decline every
+round of the direction adversaries: tests/test_direction_check.py), so that the bench measures what the contract alone
+bounds when a trainer submits into an aimed round, as one with --no-check-direction --no-decline-against does. One
+honest baseline project runs
 first with the same trainer accounts and data (updates are seeded by trainer address and round, so the same
 accounts reproduce the same updates), and every adversary's outcome is measured against it.
 
@@ -388,7 +389,7 @@ def run_project(s: Setup, adversary: Adversary) -> Outcome:
     nodes: list[TrainerNode] = [
         TrainerNode(ctx, acct, ctx.task.train.subset(parts[i]), attack=adversary.own_attack if i == 3 else None,
                     settle=False, withhold=frozenset({adversary.withhold}) if adversary.withhold and i == 3 else frozenset(),
-                    check_direction=False)
+                    check_direction=False, decline_against=False)
         for i, acct in enumerate(s.trainers[: 3 if adversary.copier else 4])
     ]
     if adversary.copier:

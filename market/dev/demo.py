@@ -141,7 +141,9 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
         flower = None
         if cfg.flower and attack is None:
             flower = FlowerTrainer(TaskClient(ctx.task.build_model, data), ctx.layout, f"trainer {i}'s Flower client")
-        nodes.append(TrainerNode(ctx, acct, data, attack=attack, withhold=withhold, flower=flower))
+        # the withholding trainer shows the dispute path: it submits its update even when that is against v
+        nodes.append(TrainerNode(ctx, acct, data, attack=attack, withhold=withhold, flower=flower,
+                                 decline_against=False if withhold else None))
     for node in nodes:
         node.step()
     market.start(created.pid, owner)

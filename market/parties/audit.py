@@ -437,7 +437,7 @@ class Auditor:
                 else torch.zeros((0, c.params.view_len), dtype=torch.int64))
         full = torch.stack([updates[i].flat for i in valid]) if valid else torch.zeros((0, self.numel), dtype=torch.int64)
         outcome = aggregate_round(view, full, v, g_prev, c.manifest.quant, c.manifest.rule, [seqs[i] for i in valid],
-                                  c.manifest.view)
+                                  c.manifest.view, joined=len(self.trainers))
         if [witness.flags[i] for i in valid] != outcome.flags:
             raise ProofError(f"round {r}: the aggregation rule and the circuit witness disagree")
         if model is None:

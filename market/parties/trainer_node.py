@@ -175,11 +175,13 @@ class TrainerNode:
 
     def __init__(self, ctx: ProjectContext, signer: LocalAccount, data: Split, attack: str | None = None,
                  auto_join: bool = True, settle: bool = True, withhold: frozenset[int] = frozenset(),
-                 flower: FlowerTrainer | None = None, check_direction: bool = True, decline_against: bool = False) -> None:
+                 flower: FlowerTrainer | None = None, check_direction: bool = True,
+                 decline_against: bool | None = None) -> None:
         """`flower`, when given, trains in place of market.ml.training (a Flower NumPyClient; `data` is then only
         checked against the schema). `check_direction`: before each submission, recompute the round's v on the
         published validation split and decline a round whose committed v is another (Trust model).
-        `decline_against`: also keep an update that is against v (off by default: see `declines`). `withhold`
+        `decline_against`: also keep an update that is against v (default: an honest node does, an attack node,
+        which plays an adversary, does not; see `declines`). `withhold`
         names rounds in which the trainer reveals its update but never uploads the blob (a misbehaviour the demo and
         `bench adversary` use: the aggregator rejects it, the trainer cures). DataMismatch unless `data` fits the
         task's schema (features, classes), so a misfit trainer never stakes."""
@@ -194,7 +196,7 @@ class TrainerNode:
         self.withhold = withhold
         self.flower = flower
         self.check_direction = check_direction
-        self.decline_against = decline_against
+        self.decline_against = attack is None if decline_against is None else decline_against
         #: Per round checked: v recomputed here (None: the task here is not the manifest's, so unchecked).
         self.directions: dict[int, torch.Tensor | None] = {}
         self._update: tuple[int, torch.Tensor] | None = None  # the latest round's update, computed once
@@ -301,10 +303,10 @@ class TrainerNode:
         g(round-1), or when `decline_against` and this round's update is against it (`<v, u> <= 0` over the proof
         view, as the circuit's direction test counts it: it would be excluded unpaid); else None, submit.
 
-        `decline_against` is off by default: a kept update leaves Multi-Krum's count of screened updates, which
-        sets its neighbour count k (PROTOCOL §3), so in a round where several honest updates are against an
-        honest v it would weaken the screen against scaled updates. It keeps a blob from a poisoned validation
-        split (whose true gradient passes the vCommit check) at that price."""
+        `decline_against` keeps the blob from a poisoned validation split, whose true gradient passes the vCommit
+        check. Multi-Krum counts its k and its unselected places on the joined trainers (PROTOCOL §3), so a kept
+        update weakens nobody's screen; the price is §7's few-accepted split, which pays an excluded update only
+        when at most a quarter of a round's updates are accepted."""
         if not (self.check_direction or self.decline_against):
             return None
         c = self.ctx

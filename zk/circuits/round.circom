@@ -350,13 +350,13 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
             kp[j][i] <== kp[i][j];
         }
     }
-    // k = min(k(nS), max(n0 - 1, 0)) and m_eff = max(1, n0 - (nS - m(nS))) (0 when K is empty), with the table
-    // values of nS = |kf| (the screened round, against updates included, PROTOCOL §3); one LessThan each.
-    var nS = 0;
+    // k = min(k(nJ), max(n0 - 1, 0)) and m_eff = max(1, n0 - (nJ - m(nJ))) (0 when K is empty), with the table
+    // values of nJ = nTrainers, the joined trainers (PROTOCOL §3): the updates the screens take out and the
+    // trainers who keep theirs or are away leave k and the unselected places as they are; one LessThan each.
     var n0 = 0;
-    for (var i = 0; i < N; i++) { nS += kf[i]; n0 += kin[i]; }
-    component hotS = OneHot(N);
-    hotS.x <== nS;
+    for (var i = 0; i < N; i++) { n0 += kin[i]; }
+    component hotJ = OneHot(N);
+    hotJ.x <== nTrainers;
     component hot0 = OneHot(N);
     hot0.x <== n0;
     var kt = 0;
@@ -366,8 +366,8 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
         if (kc < 0) { kc = 0; }
         var mc = M > 0 ? M : (c - F > 1 ? c - F : 1);
         if (mc > c) { mc = c; }
-        kt += hotS.e[c] * kc;
-        mt += hotS.e[c] * mc;
+        kt += hotJ.e[c] * kc;
+        mt += hotJ.e[c] * mc;
     }
     signal nm1;
     nm1 <== n0 - 1 + hot0.e[0];                 // max(n0 - 1, 0)
@@ -377,9 +377,9 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     signal kPick;
     kPick <== kLess.out * (kt - nm1);
     signal kk;
-    kk <== nm1 + kPick;                         // min(k(nS), max(n0 - 1, 0))
+    kk <== nm1 + kPick;                         // min(k(nJ), max(n0 - 1, 0))
     signal mx;
-    mx <== n0 + mt - nS;                        // n0 - (nS - m(nS)), in (-N, N]
+    mx <== n0 + mt - nTrainers;                 // n0 - (nJ - m(nJ)), in (-N, N]
     component mLow = LessThan(bitlen(N) + 2);
     mLow.in[0] <== mx + N;
     mLow.in[1] <== N + 1;                       // mx <= 0

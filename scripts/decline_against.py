@@ -23,37 +23,21 @@ import dataclasses
 import multiprocessing
 from typing import Any
 
-from aggregator.eval.evaluate import FREE_RIDERS, EvalConfig, RunLog, _job, free_rider_ratio, print_study, reward_share
+from aggregator.eval.evaluate import FREE_RIDERS, EvalConfig, RunLog, _job, free_rider_ratio, honest_harm, print_study, reward_share
 
 
-def left_out(log: RunLog, n: int) -> tuple[int, int]:
-    """Honest trainer-rounds excluded (flag 3) and declined (neither ejected nor present)."""
-    ejected: set[int] = set()
-    excluded = declined = 0
-    for who, flags in zip(log.present, log.flags):
-        for i in range(n):
-            if i in log.attackers or i in ejected:
-                continue
-            if i not in who:
-                declined += 1
-            elif flags[who.index(i)] == 3:
-                excluded += 1
-        ejected |= {i for i, f in zip(who, flags) if f == 1}
-    return excluded, declined
-
-
-def figures(logs: dict[str | None, RunLog], n: int) -> dict[str, Any]:
+def figures(logs: dict[str | None, RunLog]) -> dict[str, Any]:
     """One setting's figures over its runs (keyed by attack, None for the clean run)."""
     clean = logs[None]
     drops = {a: 100 * (clean.accuracy - log.accuracy) for a, log in logs.items() if a is not None}
-    outs = [left_out(log, n) for log in logs.values()]
+    harm = [honest_harm(log) for log in logs.values()]
     return {
         "max_drop_points": round(max(drops.values()), 2),
         "worst_attack": max(drops, key=lambda a: drops[a]),
         "free_rider_share_ratio": round(max(free_rider_ratio(log) for a, log in logs.items() if a in FREE_RIDERS), 3),
         "honest_slashed": sum(len(log.flagged(1)) for log in logs.values()),
-        "honest_excluded_rounds": sum(e for e, _ in outs),
-        "honest_declined_rounds": sum(d for _, d in outs),
+        "honest_excluded_rounds": sum(h["excluded"] for h in harm),
+        "honest_declined_rounds": sum(h["kept"] for h in harm),
         "poisoning_attackers_share": round(max(reward_share(log) for a, log in logs.items() if a and a not in FREE_RIDERS), 3),
         "clean_accuracy": round(clean.accuracy, 4),
     }
@@ -75,7 +59,7 @@ def main() -> None:
     for seed in args.seeds:
         for on in (False, True):
             runs = {a: log for (s, o, a), log in zip(jobs, logs) if s == seed and o == on}
-            table[f"seed{seed}_{'decline' if on else 'keep'}"] = figures(runs, base.n_trainers)
+            table[f"seed{seed}_{'decline' if on else 'keep'}"] = figures(runs)
     print_study(table, args.json)
 
 

@@ -17,12 +17,14 @@ contract's split of each round (PROTOCOL §7, `round_weights`): max(score, 0) ov
 the accepted when no score is positive, equal over the accepted and the excluded when there are excluded slots and
 at most max(1, N // 4) of their N are accepted. `honest_slashed_total`
 counts honest trainers slashed in every run of the default rule and in the own-data run, `honest_excluded_rounds_total`
-honest trainer-rounds excluded; `free_rider_share_ratio` is, over the free-rider attacks and
+honest trainer-rounds excluded, `honest_kept_rounds_total` those whose trainer kept its update against v (the default
+node's `decline_against`: unpaid like an exclusion, but not flagged, so not in `detection_precision`);
+`free_rider_share_ratio` is, over the free-rider attacks and
 counts, the best-paid free rider's mean share in rounds 2 on over the honest trainers' mean share
 in the same rounds. `own_data_accuracy_ratio` comes from a project on a CSV written at eval time
 (scikit-learn's breast cancer data, `own_data_run`): its federated test accuracy over a centralised
 model's on the union of the trainers' data, same model and epochs. `per_attack` gives, at the
-largest attacker count, each attack's drop, honest trainers slashed and excluded, and the
+largest attacker count, each attack's drop, honest trainers slashed, excluded and kept, and the
 attackers' share of the budget. `run_seeds`
 repeats everything per seed and reports the worst seed. `spearman_rho` compares, for 8 trainers, the sum over
 rounds of each round's proven scores (divided by the round's largest |score|) with the sum of
@@ -114,8 +116,9 @@ def money_shares(scores: Sequence[int], accepted: Sequence[bool]) -> list[Fracti
 @dataclass(frozen=True)
 class RunLog:
     """One simulation: final test accuracy, per-round accuracy, and per round the trainers present
-    (indices, increasing; an ejected trainer or a free rider skipping round 1 is absent), their
-    PROTOCOL §5 flags (0 accepted, 1 slashed, 3 excluded) and their scores, in that order."""
+    (indices, increasing; an ejected trainer, a free rider skipping round 1 or an honest trainer keeping its
+    update against v is absent), their PROTOCOL §5 flags (0 accepted, 1 slashed, 3 excluded) and their scores, in
+    that order; `n_trainers` joined."""
 
     accuracy: float
     curve: list[float]
@@ -123,6 +126,7 @@ class RunLog:
     flags: list[list[int]]
     scores: list[list[int]]
     attackers: list[int]
+    n_trainers: int = 0
 
     def shares(self) -> list[dict[int, float]]:
         """Per round, each present trainer's share of the budget as the contract credits it (`round_weights`)."""
@@ -137,6 +141,16 @@ class RunLog:
             (r, i) for r, (who, flags) in enumerate(zip(self.present, self.flags)) for i, f in zip(who, flags)
             if f == flag and (i not in self.attackers) == honest
         ]
+
+    def kept(self) -> list[tuple[int, int]]:
+        """(round, trainer) of every honest trainer neither present nor ejected: it kept its update against v
+        (`EvalConfig.decline_against`), unpaid like an excluded one but unflagged."""
+        ejected: set[int] = set()
+        out: list[tuple[int, int]] = []
+        for r, (who, flags) in enumerate(zip(self.present, self.flags)):
+            out += [(r, i) for i in range(self.n_trainers) if i not in who and i not in ejected and i not in self.attackers]
+            ejected |= {i for i, f in zip(who, flags) if f == 1}
+        return out
 
 
 def round_updates(
@@ -230,7 +244,7 @@ def simulate(
         present_log.append(present)
         flag_log.append(out.flags)
         score_log.append(out.scores)
-    return RunLog(curve[-1], curve, present_log, flag_log, score_log, attackers)
+    return RunLog(curve[-1], curve, present_log, flag_log, score_log, attackers, len(parts))
 
 
 def centralized(task: Task, cfg: EvalConfig) -> float:
@@ -271,10 +285,11 @@ def free_rider_ratio(log: RunLog, start: int = 1) -> float:
 
 
 def honest_harm(log: RunLog) -> dict[str, int]:
-    """Honest trainers slashed (each at most once: it is ejected), honest exclusions (trainer-rounds flagged 3)
-    and the honest trainers excluded at least once."""
+    """Honest trainers slashed (each at most once: it is ejected), honest exclusions (trainer-rounds flagged 3),
+    the honest trainers excluded at least once and the honest trainer-rounds kept (`RunLog.kept`)."""
     excluded = log.flagged(3)
-    return {"slashed": len(log.flagged(1)), "excluded": len(excluded), "excluded_trainers": len({i for _, i in excluded})}
+    return {"slashed": len(log.flagged(1)), "excluded": len(excluded), "excluded_trainers": len({i for _, i in excluded}),
+            "kept": len(log.kept())}
 
 
 def noisy_labels(data: Split, rate: float, seed: int) -> Split:
@@ -456,7 +471,8 @@ HEADLINE = {
     "detection_precision_poisoning": min, "spearman_rho": min, "spearman_rho_plain_noniid": min,
     "clean_accuracy": min, "centralized_accuracy": min, "sybil_v_share": max, "sybil_v_share_uncapped": max,
     "sybil_v_fair_share": max, "honest_slashed_total": max, "honest_slashed_own_data": max,
-    "honest_excluded_rounds_total": max, "free_rider_share_ratio": max, "own_data_accuracy_ratio": min,
+    "honest_excluded_rounds_total": max, "honest_kept_rounds_total": max, "free_rider_share_ratio": max,
+    "own_data_accuracy_ratio": min,
 }
 
 
@@ -519,6 +535,7 @@ def summarise(
             "honest_slashed": {k: h["slashed"] for k, h in harm.items()},
             "honest_excluded_rounds": {k: h["excluded"] for k, h in harm.items()},
             "honest_excluded_trainers": {k: h["excluded_trainers"] for k, h in harm.items()},
+            "honest_kept_rounds": {k: h["kept"] for k, h in harm.items()},
         }
     d = rules[DEFAULT_RULE]
     ratios = d["free_rider_share_ratio"]
@@ -534,6 +551,7 @@ def summarise(
         "max_accuracy_drop_vs_honest_only_points_3of10": max(d[f"drop_vs_honest_only_points_{top}of{cfg.n_trainers}"].values()),
         "honest_slashed_total": sum(d["honest_slashed"].values()),
         "honest_excluded_rounds_total": sum(d["honest_excluded_rounds"].values()),
+        "honest_kept_rounds_total": sum(d["honest_kept_rounds"].values()),
         "free_rider_share_ratio": max(ratios.values()) if ratios else 0.0,
         "per_attack": {
             a: {
@@ -541,6 +559,7 @@ def summarise(
                 "honest_slashed": d["honest_slashed"][f"{a}@{top}"],
                 "honest_excluded_rounds": d["honest_excluded_rounds"][f"{a}@{top}"],
                 "honest_excluded_trainers": d["honest_excluded_trainers"][f"{a}@{top}"],
+                "honest_kept_rounds": d["honest_kept_rounds"][f"{a}@{top}"],
                 "attacker_share": d[f"attacker_share_{top}of{cfg.n_trainers}"][a],
             }
             for a in cfg.attacks

@@ -44,7 +44,8 @@ ROUND_CLAIMS: tuple[Claim, ...] = (
     Claim("validation direction v", Basis.AUDITABLE, "aggregator and owner",
           "proven normalised, committed (unsalted) before submissions; the validation set is published, so each "
           "trainer node recomputes v before it submits and declines a round committed to another, and "
-          "fedmarket audit recomputes it after the fact; the split itself is the owner's choice"),
+          "fedmarket audit recomputes it after the fact; the split itself is the owner's choice, and a node "
+          "keeps an update against v, so a poisoned split gets no honest blob"),
     Claim("new global model g(r) over the proof view", Basis.PROVEN, "nobody",
           "the circuit proves it is the previous one plus the floored mean of the accepted views"),
     Claim("new global model g(r) outside the proof view", Basis.AUDITABLE, "aggregator",

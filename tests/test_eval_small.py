@@ -31,7 +31,15 @@ def test_reward_share_and_free_rider_ratio() -> None:
     assert reward_share(log) == (10 / 40 + 0.0) / 2
     assert log.shares()[1] == {1: 0.25, 2: 0.75}  # trainer 0 absent in round 2
     assert free_rider_ratio(log, start=0) == (10 / 40 / 2) / ((0 + 30 / 40 + 10 / 40 + 30 / 40) / 4)
-    assert honest_harm(log) == {"slashed": 0, "excluded": 1, "excluded_trainers": 1}
+    assert honest_harm(log) == {"slashed": 0, "excluded": 1, "excluded_trainers": 1, "kept": 0}
+
+
+def test_kept_counts_honest_trainers_absent_but_not_ejected() -> None:
+    """RunLog.kept: of 4 joined, trainer 3 (the attacker) is never counted; honest trainer 2 is absent in round 1
+    (kept its update), trainer 1 is slashed in round 1 and so absent, not kept, in round 2; trainer 0 keeps in round 2."""
+    log = RunLog(0.9, [0.9, 0.9], [[0, 1, 3], [2, 3]], [[0, 1, 0], [0, 3]], [[5, 0, 5], [5, 0]], attackers=[3], n_trainers=4)
+    assert log.kept() == [(0, 2), (1, 0)]
+    assert honest_harm(log)["kept"] == 2
 
 
 def test_shares_split_equally_over_the_accepted_when_no_score_is_positive() -> None:

@@ -17,6 +17,11 @@ float64 least squares, off a larger span, and prints each free rider's share rat
   like the protocol's one-vector novelty);
 - `others`, `gate_others`: `both` and `gate` with each trainer's span leaving out its own previous view, so that an
   honest trainer's persistent direction is not projected off its own score (one projection per trainer);
+- `peer`: the protocol's novelty, a positive one capped by the update's agreement with the other accepted updates off
+  span{s, v}: `<u_i', S_i'> |v_perp| / |S_i'|` (`peer_agreement`; `peer_only` scores that agreement alone). An update
+  along the published v plus noise agrees with the others only by its noise;
+- `cap4`: the protocol's novelty with the cap at the accepted a' of rank n // 4 instead of the median (rank n // 2),
+  so that the best three quarters of the accepted score alike;
 - `gate_hwm`: `gate` over rounds: each trainer's running sum of min(nov_i, w_i) (signed, so that a free rider's
   noise averages out), paid only when it rises above its earlier high-water mark (rows stand for trainers while
   every trainer submits, as from round 2 on in these runs).
@@ -26,10 +31,19 @@ included); `--rho --seeds 0,1,2`: base 0.97, 0.886, 0.929; gate 0.952, 0.857, 0.
 gate_hwm 0.905, 0.778, 0.795. Measured (2026-12-03): others 0.572 (free_rider_step@3 seed 2; every replay and mix
 at most 0.499), rho 0.31, -0.095, -0.429; gate_others 0.803, rho 0.952, 0.857, 0.976 (gate's, to the third
 decimal): what collapses rho is the others' previous views, not one's own.
+Measured (2026-12-03, every honest trainer keeping its update against v, as the default node does since 7a90597; the
+figures above were measured with every honest update submitted), worst share ratio per free rider over 2 and 3 of 10
+and seeds 0 to 2, and the ALIE colluders' best: base: direction 2.68, stale 1.52, mix 0.95, step 0.45, ALIE 4.79;
+peer: direction 1.025, stale 2.215, mix 1.416, step 0.90, ALIE 4.99, rho 0.898, 0.913, 0.929 (it halves the direction
+rider and pays the replays more: honest updates off span{s, v} agree little with each other on non-IID data);
+cap4: direction 1.725, stale 1.238, mix 0.979, step 0.986, ALIE 3.46, rho 0.846, 0.913, 0.874. Neither is adopted:
+both miss 0.5 and each pays some free rider more than the protocol does.
 
-It is a simulation of a candidate statement, not a provable rule: the screens, flags and average are unchanged
-(only the scores move), and the projection is float64 here. Run: `.venv/bin/python scripts/free_rider_span.py both
---seeds 0,1,2 --counts 3`; `--rho` instead measures whether the better trainers are still paid more.
+The per-trainer modes need rows that name trainers, so they run with every honest update submitted
+(`EvalConfig(decline_against=False)`). It is a simulation of a candidate statement, not a provable rule: the screens,
+flags and average are unchanged (only the scores move), and the projection is float64 here.
+Run: `.venv/bin/python scripts/free_rider_span.py both --seeds 0,1,2 --counts 3`; `--rho` instead measures whether
+the better trainers are still paid more.
 """
 
 from __future__ import annotations
@@ -45,15 +59,20 @@ import torch
 import aggregator.eval.evaluate as evaluate
 import aggregator.rules.round as round_rule
 from aggregator.eval.evaluate import EvalConfig, free_rider_ratio, honest_harm, pick_attackers, simulate
+from aggregator.rules.clip import contribution_scores as protocol_scores
 from aggregator.rules.novelty import novel_inner as protocol_novelty  # the score the gates cap (main patches round's)
 from aggregator.rules.round import RoundOutcome
+from aggregator.rules.shapley import first_order_shapley
 from market.protocol.manifest import RuleConfig
 from market.protocol.quant import QuantSpec
 
-MODES = ("base", "prevupd", "prevv", "both", "gate", "gate_v", "gate_hwm", "others", "gate_others")
+MODES = ("base", "prevupd", "prevv", "both", "gate", "gate_v", "gate_hwm", "others", "gate_others", "peer", "peer_only",
+         "cap4")
 #: Modes whose span holds the previous round's views, and those whose span holds its v.
 WITH_VIEWS = ("prevupd", "both", "gate", "gate_hwm", "others", "gate_others")
 WITH_V = ("prevv", "both", "gate", "gate_v", "gate_hwm", "others", "gate_others")
+#: Modes that score by agreement with the other accepted updates off span{s, v} (`peer_agreement`).
+PEER = ("peer", "peer_only")
 #: Modes whose span, per trainer, leaves out the trainer's own previous view (it needs who submitted which view).
 PER_TRAINER = ("others", "gate_others")
 
@@ -66,6 +85,24 @@ def project_off(v: torch.Tensor, basis: Sequence[torch.Tensor]) -> torch.Tensor:
         return vv
     B = torch.stack(kept, 1)
     return vv - (B @ torch.linalg.lstsq(B, vv[:, None]).solution)[:, 0]
+
+
+def peer_agreement(U: torch.Tensor, v: torch.Tensor, step: torch.Tensor | None, accepted: Sequence[bool],
+                   nov: Sequence[int]) -> list[int]:
+    """Per row, `<u_i', S_i'> * |v_perp| / |S_i'|`, rounded: `'` is the projection off span{s, v}, `S_i'` the sum of
+    the other accepted rows' and `v_perp` the novelty's v (off s), so that the figure is in the novelty's units. A
+    row along v (or s) plus noise agrees with the others only by the noise; one with no others keeps its novelty."""
+    basis = [v] if step is None else [step, v]
+    Up = torch.stack([project_off(u, basis) for u in U])
+    mask = torch.tensor([bool(x) for x in accepted], dtype=torch.float64)
+    total = (Up * mask[:, None]).sum(0)
+    vp = float(project_off(v, [] if step is None else [step]).norm())
+    out = []
+    for i, u in enumerate(Up):
+        others = total - u * mask[i]
+        size = float(others.norm())
+        out.append(round(float(u @ others) * vp / size) if size else int(nov[i]))
+    return out
 
 
 class SpanScore:
@@ -116,6 +153,9 @@ class SpanScore:
     def novel_inner(self, a: Sequence[int], U: torch.Tensor, v: torch.Tensor, step: torch.Tensor) -> list[int]:
         """<u_i, v_perp>, v_perp = v minus its least-squares fit on the basis (rounded to integers); for the gates,
         the protocol's novelty with a positive one capped by max(<u_i, v_perp>, 0)."""
+        if self.mode in PEER:
+            self.stash = (U, v, step)
+            return protocol_novelty(a, U, v, step)
         wide = self.wide_inner(U, v)
         if self.mode not in ("gate", "gate_v", "gate_hwm", "gate_others"):
             return wide
@@ -129,21 +169,38 @@ class SpanScore:
             self.high[row] = max(self.high.get(row, 0), self.running[row])
         return paid
 
+    def contribution_scores(self, a: Sequence[int], accepted: Sequence[bool]) -> list[int]:
+        """The protocol's scores of the novelty; in the peer modes a positive novelty is first capped by (`peer`) or
+        replaced by (`peer_only`) the update's agreement with the others (`peer_agreement`)."""
+        if self.mode == "cap4":  # the cap at the accepted a' of rank n // 4 instead of the median's n // 2
+            ranked = sorted((int(x), i) for i, (x, ok) in enumerate(zip(a, accepted)) if ok)
+            cap = ranked[len(ranked) // 4][0] if ranked else None
+            return first_order_shapley([min(int(x), cap) if ok and cap is not None else int(x)
+                                        for x, ok in zip(a, accepted)], list(accepted))
+        if self.mode not in PEER:
+            return protocol_scores(a, accepted)
+        U, v, step = self.stash
+        w = peer_agreement(U, v, step, accepted, a)
+        if self.mode == "peer_only":
+            return protocol_scores(w, accepted)
+        return protocol_scores([min(b, max(x, 0)) if b > 0 else b for b, x in zip(a, w)], accepted)
+
     def aggregate_round(self, U_view: torch.Tensor, U_full: torch.Tensor, v: torch.Tensor, g_prev: torch.Tensor,
                         spec: QuantSpec, config: RuleConfig = RuleConfig(), seq: Sequence[int] | None = None,
-                        view: tuple[int, int] | None = None, step: torch.Tensor | None = None) -> RoundOutcome:
+                        view: tuple[int, int] | None = None, step: torch.Tensor | None = None,
+                        joined: int | None = None) -> RoundOutcome:
         """The eval's round, with the basis set from the previous call (a zero step starts a new simulation)."""
         if step is None or not bool(step.any()):
             self.prev_views = self.prev_v = None
         if self.prev_views is None or U_view.shape[0] != len(self.running):  # a new run, or rows no longer trainers
             self.running, self.high = {}, {}
-        self.ids = self.present(U_view.shape[0])
+        self.ids = self.present(U_view.shape[0]) if self.mode in PER_TRAINER else []
         self.basis = [] if step is None else [step]
         if self.mode in WITH_VIEWS and self.mode not in PER_TRAINER and self.prev_views is not None:
             self.basis += list(self.prev_views)
         if self.mode in WITH_V and self.prev_v is not None:
             self.basis.append(self.prev_v)
-        out = self.aggregate(U_view, U_full, v, g_prev, spec, config, seq, view, step)
+        out = self.aggregate(U_view, U_full, v, g_prev, spec, config, seq, view, step, joined)
         self.prev_views, self.prev_v, self.prev_ids = U_view.clone(), v.clone(), self.ids
         return out
 
@@ -170,14 +227,16 @@ def main() -> None:
     args = parser.parse_args()
     span = SpanScore(args.mode)
     evaluate.aggregate_round, evaluate.round_updates = span.aggregate_round, span.round_updates
-    if args.mode != "base":
+    if args.mode not in ("base", "cap4"):
         round_rule.novel_inner = span.novel_inner
+    round_rule.contribution_scores = span.contribution_scores
     if args.rho:
         print(json.dumps({"mode": args.mode, "rho_graded_quality": {seed: graded_rho(seed) for seed in map(int, args.seeds.split(","))}}))
         return
     results: dict[str, Any] = {}
     for seed in map(int, args.seeds.split(",")):
-        cfg = EvalConfig(seed=seed, workers=1)
+        # rows name trainers only when every honest update is submitted: the per-trainer modes keep none back
+        cfg = EvalConfig(seed=seed, workers=1, decline_against=args.mode not in PER_TRAINER)
         task, parts = evaluate._setup(cfg)
         for attack in args.attacks.split(","):
             for count in map(int, args.counts.split(",")):

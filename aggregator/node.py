@@ -167,10 +167,12 @@ class AggregatorNode:
         if project.disputing:
             return self.follow_dispute(project.round, project.post_deadline)
         rs = self.market.round_state(self.ctx.pid, project.round)
-        # Every active slot must have revealed (a commit alone reads as 0) before an early post:
+        # Every active slot must have revealed (a commit alone reads as 0) or declined before an early post:
         # the contract refuses one while a sealed commit may still be revealed (PROTOCOL.md §3).
         revealed = sum(1 for c in rs.commitments if c)
-        if revealed < project.n_active and self.market.chain.now() <= project.deadline:
+        if self.market.chain.now() <= project.deadline and revealed < project.n_active and (
+                revealed + len(self.market.declined_slots(self.ctx.pid, project.round, self.ctx.created.block_number))
+                < project.n_active):
             return Awaiting(project.round)
         return self.post_round(project.round)
 

@@ -275,6 +275,8 @@ contract FedMarket is ReentrancyGuardTransient {
     event UpdateCommitted(
         uint256 indexed pid, uint256 indexed round, address indexed trainer, uint256 slot, uint256 seq
     );
+    /// @notice A trainer declined round `round` (declineRound): its slot is absent from the round.
+    event RoundDeclined(uint256 indexed pid, uint256 indexed round, address indexed trainer, uint256 slot);
     /// @notice A trainer revealed its sealed update of round `round` (revealUpdate); `seq` is the
     ///         rank its commit took (0-based, PROTOCOL.md §6).
     event UpdateSubmitted(
@@ -362,7 +364,7 @@ contract FedMarket is ReentrancyGuardTransient {
     error NotEnoughTrainers(uint256 pid, uint256 joined, uint256 minTrainers);
     /// @notice Enough trainers joined: only the owner may cancel, and anyone may start.
     error QuorumReached(uint256 pid, uint256 joined, uint256 minTrainers);
-    /// @notice The trainer in `slot` already submitted in `round`.
+    /// @notice The trainer in `slot` already submitted in `round`, or declined it.
     error AlreadySubmitted(uint256 pid, uint256 round, uint256 slot);
     /// @notice The trainer in `slot` has no sealed commit to reveal in `round`.
     error NotCommitted(uint256 pid, uint256 round, uint256 slot);
@@ -644,6 +646,27 @@ contract FedMarket is ReentrancyGuardTransient {
         uint256 seq = uint256(pr.nActive) - 1 - _popcount(pending);
         record.seq = uint8(seq);
         emit UpdateCommitted(pid, round, msg.sender, pt.slot, seq);
+    }
+
+    /// @notice Decline this round instead of submitting, inside its window (PROTOCOL.md §4: the trainer node does
+    ///         when the committed v is not the recomputed one, or when its update is against v). The slot is
+    ///         absent from the round (flag 0, score 0, no stake moved, no bond compensation) and no longer
+    ///         pending, so the round can be posted before its deadline once every other slot has submitted.
+    /// @param pid Project id
+    /// @param round The open round
+    function declineRound(uint256 pid, uint256 round) external {
+        _inWindow(pid, round);
+        Participant memory pt = _participants[pid][msg.sender];
+        if (pt.status != Status.Active) {
+            if (pt.status == Status.None) revert NotTrainer(pid, msg.sender);
+            revert TrainerEjected(pid, msg.sender);
+        }
+        Round storage rd = _rounds[pid][round];
+        uint256 bit = 1 << pt.slot;
+        uint256 pending = rd.pending;
+        if (pending & bit == 0) revert AlreadySubmitted(pid, round, pt.slot);
+        rd.pending = pending & ~bit;
+        emit RoundDeclined(pid, round, msg.sender, pt.slot);
     }
 
     /// @notice Reveal the update sealed by commitUpdate, inside the same window: its cid and
@@ -1390,7 +1413,7 @@ contract FedMarket is ReentrancyGuardTransient {
 
     /// @dev On an aggregator timeout, credit `bondHeld` in equal floored shares to those it harmed:
     ///      the open round's submitters after a missed post or re-post (active slots that committed
-    ///      and revealed), every
+    ///      and revealed; not those that declined), every
     ///      active trainer after a missed open. Returns the total credited (0 when nobody qualifies).
     function _compensate(Project storage p, uint256 pid, Progress memory pr, uint256 bondHeld)
         private
@@ -1402,8 +1425,10 @@ contract FedMarket is ReentrancyGuardTransient {
         uint256 count;
         for (uint256 i; i < n; ++i) {
             if ((harmed >> i) & 1 == 0) continue;
-            // A seal never revealed is no submission: the window closed before the post was due.
-            if (pr.roundOpen && _commitments[pid][pr.round][i] & SEALED_MARK != 0) harmed &= ~(1 << i);
+            // A seal never revealed is no submission (the window closed before the post was due), nor is a
+            // declined round (no commitment).
+            uint256 c = pr.roundOpen ? _commitments[pid][pr.round][i] : 1;
+            if (c == 0 || c & SEALED_MARK != 0) harmed &= ~(1 << i);
             else ++count;
         }
         if (count == 0) return 0;

@@ -127,3 +127,46 @@ def test_a_seal_never_revealed_takes_no_share_of_the_bond(chain: Chain) -> None:
     receipt = m.timeout(pid, dep.owner)
     paid = {e.args["trainer"]: int(e.args["amount"]) for e in m.receipt_events(receipt, "BondCompensation")}
     assert paid == {honest.address: project.bond_held}
+
+
+def test_a_declined_round_is_absent_and_lets_the_round_close_early(chain: Chain) -> None:
+    """declineRound (the trainer node's answer to a v it cannot accept, PROTOCOL §4): the slot is absent (flag 0,
+    score 0, unpaid) and no longer pending, so the round is posted as soon as the others have revealed; the
+    decliner cannot submit after all, nor decline twice, and nobody else can decline for it."""
+    dep, pid = open_round(chain)
+    m = dep.market
+    decliner = dep.trainers[2]
+    reverts("NotTrainer", lambda: m.decline_round(pid, 1, dep.owner), pid, dep.owner.address)
+    dep.submit(pid, 1, [0])
+    receipt = m.decline_round(pid, 1, decliner)
+    (event,) = m.receipt_events(receipt, "RoundDeclined")
+    assert (event.args["round"], event.args["trainer"], event.args["slot"]) == (1, decliner.address, 2)
+    assert m.declined_slots(pid, 1) == {2}
+    reverts("AlreadySubmitted", lambda: m.decline_round(pid, 1, decliner), pid, 1, 2)
+    reverts("AlreadySubmitted", lambda: m.commit_update(pid, 1, bytes(32), decliner), pid, 1, 2)
+    reverts("NotCommitted", lambda: m.reveal_update(pid, 1, CID, 5, VICTIM_SALT, decliner), pid, 1, 2)
+    dep.submit(pid, 1, [1])
+    assert m.round_state(pid, 1).pending == 0 and m.submission_order(pid, 1) == [0, 2, 0]
+    reverts("AbsentSlotNotZero", lambda: m.public_input(pid, 1, model_out(1), [0, 0, 0], [1, 1, 1]), 2)
+    assert chain.now() <= m.project(pid).deadline
+    dep.post(pid, 1, [0, 0, 0], [1, 1, 0])  # before the deadline: nobody is left to wait for
+    assert m.participant(pid, decliner.address).rewards == 0
+    assert m.participant(pid, dep.trainers[0].address).rewards > 0
+    dep.market.open_round(pid, V_COMMIT, dep.aggregator)
+    chain.time_travel(m.project(pid).deadline - chain.now() + 1)
+    reverts("WindowClosed", lambda: m.decline_round(pid, 2, decliner))
+
+
+def test_a_declined_round_takes_no_share_of_the_bond(chain: Chain) -> None:
+    """The aggregator's own accounts cannot decline a round, let the post deadline pass and take part of the bond
+    back: only the trainers that revealed an update were harmed by the missed post."""
+    dep, pid = open_round(chain)
+    m = dep.market
+    honest, own = dep.trainers[0], dep.trainers[1]
+    m.submit_update(pid, 1, CID, commitment(0), honest, salt=VICTIM_SALT)
+    m.decline_round(pid, 1, own)
+    project = m.project(pid)
+    chain.time_travel(project.post_deadline - chain.now() + 1)
+    receipt = m.timeout(pid, dep.owner)
+    paid = {e.args["trainer"]: int(e.args["amount"]) for e in m.receipt_events(receipt, "BondCompensation")}
+    assert paid == {honest.address: project.bond_held}

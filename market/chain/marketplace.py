@@ -416,6 +416,14 @@ class Marketplace:
         """Seal this round's update (trainer, PROTOCOL.md §3): fixes its rank, hides cid and commitment."""
         return self._send(self.contract.functions.commitUpdate(pid, round_, sealed), sender)
 
+    def decline_round(self, pid: int, round_: int, sender: LocalAccount) -> TxReceipt:
+        """Decline this round instead of submitting (trainer, PROTOCOL.md §4): absent, and no longer pending."""
+        return self._send(self.contract.functions.declineRound(pid, round_), sender)
+
+    def declined_slots(self, pid: int, round_: int, from_block: int = 0) -> set[int]:
+        """The slots that declined round `round_` (RoundDeclined events from `from_block` on)."""
+        return {int(e.args["slot"]) for e in self.events("RoundDeclined", pid, from_block) if e.args["round"] == round_}
+
     def reveal_update(
         self, pid: int, round_: int, cid: bytes, commitment: int, salt: bytes, sender: LocalAccount
     ) -> TxReceipt:

@@ -145,9 +145,9 @@ class Unavailable:
 
 @dataclass(frozen=True)
 class Declined:
-    """The trainer sent nothing this round, and says why: the round's committed v is not the one recomputed here
-    (PROTOCOL §4), or its update is against v, so the direction test (§3) would exclude it unpaid and leave the
-    blob in the owner's hands either way."""
+    """The trainer sent no update this round (it declined it on chain: `FedMarket.declineRound`), and says why: the
+    round's committed v is not the one recomputed here (PROTOCOL §4), or its update is against v, so the direction
+    test (§3) would exclude it unpaid and leave the blob in the owner's hands either way."""
 
     round: int
     reason: str
@@ -379,10 +379,12 @@ class TrainerNode:
             if c.market.chain.now() <= project.deadline:
                 if state.pending >> part.slot & 1:
                     declined = self.declines(project.round, state.v_commit)
-                    if declined is not None:
+                    if declined is not None:  # said on chain, so that the round need not wait for this slot
+                        c.market.decline_round(c.pid, project.round, self.signer)
                         return declined
                     cid = self.submit(project.round)
-                elif state.commitments[part.slot] == 0:  # committed, not revealed: a restart in between
+                elif state.commitments[part.slot] == 0 and part.slot not in c.market.declined_slots(
+                        c.pid, project.round, c.created.block_number):  # committed, not revealed: a restart in between
                     cid = self.reveal(project.round)
                 else:
                     return Waiting()

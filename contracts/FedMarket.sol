@@ -631,21 +631,11 @@ contract FedMarket is ReentrancyGuardTransient {
     function commitUpdate(uint256 pid, uint256 round, bytes32 seal) external {
         Progress memory pr = _inWindow(pid, round);
         Participant storage record = _participants[pid][msg.sender];
-        Participant memory pt = record;
-        if (pt.status != Status.Active) {
-            if (pt.status == Status.None) revert NotTrainer(pid, msg.sender);
-            revert TrainerEjected(pid, msg.sender);
-        }
-        Round storage rd = _rounds[pid][round];
-        uint256 bit = 1 << pt.slot;
-        uint256 pending = rd.pending;
-        if (pending & bit == 0) revert AlreadySubmitted(pid, round, pt.slot);
-        pending &= ~bit;
-        rd.pending = pending;
-        _commitments[pid][round][pt.slot] = SEALED_MARK | (uint256(seal) >> 2);
+        (uint256 slot, uint256 pending) = _takeSlot(pid, round, record);
+        _commitments[pid][round][slot] = SEALED_MARK | (uint256(seal) >> 2);
         uint256 seq = uint256(pr.nActive) - 1 - _popcount(pending);
         record.seq = uint8(seq);
-        emit UpdateCommitted(pid, round, msg.sender, pt.slot, seq);
+        emit UpdateCommitted(pid, round, msg.sender, slot, seq);
     }
 
     /// @notice Decline this round instead of submitting, inside its window (PROTOCOL.md §4: the trainer node does
@@ -656,17 +646,8 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @param round The open round
     function declineRound(uint256 pid, uint256 round) external {
         _inWindow(pid, round);
-        Participant memory pt = _participants[pid][msg.sender];
-        if (pt.status != Status.Active) {
-            if (pt.status == Status.None) revert NotTrainer(pid, msg.sender);
-            revert TrainerEjected(pid, msg.sender);
-        }
-        Round storage rd = _rounds[pid][round];
-        uint256 bit = 1 << pt.slot;
-        uint256 pending = rd.pending;
-        if (pending & bit == 0) revert AlreadySubmitted(pid, round, pt.slot);
-        rd.pending = pending & ~bit;
-        emit RoundDeclined(pid, round, msg.sender, pt.slot);
+        (uint256 slot,) = _takeSlot(pid, round, _participants[pid][msg.sender]);
+        emit RoundDeclined(pid, round, msg.sender, slot);
     }
 
     /// @notice Reveal the update sealed by commitUpdate, inside the same window: its cid and
@@ -1145,6 +1126,27 @@ contract FedMarket is ReentrancyGuardTransient {
         if (modelCommit == 0 || modelCommit >= FIELD_MODULUS) revert InvalidCommitment(modelCommit);
         uint256[3] memory models = [p.modelPrev, p.model, modelCommit];
         (input, accepted, rejected) = _publicInput(pid, round, rd.vCommit, models, pr, flags, scores);
+    }
+
+    /// @dev commitUpdate's and declineRound's claim on the caller's slot in an open round: the caller (`record`) is
+    ///      an active trainer whose slot is still pending; clears its pending bit. Returns the slot and the
+    ///      pending bitmap after clearing.
+    function _takeSlot(uint256 pid, uint256 round, Participant storage record)
+        private
+        returns (uint256 slot, uint256 pending)
+    {
+        Participant memory pt = record;
+        if (pt.status != Status.Active) {
+            if (pt.status == Status.None) revert NotTrainer(pid, msg.sender);
+            revert TrainerEjected(pid, msg.sender);
+        }
+        Round storage rd = _rounds[pid][round];
+        slot = pt.slot;
+        uint256 bit = 1 << slot;
+        pending = rd.pending;
+        if (pending & bit == 0) revert AlreadySubmitted(pid, round, slot);
+        pending &= ~bit;
+        rd.pending = pending;
     }
 
     /// @dev The progress of a project whose round `round` was opened (for the views).

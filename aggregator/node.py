@@ -249,6 +249,8 @@ class AggregatorNode:
         n = len(trainers)
         reasons = {trainers[i]: f"{verdict.reason}: {verdict.detail}" for i, verdict in verdicts.items() if not verdict.accepted}
         reasons.update({trainers[i]: outlier_reason(outcome.detail, pos) for pos, i in enumerate(valid) if witness.flags[i] in (1, 3)})
+        reasons.update({trainers[i]: "declined the round on chain (RoundDeclined)"
+                        for i in self.market.declined_slots(c.pid, round_, c.created.block_number)})
         t0 = time.perf_counter()
         proof = prove(self.circuit_dir, witness.inputs, self.backend)  # the proof binds g(r)'s commitment, not its blob
         prove_s = time.perf_counter() - t0

@@ -95,7 +95,7 @@ def write_report(run: DemoRun, out: Path) -> Path:
         "# fedmarket demo report", "",
         f"{f['trainers']} trainers ({f['attackers']} attacking), {f['rounds']} rounds, backend `{f['backend']}`, "
         f"marketplace `{f['marketplace']}`, project {f['project']}, circuit `{f['circuit']}`.", "",
-        "| round | accepted | flagged (reason) | val. accuracy | postRound gas | proving s |",
+        "| round | accepted | flagged or declined (reason) | val. accuracy | postRound gas | proving s |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in run.rounds:

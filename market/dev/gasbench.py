@@ -11,7 +11,8 @@ Disputes (PROTOCOL.md §5) are measured at n = 4 with the digits example's proof
 16 bits: 44 packed elements, 3 Poseidon16 blocks): a post that rejects one trainer
 (`postRound_disputable_n4`, nothing settles), that trainer's `cure` (PoseidonCommit recomputes its
 commitment), the aggregator's re-post after the cure (`postRound_repost_n4`) and, in a round nobody
-cured, `finalizeRound_n4`. The posts include the test verifier's call (`verifier_call`).
+cured, `finalizeRound_n4`. The posts include the test verifier's call (`verifier_call`). `declineRound` is a
+trainer's decline of an open round (2-trainer project).
 """
 
 from __future__ import annotations
@@ -111,9 +112,8 @@ def _views(n: int, seed: int) -> list[tuple[list[int], int]]:
     return views
 
 
-def _measure_dispute(chain: Chain, market: Marketplace, verifier: str, n: int, cured: bool) -> dict[str, int]:
-    """One project of `n` trainers with GAS_VIEW's proof view whose round 1 post rejects trainer 0 (flag 2):
-    if `cured`, it cures and the aggregator re-posts with it accepted; else anyone finalizes the post."""
+def _round_one(chain: Chain, market: Marketplace, verifier: str, n: int) -> tuple[int, list[LocalAccount]]:
+    """A project of `n` trainers with GAS_VIEW's proof view, started, its round 1 open: (pid, trainers)."""
     owner, aggregator = chain.accounts[0], chain.accounts[1]
     trainers = chain.accounts[2 : 2 + n]
     count, bits = GAS_VIEW
@@ -129,6 +129,20 @@ def _measure_dispute(chain: Chain, market: Marketplace, verifier: str, n: int, c
         market.join(pid, t)
     market.start(pid, owner)
     market.open_round(pid, V_COMMIT, aggregator)
+    return pid, trainers
+
+
+def _measure_decline(chain: Chain, market: Marketplace, verifier: str) -> dict[str, int]:
+    """A trainer's `declineRound` in an open round of a 2-trainer project (PROTOCOL.md §3)."""
+    pid, trainers = _round_one(chain, market, verifier, 2)
+    return {"declineRound": market.decline_round(pid, 1, trainers[0])["gasUsed"]}
+
+
+def _measure_dispute(chain: Chain, market: Marketplace, verifier: str, n: int, cured: bool) -> dict[str, int]:
+    """One project of `n` trainers with GAS_VIEW's proof view whose round 1 post rejects trainer 0 (flag 2):
+    if `cured`, it cures and the aggregator re-posts with it accepted; else anyone finalizes the post."""
+    owner, aggregator = chain.accounts[0], chain.accounts[1]
+    pid, trainers = _round_one(chain, market, verifier, n)
     views = _views(n, pid)
     for t, (_, commitment) in zip(trainers, views, strict=True):
         market.submit_update(pid, 1, CID, commitment, t)
@@ -165,6 +179,7 @@ def run() -> dict[str, Any]:
             **_measure_dispute(chain, market, verifier.address, DISPUTE_TRAINERS, cured=True),
             **_measure_dispute(chain, market, verifier.address, DISPUTE_TRAINERS, cured=False),
         }
+        decline = _measure_decline(chain, market, verifier.address)
     small, large = rounds[TRAINER_COUNTS[0]], rounds[TRAINER_COUNTS[-1]]
     result: dict[str, Any] = {
         name: max(r[name] for r in rounds.values())
@@ -182,6 +197,7 @@ def run() -> dict[str, Any]:
         (large["postRound_bookkeeping"] - small["postRound_bookkeeping"]) / span
     )
     result.update(disputes)
+    result.update(decline)
     result["verifier_slots"] = BENCH_SLOTS
     result["backend"] = "anvil"
     return result

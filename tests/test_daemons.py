@@ -57,10 +57,13 @@ class SlowTrainer(CountingTrainer):
     """A trainer so slow that the round's submission window closes while it trains."""
 
     def update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor | None:
-        """TrainerNode.update, after which the chain's clock has passed the submission deadline."""
+        """TrainerNode.update, after which the chain's clock has passed the submission deadline (the node asks for
+        its update twice when it also checks it against v: the clock moves once)."""
         out = super().update(round_, g_prev)
         chain = self.ctx.market.chain
-        chain.time_travel(self.ctx.market.project(self.ctx.pid).deadline - chain.now() + 1)
+        deadline = self.ctx.market.project(self.ctx.pid).deadline
+        if chain.now() <= deadline:
+            chain.time_travel(deadline - chain.now() + 1)
         return out
 
 

@@ -124,7 +124,7 @@ def run(
         flower = FlowerTrainer(load_client(flower_client), ctx.layout, f"Flower client {flower_client}")
     node = TrainerNode(ctx, s.signer, _data(ctx, data, partition), attack=attack or None, withhold=frozenset(withhold),
                        flower=flower, check_direction=check_direction,
-                       decline_against=decline_against and not attack)
+                       decline_against=None if attack else decline_against)  # an attack node's own default
     node.run(poll_s=poll, log=lambda line: console.print(f"[dim]{node.signer.address[:10]}[/dim] {line}"))
 
 

@@ -146,6 +146,8 @@ class AggregatorNode:
         self.backend = backend
         self.circuit_dir = circuit_dir or dev_setup(circuit_params(ctx))
         preload(self.circuit_dir, backend)
+        #: Per round, the block it was opened in: the polls for its declines read logs from there on.
+        self._opened_at: dict[int, int] = {}
 
     @property
     def market(self) -> Marketplace:
@@ -171,10 +173,15 @@ class AggregatorNode:
         # the contract refuses one while a sealed commit may still be revealed (PROTOCOL.md §3).
         revealed = sum(1 for c in rs.commitments if c)
         if self.market.chain.now() <= project.deadline and revealed < project.n_active and (
-                revealed + len(self.market.declined_slots(self.ctx.pid, project.round, self.ctx.created.block_number))
-                < project.n_active):
+                revealed + len(self.declined(project.round)) < project.n_active):
             return Awaiting(project.round)
         return self.post_round(project.round)
+
+    def declined(self, round_: int) -> set[int]:
+        """The slots that declined `round_` on chain, read from the block the round was opened in."""
+        if round_ not in self._opened_at:
+            self._opened_at[round_] = self.market.round_opened_block(self.ctx.pid, round_, self.ctx.created.block_number)
+        return self.market.declined_slots(self.ctx.pid, round_, self._opened_at[round_])
 
     def open_round(self, round_: int) -> Opened:
         """Commit to v at g(round-1) and open the round."""
@@ -250,7 +257,7 @@ class AggregatorNode:
         reasons = {trainers[i]: f"{verdict.reason}: {verdict.detail}" for i, verdict in verdicts.items() if not verdict.accepted}
         reasons.update({trainers[i]: outlier_reason(outcome.detail, pos) for pos, i in enumerate(valid) if witness.flags[i] in (1, 3)})
         reasons.update({trainers[i]: "declined the round on chain (RoundDeclined)"
-                        for i in self.market.declined_slots(c.pid, round_, c.created.block_number)})
+                        for i in self.declined(round_)})
         t0 = time.perf_counter()
         proof = prove(self.circuit_dir, witness.inputs, self.backend)  # the proof binds g(r)'s commitment, not its blob
         prove_s = time.perf_counter() - t0

@@ -12,7 +12,7 @@ import pytest
 from aggregator.rules.screen import copies
 from market.chain.client import Chain
 from market.chain.marketplace import seal
-from market.errors import ContractRevert
+from market.errors import ChainError, ContractRevert
 from tests.marketplace_harness import CID, V_COMMIT, Deployment, commitment, deploy, model_out, reverts
 
 VICTIM_SALT = bytes([7]) * 32
@@ -152,7 +152,13 @@ def test_a_declined_round_is_absent_and_lets_the_round_close_early(chain: Chain)
     dep.post(pid, 1, [0, 0, 0], [1, 1, 0])  # before the deadline: nobody is left to wait for
     assert m.participant(pid, decliner.address).rewards == 0
     assert m.participant(pid, dep.trainers[0].address).rewards > 0
-    dep.market.open_round(pid, V_COMMIT, dep.aggregator)
+    opened = dep.market.open_round(pid, V_COMMIT, dep.aggregator).blockNumber
+    assert m.round_opened_block(pid, 2) == opened and m.round_opened_block(pid, 1) < opened
+    assert m.declined_slots(pid, 2) == set()  # round 1's decline is not round 2's (the indexed round filters it)
+    m.decline_round(pid, 2, dep.trainers[0])
+    assert m.declined_slots(pid, 2, from_block=opened) == {0} and m.declined_slots(pid, 1) == {2}
+    with pytest.raises(ChainError, match="round 3 was not opened"):
+        m.round_opened_block(pid, 3)
     chain.time_travel(m.project(pid).deadline - chain.now() + 1)
     reverts("WindowClosed", lambda: m.decline_round(pid, 2, decliner))
 

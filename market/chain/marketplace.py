@@ -421,8 +421,17 @@ class Marketplace:
         return self._send(self.contract.functions.declineRound(pid, round_), sender)
 
     def declined_slots(self, pid: int, round_: int, from_block: int = 0) -> set[int]:
-        """The slots that declined round `round_` (RoundDeclined events from `from_block` on)."""
-        return {int(e.args["slot"]) for e in self.events("RoundDeclined", pid, from_block) if e.args["round"] == round_}
+        """The slots that declined round `round_` (RoundDeclined events from `from_block` on, filtered by the
+        indexed round, so that a poll reads only this round's logs)."""
+        return {int(e.args["slot"]) for e in self.events("RoundDeclined", pid, from_block, round_=round_)}
+
+    def round_opened_block(self, pid: int, round_: int, from_block: int = 0) -> int:
+        """The block in which round `round_` of project `pid` was opened (its RoundOpened event from
+        `from_block` on); ChainError if it was not."""
+        found = self.events("RoundOpened", pid, from_block, round_=round_)
+        if not found:
+            raise ChainError(f"project {pid}: round {round_} was not opened after block {from_block}")
+        return found[-1].block_number
 
     def reveal_update(
         self, pid: int, round_: int, cid: bytes, commitment: int, salt: bytes, sender: LocalAccount
@@ -604,18 +613,22 @@ class Marketplace:
         return [self._decode(name, raw) for raw in event.process_receipt(receipt, errors=DISCARD)]
 
     def events(
-        self, name: str, pid: int | None = None, from_block: int = 0, to_block: int | None = None
+        self, name: str, pid: int | None = None, from_block: int = 0, to_block: int | None = None,
+        round_: int | None = None,
     ) -> list[MarketEvent]:
-        """`name` events (of project `pid` if given) in [from_block, to_block], paged in narrow ranges."""
+        """`name` events (of project `pid`, and of round `round_`, if given) in [from_block, to_block], paged in
+        narrow ranges. Both are indexed topics of the events that carry them, so the node filters them."""
         if name not in {e["name"] for e in self.artifact.abi if e.get("type") == "event"}:
             raise ChainError(f"FedMarket has no event {name!r}")
         last = self.chain.w3.eth.block_number if to_block is None else to_block
-        filters = {"pid": pid} if pid is not None else None
+        filters: dict[str, int] = {} if pid is None else {"pid": pid}
+        if round_ is not None:
+            filters["round"] = round_
         found: list[MarketEvent] = []
         start = from_block
         while start <= last:
             end = min(last, start + LOG_PAGE - 1)
-            logs = self.contract.events[name].get_logs(argument_filters=filters, from_block=start, to_block=end)
+            logs = self.contract.events[name].get_logs(argument_filters=filters or None, from_block=start, to_block=end)
             found.extend(self._decode(name, raw) for raw in logs)
             start = end + 1
         return found

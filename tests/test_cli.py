@@ -89,6 +89,20 @@ def test_a_bad_input_exits_2_with_its_message(no_devnet: None) -> None:
     assert result.exit_code == 2 and "attackers" in result.output
 
 
+def test_a_malformed_address_exits_2_naming_where_it_came_from(no_devnet: None) -> None:
+    """An address option that is not 0x and 40 hex digits, or whose mixed capitals fail EIP-55, is bad input that
+    names its option, before any chain is asked (before, web3's ValueError ended in a traceback)."""
+    create = ["owner", "create", str(EXAMPLE), "--dev-account", "0", "--aggregator"]
+    result = CliRunner().invoke(app, [*create, "0x123"])
+    assert result.exit_code == 2 and "--aggregator: '0x123' is not an address" in result.output, result.output
+    typo = "0x70997970c51812dc3A010C7d01b50e0d17dc79C8"  # account 1's checksummed address, one capital lowered
+    result = CliRunner().invoke(app, [*create, typo])
+    assert result.exit_code == 2 and "EIP-55" in result.output and typo in result.output, result.output
+    result = CliRunner().invoke(app, ["owner", "status", "1", "--rpc", "http://127.0.0.1:1", "--ipfs",
+                                      "/ip4/127.0.0.1/tcp/1/http", "--market", "0x12"])
+    assert result.exit_code == 2 and "the marketplace (--market): '0x12'" in result.output, result.output
+
+
 def test_an_unreachable_chain_exits_1_naming_the_error() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     result = CliRunner().invoke(app, ["owner", "status", "1", "--rpc", url, "--ipfs", "/ip4/127.0.0.1/tcp/1/http",
@@ -105,6 +119,16 @@ def test_a_revert_exits_1_with_its_decoded_error_and_hint(anvil_node: AnvilHandl
                                       "--ipfs", "/ip4/127.0.0.1/tcp/1/http", "--market", market.address])
     assert result.exit_code == 1, result.output
     assert "the contract refused: UnknownProject(" in result.output and "hint: no project has this id" in result.output
+
+
+@pytest.mark.anvil
+def test_a_marketplace_address_without_code_exits_1_naming_it(anvil_node: AnvilHandle, anvil_chain: Chain) -> None:
+    """--market naming an account, not the contract: the chain says so before any call fails to decode."""
+    account = anvil_chain.accounts[1].address
+    result = CliRunner().invoke(app, ["owner", "status", "1", "--rpc", anvil_node.url,
+                                      "--ipfs", "/ip4/127.0.0.1/tcp/1/http", "--market", account])
+    assert result.exit_code == 1, result.output
+    assert f"no contract at {account} on chain {anvil_chain.chain_id}" in " ".join(result.output.split())
 
 
 def test_json_is_one_object_wherever_the_option_stands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

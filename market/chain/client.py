@@ -9,6 +9,7 @@ member) and a hint. A node that cannot be reached or does not answer in time rai
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -26,7 +27,7 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
 from web3.types import BlockIdentifier, RPCEndpoint, RPCResponse, TxParams, TxReceipt, Wei
 
-from market.errors import ChainError, ChainUnavailable, ContractRevert, TransientError
+from market.errors import ChainError, ChainUnavailable, ConfigError, ContractRevert, TransientError
 from market.toolchain.solc import ContractArtifact
 
 #: The development mnemonic anvil uses; the in-process chain funds the same accounts.
@@ -40,6 +41,16 @@ _PANIC = {0x01: "assert", 0x11: "arithmetic overflow", 0x12: "division by zero",
 _BUSY_HTTP = {429, 502, 503, 504}
 
 Account.enable_unaudited_hdwallet_features()
+
+
+def checksummed(address: str, what: str) -> str:
+    """`address` in EIP-55 form; ConfigError naming `what` (an option, a file's key) when it is not 0x and 40 hex
+    digits, or when its mixed capitals are not its checksum (a mistyped digit)."""
+    if not re.fullmatch(r"0x[0-9a-fA-F]{40}", address):
+        raise ConfigError(f"{what}: {address!r} is not an address (0x followed by 40 hex digits)")
+    if address[2:] not in (address[2:].lower(), address[2:].upper()) and not Web3.is_checksum_address(address):
+        raise ConfigError(f"{what}: {address} fails its EIP-55 checksum (mixed capitals that do not match: a typo?)")
+    return Web3.to_checksum_address(address)
 
 
 def dev_accounts(n: int = DEV_ACCOUNTS) -> list[LocalAccount]:
@@ -205,9 +216,14 @@ class Chain:
     # -- contracts ------------------------------------------------------------------------------
     def contract(self, address: str, artifact: ContractArtifact, enums: Mapping[str, type[IntEnum]] | None = None,
                  hints: Mapping[str, str] | None = None) -> Contract:
-        """A web3 contract object for a deployed contract; `enums` and `hints` as for `register_abi`."""
+        """A web3 contract object for a deployed contract; `enums` and `hints` as for `register_abi`. ChainError
+        if no code is deployed at `address` on this chain (a wrong address or chain would fail later, on a call)."""
+        checked = checksummed(address, f"{artifact.name} address")
+        if not self.w3.eth.get_code(checked):
+            raise ChainError(f"no contract at {checked} on chain {self.chain_id} (expected {artifact.name}): "
+                             "check the address, --rpc and --deployment")
         self.register_abi(artifact.abi, enums, hints)
-        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact.abi)
+        return self.w3.eth.contract(address=checked, abi=artifact.abi)
 
     def deploy(
         self, artifact: ContractArtifact, *args: Any, sender: LocalAccount | None = None, gas: int = 12_000_000

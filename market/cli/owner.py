@@ -21,6 +21,7 @@ def create(
     verifier: str = typer.Option("", help="A round verifier already deployed for this circuit (default: build and deploy one)."),
 ) -> None:
     """Publish the task manifest and initial model, deploy the round verifier, escrow the budget."""
+    from market.chain.client import checksummed
     from market.dev.report import ether
     from market.parties.owner import create_project
     from market.parties.project_file import load_project_file
@@ -30,7 +31,9 @@ def create(
     agg = aggregator or pf.aggregator
     if not agg:
         raise typer.BadParameter("name the aggregator: --aggregator ADDRESS or [project] aggregator")
-    created = create_project(s.marketplace, s.storage, pf, s.signer, agg, verifier or None)
+    agg = checksummed(agg, "--aggregator" if aggregator else f"{project_file}: [project] aggregator")
+    created = create_project(s.marketplace, s.storage, pf, s.signer, agg,
+                             checksummed(verifier, "--verifier") if verifier else None)
     lines = [*pf.notes, f"project {created.pid} created (budget {ether(pf.budget)}, verifier {created.verifier}, "
                         f"manifest {created.task_cid})"]
     s.show({"pid": created.pid, "verifier": created.verifier, "task_cid": created.task_cid, "model_cid": created.model_cid,

@@ -88,13 +88,14 @@ class Session:
     @cached_property
     def marketplace(self) -> Marketplace:
         """The marketplace contract at the endpoint, on the deployment file's chain when one is given."""
-        from market.chain.client import Chain
+        from market.chain.client import Chain, checksummed
         from market.chain.marketplace import Marketplace
 
+        address = checksummed(self.endpoint.market, "the marketplace (--market)")
         chain = Chain.connect(self.endpoint.rpc)
         if self.deployed is not None:
             self.deployed.check_chain(chain)
-        return Marketplace(chain, self.endpoint.market)
+        return Marketplace(chain, address)
 
     @cached_property
     def storage(self) -> IpfsStorage:

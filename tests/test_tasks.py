@@ -18,7 +18,7 @@ from market.ml.tasks import (
     task_from_files,
     unflatten_into,
 )
-from market.ml.tasks.loaders import load_csv, load_image_folder, load_npz
+from market.ml.tasks.loaders import load_csv, load_data, load_image_folder, load_npz
 
 
 def test_digits_softmax_has_650_parameters_and_full_view() -> None:
@@ -88,6 +88,29 @@ def test_npz_and_csv_loaders(tmp_path) -> None:
     (tmp_path / "bad.csv").write_text("a,label\n1,-1\n")
     with pytest.raises(ConfigError):
         load_csv(tmp_path / "bad.csv")
+
+
+def test_a_bad_data_file_is_a_config_error_that_names_it(tmp_path) -> None:
+    """What a trainer may pass as --data before it stakes: each fault named, none a numpy or OS traceback."""
+    with pytest.raises(ConfigError, match="no such file or folder"):
+        load_data(tmp_path / "missing.npz")
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(ConfigError, match=r"text\.npz: not a numpy \.npz archive"):
+        load_data(tmp_path / "text.npz")
+    np.savez(tmp_path / "obj.npz", x=np.array([{"a": 1}] * 3, dtype=object), y=np.zeros(3, dtype=np.int64))
+    with pytest.raises(ConfigError, match=r"not a numpy \.npz archive"):
+        load_data(tmp_path / "obj.npz")
+    np.savez(tmp_path / "rows.npz", x=np.zeros((4, 2)), y=np.zeros(3, dtype=np.int64))
+    with pytest.raises(ConfigError, match=r"\(4, 2\) and 'y' \(3,\) must have one row per label"):
+        load_data(tmp_path / "rows.npz")
+    x = np.zeros((4, 2))
+    x[2, 1], x[3, 0] = np.nan, np.inf
+    np.savez(tmp_path / "nan.npz", x=x, y=np.zeros(4, dtype=np.int64))
+    with pytest.raises(ConfigError, match=r"2 NaN or infinite feature values \(the first in row 2\)"):
+        load_data(tmp_path / "nan.npz")
+    (tmp_path / "gap.csv").write_text("a,b,label\n1,,0\n3,x,1\n")
+    with pytest.raises(ConfigError, match=r"2 non-numeric or missing feature values \(the first in row 0\)"):
+        load_data(tmp_path / "gap.csv")
 
 
 def test_image_folder_loader(tmp_path) -> None:

@@ -19,6 +19,7 @@ import requests
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 from eth_utils import function_signature_to_4byte_selector
 from hexbytes import HexBytes
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
@@ -43,7 +44,7 @@ _BUSY_HTTP = {429, 502, 503, 504}
 Account.enable_unaudited_hdwallet_features()
 
 
-def checksummed(address: str, what: str) -> str:
+def checksummed(address: str, what: str) -> ChecksumAddress:
     """`address` in EIP-55 form; ConfigError naming `what` (an option, a file's key) when it is not 0x and 40 hex
     digits, or when its mixed capitals are not its checksum (a mistyped digit)."""
     if not re.fullmatch(r"0x[0-9a-fA-F]{40}", address):

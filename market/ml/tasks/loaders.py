@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import types
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -18,11 +19,20 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 
 def load_npz(path: Path, x_key: str = "x", y_key: str = "y") -> tuple[np.ndarray, np.ndarray]:
     """Features and labels from an .npz archive (no pickled objects allowed)."""
-    with np.load(path, allow_pickle=False) as data:
-        if x_key not in data or y_key not in data:
-            raise ConfigError(f"{path}: needs arrays {x_key!r} and {y_key!r}, has {sorted(data.files)}")
-        x, y = data[x_key], data[y_key]
-    return x.reshape(len(x), -1).astype(np.float32), _labels(y, path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if x_key not in data or y_key not in data:
+                raise ConfigError(f"{path}: needs arrays {x_key!r} and {y_key!r}, has {sorted(data.files)}")
+            x, y = data[x_key], data[y_key]
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:  # not a zip, a truncated one, or pickled objects
+        raise ConfigError(f"{path}: not a numpy .npz archive of numeric arrays ({exc})") from None
+    if x.ndim == 0 or y.ndim != 1 or len(x) != len(y):
+        raise ConfigError(f"{path}: {x_key!r} {x.shape} and {y_key!r} {y.shape} must have one row per label")
+    try:
+        features = x.reshape(len(x), -1).astype(np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: {x_key!r} is not numeric ({exc})") from None
+    return _finite(features, path, "NaN or infinite"), _labels(y, path)
 
 
 def load_csv(path: Path, label_column: str = "label") -> tuple[np.ndarray, np.ndarray]:
@@ -34,9 +44,17 @@ def load_csv(path: Path, label_column: str = "label") -> tuple[np.ndarray, np.nd
         raise ConfigError(f"{path}: no column {label_column!r} (columns: {names})")
     features = [n for n in names if n != label_column]
     x = np.stack([table[n] for n in features], axis=1).astype(np.float32)
-    if not np.isfinite(x).all():
-        raise ConfigError(f"{path}: non-numeric or missing feature values")
-    return x, _labels(table[label_column], path)
+    return _finite(x, path, "non-numeric or missing"), _labels(table[label_column], path)
+
+
+def _finite(x: np.ndarray, path: Path, what: str) -> np.ndarray:
+    """`x`, or ConfigError naming how many feature values are not finite and the first row holding one: such a
+    value would make every update NaN, which the aggregator rejects, after the trainer has staked."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        raise ConfigError(f"{path}: {int(bad.sum())} {what} feature values (the first in row "
+                          f"{int(np.flatnonzero(bad.any(axis=1))[0])}); clean or impute them first")
+    return x
 
 
 def load_image_folder(root: Path, size: tuple[int, int] = (28, 28)) -> tuple[np.ndarray, np.ndarray]:
@@ -101,6 +119,8 @@ def feature_names(path: Path, label_column: str, count: int) -> list[str]:
 def load_data(path: Path, label_column: str = "label") -> tuple[np.ndarray, np.ndarray]:
     """Dispatch on the path: directory = image folder, .npz, .csv."""
     path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file or folder")
     if path.is_dir():
         return load_image_folder(path)
     if path.suffix == ".npz":

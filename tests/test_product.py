@@ -59,6 +59,26 @@ def test_project_file_errors_say_what_is_wrong(tmp_path: Path) -> None:
         load_project_file(bad)
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ('[project]\nrounds = "five"', "[project] rounds = 'five': must be an integer"),  # was int()'s ValueError
+    ("[project]\nrounds = 5.5", "[project] rounds = 5.5: must be an integer"),  # was read as 5
+    ("[project]\nmin_trainers = 5\nmax_trainers = 4", "[project] min_trainers = 5: must be 1..max_trainers (4)"),
+    ("[training]\nepochs = 0", "[training] epochs = 0: must be an integer of at least 1"),  # was created: zero updates
+    ("[training]\nlr = -1.0", "[training] lr = -1.0: the learning rate must be a finite number above 0"),
+    ("[training]\nlr = nan", "[training] lr = nan: the learning rate"),
+    ("[quant]\nbits = 40", "[quant] bits must be in 2..32, got 40"),  # was a QuantizationError, exit 1
+    ('[rule]\nrule = "bogus"', "[rule] unknown rule 'bogus'; choose one of ['multi_krum', 'fltrust', 'none']"),
+])
+def test_a_bad_setting_is_named_with_its_table_before_any_gas(tmp_path: Path, text: str, message: str) -> None:
+    """Settings the chain would accept but that make a project useless (no training, ascent) or that it refuses
+    only after the verifier is deployed, and values of the wrong type: each a ConfigError naming table and key."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_project_file(bad)
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
 def test_manifest_rejects_garbage() -> None:
     for raw in (b"not json", b'{"version": 99}', b'{"version": 1, "task": "x"}'):
         with pytest.raises(ConfigError):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from market.chain.marketplace import MAX_JOIN_DELAY, MAX_ROUNDS, MAX_WINDOW, MIN_WINDOW
-from market.errors import ConfigError
+from market.errors import AggregationError, ConfigError, QuantizationError
 from market.ml.tasks import BUILTIN, Task, flatten, get_task
 from market.ml.tasks.owndata import encode_split, owner_data, scale_warning
 from market.ml.training import local_update
@@ -74,6 +76,8 @@ def check_settings(pf: ProjectFile) -> None:
             raise ConfigError(f"[project] {name} = {value} s: must be {MIN_WINDOW}..{MAX_WINDOW} s")
     if not 1 <= pf.join_window <= MAX_JOIN_DELAY:
         raise ConfigError(f"[project] join_window = {pf.join_window} s: must be 1..{MAX_JOIN_DELAY} s (365 days)")
+    if not 1 <= pf.min_trainers <= pf.max_trainers:
+        raise ConfigError(f"[project] min_trainers = {pf.min_trainers}: must be 1..max_trainers ({pf.max_trainers})")
     if pf.stake == 0:
         raise ConfigError("[project] stake = 0: a zero stake lets anyone fill every trainer slot for free")
     if pf.aggregator_bond == 0:
@@ -204,34 +208,40 @@ def load_project_file(path: Path) -> ProjectFile:
     proj, train, rule, quant = (_section(data, s) for s in TABLES)
     _check_keys(data, proj, path)
     try:
-        hyper = HyperParams(**train)
+        try:
+            hyper = HyperParams(**train)
+        except ConfigError as exc:
+            raise ConfigError(f"[training] {exc}") from None
         own = "data" in proj or "model" in proj
-        choice = _own_task(proj, hyper, quant, path) if own else _builtin_task(proj, quant)
+        with _table("quant"):
+            choice = _own_task(proj, hyper, quant, path) if own else _builtin_task(proj, quant)
         task = choice.task
+        with _table("rule"):
+            rule_config = RuleConfig(**{k: v for k, v in rule.items() if k != "slash_bps"})
         manifest = Manifest(
             task=task.name,
             spec_hash=task.spec_hash(),
             view=task.view(),
             hyper=hyper,
-            rule=RuleConfig(**{k: v for k, v in rule.items() if k != "slash_bps"}),
+            rule=rule_config,
             quant=choice.quant,
             data=choice.data,
         )
         pf = ProjectFile(
             manifest=manifest,
-            rounds=int(proj.get("rounds", 5)),
-            min_trainers=int(proj.get("min_trainers", 2)),
-            max_trainers=int(proj.get("max_trainers", 8)),
+            rounds=_int(proj, "project", "rounds", 5),
+            min_trainers=_int(proj, "project", "min_trainers", 2),
+            max_trainers=_int(proj, "project", "max_trainers", 8),
             budget=parse_amount(proj.get("budget", "10 ether")),
             stake=parse_amount(proj.get("stake", "1 ether")),
             aggregator_bond=parse_amount(proj.get("aggregator_bond", "2 ether")),
             token=str(proj.get("token", "")) or "0x" + "00" * 20,
             aggregator=proj.get("aggregator"),
-            join_window=int(proj.get("join_window", 3600)),
-            open_window=int(proj.get("open_window", 600)),
-            submit_window=int(proj.get("submit_window", 600)),
-            post_window=int(proj.get("post_window", 900)),
-            slash_bps=int(rule.get("slash_bps", 5000)),
+            join_window=_int(proj, "project", "join_window", 3600),
+            open_window=_int(proj, "project", "open_window", 600),
+            submit_window=_int(proj, "project", "submit_window", 600),
+            post_window=_int(proj, "project", "post_window", 900),
+            slash_bps=_int(rule, "rule", "slash_bps", 5000),
             blobs=choice.blobs,
             notes=choice.notes,
         )
@@ -239,3 +249,20 @@ def load_project_file(path: Path) -> ProjectFile:
         raise ConfigError(f"{path}: unknown or missing field ({exc})") from None
     check_settings(pf)
     return pf
+
+
+def _int(table: dict[str, Any], name: str, key: str, default: int) -> int:
+    """An integer key of a table (TOML's own integers only: "five" or 5.5 is not silently read as some number)."""
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"[{name}] {key} = {value!r}: must be an integer")
+    return value
+
+
+@contextmanager
+def _table(name: str) -> Iterator[None]:
+    """Bad input, naming its table, where QuantSpec or RuleConfig refuses a value (their errors are the maths')."""
+    try:
+        yield
+    except (QuantizationError, AggregationError) as exc:
+        raise ConfigError(f"[{name}] {exc}") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -44,6 +45,15 @@ class HyperParams:
     lr: float = 1.0
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        """ConfigError naming a value that would make every trainer's update zero, undefined or against the loss."""
+        for name in ("epochs", "batch_size", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "seed" else 1):
+                raise ConfigError(f"{name} = {value!r}: must be an integer of at least {0 if name == 'seed' else 1}")
+        if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not 0 < self.lr < math.inf:
+            raise ConfigError(f"lr = {self.lr!r}: the learning rate must be a finite number above 0")
+
 
 @dataclass(frozen=True)
 class RuleConfig:
@@ -66,7 +76,7 @@ class RuleConfig:
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
-            raise AggregationError(f"unknown rule {self.rule!r}; choose one of {RULES}")
+            raise AggregationError(f"unknown rule {self.rule!r}; choose one of {[str(r) for r in RULES]}")
         if min(self.f, self.m, self.tau_pct, self.dup_pct, self.floor_pct) < 0:
             raise AggregationError(f"rule parameters must be >= 0: {self}")
 

@@ -22,7 +22,7 @@ from aggregator.rules.novelty import previous_step
 from aggregator.rules.round import aggregate_round
 from aggregator.rules.screen import ScreenedKrum
 from market.chain.marketplace import Marketplace, State
-from market.errors import ProofError, TransientError
+from market.errors import ConfigError, ProofError, TransientError
 from market.ml.training import evaluate
 from market.parties.context import ProjectContext, circuit_params
 from market.parties.validate import Submission, Verdict, cured_verdict, validate_round
@@ -141,6 +141,9 @@ class AggregatorNode:
 
     def __init__(self, ctx: ProjectContext, signer: LocalAccount, circuit_dir: Path | None = None,
                  backend: Backend = DEFAULT_BACKEND) -> None:
+        if signer.address.lower() != ctx.params.aggregator.lower():  # else every round's openRound would revert
+            raise ConfigError(f"{signer.address} is not project {ctx.pid}'s aggregator ({ctx.params.aggregator}): "
+                              "sign with the key the owner named at creation")
         self.ctx = ctx
         self.signer = signer
         self.backend = backend

@@ -14,8 +14,8 @@ from eth_account.signers.local import LocalAccount
 
 from aggregator.node import AggregatorNode, Step
 from market.chain.client import Chain
-from market.chain.marketplace import HINTS, Marketplace, State, artifacts
-from market.errors import ContractRevert
+from market.chain.marketplace import Marketplace, State, artifacts
+from market.errors import ConfigError, ContractRevert
 from market.parties.context import ProjectContext, load_context
 from market.parties.owner import create_project
 from market.parties.project_file import load_project_file
@@ -92,26 +92,31 @@ def aggregator(ctx: ProjectContext, signer: LocalAccount, tmp_path: Path) -> Cou
     return CountingAggregator(ctx, signer, circuit_dir=tmp_path / "circuit", backend="snarkjs")
 
 
-@pytest.mark.parametrize("case", ["wrong_key", "too_late"])
-def test_aggregator_stops_at_once_on_a_revert(case: str, tmp_path: Path) -> None:
+def test_an_aggregator_node_with_another_key_is_refused_before_it_waits(tmp_path: Path) -> None:
+    """A daemon started with a key that is not the project's aggregator says so at once; it used to wait for the
+    project to start and then stop on openRound's NotAggregator revert, hours later on a real project."""
+    chain = Chain.in_process()
+    ctx = example_project(chain, tmp_path / "store", start=False)
+    signer = chain.accounts[7]
+    with pytest.raises(ConfigError) as info:
+        aggregator(ctx, signer, tmp_path)
+    assert str(info.value).startswith(f"{signer.address} is not project {ctx.pid}'s aggregator ({chain.accounts[1].address})")
+    assert ctx.market.project(ctx.pid).state == State.OPEN
+
+
+def test_aggregator_stops_at_once_on_a_revert(tmp_path: Path) -> None:
     chain = Chain.in_process()
     ctx = example_project(chain, tmp_path / "store")
-    signer = chain.accounts[7] if case == "wrong_key" else chain.accounts[1]
-    if case == "too_late":  # the open window passes before the aggregator first looks
-        chain.time_travel(ctx.market.project(ctx.pid).deadline - chain.now() + 1)
-    node, lines = aggregator(ctx, signer, tmp_path), list[str]()
+    chain.time_travel(ctx.market.project(ctx.pid).deadline - chain.now() + 1)  # the open window passes first
+    node, lines = aggregator(ctx, chain.accounts[1], tmp_path), list[str]()
     with pytest.raises(ContractRevert) as info:
         node.run(poll_s=60.0, log=lines.append)  # a retry would sleep a minute first
     assert node.steps == 1 and lines == []
     err, project = info.value, ctx.market.project(ctx.pid)
-    if case == "wrong_key":
-        assert str(err) == f"NotAggregator(pid={ctx.pid}, caller={signer.address})"
-        assert err.hint == HINTS["NotAggregator"]
-    else:
-        assert err.name == "DeadlinePassed" and err.args_by_name["pid"] == ctx.pid
-        now_ts = err.args_by_name["nowTs"]
-        assert err.args_by_name["deadline"] == project.deadline and isinstance(now_ts, int) and now_ts > project.deadline
-        assert str(err).startswith(f"DeadlinePassed(pid={ctx.pid}, deadline={project.deadline}, nowTs=")
+    assert err.name == "DeadlinePassed" and err.args_by_name["pid"] == ctx.pid
+    now_ts = err.args_by_name["nowTs"]
+    assert err.args_by_name["deadline"] == project.deadline and isinstance(now_ts, int) and now_ts > project.deadline
+    assert str(err).startswith(f"DeadlinePassed(pid={ctx.pid}, deadline={project.deadline}, nowTs=")
     assert project.state == State.TRAINING and not project.round_open
 
 

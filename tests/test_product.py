@@ -129,6 +129,12 @@ def test_keystore_round_trip_and_wrong_password(tmp_path: Path) -> None:
         resolve_signer(path, 1)
     with pytest.raises(ConfigError, match=r"numbered 0\.\.9"):
         resolve_signer(None, 12)
+    (tmp_path / "empty.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"empty\.json is not a keystore \(JSON without 'version'"):
+        load_keystore(tmp_path / "empty.json", "pw")  # was web3's KeyError
+    (tmp_path / "hollow.json").write_text('{"version": 3, "crypto": {}}')
+    with pytest.raises(ConfigError, match=r"hollow\.json is a malformed keystore \(KeyError"):
+        load_keystore(tmp_path / "hollow.json", "pw")
 
 
 def test_cli_without_a_devnet_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,12 +34,17 @@ def load_keystore(path: Path, password: str | None = None) -> LocalAccount:
         data = json.loads(path.read_text())
     except ValueError:
         raise ConfigError(f"{path} is not a keystore (not JSON)") from None
+    if not isinstance(data, dict) or "version" not in data or not {"crypto", "Crypto"} & data.keys():
+        raise ConfigError(f"{path} is not a keystore (JSON without 'version' and 'crypto'; "
+                          "`fedmarket keys new` writes one)")
     if password is None:
         password = os.environ.get(PASSWORD_ENV)
     if password is None:
         password = getpass.getpass(f"password for {path}: ")
     try:
         key = Account.decrypt(data, password)
+    except (KeyError, TypeError) as exc:  # a field missing or of the wrong kind
+        raise ConfigError(f"{path} is a malformed keystore ({type(exc).__name__}: {exc})") from None
     except ValueError:
         raise ConfigError(f"wrong password for the keystore at {path}") from None
     return Account.from_key(key)

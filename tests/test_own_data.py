@@ -114,6 +114,21 @@ def test_a_model_that_does_not_fit_the_data_is_named(wine: Path) -> None:
         load_project_file(project(wine, '[project]\ndata = "wine.csv"\nmodel = "two.py"\n'))
 
 
+@pytest.mark.parametrize(("source", "message"), [
+    ("import not_a_package\n", "running the model file failed: ModuleNotFoundError"),  # these three were tracebacks
+    ("def build_model():\n    return 42\n", "build_model\\(\\) returned a int, not a torch nn.Module"),
+    ("def build_model():\n    raise KeyError('w')\n", "build_model\\(\\) failed: KeyError"),
+    ("from torch import nn\nclass M(nn.Module):\n    def forward(self, x):\n        return (x,)\n"
+     "def build_model():\n    return M()\n", "forward returns a tuple, not a tensor of logits"),
+])
+def test_a_model_file_that_fails_is_named_not_a_traceback(wine: Path, source: str, message: str) -> None:
+    """The model file is the owner's code: whatever it raises or returns, owner create names the file and the fault."""
+    (wine / "bad.py").write_text(source)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_project_file(project(wine, '[project]\ndata = "wine.csv"\nmodel = "bad.py"\n'))
+    assert str(caught.value).startswith(str(wine / "bad.py"))
+
+
 def test_unscaled_features_warn_by_name_and_a_declared_scale_that_clips_is_flagged(wine: Path) -> None:
     pf = load_project_file(project(wine, '[project]\ndata = "wine.csv"\nmodel = "model.py"\npreprocess = "none"\n'
                                          '[training]\nepochs = 5\nbatch_size = 8\nlr = 0.1\n[quant]\nscale_log2 = 12\n'))

@@ -89,6 +89,8 @@ def model_factory_from_source(source: bytes, origin: str, name: str = "build_mod
         exec(compile(source, origin, "exec"), module.__dict__)
     except SyntaxError as exc:
         raise ConfigError(f"{origin}: not a Python file ({exc})") from None
+    except Exception as exc:  # e.g. an import this machine lacks: the file's fault, named, not a traceback
+        raise ConfigError(f"{origin}: running the model file failed: {type(exc).__name__}: {exc}") from None
     factory = getattr(module, name, None)
     if not callable(factory):
         raise ConfigError(f"{origin}: defines no callable {name!r}")

@@ -140,10 +140,18 @@ def _split(part: tuple[np.ndarray, np.ndarray] | None, schema: DataSchema, sourc
 def _check_model(build: Callable[[], nn.Module], schema: DataSchema, origin: str) -> None:
     """ConfigError unless build_model() maps a batch of `features` inputs to `classes` logits."""
     try:
+        model = build()
+    except Exception as exc:  # the owner's code: whatever it raises is its fault, named, not a traceback
+        raise ConfigError(f"{origin}: build_model() failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"{origin}: build_model() returned a {type(model).__name__}, not a torch nn.Module")
+    try:
         with torch.no_grad():
-            out = build().eval()(torch.zeros(2, schema.features))
-    except (RuntimeError, TypeError, ValueError) as exc:
+            out = model.eval()(torch.zeros(2, schema.features))
+    except Exception as exc:  # the owner's forward pass, as above
         raise ConfigError(f"{origin}: build_model() does not take {schema.features} features: {exc}") from None
+    if not isinstance(out, torch.Tensor):
+        raise ConfigError(f"{origin}: build_model()'s forward returns a {type(out).__name__}, not a tensor of logits")
     if tuple(out.shape) != (2, schema.classes):
         raise ConfigError(f"{origin}: build_model() gives outputs of shape {tuple(out.shape[1:])} per row, the data has "
                           f"{schema.classes} classes")

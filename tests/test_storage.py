@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from market.errors import StorageError, ToolchainError
+from market.errors import ConfigError, StorageError, ToolchainError
 from market.storage import (
     ContentMismatch,
     ContentTooLarge,
@@ -60,6 +60,17 @@ def test_local_cid_equals_node_cid_50mb_and_two_levels(ipfs: IpfsStorage, tmp_pa
         cid = local.add(data)
         assert ipfs.add(data) == cid
         assert ipfs.get(cid) == data
+
+
+@pytest.mark.parametrize(("addr", "hint"), [
+    ("http://localhost:5001", "/dns/localhost/tcp/5001/http"),
+    ("https://10.0.0.7:443", "/ip4/10.0.0.7/tcp/443/https"),
+    ("localhost:5001", "/ip4/127.0.0.1/tcp/5001/http"),
+])
+def test_an_api_address_that_is_no_multiaddr_is_bad_input_with_its_multiaddr(addr: str, hint: str) -> None:
+    """A URL where the IPFS API wants a multiaddr (ipfshttpclient's AddressError was a traceback)."""
+    with pytest.raises(ConfigError, match=f"'{addr}' is not a multiaddr; write it as {hint}$"):
+        IpfsStorage(addr)
 
 
 def test_known_cids() -> None:

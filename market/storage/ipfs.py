@@ -6,16 +6,26 @@ import io
 import warnings
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import ipfshttpclient
 import ipfshttpclient.exceptions as ipfs_errors
 
-from market.errors import StorageError, StorageUnavailable
+from market.errors import ConfigError, StorageError, StorageUnavailable
 from market.storage.base import ContentMismatch, ContentTooLarge, NodeUnreachable, Storage
 from market.storage.cid import CHUNK_SIZE, canonical, cid_of, parse
 
 #: How js-ipfs and Kubo say that a request ran out of its `timeout` option (their errors carry no type).
 _NODE_TIMEOUTS = ("request timed out", "context deadline exceeded")
+
+
+def _as_multiaddr(url: str) -> str | None:
+    """The multiaddr of an http(s)://host:port URL (what a user often types for the API), else None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.port is None:
+        return None
+    proto = "ip6" if ":" in parts.hostname else "ip4" if parts.hostname.replace(".", "").isdigit() else "dns"
+    return f"/{proto}/{parts.hostname}/tcp/{parts.port}/{parts.scheme}"
 
 
 class IpfsStorage(Storage):
@@ -25,7 +35,11 @@ class IpfsStorage(Storage):
         self.api_addr = api_addr
         self.timeout = timeout
         # connect() refuses current daemons by version; the constructor does not check.
-        self._client = ipfshttpclient.Client(api_addr)
+        try:
+            self._client = ipfshttpclient.Client(api_addr)
+        except ipfs_errors.AddressError:
+            raise ConfigError(f"IPFS API address {api_addr!r} is not a multiaddr; write it as "
+                              f"{_as_multiaddr(api_addr) or '/ip4/127.0.0.1/tcp/5001/http'}") from None
 
     def _call(self, what: str, fn: Callable[..., Any], *args: object, opts: dict[str, object] | None = None,
               **kwargs: object) -> Any:

@@ -22,6 +22,8 @@ float64 least squares, off a larger span, and prints each free rider's share rat
   along the published v plus noise agrees with the others only by its noise;
 - `cap4`: the protocol's novelty with the cap at the accepted a' of rank n // 4 instead of the median (rank n // 2),
   so that the best three quarters of the accepted score alike;
+- `normcap`: the protocol's novelty of each update scaled to at most the round's lower-median norm (a'_i times
+  min(1, |u_med| / |u_i|)), so that a replay of a larger earlier update gains nothing by its size;
 - `gate_hwm`: `gate` over rounds: each trainer's running sum of min(nov_i, w_i) (signed, so that a free rider's
   noise averages out), paid only when it rises above its earlier high-water mark (rows stand for trainers while
   every trainer submits, as from round 2 on in these runs).
@@ -38,6 +40,9 @@ peer: direction 1.025, stale 2.215, mix 1.416, step 0.90, ALIE 4.99, rho 0.898, 
 rider and pays the replays more: honest updates off span{s, v} agree little with each other on non-IID data);
 cap4: direction 1.725, stale 1.238, mix 0.979, step 0.986, ALIE 3.46, rho 0.846, 0.913, 0.874. Neither is adopted:
 both miss 0.5 and each pays some free rider more than the protocol does.
+Measured (2026-12-04, same settings): normcap: direction 2.613, stale 1.287, mix 0.738, step 0.474, ALIE 5.195 (base:
+2.68, 1.52, 0.946, 0.453, 4.791): a replay's size was a fifth of its premium, and ALIE's colluders, whose mean-like
+update is smaller than an honest one, gain. Not adopted.
 
 The per-trainer modes need rows that name trainers, so they run with every honest update submitted
 (`EvalConfig(decline_against=False)`). It is a simulation of a candidate statement, not a provable rule: the screens,
@@ -67,7 +72,7 @@ from market.protocol.manifest import RuleConfig
 from market.protocol.quant import QuantSpec
 
 MODES = ("base", "prevupd", "prevv", "both", "gate", "gate_v", "gate_hwm", "others", "gate_others", "peer", "peer_only",
-         "cap4")
+         "cap4", "normcap")
 #: Modes whose span holds the previous round's views, and those whose span holds its v.
 WITH_VIEWS = ("prevupd", "both", "gate", "gate_hwm", "others", "gate_others")
 WITH_V = ("prevv", "both", "gate", "gate_v", "gate_hwm", "others", "gate_others")
@@ -156,6 +161,11 @@ class SpanScore:
         if self.mode in PEER:
             self.stash = (U, v, step)
             return protocol_novelty(a, U, v, step)
+        if self.mode == "normcap":  # the novelty of the update scaled down to the round's lower-median norm
+            nov = protocol_novelty(a, U, v, step)
+            nsq = (U.to(torch.float64) ** 2).sum(1)
+            med = float(nsq.sort().values[(len(nsq) - 1) // 2])
+            return [round(b * min(1.0, (med / float(q)) ** 0.5)) if q > 0 else b for b, q in zip(nov, nsq)]
         wide = self.wide_inner(U, v)
         if self.mode not in ("gate", "gate_v", "gate_hwm", "gate_others"):
             return wide

@@ -30,28 +30,43 @@ SCRIPT = Path(__file__).parent / "js" / "g2sum.mjs"
 CHUNK = 1 << 16  # G2 points the Node child reads at a time (its peak at n = 16, d = 5,130: docs/ZK.md)
 _MAGIC = b"g16pk1"
 _G1, _G2 = 64, 128
-#: ark-groth16's ProvingKey fields up to b_g2_query, in order: (byte size of a point, a vector?).
-_FIELDS_BEFORE_B2 = ((_G1, False), (_G2, False), (_G2, False), (_G2, False), (_G1, True), (_G1, False),
-                     (_G1, False), (_G1, True), (_G1, True))
+#: ark-groth16's ProvingKey fields in order, as (name, byte size of a point, a vector?): the verifying key (alpha_g1,
+#: beta_g2, gamma_g2, delta_g2, gamma_abc_g1), beta_g1, delta_g1, then the queries; the key's R1CS follows them.
+_FIELDS = (("alpha_g1", _G1, False), ("beta_g2", _G2, False), ("gamma_g2", _G2, False), ("delta_g2", _G2, False),
+           ("gamma_abc_g1", _G1, True), ("beta_g1", _G1, False), ("delta_g1", _G1, False), ("a_query", _G1, True),
+           ("b_g1_query", _G1, True), ("b_g2_query", _G2, True), ("h_query", _G1, True), ("l_query", _G1, True))
 _INFINITY = 0x40  # arkworks' flag, in the top bits of a point's last byte
 _R = (1 << 256) % bn.field_modulus  # Montgomery's R for ffjavascript's little-endian Montgomery form
 
 
-def b2_query(raw: bytes | bytearray) -> tuple[int, int]:
-    """(offset, count) of `b_g2_query` in a groth16py `dev.pk` (magic, then ark-groth16's fields, uncompressed)."""
+def fields(raw: bytes | bytearray) -> dict[str, tuple[int, int, int]]:
+    """Each field of a groth16py proving key (magic, then ark-groth16's fields, uncompressed) as (offset of its first
+    point, point count, bytes per point); ProofError for a file that is not one or ends inside a field."""
     if raw[:6] != _MAGIC:
         raise ProofError("not a groth16py proving key (no g16pk1 magic)")
-    off = len(_MAGIC)
-    for size, vector in _FIELDS_BEFORE_B2:
+    off, out = len(_MAGIC), {}
+    for name, size, vector in _FIELDS:
         count = 1
         if vector:
             (count,) = struct.unpack_from("<Q", raw, off)
             off += 8
+        if off + count * size > len(raw):
+            raise ProofError(f"the proving key ends inside its {name}")
+        out[name] = (off, count, size)
         off += count * size
-    (count,) = struct.unpack_from("<Q", raw, off)
-    if off + 8 + count * _G2 > len(raw):
-        raise ProofError("the proving key ends inside its G2 query")
-    return off + 8, count
+    return out
+
+
+def b2_query(raw: bytes | bytearray) -> tuple[int, int]:
+    """(offset, count) of `b_g2_query` in a groth16py `dev.pk`."""
+    start, count, _ = fields(raw)["b_g2_query"]
+    return start, count
+
+
+def at_infinity(key: bytearray, name: str) -> None:
+    """Set every point of field `name` of a proving key to infinity, in place (arkworks' uncompressed encoding)."""
+    start, count, size = fields(key)[name]
+    key[start : start + count * size] = (bytes(size - 1) + bytes([_INFINITY])) * count
 
 
 def split(raw: bytes | bytearray) -> tuple[bytearray, bytearray]:
@@ -66,7 +81,7 @@ def split(raw: bytes | bytearray) -> tuple[bytearray, bytearray]:
             continue  # zeros: ffjavascript's affine point at infinity
         coords = [int.from_bytes(key[p + 32 * k : p + 32 * k + 32], "little") & mask for k in range(4)]
         bases[i * _G2 : (i + 1) * _G2] = ffjs_base(coords)
-        key[p : p + _G2] = bytes(_G2 - 1) + bytes([_INFINITY])
+    at_infinity(key, "b_g2_query")
     return key, bases
 
 

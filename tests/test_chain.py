@@ -150,3 +150,16 @@ def test_a_folder_compiles_alone_only_when_it_imports_nothing_outside(tmp_path: 
     (folder / "A.sol").write_text(f"pragma solidity ^0.8.28;\n{imports}\ncontract A {{}}\n")
     (folder / "B.sol").write_text("pragma solidity ^0.8.28;\ncontract B {}\n")
     assert compiles_alone(folder) is alone
+
+
+def test_a_sender_that_cannot_pay_is_a_chain_error_naming_its_balance(chain: Chain, probe_artifact) -> None:
+    """The node's "insufficient funds" (web3's Web3RPCError, a traceback in the CLI) names the account and its
+    balance."""
+    from eth_account import Account
+
+    probe = chain.deploy(probe_artifact)
+    poor = Account.create()
+    with pytest.raises(ChainError, match=f"{poor.address} holds 0 ether \\(0 wei\\): not enough"):
+        chain.transact(probe.functions.set(42), poor)
+    with pytest.raises(ChainError, match=f"{poor.address} holds 0 ether"):
+        chain.transact(probe.functions.set(42), poor, gas=100_000)

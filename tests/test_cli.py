@@ -157,3 +157,13 @@ def test_bench_prove_bits_needs_one_case() -> None:
     """`--bits` sets one measured case's quantization; the grid and its cost model stay at 16 bits."""
     result = CliRunner().invoke(app, ["bench", "prove", "--bits", "12", "--json"])
     assert result.exit_code != 0 and "--bits applies to one --case" in result.output
+
+
+def test_both_sources_of_training_data_are_refused_by_name(tmp_path: Path) -> None:
+    """--data with --partition: the message says "not both" (it used to ask for one of them)."""
+    from market.cli.trainer import _data
+
+    with pytest.raises(ConfigError, match="--data FILE or --partition I/N, not both"):
+        _data(None, tmp_path / "share.csv", "0/4")  # type: ignore[arg-type]  # refused before the project is read
+    with pytest.raises(ConfigError, match="name the training data"):
+        _data(None, None, "")  # type: ignore[arg-type]

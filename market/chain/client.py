@@ -40,6 +40,8 @@ RECEIPT_TIMEOUT_S = 120
 _PANIC = {0x01: "assert", 0x11: "arithmetic overflow", 0x12: "division by zero", 0x32: "array index out of bounds"}
 #: HTTP statuses of a node or proxy that is overloaded or restarting (worth a retry, unlike other HTTP errors).
 _BUSY_HTTP = {429, 502, 503, 504}
+#: How nodes refuse a transaction whose sender cannot pay for it: geth, anvil and others; eth-tester.
+_UNAFFORDABLE = ("insufficient funds", "cannot afford txn")
 
 Account.enable_unaudited_hdwallet_features()
 
@@ -271,7 +273,7 @@ class Chain:
         except Exception as exc:
             revert = self._revert_from(exc)
             if revert is None:
-                raise ChainError(f"gas estimation failed: {exc}") from exc
+                raise self._refused(exc, sender, value, 0) or ChainError(f"gas estimation failed: {exc}") from None
             raise revert from None
         return min(GAS_LIMIT, int(estimate * 1.25) + 20_000)
 
@@ -295,13 +297,26 @@ class Chain:
             tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         except Exception as exc:
             revert = self._revert_from(exc)
-            if revert is None:
+            if revert is not None:
+                raise revert from None
+            refused = self._refused(exc, sender, value, gas * tx_params["maxFeePerGas"])
+            if refused is None:
                 raise
-            raise revert from None
+            raise refused from None
         receipt = self._receipt(tx_hash)
         if receipt["status"] != 1:
             raise self._replay_failure(tx, receipt)
         return receipt
+
+    def _refused(self, exc: Exception, sender: LocalAccount, value: int, max_gas_cost: int) -> ChainError | None:
+        """The node's refusal of a transaction that the sender cannot pay for, as a ChainError naming the account, its
+        balance and what the transaction needs; None for any other exception."""
+        if not any(text in str(exc).lower() for text in _UNAFFORDABLE):
+            return None
+        balance = self.balance(sender.address)
+        return ChainError(f"{sender.address} holds {balance / 1e18:.6g} ether ({balance} wei): not enough for the "
+                          f"{value / 1e18:.6g} ether this transaction sends plus its gas"
+                          + (f" (up to {max_gas_cost / 1e18:.6g} ether)" if max_gas_cost else "") + "; fund the account")
 
     def _receipt(self, tx_hash: HexBytes) -> TxReceipt:
         """Wait for a sent transaction's receipt; ChainUnavailable if it is not mined in time."""

@@ -41,7 +41,9 @@ def _data(ctx: ProjectContext, data: Path | None, partition: str) -> Split:
     from market.ml.tasks import dirichlet_partition
     from market.ml.tasks.owndata import load_task_data
 
-    if (data is None) == (not partition):
+    if data is not None and partition:
+        raise ConfigError("give one source of training data: --data FILE or --partition I/N, not both")
+    if data is None and not partition:
         raise ConfigError("name the training data: --data FILE (.npz, .csv, image folder) or --partition I/N")
     if data is not None:
         return load_task_data(ctx.task, data)

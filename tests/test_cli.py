@@ -87,6 +87,10 @@ def test_a_bad_input_exits_2_with_its_message(no_devnet: None) -> None:
     assert result.exit_code == 2 and "banana" in result.output
     result = CliRunner().invoke(app, ["demo", "--trainers", "3", "--attackers", "3"])
     assert result.exit_code == 2 and "attackers" in result.output
+    result = CliRunner().invoke(app, ["demo", "--rounds", "0"])  # was a ZeroDivisionError traceback
+    assert result.exit_code == 2 and "rounds = 0: must be 1..1000" in result.output, result.output
+    result = CliRunner().invoke(app, ["bench", "prove", "--predict", "0", "5130"])  # was a prediction for 0 slots
+    assert result.exit_code == 2 and "no round circuit has n = 0 slots" in result.output, result.output
 
 
 def test_a_malformed_address_exits_2_naming_where_it_came_from(no_devnet: None) -> None:

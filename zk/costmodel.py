@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from market.errors import ConfigError
+from market.errors import ConfigError, TooManySlots
 from market.protocol.public_input import HEADER_BYTES, SLOT_BYTES
 
 #: Coefficients of C(n, d), in the order of `constraint_features`.
@@ -118,7 +118,10 @@ def fit_steps(cases: Sequence[Mapping[str, float]]) -> dict[str, tuple[float, fl
 
 
 def predict(model: Mapping[str, object], n: int, d: int) -> dict[str, object]:
-    """Constraints (with their breakdown) and every step's figure for RoundProof(n, d), before building it."""
+    """Constraints (with their breakdown) and every step's figure for RoundProof(n, d), before building it; a case that
+    cannot be built (n below 2 or above TooManySlots.MAX_SLOTS, d below 1) is a ConfigError, not a figure."""
+    if not (2 <= n <= TooManySlots.MAX_SLOTS and d >= 1):
+        raise ConfigError(f"no round circuit has n = {n} slots and d = {d} values: n is 2..{TooManySlots.MAX_SLOTS}, d >= 1")
     coef: Mapping[str, float] = model["constraints"]  # type: ignore[assignment]
     steps: Mapping[str, Sequence[float]] = model["steps"]  # type: ignore[assignment]
     parts = breakdown(coef, n, d)

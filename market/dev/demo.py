@@ -21,7 +21,7 @@ from eth_account.signers.local import LocalAccount
 
 from aggregator.node import AggregatorNode, RoundResult, circuit_params
 from market.chain.client import Chain, dev_accounts
-from market.chain.marketplace import Marketplace, State
+from market.chain.marketplace import MAX_ROUNDS, Marketplace, State
 from market.ml.tasks import dirichlet_partition, get_task
 from market.ml.training import evaluate
 from market.parties.audit import audit_project
@@ -62,6 +62,8 @@ class DemoConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.attackers < self.trainers:
             raise ValueError("need 0 <= attackers < trainers")
+        if not 1 <= self.rounds <= MAX_ROUNDS:
+            raise ValueError(f"rounds = {self.rounds}: must be 1..{MAX_ROUNDS}")
         unknown = [a for a in self.attacks if a not in SOLO_ATTACKS]
         if unknown or not self.attacks:
             raise ValueError(f"attacks must be among {SOLO_ATTACKS}, got {list(self.attacks)}")

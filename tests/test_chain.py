@@ -163,3 +163,5 @@ def test_a_sender_that_cannot_pay_is_a_chain_error_naming_its_balance(chain: Cha
         chain.transact(probe.functions.set(42), poor)
     with pytest.raises(ChainError, match=f"{poor.address} holds 0 ether"):
         chain.transact(probe.functions.set(42), poor, gas=100_000)
+    with pytest.raises(ChainError, match=f"{poor.address} holds 0 ether"):  # fedmarket deploy's creations
+        chain.create(bytes.fromhex(probe_artifact.bytecode), poor)

@@ -244,10 +244,17 @@ class Chain:
 
     def create(self, init_code: bytes, sender: LocalAccount, gas: int | None = None) -> TxReceipt:
         """Send one contract creation (gas estimated unless given) and return its receipt."""
-        if gas is None:
-            gas = int(self.w3.eth.estimate_gas({"from": sender.address, "data": HexBytes(init_code)}))
-        tx = {**self._tx_params(sender, 0, gas), "data": init_code}
-        return self._receipt(self.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction))
+        try:
+            if gas is None:
+                gas = int(self.w3.eth.estimate_gas({"from": sender.address, "data": HexBytes(init_code)}))
+            tx = {**self._tx_params(sender, 0, gas), "data": init_code}
+            tx_hash = self.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
+        except Exception as exc:
+            refused = self._refused(exc, sender, 0, (gas or 0) * self._tx_params(sender, 0, 0)["maxFeePerGas"])
+            if refused is None:
+                raise
+            raise refused from None
+        return self._receipt(tx_hash)
 
     def deploy_code(self, init_code: bytes, sender: LocalAccount) -> str:
         """Deploy raw creation code that has no ABI (e.g. an SSTORE2 data contract); returns the new address."""

@@ -65,6 +65,12 @@ def test_pages_and_errors_on_a_marketplace_without_projects(tmp_path: Path) -> N
     assert client.get("/api/projects").json() == []
     nobody = client.get(f"/trainer/{chain.accounts[3].address}")
     assert nobody.status_code == 200 and "joined no project" in nobody.text
+    for pid in ("-1", str(1 << 256)):  # ids web3 cannot encode: were 500 Internal Server Error
+        bad = client.get(f"/project/{pid}")
+        assert bad.status_code == 404 and f"no project {pid}: project ids are 1, 2, 3" in bad.text
+    for path in ("/trainer/0x123", "/api/trainer/zzz"):  # were pages for an account nobody can have
+        bad = client.get(path)
+        assert bad.status_code == 404 and "is not an address" in bad.text
 
 
 class Server:

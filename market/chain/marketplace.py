@@ -318,6 +318,12 @@ def artifacts() -> dict[str, ContractArtifact]:
     return compile_contracts()
 
 
+def _check_pid(pid: int) -> None:
+    """ConfigError for a project id outside the contract's uint256 (web3 would refuse to encode it, in a traceback)."""
+    if not 0 <= pid < 1 << 256:
+        raise ConfigError(f"no project {pid}: project ids are 1, 2, 3, ...")
+
+
 class Marketplace:
     """A deployed FedMarket contract driven through a `Chain`."""
 
@@ -516,7 +522,8 @@ class Marketplace:
         return int(self.chain.call(self.contract.functions.projectCount()))
 
     def project(self, pid: int) -> Project:
-        """Everything stored about project `pid`."""
+        """Everything stored about project `pid`; ConfigError for an id no project can have (not a uint256)."""
+        _check_pid(pid)
         params_tuple, owner, progress, funds, ejected = self.chain.call(self.contract.functions.project(pid))
         params = self._params.setdefault(pid, ProjectParams.from_tuple(params_tuple))
         state, round_, round_open, n_trainers, n_active, slots, deadline, post_deadline, disputing = progress
@@ -621,6 +628,8 @@ class Marketplace:
         if name not in {e["name"] for e in self.artifact.abi if e.get("type") == "event"}:
             raise ChainError(f"FedMarket has no event {name!r}")
         last = self.chain.w3.eth.block_number if to_block is None else to_block
+        if pid is not None:
+            _check_pid(pid)
         filters: dict[str, int] = {} if pid is None else {"pid": pid}
         if round_ is not None:
             filters["round"] = round_

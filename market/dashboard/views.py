@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import asdict
 from typing import Any
 
+from market.chain.client import checksummed
 from market.chain.marketplace import Marketplace
 from market.parties.context import ProjectContext, load_context
 from market.parties.listing import MarketListing
@@ -106,7 +107,9 @@ class DashboardData:
 
     def trainer(self, address: str) -> dict[str, Any]:
         """One trainer's history on this marketplace: per project it joined, its slot, standing, per round its
-        decision, reason and score, and its money (stake, claimed, unclaimed, slashed)."""
+        decision, reason and score, and its money (stake, claimed, unclaimed, slashed). ConfigError (a 404 page) for
+        a path that is no address."""
+        checksummed(address, "trainer")
         projects = []
         for pid in range(1, self.market.project_count() + 1):
             joined = [t for t in self.market.trainers(pid) if t.lower() == address.lower()]

@@ -150,6 +150,19 @@ def test_trainer_stops_on_a_revert_that_would_repeat(tmp_path: Path) -> None:
     assert node.steps == 2 and lines == [f"refused, looking again: ProjectFull(pid={ctx.pid}, maxTrainers=4)"]
 
 
+def test_a_trainer_node_that_never_joined_a_started_project_says_so(tmp_path: Path) -> None:
+    """`trainer run` with a key that did not join, once training started: a named error, where it used to find
+    nothing to do and exit 0 without a word."""
+    chain = Chain.in_process()
+    ctx = example_project(chain, tmp_path / "store")
+    outsider = chain.accounts[6]
+    node, lines = CountingTrainer(ctx, outsider, ctx.task.train), list[str]()
+    with pytest.raises(ConfigError, match=f"{outsider.address} is not a trainer of project {ctx.pid}, and joining "
+                                          "closed when it left Open \\(it is Training now\\)"):
+        node.run(poll_s=POLL_S, log=lines.append)
+    assert lines == []
+
+
 def test_trainer_rides_out_a_window_that_closed_while_it_trained(tmp_path: Path) -> None:
     chain = Chain.in_process()
     ctx = example_project(chain, tmp_path / "store")

@@ -24,7 +24,7 @@ from eth_account.signers.local import LocalAccount
 
 from aggregator.rules.shapley import inner_products
 from market.chain.marketplace import State, Status
-from market.errors import ConfigError, ContractRevert, StorageError, TransientError
+from market.errors import ConfigError, ContractRevert, StorageError, TransientError, solidity_name
 from market.ml import attacks
 from market.ml.tasks.base import Split
 from market.ml.tasks.owndata import check_fits
@@ -369,6 +369,9 @@ class TrainerNode:
         if project.state == State.OPEN and part.status == Status.NONE and self.auto_join:
             c.market.join(c.pid, self.signer)
             return Joined()
+        if part.status == Status.NONE and project.state not in (State.CREATED, State.OPEN):  # else it ended silently
+            raise ConfigError(f"{me} is not a trainer of project {c.pid}, and joining closed when it left Open (it is "
+                              f"{solidity_name(project.state)} now): use the key that joined")
         if project.state == State.TRAINING and project.round_open and part.status == Status.ACTIVE:
             if project.disputing:
                 rejected = c.market.dispute(c.pid, project.round).rejected

@@ -250,7 +250,7 @@ class Chain:
             tx = {**self._tx_params(sender, 0, gas), "data": init_code}
             tx_hash = self.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
         except Exception as exc:
-            refused = self._refused(exc, sender, 0, (gas or 0) * self._tx_params(sender, 0, 0)["maxFeePerGas"])
+            refused = self._refused(exc, sender, 0, 0)  # the fee is not known here: the message leaves it out
             if refused is None:
                 raise
             raise refused from None

@@ -213,10 +213,10 @@ def load_project_file(path: Path) -> ProjectFile:
         except ConfigError as exc:
             raise ConfigError(f"[training] {exc}") from None
         own = "data" in proj or "model" in proj
-        with _table("quant"):
+        with _table("quant", QuantizationError):
             choice = _own_task(proj, hyper, quant, path) if own else _builtin_task(proj, quant)
         task = choice.task
-        with _table("rule"):
+        with _table("rule", AggregationError):
             rule_config = RuleConfig(**{k: v for k, v in rule.items() if k != "slash_bps"})
         manifest = Manifest(
             task=task.name,
@@ -260,9 +260,9 @@ def _int(table: dict[str, Any], name: str, key: str, default: int) -> int:
 
 
 @contextmanager
-def _table(name: str) -> Iterator[None]:
-    """Bad input, naming its table, where QuantSpec or RuleConfig refuses a value (their errors are the maths')."""
+def _table(name: str, error: type[Exception]) -> Iterator[None]:
+    """Bad input, naming its table, where QuantSpec or RuleConfig refuses a value with `error` (the maths' errors)."""
     try:
         yield
-    except (QuantizationError, AggregationError) as exc:
+    except error as exc:
         raise ConfigError(f"[{name}] {exc}") from None

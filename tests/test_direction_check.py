@@ -18,7 +18,7 @@ from market.dev.demo import DemoConfig, accounts, project_file
 from market.ml.attacks import label_flip
 from market.ml.tasks import BUILTIN, Task, digits_task, dirichlet_partition
 from market.parties.context import ProjectContext, load_context
-from market.parties.owner import create_project
+from market.parties.owner import create_project, round_reports
 from market.parties.trainer_node import TrainerNode
 from market.storage import LocalStorage
 
@@ -70,9 +70,11 @@ def assert_no_honest_work_taken(ctx: ProjectContext, trainers: list[TrainerNode]
     """The honest trainers committed nothing in any round (each declined it on chain), earned nothing and withdrew
     their whole stake."""
     market, pid = ctx.market, ctx.pid
+    history = round_reports(ctx)  # what `owner status` shows: the owner sees who refused its rounds
     for r in range(1, rounds + 1):
         assert [c != 0 for c in market.round_state(pid, r).commitments][:honest] == [False] * honest
         assert market.declined_slots(pid, r) == set(range(honest))
+        assert history[r - 1]["declined"] == [t.signer.address for t in trainers[:honest]]
     addresses = {t.signer.address for t in trainers[:honest]}
     assert not [e for e in market.events("UpdateCommitted", pid) if e.args["trainer"] in addresses]
     stake = market.project(pid).params.stake

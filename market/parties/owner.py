@@ -72,8 +72,9 @@ def create_project(market: Marketplace, storage: Storage, pf: ProjectFile, owner
 def round_reports(ctx: ProjectContext) -> list[dict[str, Any]]:
     """Every post of a round: flags, scores and the post's gas from the chain, the aggregator's report from g(r)'s blob
     (validation accuracy, reasons, proving time), each decision's basis (market.parties.trust), and whether the post
-    was disputable (a flag 2: provisional until its dispute window ended) and which trainers cured (PROTOCOL.md §5); a
-    cured round has a second post."""
+    was disputable (a flag 2: provisional until its dispute window ended), which trainers cured (PROTOCOL.md §5) and
+    which declined the round on chain (§4: a v they could not accept, or an update against it); a cured round has a
+    second post."""
     trainers = ctx.market.trainers(ctx.pid)
     submitted: dict[int, set[str]] = {}
     for sub in ctx.market.events("UpdateSubmitted", ctx.pid, from_block=ctx.created.block_number):
@@ -83,6 +84,9 @@ def round_reports(ctx: ProjectContext) -> list[dict[str, Any]]:
     cured: dict[int, list[str]] = {}
     for e in ctx.market.events("UpdateCured", ctx.pid, from_block=since):
         cured.setdefault(int(e.args["round"]), []).append(e.args["trainer"])
+    declined: dict[int, list[str]] = {}  # trainers that refused the round's v or kept an update against it (§4)
+    for e in ctx.market.events("RoundDeclined", ctx.pid, from_block=since):
+        declined.setdefault(int(e.args["round"]), []).append(e.args["trainer"])
     out = []
     for event in ctx.market.events("RoundPosted", ctx.pid, from_block=since):
         cid = cid_from_bytes(event.args["modelCid"])
@@ -95,6 +99,7 @@ def round_reports(ctx: ProjectContext) -> list[dict[str, Any]]:
             "val_accuracy": report.get("val_accuracy"), "reasons": report.get("reasons", {}),
             "prove_s": report.get("prove_s"), "gas": ctx.market.chain.gas_used(event.tx_hash),
             "dispute_end": disputable.get(event.tx_hash), "cured": cured.get(int(event.args["round"]), []),
+            "declined": declined.get(int(event.args["round"]), []),
         })
     return out
 

@@ -122,6 +122,9 @@ def test_image_folder_loader(tmp_path) -> None:
     x, y = load_image_folder(tmp_path, size=(4, 4))
     assert x.shape == (2, 16) and y.tolist() == [0, 1]
     assert x[0].max() == 0.0 and x[1].min() == 1.0
+    (tmp_path / "dog" / "b.png").write_text("not an image")  # was PIL's UnidentifiedImageError traceback
+    with pytest.raises(ConfigError, match=r"b\.png: not a readable image"):
+        load_image_folder(tmp_path, size=(4, 4))
 
 
 def test_task_from_user_files(tmp_path) -> None:

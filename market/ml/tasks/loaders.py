@@ -66,8 +66,11 @@ def load_image_folder(root: Path, size: tuple[int, int] = (28, 28)) -> tuple[np.
     for label, name in enumerate(classes):
         for f in sorted((Path(root) / name).iterdir()):
             if f.suffix.lower() in IMAGE_SUFFIXES:
-                with Image.open(f) as img:
-                    xs.append(np.asarray(img.convert("L").resize(size), dtype=np.float32).reshape(-1) / 255.0)
+                try:
+                    with Image.open(f) as img:
+                        xs.append(np.asarray(img.convert("L").resize(size), dtype=np.float32).reshape(-1) / 255.0)
+                except (OSError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError; a truncated file too
+                    raise ConfigError(f"{f}: not a readable image ({exc})") from None
                 ys.append(label)
     if not xs:
         raise ConfigError(f"{root}: no images found in class sub-folders")

@@ -108,6 +108,10 @@ def test_a_bad_data_file_is_a_config_error_that_names_it(tmp_path) -> None:
     np.savez(tmp_path / "nan.npz", x=x, y=np.zeros(4, dtype=np.int64))
     with pytest.raises(ConfigError, match=r"2 NaN or infinite feature values \(the first in row 2\)"):
         load_data(tmp_path / "nan.npz")
+    for name, text in (("empty.csv", ""), ("semicolons.csv", "a;b;label\n1;2;0\n"), ("ragged.csv", "a,b,label\n1,2,0\n3,4\n")):
+        (tmp_path / name).write_text(text)  # were IndexError and ValueError tracebacks
+        with pytest.raises(ConfigError, match=f"{name}: not a comma-separated table with a header row"):
+            load_data(tmp_path / name)
     (tmp_path / "gap.csv").write_text("a,b,label\n1,,0\n3,x,1\n")
     with pytest.raises(ConfigError, match=r"2 non-numeric or missing feature values \(the first in row 0\)"):
         load_data(tmp_path / "gap.csv")

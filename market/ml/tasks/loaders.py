@@ -38,7 +38,10 @@ def load_npz(path: Path, x_key: str = "x", y_key: str = "y") -> tuple[np.ndarray
 def load_csv(path: Path, label_column: str = "label") -> tuple[np.ndarray, np.ndarray]:
     """Numeric CSV with a header row; `label_column` holds integer class labels."""
     # A structured array: numpy's stubs cannot type field access by name, hence Any.
-    table: Any = np.atleast_1d(np.genfromtxt(path, delimiter=",", names=True, dtype=np.float64))
+    try:
+        table: Any = np.atleast_1d(np.genfromtxt(path, delimiter=",", names=True, dtype=np.float64))
+    except (ValueError, IndexError) as exc:  # an empty file, another delimiter, ragged rows
+        raise ConfigError(f"{path}: not a comma-separated table with a header row ({exc or 'empty'})") from None
     names = list(table.dtype.names or ())
     if label_column not in names:
         raise ConfigError(f"{path}: no column {label_column!r} (columns: {names})")

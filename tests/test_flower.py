@@ -67,6 +67,17 @@ def test_a_client_that_does_not_load_is_named(spec: str, message: str) -> None:
         load_client(spec)
 
 
+def test_a_client_module_or_factory_that_raises_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trainer's own code raising at import or in its factory: named, not a traceback (only ImportError was)."""
+    (tmp_path / "broken_client.py").write_text("raise RuntimeError('no GPU here')\n")
+    (tmp_path / "factory_client.py").write_text("def make():\n    raise KeyError('data')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError, match="module 'broken_client' does not import \\(RuntimeError: no GPU here\\)"):
+        load_client("broken_client:client")
+    with pytest.raises(ConfigError, match="make\\(\\) failed \\(KeyError: 'data'\\)"):
+        load_client("factory_client:make")
+
+
 class Returns(NumPyClient):
     """A client whose fit records what it was given and returns `make(parameters)`."""
 

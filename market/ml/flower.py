@@ -65,8 +65,9 @@ def load_client(spec: str) -> Any:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"--flower-client {spec}: module {module_name!r} does not import ({exc})") from exc
+    except Exception as exc:  # the trainer's own module: a missing import, a syntax error, whatever it raises
+        raise ConfigError(f"--flower-client {spec}: module {module_name!r} does not import "
+                          f"({type(exc).__name__}: {exc})") from None
     try:
         obj = getattr(module, attr)
     except AttributeError:
@@ -75,7 +76,10 @@ def load_client(spec: str) -> Any:
         if _takes_arguments(obj):
             raise ConfigError(f"--flower-client {spec}: {attr!r} cannot be called without arguments (name a NumPyClient "
                               "instance or a zero-argument factory returning one)")
-        obj = obj()
+        try:
+            obj = obj()
+        except Exception as exc:  # the trainer's own factory, as above
+            raise ConfigError(f"--flower-client {spec}: {attr}() failed ({type(exc).__name__}: {exc})") from None
     if not isinstance(obj, NumPyClient):
         raise ConfigError(f"--flower-client {spec}: {attr!r} gives a {type(obj).__qualname__}, not a flwr NumPyClient "
                           "(name a NumPyClient instance or a zero-argument factory returning one)")

@@ -171,3 +171,12 @@ def test_both_sources_of_training_data_are_refused_by_name(tmp_path: Path) -> No
         _data(None, tmp_path / "share.csv", "0/4")  # type: ignore[arg-type]  # refused before the project is read
     with pytest.raises(ConfigError, match="name the training data"):
         _data(None, None, "")  # type: ignore[arg-type]
+
+
+def test_a_path_the_file_system_refuses_exits_1_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An OSError (a keystore path under a plain file) is one line naming the path, not a traceback."""
+    monkeypatch.setenv("FEDMARKET_PASSWORD", "pw")
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    result = CliRunner().invoke(app, ["keys", "new", str(tmp_path / "notes.txt" / "key.json")])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception  # not the OSError
+    assert str(tmp_path / "notes.txt") in " ".join(result.output.split()), result.output

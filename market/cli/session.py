@@ -202,3 +202,7 @@ class RootGroup(TyperGroup):
             for line in lines[1:]:
                 err_console.print(line, markup=False, highlight=False)
             raise typer.Exit(code) from None
+        except OSError as exc:  # the file system refused a path the user gave (unwritable, a folder, no space)
+            where = f"{exc.filename}: " if exc.filename else ""
+            err_console.print(f"{where}{exc.strerror or exc}", style="red", markup=False, highlight=False)
+            raise typer.Exit(1) from None

@@ -188,3 +188,25 @@ def test_trainer_join_and_run_refuse_a_project_whose_verifier_does_not_match(
         assert refused.exit_code == 1, refused.output
         assert "VerifierMismatch: Groth16Verifier code" in refused.output
     assert market.participant(pids["bad"], anvil_chain.accounts[2].address).status == Status.NONE
+
+
+def test_an_owners_verifier_that_is_not_the_circuits_round_verifier_is_refused_before_any_gas(tmp_path: Path) -> None:
+    """`owner create --verifier` names a contract that is no RoundVerifier (here the marketplace itself), or one
+    with other settings: refused by name before anything is sent. It used to reach createProject, which reverted
+    without data, or to create a project that every trainer refuses at join."""
+    from market.chain.marketplace import artifacts
+    from market.storage import LocalStorage
+
+    chain = Chain.in_process()
+    owner = chain.accounts[0]
+    market = Marketplace.deploy(chain, owner)
+    pf = load_project_file(EXAMPLE)
+    rule = pf.manifest.rule
+    other = chain.deploy(artifacts()["RoundVerifier"], owner.address, [pf.max_trainers + 1, pf.manifest.view[1],
+                         pf.manifest.quant.bits, rule.f, rule.m, rule.tau_pct, rule.dup_pct, rule.floor_pct], sender=owner)
+    storage = LocalStorage(tmp_path)
+    with pytest.raises(VerifierMismatch, match=f"the contract at {market.address} is not the RoundVerifier"):
+        create_project(market, storage, pf, owner, chain.accounts[1].address, verifier=market.address)
+    with pytest.raises(VerifierMismatch, match=f"verifier maxTrainers = {pf.max_trainers + 1}, project n = {pf.max_trainers}"):
+        create_project(market, storage, pf, owner, chain.accounts[1].address, verifier=other.address)
+    assert market.project_count() == 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from web3 import Web3
+from web3.contract import Contract
 
 from market.chain.client import Chain
 from market.errors import InsecureKeys, KeysNotInstalled, VerifierMismatch
@@ -73,10 +74,9 @@ def _code(chain: Chain, address: str) -> bytes:
     return bytes(chain.w3.eth.get_code(Web3.to_checksum_address(address)))
 
 
-def check_verifier(chain: Chain, verifier: str, params: CircuitParams, keys_root: Path = KEYS_ROOT) -> Path:
-    """The folder of the installed keys the project's verifier at `verifier` matches, or the named error of the
-    first thing that differs: VerifierMismatch (its code, a setting, or its Groth16 verifier's code) or
-    KeysNotInstalled (nothing here to compare its verifying key with)."""
+def check_wrapper(chain: Chain, verifier: str, params: CircuitParams) -> Contract:
+    """The RoundVerifier at `verifier`, once its code is the RoundVerifier compiled here and its settings are the
+    circuit's `params`; VerifierMismatch naming the first that differs (an owner's `--verifier`, a trainer's join)."""
     wrapper = compile_contracts()["RoundVerifier"]
     if not code_matches(_code(chain, verifier), wrapper.deployed_bytecode, wrapper.immutables):
         raise VerifierMismatch("RoundVerifier code", f"the contract at {verifier} is not the RoundVerifier compiled here "
@@ -88,6 +88,14 @@ def check_verifier(chain: Chain, verifier: str, params: CircuitParams, keys_root
     if differ:
         raise VerifierMismatch(", ".join(getter for getter, _ in differ), "; ".join(
             f"verifier {getter} = {settings[getter]}, project {key} = {getattr(params, key)}" for getter, key in differ))
+    return contract
+
+
+def check_verifier(chain: Chain, verifier: str, params: CircuitParams, keys_root: Path = KEYS_ROOT) -> Path:
+    """The folder of the installed keys the project's verifier at `verifier` matches, or the named error of the
+    first thing that differs: VerifierMismatch (its code, a setting, or its Groth16 verifier's code) or
+    KeysNotInstalled (nothing here to compare its verifying key with)."""
+    contract = check_wrapper(chain, verifier, params)
     out = keys_root / circuit_key(params)
     if not ((out / "verification_key.json").exists() and (out / "SETUP.json").exists()):
         raise KeysNotInstalled(str(out), f"no keys installed in {out} for the circuit {params}: put the project's "

@@ -53,6 +53,11 @@ def create_project(market: Marketplace, storage: Storage, pf: ProjectFile, owner
     quant, view = pf.manifest.quant, pf.manifest.view
     g0 = snap_view(flatten(task.model(model_seed)), view, quant)  # the view on the fixed-point grid (PROTOCOL §3)
     model_cid = storage.add(encode_model(g0, 0, 0, pf.manifest.digest().hex(), {}))
+    if verifier:  # an owner's --verifier: the RoundVerifier of exactly this circuit, as every trainer checks at join
+        from zk.build import CircuitParams
+        from zk.keycheck import check_wrapper
+
+        check_wrapper(market.chain, verifier, CircuitParams.for_rule(pf.max_trainers, view[1], quant.bits, pf.manifest.rule))
     verifier = verifier or deploy_round_verifier(market, pf, owner)
     rule = pf.manifest.rule
     params = ProjectParams.make(

@@ -180,3 +180,14 @@ def test_a_path_the_file_system_refuses_exits_1_naming_it(tmp_path: Path, monkey
     result = CliRunner().invoke(app, ["keys", "new", str(tmp_path / "notes.txt" / "key.json")])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception  # not the OSError
     assert str(tmp_path / "notes.txt") in " ".join(result.output.split()), result.output
+
+
+def test_status_of_a_key_that_never_joined_says_so() -> None:
+    """Not "NONE, slot 0" (slot 0 is another trainer's) above an empty table."""
+    from market.cli import trainer
+
+    with trainer.console.capture() as captured:
+        trainer._render_status({"project": 3, "trainer": "0xabc", "status": "NONE", "slot": 0, "stake": 0,
+                                "rewards": 0, "history": []})
+    text = " ".join(captured.get().split())
+    assert text == "0xabc has not joined project 3: `fedmarket trainer join PID` while it is Open", text

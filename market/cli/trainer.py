@@ -134,6 +134,9 @@ def _render_status(d: dict[str, Any]) -> None:
     """A trainer's standing, then its rounds as a table."""
     from market.dev.report import ether
 
+    if d["status"] == "NONE":  # its slot would read 0, another trainer's
+        console.print(f"{d['trainer']} has not joined project {d['project']}: `fedmarket trainer join PID` while it is Open")
+        return
     console.print(f"project {d['project']}, trainer {d['trainer']}: {d['status']}, slot {d['slot']}, "
                   f"stake {ether(d['stake'])}, rewards {ether(d['rewards'])}")
     table = Table(title="rounds")

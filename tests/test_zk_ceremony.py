@@ -9,7 +9,7 @@ import groth16py
 import pytest
 import torch
 
-from market.errors import ProofError
+from market.errors import ConfigError, ProofError
 from market.paths import BUILD
 from market.protocol.commitment import commit
 from market.protocol.quant import QuantSpec
@@ -18,6 +18,16 @@ from zk.bench import COMMIT_ONLY_SOURCE
 from zk.build import compile_main, is_insecure, run_node
 from zk.prover import compute_witness, prove_wtns
 from zk.verifier import VerifyingKey, verify
+
+
+def test_a_ptau_that_is_missing_or_no_ptau_is_named_before_snarkjs_runs(tmp_path: Path) -> None:
+    """snarkjs' own answer to these is a Node stack trace inside a ToolchainError."""
+    with pytest.raises(ConfigError, match=r"--ptau .*missing\.ptau: No such file or directory"):
+        ceremony.start(tmp_path, tmp_path / "missing.ptau")
+    (tmp_path / "text.ptau").write_text("not a ptau")
+    with pytest.raises(ConfigError, match=r"text\.ptau: not a powers-of-tau file"):
+        ceremony.finalize(tmp_path, tmp_path / "text.ptau")
+    assert not (tmp_path / "ceremony").exists()
 
 
 @pytest.fixture(scope="module")

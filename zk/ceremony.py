@@ -12,7 +12,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from market.errors import ProofError
+from market.errors import ConfigError, ProofError
 from zk import g2split
 from zk.build import INSECURE_MARK, INSECURE_TEXT, run_node
 from zk.verifier import VerifyingKey
@@ -47,8 +47,20 @@ def local_ptau(power: int, path: Path, entropy: str | None = None) -> Path:
     return path
 
 
+def check_ptau(ptau: Path) -> None:
+    """ConfigError naming `ptau` unless it is a readable powers-of-tau file (snarkjs' own error is a Node stack)."""
+    try:
+        with ptau.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise ConfigError(f"--ptau {ptau}: {exc.strerror or exc}") from None
+    if magic != b"ptau":
+        raise ConfigError(f"--ptau {ptau}: not a powers-of-tau file (snarkjs' .ptau starts with 'ptau')")
+
+
 def start(out: Path, ptau: Path) -> Path:
     """Phase 2, step 0: the circuit-specific zkey (no contribution yet: delta == gamma)."""
+    check_ptau(ptau)
     (out / "ceremony").mkdir(parents=True, exist_ok=True)
     first = out / "ceremony" / "0000.zkey"
     run_node(["snarkjs", "groth16", "setup", str(out / "main.r1cs"), str(ptau), str(first)])
@@ -80,6 +92,7 @@ def finalize(out: Path, ptau: Path) -> Path:
     """Verify the last zkey against circuit and ptau, export its keys and mark the folder."""
     import groth16py
 
+    check_ptau(ptau)
     zkeys = _zkeys(out)
     if len(zkeys) < 2:
         raise ProofError("a ceremony needs at least one phase-2 contribution")

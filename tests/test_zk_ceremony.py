@@ -20,14 +20,19 @@ from zk.prover import compute_witness, prove_wtns
 from zk.verifier import VerifyingKey, verify
 
 
-def test_a_ptau_that_is_missing_or_no_ptau_is_named_before_snarkjs_runs(tmp_path: Path) -> None:
-    """snarkjs' own answer to these is a Node stack trace inside a ToolchainError."""
+def test_a_ptau_that_is_missing_or_no_ptau_and_a_bad_beacon_are_named_before_snarkjs_runs(tmp_path: Path) -> None:
+    """snarkjs' own answer to these is a Node stack trace inside a ToolchainError; a beacon before start was an
+    IndexError."""
     with pytest.raises(ConfigError, match=r"--ptau .*missing\.ptau: No such file or directory"):
         ceremony.start(tmp_path, tmp_path / "missing.ptau")
     (tmp_path / "text.ptau").write_text("not a ptau")
     with pytest.raises(ConfigError, match=r"text\.ptau: not a powers-of-tau file"):
         ceremony.finalize(tmp_path, tmp_path / "text.ptau")
     assert not (tmp_path / "ceremony").exists()
+    with pytest.raises(ConfigError, match="the beacon is an even number of hex digits"):
+        ceremony.beacon(tmp_path, "zz")
+    with pytest.raises(ProofError, match=r"no ceremony started in .*: run `fedmarket zk ceremony start` first"):
+        ceremony.beacon(tmp_path, "abcd")  # was an IndexError traceback
 
 
 @pytest.fixture(scope="module")

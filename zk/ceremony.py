@@ -23,6 +23,14 @@ def _zkeys(out: Path) -> list[Path]:
     return sorted((out / "ceremony").glob("[0-9][0-9][0-9][0-9].zkey"))
 
 
+def _latest(out: Path) -> tuple[list[Path], Path]:
+    """The zkeys and the next one's path; ProofError before `start` (nothing to contribute on)."""
+    zkeys = _zkeys(out)
+    if not zkeys:
+        raise ProofError(f"no ceremony started in {out}: run `fedmarket zk ceremony start` first")
+    return zkeys, out / "ceremony" / f"{len(zkeys):04d}.zkey"
+
+
 def _local_mark(ptau: Path) -> Path:
     """Sidecar file that marks a ptau made by local_ptau."""
     return ptau.with_suffix(".INSECURE")
@@ -69,10 +77,7 @@ def start(out: Path, ptau: Path) -> Path:
 
 def contribute(out: Path, name: str, entropy: str | None = None) -> Path:
     """Add one contribution to the latest zkey; prints (and returns the zkey with) its hash."""
-    zkeys = _zkeys(out)
-    if not zkeys:
-        raise ProofError(f"no ceremony started in {out}")
-    nxt = out / "ceremony" / f"{len(zkeys):04d}.zkey"
+    zkeys, nxt = _latest(out)
     log = run_node(["snarkjs", "zkey", "contribute", str(zkeys[-1]), str(nxt), f"--name={name}",
                     f"-e={entropy or secrets.token_hex(32)}"])
     (out / "ceremony" / f"{nxt.stem}.log").write_text(log)
@@ -80,9 +85,10 @@ def contribute(out: Path, name: str, entropy: str | None = None) -> Path:
 
 
 def beacon(out: Path, beacon_hex: str, iterations_log2: int = 10) -> Path:
-    """A last, public-randomness contribution (e.g. a future block hash)."""
-    zkeys = _zkeys(out)
-    nxt = out / "ceremony" / f"{len(zkeys):04d}.zkey"
+    """A last, public-randomness contribution (e.g. a future block hash, as hex)."""
+    if not beacon_hex or len(beacon_hex) % 2 or any(c not in "0123456789abcdefABCDEF" for c in beacon_hex):
+        raise ConfigError(f"--hex {beacon_hex!r}: the beacon is an even number of hex digits (a block hash, say)")
+    zkeys, nxt = _latest(out)
     run_node(["snarkjs", "zkey", "beacon", str(zkeys[-1]), str(nxt), beacon_hex, str(iterations_log2),
               "--name=beacon"])
     return nxt

@@ -36,7 +36,8 @@ import re
 from collections.abc import Mapping
 from enum import IntEnum, StrEnum
 
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+#: An Ethereum address as fedmarket takes one: 0x and 40 hex digits (the CLI, revert arguments).
+ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
 class FedMarketError(Exception):
@@ -86,7 +87,7 @@ def show_value(value: object) -> str:
         return solidity_name(value)
     if isinstance(value, bytes):
         return "0x" + value.hex()
-    if isinstance(value, str) and not _ADDRESS.fullmatch(value):
+    if isinstance(value, str) and not ADDRESS.fullmatch(value):
         return repr(value)
     return str(value)
 

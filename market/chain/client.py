@@ -9,7 +9,6 @@ member) and a hint. A node that cannot be reached or does not answer in time rai
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -20,7 +19,7 @@ from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils import function_signature_to_4byte_selector, is_checksum_formatted_address
 from hexbytes import HexBytes
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.contract import Contract
@@ -28,7 +27,7 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
 from web3.types import BlockIdentifier, RPCEndpoint, RPCResponse, TxParams, TxReceipt, Wei
 
-from market.errors import ChainError, ChainUnavailable, ConfigError, ContractRevert, TransientError
+from market.errors import ADDRESS, ChainError, ChainUnavailable, ConfigError, ContractRevert, TransientError
 from market.toolchain.solc import ContractArtifact
 
 #: The development mnemonic anvil uses; the in-process chain funds the same accounts.
@@ -49,9 +48,9 @@ Account.enable_unaudited_hdwallet_features()
 def checksummed(address: str, what: str) -> ChecksumAddress:
     """`address` in EIP-55 form; ConfigError naming `what` (an option, a file's key) when it is not 0x and 40 hex
     digits, or when its mixed capitals are not its checksum (a mistyped digit)."""
-    if not re.fullmatch(r"0x[0-9a-fA-F]{40}", address):
+    if not ADDRESS.fullmatch(address):
         raise ConfigError(f"{what}: {address!r} is not an address (0x followed by 40 hex digits)")
-    if address[2:] not in (address[2:].lower(), address[2:].upper()) and not Web3.is_checksum_address(address):
+    if is_checksum_formatted_address(address) and not Web3.is_checksum_address(address):
         raise ConfigError(f"{what}: {address} fails its EIP-55 checksum (mixed capitals that do not match: a typo?)")
     return Web3.to_checksum_address(address)
 

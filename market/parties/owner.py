@@ -17,6 +17,7 @@ from market.protocol.commitment import commit_model
 from market.protocol.modelblob import decode_model, encode_model
 from market.protocol.quant import snap_view
 from market.storage import Storage, cid_from_bytes, cid_to_bytes
+from zk.build import CircuitParams
 
 
 @dataclass(frozen=True)
@@ -29,17 +30,22 @@ class Created:
     model_cid: str
 
 
+def project_circuit(pf: ProjectFile) -> CircuitParams:
+    """The round circuit a project file's settings fix (slots, view length, bits, rule): the one its verifier is
+    deployed for, or that an owner's `--verifier` must have been."""
+    return CircuitParams.for_rule(pf.max_trainers, pf.manifest.view[1], pf.manifest.quant.bits, pf.manifest.rule)
+
+
 def deploy_round_verifier(market: Marketplace, pf: ProjectFile, sender: LocalAccount) -> str:
     """Build (cached) the round circuit for the project and deploy its Groth16 verifier.
 
     Uses the development setup, which prints and records an INSECURE mark: its maker could forge
     proofs. Production keys come from a ceremony (docs/ZK.md).
     """
-    from zk.build import CircuitParams, dev_setup
+    from zk.build import dev_setup
     from zk.onchain import deploy_verifier
 
-    params = CircuitParams.for_rule(pf.max_trainers, pf.manifest.view[1], pf.manifest.quant.bits, pf.manifest.rule)
-    return str(deploy_verifier(market.chain, dev_setup(params), sender=sender, allow_insecure=True).address)
+    return str(deploy_verifier(market.chain, dev_setup(project_circuit(pf)), sender=sender, allow_insecure=True).address)
 
 
 def create_project(market: Marketplace, storage: Storage, pf: ProjectFile, owner: LocalAccount,
@@ -54,10 +60,9 @@ def create_project(market: Marketplace, storage: Storage, pf: ProjectFile, owner
     g0 = snap_view(flatten(task.model(model_seed)), view, quant)  # the view on the fixed-point grid (PROTOCOL §3)
     model_cid = storage.add(encode_model(g0, 0, 0, pf.manifest.digest().hex(), {}))
     if verifier:  # an owner's --verifier: the RoundVerifier of exactly this circuit, as every trainer checks at join
-        from zk.build import CircuitParams
         from zk.keycheck import check_wrapper
 
-        check_wrapper(market.chain, verifier, CircuitParams.for_rule(pf.max_trainers, view[1], quant.bits, pf.manifest.rule))
+        check_wrapper(market.chain, verifier, project_circuit(pf))
     verifier = verifier or deploy_round_verifier(market, pf, owner)
     rule = pf.manifest.rule
     params = ProjectParams.make(
@@ -74,6 +79,14 @@ def create_project(market: Marketplace, storage: Storage, pf: ProjectFile, owner
     return Created(pid, verifier, task_cid, model_cid)
 
 
+def _trainers_by_round(ctx: ProjectContext, name: str) -> dict[int, list[str]]:
+    """Per round, the trainers of the project's `name` events (one with a trainer and a round), in chain order."""
+    out: dict[int, list[str]] = {}
+    for e in ctx.market.events(name, ctx.pid, from_block=ctx.created.block_number):
+        out.setdefault(int(e.args["round"]), []).append(e.args["trainer"])
+    return out
+
+
 def round_reports(ctx: ProjectContext) -> list[dict[str, Any]]:
     """Every post of a round: flags, scores and the post's gas from the chain, the aggregator's report from g(r)'s blob
     (validation accuracy, reasons, proving time), each decision's basis (market.parties.trust), and whether the post
@@ -81,17 +94,11 @@ def round_reports(ctx: ProjectContext) -> list[dict[str, Any]]:
     which declined the round on chain (§4: a v they could not accept, or an update against it); a cured round has a
     second post."""
     trainers = ctx.market.trainers(ctx.pid)
-    submitted: dict[int, set[str]] = {}
-    for sub in ctx.market.events("UpdateSubmitted", ctx.pid, from_block=ctx.created.block_number):
-        submitted.setdefault(int(sub.args["round"]), set()).add(sub.args["trainer"])
     since = ctx.created.block_number
+    submitted = _trainers_by_round(ctx, "UpdateSubmitted")
     disputable = {e.tx_hash: int(e.args["disputeEnd"]) for e in ctx.market.events("RoundDisputable", ctx.pid, from_block=since)}
-    cured: dict[int, list[str]] = {}
-    for e in ctx.market.events("UpdateCured", ctx.pid, from_block=since):
-        cured.setdefault(int(e.args["round"]), []).append(e.args["trainer"])
-    declined: dict[int, list[str]] = {}  # trainers that refused the round's v or kept an update against it (§4)
-    for e in ctx.market.events("RoundDeclined", ctx.pid, from_block=since):
-        declined.setdefault(int(e.args["round"]), []).append(e.args["trainer"])
+    cured = _trainers_by_round(ctx, "UpdateCured")
+    declined = _trainers_by_round(ctx, "RoundDeclined")  # refused the round's v, or kept an update against it (§4)
     out = []
     for event in ctx.market.events("RoundPosted", ctx.pid, from_block=since):
         cid = cid_from_bytes(event.args["modelCid"])
@@ -99,7 +106,7 @@ def round_reports(ctx: ProjectContext) -> list[dict[str, Any]]:
         flags = dict(zip(trainers, [int(f) for f in event.args["flags"]]))
         out.append({
             "round": int(event.args["round"]), "model_cid": cid, "block": event.block_number,
-            "flags": flags, "decisions": round_basis(flags, submitted.get(int(event.args["round"]), set())),
+            "flags": flags, "decisions": round_basis(flags, set(submitted.get(int(event.args["round"]), []))),
             "scores": dict(zip(trainers, [int(s) for s in event.args["scores"]])),
             "val_accuracy": report.get("val_accuracy"), "reasons": report.get("reasons", {}),
             "prove_s": report.get("prove_s"), "gas": ctx.market.chain.gas_used(event.tx_hash),

@@ -208,10 +208,8 @@ def load_project_file(path: Path) -> ProjectFile:
     proj, train, rule, quant = (_section(data, s) for s in TABLES)
     _check_keys(data, proj, path)
     try:
-        try:
+        with _table("training", ConfigError):
             hyper = HyperParams(**train)
-        except ConfigError as exc:
-            raise ConfigError(f"[training] {exc}") from None
         own = "data" in proj or "model" in proj
         with _table("quant", QuantizationError):
             choice = _own_task(proj, hyper, quant, path) if own else _builtin_task(proj, quant)
@@ -261,7 +259,7 @@ def _int(table: dict[str, Any], name: str, key: str, default: int) -> int:
 
 @contextmanager
 def _table(name: str, error: type[Exception]) -> Iterator[None]:
-    """Bad input, naming its table, where QuantSpec or RuleConfig refuses a value with `error` (the maths' errors)."""
+    """Bad input, naming its table, where HyperParams, QuantSpec or RuleConfig refuses a value with `error`."""
     try:
         yield
     except error as exc:

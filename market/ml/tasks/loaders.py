@@ -52,7 +52,7 @@ def load_csv(path: Path, label_column: str = "label") -> tuple[np.ndarray, np.nd
 
 def _finite(x: np.ndarray, path: Path, what: str) -> np.ndarray:
     """`x`, or ConfigError naming how many feature values are not finite and the first row holding one: such a
-    value would make every update NaN, which the aggregator rejects, after the trainer has staked."""
+    value would make every update the trainer trains NaN, after it has staked."""
     bad = ~np.isfinite(x)
     if bad.any():
         raise ConfigError(f"{path}: {int(bad.sum())} {what} feature values (the first in row "

@@ -171,13 +171,17 @@ class AggregatorNode:
             return self.open_round(project.round + 1)
         if project.disputing:
             return self.follow_dispute(project.round, project.post_deadline)
-        rs = self.market.round_state(self.ctx.pid, project.round)
-        # Every active slot must have revealed (a commit alone reads as 0) or declined before an early post:
-        # the contract refuses one while a sealed commit may still be revealed (PROTOCOL.md §3).
-        revealed = sum(1 for c in rs.commitments if c)
-        if self.market.chain.now() <= project.deadline and revealed < project.n_active and (
-                revealed + len(self.declined(project.round)) < project.n_active):
+        rs, now = self.market.round_state(self.ctx.pid, project.round), self.market.chain.now()
+        # The contract takes a post once the commits are closed (no active slot pending, or the commit window over)
+        # and no sealed commit may still be revealed (every one revealed, or the reveal window over): PROTOCOL.md §3.
+        pending = rs.pending.bit_count()
+        if pending and now <= project.deadline:
             return Awaiting(project.round)
+        if now <= project.reveal_deadline:
+            revealed = sum(1 for c in rs.commitments if c)
+            sealed = project.n_active - pending - revealed
+            if sealed > 0 and sealed > len(self.declined(project.round)):
+                return Awaiting(project.round)
         return self.post_round(project.round)
 
     def declined(self, round_: int) -> set[int]:

@@ -60,8 +60,9 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @param aggregator The bonded aggregator's address
     /// @param openWindow Seconds the aggregator has to open a round after the previous transition
     ///        (MIN_WINDOW..MAX_WINDOW, as the two windows below)
-    /// @param submitWindow Seconds trainers have to submit once a round is open
-    /// @param postWindow Seconds the aggregator has to post after the submission window closes
+    /// @param submitWindow Seconds trainers have to commit once a round is open, and again to reveal
+    ///        (PROTOCOL.md §3: the reveals open when the commits close)
+    /// @param postWindow Seconds the aggregator has to post after the reveal window closes
     /// @param verifier Round-proof verifier (IRoundVerifier)
     /// @param joinDeadline Absolute timestamp after which nobody may join (at most MAX_JOIN_DELAY ahead)
     /// @param tauPct Multi-Krum's outlier threshold in percent (0: plain Multi-Krum, which rule 0
@@ -114,7 +115,9 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @param nActive Joined trainers not ejected (only a slashed trainer, flag 1, is ejected)
     /// @param verifierSlots N = verifier.maxTrainers(), read once at creation
     /// @param deadline Training: the openRound deadline while no round is open, else the end of the
-    ///        submission window
+    ///        commit window
+    /// @param revealWindow Seconds the open round's reveals run past `deadline` (its submitWindow):
+    ///        they close at deadline + revealWindow
     /// @param postDeadline The postRound deadline of the open round; while `disputing`, the end of the
     ///        dispute window (the re-post deadline is one postWindow later)
     /// @param disputing True while the open round's post rejected a slot (flag 2) and awaits its
@@ -129,6 +132,7 @@ contract FedMarket is ReentrancyGuardTransient {
         uint64 deadline;
         uint64 postDeadline;
         bool disputing;
+        uint32 revealWindow;
     }
 
     /// @notice A project's money, in its asset.
@@ -265,7 +269,8 @@ contract FedMarket is ReentrancyGuardTransient {
     event TrainerJoined(uint256 indexed pid, address indexed trainer, uint256 slot, uint256 stake);
     /// @notice Training started with `nTrainers`; round 1 must open by `openDeadline`.
     event TrainingStarted(uint256 indexed pid, uint256 nTrainers, uint256 openDeadline);
-    /// @notice Round `round` opened with the validation-direction commitment `vCommit`.
+    /// @notice Round `round` opened with the validation-direction commitment `vCommit`; its commits
+    ///         close at `windowEnd`, its reveals one submitWindow later, its post at `postDeadline`.
     event RoundOpened(
         uint256 indexed pid, uint256 indexed round, uint256 vCommit, uint256 windowEnd, uint256 postDeadline
     );
@@ -370,10 +375,13 @@ contract FedMarket is ReentrancyGuardTransient {
     error NotCommitted(uint256 pid, uint256 round, uint256 slot);
     /// @notice The revealed cid, commitment and salt do not hash to the trainer's sealed commit.
     error SealMismatch(uint256 pid, uint256 round, uint256 slot);
-    /// @notice The submission window closed at `windowEnd`.
+    /// @notice The round's commit window (commitUpdate, declineRound) or reveal window (revealUpdate)
+    ///         closed at `windowEnd`.
     error WindowClosed(uint256 pid, uint256 windowEnd, uint256 nowTs);
-    /// @notice The submission window is open until `windowEnd` and not every active trainer submitted.
+    /// @notice A trainer may still commit or reveal until `windowEnd`: the round cannot be posted yet.
     error WindowOpen(uint256 pid, uint256 windowEnd, uint256 nowTs);
+    /// @notice Reveals are not open yet: an active slot may still commit until `commitEnd`.
+    error CommitsOpen(uint256 pid, uint256 commitEnd, uint256 nowTs);
     /// @notice The deadline `deadline` has passed.
     error DeadlinePassed(uint256 pid, uint256 deadline, uint256 nowTs);
     /// @notice The deadline `deadline` has not passed yet.
@@ -479,7 +487,7 @@ contract FedMarket is ReentrancyGuardTransient {
         Project storage p = _projects[pid];
         p.params = params;
         p.owner = msg.sender;
-        p.progress = Progress(State.Created, 0, false, 0, 0, slots, 0, 0, false);
+        p.progress = Progress(State.Created, 0, false, 0, 0, slots, 0, 0, false, 0);
         p.model = params.modelCommit;
         p.modelPrev = params.modelCommit; // round 1's previous step M(0) - M(-1) is zero
         p.funds = Funds(uint128(budget), uint128(budget), 0, 0);
@@ -602,13 +610,15 @@ contract FedMarket is ReentrancyGuardTransient {
         if (block.timestamp > pr.deadline) revert DeadlinePassed(pid, pr.deadline, block.timestamp);
         if (vCommit == 0 || vCommit >= FIELD_MODULUS) revert InvalidCommitment(vCommit);
         uint256 round = pr.round + 1;
-        uint256 windowEnd = block.timestamp + p.params.submitWindow;
-        uint256 postDeadline = windowEnd + p.params.postWindow;
+        uint32 window = p.params.submitWindow;
+        uint256 windowEnd = block.timestamp + window;
+        uint256 postDeadline = windowEnd + window + p.params.postWindow;
         _rounds[pid][round] = Round(vCommit, _lowMask(pr.nTrainers) & ~p.ejectedMask);
         pr.round = uint16(round);
         pr.roundOpen = true;
         pr.deadline = uint64(windowEnd);
         pr.postDeadline = uint64(postDeadline);
+        pr.revealWindow = window;
         p.progress = pr;
         emit RoundOpened(pid, round, vCommit, windowEnd, postDeadline);
     }
@@ -650,8 +660,12 @@ contract FedMarket is ReentrancyGuardTransient {
         emit RoundDeclined(pid, round, msg.sender, slot);
     }
 
-    /// @notice Reveal the update sealed by commitUpdate, inside the same window: its cid and
-    ///         commitment become public and the slot counts as submitted (PROTOCOL.md §3).
+    /// @notice Reveal the update sealed by commitUpdate, once the round's commits are closed: its cid
+    ///         and commitment become public and the slot counts as submitted (PROTOCOL.md §3). The
+    ///         reveals open when every active slot has committed or declined, or when the commit
+    ///         window ends, and run one submitWindow past its end; so no trainer reads another's
+    ///         update of the round before its own commit (a free rider cannot submit the mean of
+    ///         the round's reveals).
     /// @dev The seal binds chain, contract, project, round and trainer, so a reveal cannot be
     ///      replayed by another trainer or in another round. A slot sealed but never revealed
     ///      counts as absent (flag 0, score 0) in the public input.
@@ -663,7 +677,7 @@ contract FedMarket is ReentrancyGuardTransient {
     function revealUpdate(uint256 pid, uint256 round, bytes calldata cid, uint256 commitment, bytes32 salt)
         external
     {
-        _inWindow(pid, round);
+        _inRevealWindow(pid, round);
         Participant memory pt = _participants[pid][msg.sender];
         if (pt.status == Status.None) revert NotTrainer(pid, msg.sender);
         if (commitment == 0 || commitment >= FIELD_MODULUS) revert InvalidCommitment(commitment);
@@ -1088,12 +1102,29 @@ contract FedMarket is ReentrancyGuardTransient {
         if (round != pr.round) revert WrongRound(pr.round, round);
     }
 
-    /// @dev The progress of a project whose round `round` is open and still in its submission
-    ///      window (commitUpdate, revealUpdate).
+    /// @dev The progress of a project whose round `round` is open and still in its commit window
+    ///      (commitUpdate, declineRound).
     function _inWindow(uint256 pid, uint256 round) private view returns (Progress memory pr) {
         pr = _projects[pid].progress;
         _checkOpenRound(pid, pr, round);
         if (block.timestamp > pr.deadline) revert WindowClosed(pid, pr.deadline, block.timestamp);
+    }
+
+    /// @dev revealUpdate's phase check: round `round` is open, its commits are closed (no active slot
+    ///      pending, or the commit window over) and its reveal window is not.
+    function _inRevealWindow(uint256 pid, uint256 round) private view {
+        Progress memory pr = _projects[pid].progress;
+        _checkOpenRound(pid, pr, round);
+        uint256 revealEnd = _revealEnd(pr);
+        if (block.timestamp > revealEnd) revert WindowClosed(pid, revealEnd, block.timestamp);
+        if (block.timestamp <= pr.deadline && _rounds[pid][round].pending != 0) {
+            revert CommitsOpen(pid, pr.deadline, block.timestamp);
+        }
+    }
+
+    /// @dev The end of the open round's reveal window.
+    function _revealEnd(Progress memory pr) private pure returns (uint256) {
+        return uint256(pr.deadline) + pr.revealWindow;
     }
 
     /// @dev postRound's checks (state, round, caller, deadlines, flags and scores); returns the
@@ -1204,8 +1235,8 @@ contract FedMarket is ReentrancyGuardTransient {
     ///      be the latest round opened: the ranks are read from the participant records. Also
     ///      returns the bitmaps of the accepted slots (flag 0 with a commitment) and of the
     ///      rejected ones (flag 2), PROTOCOL.md §5; `models` is [modelPrev, modelIn, modelOut].
-    ///      A slot sealed but not revealed (SEALED_MARK set) counts as absent; while the window is
-    ///      open it reverts WindowOpen instead, since its trainer may still reveal (so neither
+    ///      A slot sealed but not revealed (SEALED_MARK set) counts as absent; while the reveal window
+    ///      is open it reverts WindowOpen instead, since its trainer may still reveal (so neither
     ///      postRound nor roundPublicInput can settle a round whose reveals may still come).
     function _publicInput(
         uint256 pid,
@@ -1244,7 +1275,8 @@ contract FedMarket is ReentrancyGuardTransient {
         for (uint256 i; i < flags.length; ++i) {
             uint256 c = cs[i];
             if (c & SEALED_MARK != 0) {
-                if (block.timestamp <= pr.deadline) revert WindowOpen(pid, pr.deadline, block.timestamp);
+                uint256 revealEnd = _revealEnd(pr);
+                if (block.timestamp <= revealEnd) revert WindowOpen(pid, revealEnd, block.timestamp);
                 c = 0;
             }
             {

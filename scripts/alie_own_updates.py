@@ -1,9 +1,9 @@
 """Issue 13, research: what ALIE and IPM take when the colluders know only their own updates, not the round's.
 
-The eval's ALIE and IPM (market.ml.attacks) see every honest update of the round. On chain they can: a trainer
-reveals in the window it commits in, so colluders who commit last read the others' reveals first. A round that
-opened reveals only once every slot had committed (or its commit window had closed) would leave them their own
-updates, as in Baruch et al.'s original ALIE. This script measures whether that protocol change is worth making:
+The eval's ALIE and IPM (market.ml.attacks) see every honest update of the round. On chain they could while a
+trainer revealed in the window it committed in: colluders who committed last read the others' reveals first. A
+round that opens reveals only once every slot has committed (or its commit window has closed), as PROTOCOL §3's
+sealed rounds now do, leaves them their own updates, as in Baruch et al.'s original ALIE. This script measures it:
 the eval's simulation (digits, 10 non-IID trainers, 3 colluders, 10 rounds) with both attacks as the eval has them
 and with mean and std taken over the colluders' own honest updates only (`alie_own`, `ipm_own`); per seed the
 accuracy drop against the clean run, in points, and the colluders' share of the budget (fair: 0.3).
@@ -11,8 +11,9 @@ accuracy drop against the clean run, in points, and the colluders' share of the 
 Measured (2026-12-04): alie 0.449 / 0.504 / 0.62 of the budget on seeds 0 / 1 / 2 (the eval's figures), alie_own
 0.443 / 0.409 / 0.428; drops -0.56 / 0.56 / -5.56 and 0.56 / 0.28 / -1.67 points; IPM is excluded by the direction
 test either way (share 0). So sealing the round until every commit is in would take ALIE's worst share from 0.62 to
-0.44, not to 0.3: the mean of three honest updates is itself better aligned with v than one. Not made (it changes
-the commit and reveal windows of PROTOCOL §3, the contract and both nodes).
+0.44, not to 0.3: the mean of three honest updates is itself better aligned with v than one. The seal was made
+since, for the free rider that submits the mean of the round's reveals (`scripts/peer_rider.py`), so on chain the
+colluders now have their own updates only; the eval keeps the issue's ALIE, which sees every honest update.
 Run: `.venv/bin/python scripts/alie_own_updates.py` (20 s).
 """
 

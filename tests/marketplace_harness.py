@@ -198,17 +198,18 @@ class Deployment:
         return [self.market.public_input(pid, round_, model_out(round_), flags, scores)] + [0] * 7
 
     def submit(self, pid: int, round_: int, slots: Sequence[int], salt: int = 0) -> None:
-        """Trainers in `slots` submit distinct commitments for `round_`."""
-        for slot in slots:
-            self.market.submit_update(pid, round_, CID, commitment(slot, round_, salt), self.trainers[slot])
+        """Trainers in `slots` submit distinct commitments for `round_` (commits, then reveals: when a slot is left
+        pending, chain time moves past the commit window first). No slots: nothing happens."""
+        if slots:
+            self.market.submit_updates(pid, round_, [(self.trainers[slot], CID, commitment(slot, round_, salt))
+                                                     for slot in slots], close_commits=True)
 
     def submit_views(self, pid: int, round_: int, slots: Sequence[int]) -> dict[int, View]:
         """Trainers in `slots` submit the commitments of real views of the project's length and width."""
         params = self.market.params(pid)
-        views = {}
-        for slot in slots:
-            views[slot] = make_view((pid, round_, slot), params.view_len, params.quant_bits)
-            self.market.submit_update(pid, round_, CID, views[slot].commitment, self.trainers[slot])
+        views = {slot: make_view((pid, round_, slot), params.view_len, params.quant_bits) for slot in slots}
+        self.market.submit_updates(pid, round_, [(self.trainers[slot], CID, views[slot].commitment) for slot in slots],
+                                   close_commits=True)
         return views
 
     def cure(self, pid: int, round_: int, slot: int, view: View) -> TxReceipt:
@@ -243,7 +244,7 @@ class Deployment:
         round_ = self.market.project(pid).round
         self.submit(pid, round_, range(n) if submitted is None else submitted)
         project = self.market.project(pid)
-        if self.market.round_state(pid, round_).pending:
+        if self.market.round_state(pid, round_).pending and self.chain.now() <= project.deadline:
             self.chain.time_travel(project.deadline - self.chain.now() + 1)
         receipt = self.post(pid, round_, flags, scores)
         if self.market.project(pid).disputing:

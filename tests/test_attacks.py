@@ -22,6 +22,7 @@ from market.ml.attacks import (
     craft,
     free_rider_copy,
     free_rider_mix,
+    free_rider_peer,
     free_rider_stale,
     free_rider_step,
     free_rider_zero,
@@ -84,13 +85,15 @@ def test_one_definition_per_attack_for_every_caller() -> None:
 
 
 def test_names_and_solo_choices() -> None:
-    """The trainer daemon is offered neither group attacks nor free riders that need the market's history."""
-    group_or_history = {"collusion", "alie", "ipm", "free_rider_step", "free_rider_stale", "free_rider_mix", "free_rider_direction"}
+    """The trainer daemon is offered neither group attacks nor free riders that need the market's history; nor a
+    copier, which needs a group: a sealed round reveals nothing before every commit is in (PROTOCOL §3)."""
+    group_or_history = {"collusion", "alie", "ipm", "free_rider_copy", "free_rider_step", "free_rider_stale",
+                        "free_rider_mix", "free_rider_peer", "free_rider_direction"}
     assert tuple(n for n in ATTACKS if n not in group_or_history) == SOLO_ATTACKS
     for name in group_or_history:
         with pytest.raises(ConfigError, match="choose one of sign_flip, scaling"):
             get_attack(name, solo=True)
-    history = ("free_rider_step", "free_rider_stale", "free_rider_mix", "free_rider_direction")
+    history = ("free_rider_step", "free_rider_stale", "free_rider_mix", "free_rider_peer", "free_rider_direction")
     assert all(ATTACKS[n].history and not ATTACKS[n].trains for n in history)
 
 
@@ -131,6 +134,11 @@ def test_free_riders_replay_the_market_history() -> None:
     assert float(torch.nn.functional.cosine_similarity(s, step, dim=0)) > 0.95
     stale = free_rider_stale(list(previous), seed=0)
     assert min(rel_sq_dist(stale, p) for p in previous) == pytest.approx(FREE_RIDER_NOISE**2, abs=0.01)
+    peer = free_rider_peer(list(previous), seed=0)  # the mean, at the median norm, plus noise
+    mean = torch.stack(previous).mean(0)
+    assert float(torch.nn.functional.cosine_similarity(peer, mean, dim=0)) > 0.95
+    median = float(torch.tensor([float(p.norm()) for p in previous]).median())  # torch's lower median: 2 x
+    assert abs(float(peer.norm()) / median - (1 + FREE_RIDER_NOISE**2) ** 0.5) < 0.02
     mix = free_rider_mix(step, list(previous), 30.0, seed=0)
     assert abs(float(mix.norm()) / 30.0 - (1 + FREE_RIDER_NOISE**2) ** 0.5) < 0.02
     assert not torch.equal(mix, free_rider_mix(step, list(previous), 30.0, seed=1))

@@ -113,8 +113,9 @@ def run_project(chain: Chain, storage: Storage, task: str, node: type[Aggregator
     market.start(pid, owner)
     for _ in range(cfg.rounds):
         assert isinstance(aggregator.step(), Opened)
-        for trainer in trainers:
-            trainer.step()
+        for _ in ("commit", "reveal"):
+            for trainer in trainers:
+                trainer.step()
         assert isinstance(aggregator.step(), RoundResult)
     return ctx
 

@@ -19,8 +19,8 @@ from market.errors import ConfigError, ContractRevert
 from market.parties.context import ProjectContext, load_context
 from market.parties.owner import create_project
 from market.parties.project_file import load_project_file
+from market.parties.trainer_node import Committed, Submitted, TrainerNode, Waiting
 from market.parties.trainer_node import Step as TrainerStep
-from market.parties.trainer_node import Submitted, TrainerNode, Waiting
 from market.storage import IpfsStorage, LocalStorage, cid_to_bytes
 from tests.test_product import EXAMPLE
 
@@ -173,7 +173,7 @@ def test_trainer_rides_out_a_window_that_closed_while_it_trained(tmp_path: Path)
     def log(line: str) -> None:
         lines.append(line)
         if line.startswith("refused"):  # the aggregator then misses its post deadline too: the project ends
-            chain.time_travel(ctx.params.post_window + 1)
+            chain.time_travel(ctx.params.submit_window + ctx.params.post_window + 1)  # the reveals, then the post
             ctx.market.timeout(ctx.pid, chain.accounts[0])
 
     node.run(poll_s=POLL_S, log=log)
@@ -183,22 +183,21 @@ def test_trainer_rides_out_a_window_that_closed_while_it_trained(tmp_path: Path)
     assert ctx.market.participant(ctx.pid, trainer.address).stake == 0
 
 
-class CommitFirstStorage(LocalStorage):
-    """Local storage that refuses a blob of `trainer` whose commit is not mined yet (PROTOCOL.md §3)."""
+class SealedRoundStorage(LocalStorage):
+    """Local storage that refuses a blob while the open round's commits are still open (PROTOCOL.md §3)."""
 
-    def __init__(self, root: Path, ctx: ProjectContext, trainer: LocalAccount) -> None:
+    def __init__(self, root: Path, ctx: ProjectContext) -> None:
         super().__init__(root)
-        self.ctx, self.trainer = ctx, trainer
+        self.ctx = ctx
 
     def add(self, data: bytes) -> str:
-        """LocalStorage.add, once the trainer's pending bit for the open round is cleared."""
+        """LocalStorage.add, once the open round takes reveals."""
         m, pid = self.ctx.market, self.ctx.pid
-        slot = m.participant(pid, self.trainer.address).slot
-        assert not m.round_state(pid, m.project(pid).round).pending >> slot & 1, "blob public before its commit"
+        assert m.reveals_open(pid, m.project(pid).round), "blob public before every commit was in"
         return super().add(data)
 
 
-def test_trainer_commits_before_upload_and_reveals_after_a_restart(tmp_path: Path) -> None:
+def test_trainer_uploads_once_every_commit_is_in_and_reveals_after_a_restart(tmp_path: Path) -> None:
     chain = Chain.in_process()
     ctx = example_project(chain, tmp_path / "store")
     assert str(aggregator(ctx, chain.accounts[1], tmp_path).step()) == "round 1: opened"
@@ -210,14 +209,16 @@ def test_trainer_commits_before_upload_and_reveals_after_a_restart(tmp_path: Pat
     _, cid, commitment = made
     m.commit_update(pid, 1, m.seal(pid, 1, trainer.address, cid_to_bytes(cid), commitment, crashed.salt(1)), trainer)
     assert m.round_state(pid, 1).commitments[0] == 0
-    checked = dataclasses.replace(ctx, storage=CommitFirstStorage(tmp_path / "store", ctx, trainer))
+    checked = dataclasses.replace(ctx, storage=SealedRoundStorage(tmp_path / "store", ctx))
     restarted = TrainerNode(checked, trainer, data)
+    assert isinstance(restarted.step(), Waiting)  # the other slots may still commit: nothing is uploaded yet
+    # The other trainers seal; the last commit opens the reveals (the storage checks it for each upload).
+    others = [TrainerNode(checked, acct, data) for acct in chain.accounts[3:6]]
+    for node in others:
+        assert not m.reveals_open(pid, 1) and isinstance(node.step(), Committed)
+    assert m.reveals_open(pid, 1)
     assert restarted.step() == Submitted(1, cid)
     assert m.round_state(pid, 1).commitments[0] == commitment
     assert isinstance(restarted.step(), Waiting)
-    # A fresh trainer goes the whole way: commit, upload (checked to come after), reveal.
-    other = chain.accounts[3]
-    checked = dataclasses.replace(ctx, storage=CommitFirstStorage(tmp_path / "store", ctx, other))
-    step = TrainerNode(checked, other, data).step()
-    assert isinstance(step, Submitted) and m.round_state(pid, 1).commitments[1] != 0
-    assert m.submission_order(pid, 1)[:2] == [0, 1]
+    assert all(isinstance(node.step(), Submitted) for node in others) and all(m.round_state(pid, 1).commitments)
+    assert m.submission_order(pid, 1) == [0, 1, 2, 3]

@@ -50,7 +50,7 @@ class DemoCommand:
 
 @pytest.fixture(scope="module")
 def demo_command(tmp_path_factory: pytest.TempPathFactory) -> DemoCommand:
-    """`fedmarket demo --trainers 4 --attackers 1 --rounds 2 --attack free_rider_copy --json`, on an in-process
+    """`fedmarket demo --trainers 4 --attackers 1 --rounds 2 --attack free_rider_zero --json`, on an in-process
     chain and a local store that outlive the command (run_demo makes its own otherwise)."""
     the_chain, the_store = Chain.in_process(), LocalStorage(tmp_path_factory.mktemp("demo-store"))
     out = tmp_path_factory.mktemp("demo-report")
@@ -65,7 +65,7 @@ def demo_command(tmp_path_factory: pytest.TempPathFactory) -> DemoCommand:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(demo_module, "run_demo", run_here)
         result = CliRunner().invoke(app, ["demo", "--trainers", "4", "--attackers", "1", "--rounds", "2",
-                                          "--attack", "free_rider_copy", "--out", str(out), "--json"])
+                                          "--attack", "free_rider_zero", "--out", str(out), "--json"])
     assert runs, result.output
     return DemoCommand(result.exit_code, result.output, result.stdout, out, runs[0], the_chain, the_store)
 
@@ -84,7 +84,7 @@ def test_demo_json_reports_a_conserving_fully_proven_run(demo_command: DemoComma
     assert json.loads((out / "demo.json").read_text())["funds_conserved"] is True
     report = (out / "report.md").read_text()
     assert "model_learned: PASS" in report and "funds_conserved: PASS" in report
-    assert "copy of an update submitted before it" in report  # read back from storage, flagged by the proof
+    assert "slashed (norm below the floor)" in report  # read back from storage, flagged by the proof
     assert "## What rests on whom" in report and "| disputable | aggregator |" in report
     assert "Round 2 was first posted with" in report
     for plot in ("accuracy.png", "payouts.png", "flags.png"):
@@ -102,7 +102,7 @@ def test_every_round_of_the_demo_matches_its_audit_a_disputed_one_included(demo_
     assert audit.matched == 2 and audit.findings == []
     first, second = audit.rounds
     assert all(status == "match" for r in audit.rounds for status in r.checks.values())
-    assert [s.posted_flag for s in first.slots] == [0, 0, 0, 1]  # the copier, a proven outlier
+    assert [s.posted_flag for s in first.slots] == [0, 0, 0, 1]  # the zero update, a proven outlier
     assert (second.posts, second.cured, second.settled) == (2, [0], True)  # withheld, rejected, cured, re-posted
     assert second.slots[0].source == "cure" and second.slots[0].posted_score == second.slots[0].score != 0
 

@@ -19,7 +19,7 @@ from market.ml.attacks import label_flip
 from market.ml.tasks import BUILTIN, Task, digits_task, dirichlet_partition
 from market.parties.context import ProjectContext, load_context
 from market.parties.owner import create_project, round_reports
-from market.parties.trainer_node import TrainerNode
+from market.parties.trainer_node import Committed, TrainerNode
 from market.storage import LocalStorage
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
@@ -57,7 +57,9 @@ def play(chain: Chain, tmp_path: Path, node: type[AggregatorNode], honest: int =
     steps = []
     for _ in range(cfg.rounds):
         assert isinstance(aggregator.step(), Opened)
-        steps.append([str(t.step()) for t in trainers])
+        sealed = [t.step() for t in trainers]  # the commits (or declines), then the reveals: PROTOCOL §3
+        revealed = [t.step() for t in trainers]
+        steps.append([str(b if isinstance(a, Committed) else a) for a, b in zip(sealed, revealed)])
         done = aggregator.step()  # a trainer that declined said so on chain: the round need not wait for its deadline
         assert isinstance(done, RoundResult), done
     assert market.project(pid).state == State.FINISHED

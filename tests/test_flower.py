@@ -19,7 +19,7 @@ from market.ml.flower import FlowerTrainer, NumPyClient, TaskClient, load_client
 from market.ml.tasks import dirichlet_partition, get_task, layout
 from market.parties.context import load_context
 from market.parties.owner import create_project
-from market.parties.trainer_node import Submitted, TrainerNode
+from market.parties.trainer_node import Committed, Submitted, TrainerNode
 from market.protocol.manifest import HyperParams, Manifest, RuleConfig
 from market.protocol.quant import QuantSpec
 from market.storage import LocalStorage
@@ -48,6 +48,7 @@ def test_flower_clients_train_a_whole_proven_round(tmp_path: Path, monkeypatch: 
         trainer.step()
     market.start(pid, owner)
     assert isinstance(aggregator.step(), Opened)
+    assert all(isinstance(trainer.step(), Committed) for trainer in trainers)
     assert all(isinstance(trainer.step(), Submitted) for trainer in trainers)
     result = aggregator.step()
     assert isinstance(result, RoundResult)

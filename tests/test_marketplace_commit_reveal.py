@@ -1,17 +1,20 @@
-"""Commit-then-reveal (PROTOCOL.md §3): a submission's rank is its commit's, so a copier cannot take it.
+"""Commit-then-reveal (PROTOCOL.md §3): a round's reveals open only once its commits are closed.
 
-The attacker's test comes first: a copier that reads the victim's update from the mempool (the
-reveal carries the cid) can only commit after it, so the copy rule flags the copier; replaying or
-front-running the victim's seal gives it nothing it can reveal.
+The attackers' tests come first. A free rider that waits for the round's reveals and submits their mean (paid
+1.9 to 6.1 times an honest share in the eval's simulation before rounds were sealed, `scripts/peer_rider.py`)
+finds no reveal before it must commit: every reveal waits until every active slot has committed or declined, or
+the commit window has closed. So does a copier that waits for its victim's reveal; replaying or front-running the
+victim's seal gives it nothing it can reveal; and the copy rule flags the later commit of two shared updates.
 """
 
 from __future__ import annotations
 
 import pytest
+from eth_account.signers.local import LocalAccount
 
 from aggregator.rules.screen import copies
 from market.chain.client import Chain
-from market.chain.marketplace import seal
+from market.chain.marketplace import Marketplace, seal
 from market.errors import ChainError, ContractRevert
 from tests.marketplace_harness import CID, V_COMMIT, Deployment, commitment, deploy, model_out, reverts
 
@@ -28,36 +31,80 @@ def open_round(chain: Chain, n: int = 3) -> tuple[Deployment, int]:
     return dep, pid
 
 
-def test_mempool_copier_ranks_after_its_victim_and_is_the_one_flagged(chain: Chain) -> None:
+def sealed(m: Marketplace, pid: int, t: LocalAccount, value: int, salt: bytes = VICTIM_SALT) -> bytes:
+    """`t`'s seal of (CID, `value`) in round 1."""
+    return m.seal(pid, 1, t.address, CID, value, salt)
+
+
+def test_no_update_of_the_round_is_readable_before_every_commit(chain: Chain) -> None:
+    """The peer free rider in slot 2 waits for the others' reveals to submit their mean: none comes before it commits."""
     dep, pid = open_round(chain)
     m = dep.market
-    victim, copier = dep.trainers[0], dep.trainers[1]
-    victim_seal = m.seal(pid, 1, victim.address, CID, commitment(0), VICTIM_SALT)
+    a, b, rider = dep.trainers[:3]
+    end = m.project(pid).deadline
+    m.commit_update(pid, 1, sealed(m, pid, a, commitment(0)), a)
+    assert reverts("CommitsOpen", lambda: m.reveal_update(pid, 1, CID, commitment(0), VICTIM_SALT, a)).error_args[:2] == (pid, end)
+    m.commit_update(pid, 1, sealed(m, pid, b, commitment(1)), b)
+    assert reverts("CommitsOpen", lambda: m.reveal_update(pid, 1, CID, commitment(1), VICTIM_SALT, b)).error_args[:2] == (pid, end)
+    assert m.events("UpdateSubmitted", pid) == [] and not m.reveals_open(pid, 1)
+    assert m.round_state(pid, 1).commitments == (0, 0, 0)  # seals only: nothing to average
+    # The rider must commit blind; its commit closes the commits and the reveals open for all.
+    m.commit_update(pid, 1, sealed(m, pid, rider, commitment(2)), rider)
+    assert m.reveals_open(pid, 1) and chain.now() <= end
+    for i, t in enumerate((a, b, rider)):
+        m.reveal_update(pid, 1, CID, commitment(i), VICTIM_SALT, t)
+    assert m.round_state(pid, 1).commitments == (commitment(0), commitment(1), commitment(2))
+
+
+def test_the_commit_window_closing_opens_the_reveals(chain: Chain) -> None:
+    """A slot that never commits cannot hold the reveals back past the commit window, nor commit after it."""
+    dep, pid = open_round(chain)
+    m = dep.market
+    a, b, late = dep.trainers[:3]
+    m.commit_update(pid, 1, sealed(m, pid, a, commitment(0)), a)
+    m.decline_round(pid, 1, b)
+    project = m.project(pid)
+    assert project.reveal_deadline == project.deadline + 600 and project.post_deadline == project.reveal_deadline + 600
+    chain.time_travel(project.deadline - chain.now() + 1)
+    assert m.reveals_open(pid, 1)
+    late_commit = reverts("WindowClosed", lambda: m.commit_update(pid, 1, sealed(m, pid, late, commitment(2)), late))
+    assert late_commit.error_args[:2] == (pid, project.deadline)
+    m.reveal_update(pid, 1, CID, commitment(0), VICTIM_SALT, a)
+    dep.post(pid, 1, [0, 0, 0], [1, 0, 0])  # every seal revealed: no need to wait for the reveal window's end
+    assert m.participant(pid, a.address).rewards > 0
+
+
+def test_a_copier_never_sees_its_victims_reveal_in_time(chain: Chain) -> None:
+    dep, pid = open_round(chain)
+    m = dep.market
+    victim, copier, other = dep.trainers[:3]
+    victim_seal = sealed(m, pid, victim, commitment(0))
     # The copier front-runs the victim's commit with the victim's own seal: it takes rank 0 ...
     m.commit_update(pid, 1, victim_seal, copier)
     m.commit_update(pid, 1, victim_seal, victim)
+    m.commit_update(pid, 1, sealed(m, pid, other, commitment(2)), other)
     m.reveal_update(pid, 1, CID, commitment(0), VICTIM_SALT, victim)
     # ... but the seal binds the trainer: replaying the victim's reveal (now public) fails.
     reverts("SealMismatch", lambda: m.reveal_update(pid, 1, CID, commitment(0), VICTIM_SALT, copier), pid, 1, 1)
     assert m.submission_order(pid, 1) == [1, 0, 0]  # the victim ranks 1; the copier has no reveal, no rank
     assert m.round_state(pid, 1).commitments == (commitment(0), 0, 0)
 
-    # A fresh round: the copier waits for the victim's reveal, then commits and reveals a copy.
+    # A fresh round: the copier waits for the victim's reveal, which cannot come while the copier's slot is pending.
     dep2, pid2 = open_round(chain)
     m2 = dep2.market
-    v, c = dep2.trainers[0], dep2.trainers[1]
-    m2.commit_update(pid2, 1, m2.seal(pid2, 1, v.address, CID, commitment(0), VICTIM_SALT), v)
+    v, c, o = dep2.trainers[:3]
+    m2.commit_update(pid2, 1, sealed(m2, pid2, v, commitment(0)), v)
+    m2.commit_update(pid2, 1, sealed(m2, pid2, o, commitment(2)), o)
+    end = m2.project(pid2).deadline
+    assert reverts("CommitsOpen", lambda: m2.reveal_update(pid2, 1, CID, commitment(0), VICTIM_SALT, v)).error_args[:2] == (pid2, end)
+    chain.time_travel(end - chain.now() + 1)
     m2.reveal_update(pid2, 1, CID, commitment(0), VICTIM_SALT, v)
     (seen,) = m2.events("UpdateSubmitted", pid2)
-    copied_cid, copied_commitment = bytes(seen.args["cid"]), int(seen.args["commitment"])
-    m2.commit_update(pid2, 1, m2.seal(pid2, 1, c.address, copied_cid, copied_commitment, COPIER_SALT), c)
-    m2.reveal_update(pid2, 1, copied_cid, copied_commitment, COPIER_SALT, c)
-    dep2.submit(pid2, 1, [2])
-    seqs = m2.submission_order(pid2, 1)
-    assert seqs == [0, 1, 2]
-    # Identical blobs (distance 0): the copy rule (§3) flags the later rank, the copier, only.
+    copied = m2.seal(pid2, 1, c.address, bytes(seen.args["cid"]), int(seen.args["commitment"]), COPIER_SALT)
+    assert reverts("WindowClosed", lambda: m2.commit_update(pid2, 1, copied, c)).error_args[:2] == (pid2, end)
+    # Colluders who share one update before committing: the copy rule (§3) flags the later rank only.
     dist = [[0, 0, 50], [0, 0, 50], [50, 50, 0]]
-    assert copies(dist, [100, 100, 100], seqs, dup_pct=5) == [False, True, False]
+    assert copies(dist, [100, 100, 100], [0, 1, 2], dup_pct=5) == [False, True, False]
 
 
 def test_seal_binds_trainer_round_project_chain_and_contents(anvil_chain: Chain) -> None:
@@ -75,17 +122,20 @@ def test_seal_binds_trainer_round_project_chain_and_contents(anvil_chain: Chain)
         seal(chain_id, m.address, pid, 2, t.address, CID, 5, VICTIM_SALT),  # another round
         seal(chain_id, m.address, pid, 1, other.address, CID, 5, VICTIM_SALT),  # another trainer
     ]
+    m.decline_round(pid, 1, dep.trainers[2])  # the reveals open once t's commit is in
     snap = anvil_chain.snapshot()
-    for sealed in wrong:
-        m.commit_update(pid, 1, sealed, t)
+    for seal_ in wrong:
+        m.commit_update(pid, 1, seal_, t)
+        m.commit_update(pid, 1, m.seal(pid, 1, other.address, CID, 7, VICTIM_SALT), other)
         reverts("SealMismatch", lambda: m.reveal_update(pid, 1, CID, 5, VICTIM_SALT, t), pid, 1, 0)
         anvil_chain.revert(snap)
         snap = anvil_chain.snapshot()
     m.commit_update(pid, 1, m.seal(pid, 1, t.address, CID, 5, VICTIM_SALT), t)
+    m.commit_update(pid, 1, m.seal(pid, 1, other.address, CID, 7, VICTIM_SALT), other)
     reverts("SealMismatch", lambda: m.reveal_update(pid, 1, CID + b"x", 5, VICTIM_SALT, t), pid, 1, 0)
     reverts("SealMismatch", lambda: m.reveal_update(pid, 1, CID, 6, VICTIM_SALT, t), pid, 1, 0)
     reverts("SealMismatch", lambda: m.reveal_update(pid, 1, CID, 5, COPIER_SALT, t), pid, 1, 0)
-    reverts("NotCommitted", lambda: m.reveal_update(pid, 1, CID, 5, VICTIM_SALT, other), pid, 1, 1)
+    reverts("NotCommitted", lambda: m.reveal_update(pid, 1, CID, 5, VICTIM_SALT, dep.trainers[2]), pid, 1, 2)
     m.reveal_update(pid, 1, CID, 5, VICTIM_SALT, t)
     reverts("AlreadySubmitted", lambda: m.reveal_update(pid, 1, CID, 5, VICTIM_SALT, t), pid, 1, 0)
     reverts("AlreadySubmitted", lambda: m.commit_update(pid, 1, bytes(32), t), pid, 1, 0)
@@ -94,17 +144,17 @@ def test_seal_binds_trainer_round_project_chain_and_contents(anvil_chain: Chain)
 def test_unrevealed_slot_is_absent_and_blocks_an_early_post(anvil_chain: Chain) -> None:
     dep, pid = open_round(anvil_chain)
     m = dep.market
-    dep.submit(pid, 1, [0, 1])
     m.commit_update(pid, 1, m.seal(pid, 1, dep.trainers[2].address, CID, 5, VICTIM_SALT), dep.trainers[2])
+    dep.submit(pid, 1, [0, 1])
     state = m.round_state(pid, 1)
     assert state.pending == 0 and state.commitments == (commitment(0), commitment(1), 0)
-    assert m.submission_order(pid, 1) == [0, 1, 0]
+    assert m.submission_order(pid, 1) == [1, 2, 0]
     # Every slot committed, but slot 2 may still reveal: no early post.
-    window_end = m.project(pid).deadline
+    reveal_end = m.project(pid).reveal_deadline
     with pytest.raises(ContractRevert) as info:
         dep.post(pid, 1, [0, 0, 0], [1, 1, 0])
-    assert info.value.name == "WindowOpen" and info.value.error_args[:2] == (pid, window_end)
-    anvil_chain.time_travel(601)
+    assert info.value.name == "WindowOpen" and info.value.error_args[:2] == (pid, reveal_end)
+    anvil_chain.time_travel(reveal_end - anvil_chain.now() + 1)
     with pytest.raises(ContractRevert) as info:
         m.reveal_update(pid, 1, CID, 5, VICTIM_SALT, dep.trainers[2])
     assert info.value.name == "WindowClosed"
@@ -120,8 +170,8 @@ def test_a_seal_never_revealed_takes_no_share_of_the_bond(chain: Chain) -> None:
     dep, pid = open_round(chain)
     m = dep.market
     honest, sealer = dep.trainers[0], dep.trainers[1]
-    m.submit_update(pid, 1, CID, commitment(0), honest, salt=VICTIM_SALT)
     m.commit_update(pid, 1, m.seal(pid, 1, sealer.address, CID, commitment(1), COPIER_SALT), sealer)
+    m.submit_updates(pid, 1, [(honest, CID, commitment(0))], salt=VICTIM_SALT, close_commits=True)
     project = m.project(pid)
     chain.time_travel(project.post_deadline - chain.now() + 1)
     receipt = m.timeout(pid, dep.owner)
@@ -137,15 +187,17 @@ def test_a_declined_round_is_absent_and_lets_the_round_close_early(chain: Chain)
     m = dep.market
     decliner = dep.trainers[2]
     reverts("NotTrainer", lambda: m.decline_round(pid, 1, dep.owner), pid, dep.owner.address)
-    dep.submit(pid, 1, [0])
+    m.commit_update(pid, 1, sealed(m, pid, dep.trainers[0], commitment(0)), dep.trainers[0])
     receipt = m.decline_round(pid, 1, decliner)
     (event,) = m.receipt_events(receipt, "RoundDeclined")
     assert (event.args["round"], event.args["trainer"], event.args["slot"]) == (1, decliner.address, 2)
     assert m.declined_slots(pid, 1) == {2}
     reverts("AlreadySubmitted", lambda: m.decline_round(pid, 1, decliner), pid, 1, 2)
     reverts("AlreadySubmitted", lambda: m.commit_update(pid, 1, bytes(32), decliner), pid, 1, 2)
+    m.commit_update(pid, 1, sealed(m, pid, dep.trainers[1], commitment(1)), dep.trainers[1])
     reverts("NotCommitted", lambda: m.reveal_update(pid, 1, CID, 5, VICTIM_SALT, decliner), pid, 1, 2)
-    dep.submit(pid, 1, [1])
+    for i in (0, 1):
+        m.reveal_update(pid, 1, CID, commitment(i), VICTIM_SALT, dep.trainers[i])
     assert m.round_state(pid, 1).pending == 0 and m.submission_order(pid, 1) == [0, 2, 0]
     reverts("AbsentSlotNotZero", lambda: m.public_input(pid, 1, model_out(1), [0, 0, 0], [1, 1, 1]), 2)
     assert chain.now() <= m.project(pid).deadline
@@ -169,8 +221,8 @@ def test_a_declined_round_takes_no_share_of_the_bond(chain: Chain) -> None:
     dep, pid = open_round(chain)
     m = dep.market
     honest, own = dep.trainers[0], dep.trainers[1]
-    m.submit_update(pid, 1, CID, commitment(0), honest, salt=VICTIM_SALT)
     m.decline_round(pid, 1, own)
+    m.submit_updates(pid, 1, [(honest, CID, commitment(0))], salt=VICTIM_SALT, close_commits=True)
     project = m.project(pid)
     chain.time_travel(project.post_deadline - chain.now() + 1)
     receipt = m.timeout(pid, dep.owner)

@@ -34,6 +34,11 @@ def training(dep: Deployment, n: int = 2, **overrides: Any) -> int:
     return pid
 
 
+def close_commits(dep: Deployment, pid: int) -> None:
+    """Move chain time past the open round's commit window: its reveals open (PROTOCOL.md §3)."""
+    dep.chain.time_travel(dep.market.project(pid).deadline - dep.chain.now() + 1)
+
+
 def in_round(dep: Deployment, n: int = 2, submitted: tuple[int, ...] = (0,), **overrides: Any) -> int:
     """A project with round 1 open and `submitted` slots submitted."""
     pid = training(dep, n, **overrides)
@@ -59,7 +64,7 @@ def case_wrong_state(dep: Deployment) -> None:
     m.bond(pid, dep.aggregator)
     reverts("WrongState", lambda: m.bond(pid, dep.aggregator), pid, State.OPEN, State.CREATED)
     reverts(
-        "WrongState", lambda: m.submit_update(pid, 1, CID, 5, dep.trainers[0]), pid, State.OPEN, State.TRAINING
+        "WrongState", lambda: m.submit_updates(pid, 1, [(dep.trainers[0], CID, 5)]), pid, State.OPEN, State.TRAINING
     )
 
 
@@ -111,9 +116,9 @@ def case_not_aggregator(dep: Deployment) -> None:
 
 
 def case_not_trainer(dep: Deployment) -> None:
-    pid = in_round(dep)
+    pid = in_round(dep, 2, ())
     outsider = dep.trainers[6]
-    reverts("NotTrainer", lambda: dep.market.submit_update(pid, 1, CID, 5, outsider), pid, outsider.address)
+    reverts("NotTrainer", lambda: dep.market.submit_updates(pid, 1, [(outsider, CID, 5)]), pid, outsider.address)
     reverts("NotTrainer", lambda: dep.market.withdraw_stake(pid, outsider), pid, outsider.address)
 
 
@@ -123,7 +128,7 @@ def case_trainer_ejected(dep: Deployment) -> None:
     dep.post(pid, 1, [0, 1], [3, 0])
     m.open_round(pid, V_COMMIT, dep.aggregator)
     bad = dep.trainers[1]
-    reverts("TrainerEjected", lambda: m.submit_update(pid, 2, CID, 9, bad), pid, bad.address)
+    reverts("TrainerEjected", lambda: m.submit_updates(pid, 2, [(bad, CID, 9)]), pid, bad.address)
     m.withdraw_stake(pid, bad)  # ejected: withdrawable at once, minus the slash
     assert m.participant(pid, bad.address).stake == 0
     assert_solvent(dep)
@@ -154,22 +159,40 @@ def case_quorum_reached(dep: Deployment) -> None:
     reverts("QuorumReached", lambda: dep.market.cancel(pid, dep.trainers[0]), pid, 2, 2)
 
 
+def commit(dep: Deployment, pid: int, slot: int, value: int = 5) -> None:
+    """The trainer in `slot` seals (CID, `value`) in round 1, with a zero salt."""
+    t = dep.trainers[slot]
+    dep.market.commit_update(pid, 1, dep.market.seal(pid, 1, t.address, CID, value, bytes(32)), t)
+
+
 def case_already_submitted(dep: Deployment) -> None:
-    pid = in_round(dep)
-    reverts("AlreadySubmitted", lambda: dep.market.submit_update(pid, 1, CID, 77, dep.trainers[0]), pid, 1, 0)
+    pid = in_round(dep, 2, ())
+    commit(dep, pid, 0)
+    reverts("AlreadySubmitted", lambda: dep.market.submit_updates(pid, 1, [(dep.trainers[0], CID, 77)]), pid, 1, 0)
 
 
 def case_window_closed(dep: Deployment) -> None:
     pid = in_round(dep)
     end = dep.market.project(pid).deadline
     dep.chain.time_travel(601)
-    err = reverts("WindowClosed", lambda: dep.market.submit_update(pid, 1, CID, 5, dep.trainers[1]))
+    err = reverts("WindowClosed", lambda: dep.market.submit_updates(pid, 1, [(dep.trainers[1], CID, 5)]))
     assert err.error_args[:2] == (pid, end)
 
 
 def case_window_open(dep: Deployment) -> None:
-    pid = in_round(dep, 2, (0,))
-    err = reverts("WindowOpen", lambda: dep.post(pid, 1, [0, 0], [1, 0]))
+    pid = in_round(dep, 2, ())
+    err = reverts("WindowOpen", lambda: dep.post(pid, 1, [0, 0], [0, 0]))  # a slot may still commit
+    assert err.error_args[:2] == (pid, dep.market.project(pid).deadline)
+    commit(dep, pid, 0)
+    dep.market.decline_round(pid, 1, dep.trainers[1])
+    err = reverts("WindowOpen", lambda: dep.post(pid, 1, [0, 0], [0, 0]))  # slot 0 may still reveal
+    assert err.error_args[:2] == (pid, dep.market.project(pid).reveal_deadline)
+
+
+def case_commits_open(dep: Deployment) -> None:
+    pid = in_round(dep, 2, ())
+    commit(dep, pid, 0)
+    err = reverts("CommitsOpen", lambda: dep.market.reveal_update(pid, 1, CID, 5, bytes(32), dep.trainers[0]))
     assert err.error_args[:2] == (pid, dep.market.project(pid).deadline)
 
 
@@ -211,8 +234,8 @@ def case_wrong_round(dep: Deployment) -> None:
     dep.post(pid, 1, [0, 0], [1, 1])
     m.open_round(pid, V_COMMIT, dep.aggregator)
     # A round-1 submission replayed into round 2 (or sent ahead to round 3) is refused.
-    reverts("WrongRound", lambda: m.submit_update(pid, 1, CID, commitment(0, 1), dep.trainers[0]), 2, 1)
-    reverts("WrongRound", lambda: m.submit_update(pid, 3, CID, commitment(0, 1), dep.trainers[0]), 2, 3)
+    reverts("WrongRound", lambda: m.submit_updates(pid, 1, [(dep.trainers[0], CID, commitment(0, 1))]), 2, 1)
+    reverts("WrongRound", lambda: m.submit_updates(pid, 3, [(dep.trainers[0], CID, commitment(0, 1))]), 2, 3)
     reverts("WrongRound", lambda: m.post_round(pid, 1, MODEL_CID, CID, model_out(1), [0, 0], [0, 0], [0] * 8, dep.aggregator), 2, 1)
     reverts("WrongRound", lambda: m.round_state(pid, 3), 2, 3)
     reverts("WrongRound", lambda: m.submission_order(pid, 3), 2, 3)
@@ -234,7 +257,7 @@ def case_order_not_kept(dep: Deployment) -> None:
 
 def case_round_not_open(dep: Deployment) -> None:
     pid = training(dep)
-    reverts("RoundNotOpen", lambda: dep.market.submit_update(pid, 1, CID, 5, dep.trainers[0]), pid, 0)
+    reverts("RoundNotOpen", lambda: dep.market.submit_updates(pid, 1, [(dep.trainers[0], CID, 5)]), pid, 0)
 
 
 def case_round_already_open(dep: Deployment) -> None:
@@ -349,6 +372,7 @@ def case_invalid_commitment(dep: Deployment) -> None:
     m.open_round(pid, V_COMMIT, dep.aggregator)
     t, salt = dep.trainers[0], bytes(32)
     m.commit_update(pid, 1, m.seal(pid, 1, t.address, CID, 0, salt), t)
+    close_commits(dep, pid)
     reverts("InvalidCommitment", lambda: m.reveal_update(pid, 1, CID, 0, salt, t), 0)
     reverts("InvalidCommitment", lambda: m.reveal_update(pid, 1, CID, FIELD_MODULUS, salt, t), FIELD_MODULUS)
 
@@ -356,6 +380,7 @@ def case_invalid_commitment(dep: Deployment) -> None:
 def case_not_committed(dep: Deployment) -> None:
     m = dep.market
     pid = in_round(dep, 2, ())
+    close_commits(dep, pid)
     reverts("NotCommitted", lambda: m.reveal_update(pid, 1, CID, 5, bytes(32), dep.trainers[1]), pid, 1, 1)
 
 
@@ -364,12 +389,13 @@ def case_seal_mismatch(dep: Deployment) -> None:
     pid = in_round(dep, 2, ())
     t, salt = dep.trainers[0], bytes(32)
     m.commit_update(pid, 1, m.seal(pid, 1, t.address, CID, 5, salt), t)
+    close_commits(dep, pid)
     reverts("SealMismatch", lambda: m.reveal_update(pid, 1, CID, 6, salt, t), pid, 1, 0)
 
 
 def case_empty_cid(dep: Deployment) -> None:
     pid = in_round(dep, 2, ())
-    reverts("EmptyCid", lambda: dep.market.submit_update(pid, 1, b"", 5, dep.trainers[0]))
+    reverts("EmptyCid", lambda: dep.market.submit_updates(pid, 1, [(dep.trainers[0], b"", 5)], close_commits=True))
 
 
 def case_post_checks(dep: Deployment) -> None:
@@ -468,10 +494,12 @@ def receiver_trainer(dep: Deployment, attack: int) -> tuple[Any, int]:
     m.open_round(pid, V_COMMIT, dep.aggregator)
     salt = bytes(32)
     sealed = m.seal(pid, 1, receiver.address, CID, commitment(0), salt)
+    own_salt = bytes(31) + b"\x01"
+    m.commit_update(pid, 1, m.seal(pid, 1, dep.trainers[0].address, CID, commitment(1), own_salt), dep.trainers[0])
     for call in (m.contract.functions.commitUpdate(pid, 1, sealed),
                  m.contract.functions.revealUpdate(pid, 1, CID, commitment(0), salt)):
         chain.transact(receiver.functions.act(call._encode_transaction_data(), 0), dep.owner, gas=400_000)
-    m.submit_update(pid, 1, CID, commitment(1), dep.trainers[0])
+    m.reveal_update(pid, 1, CID, commitment(1), own_salt, dep.trainers[0])
     dep.post(pid, 1, [0, 0], [1, 1])
     chain.transact(receiver.functions.setAttack(attack, pid), dep.owner, gas=100_000)
     return receiver, pid
@@ -512,6 +540,7 @@ ERROR_CASES: dict[str, Callable[[Deployment], None]] = {
     "AlreadySubmitted": case_already_submitted,
     "WindowClosed": case_window_closed,
     "WindowOpen": case_window_open,
+    "CommitsOpen": case_commits_open,
     "DeadlinePassed": case_deadline_passed,
     "DeadlineNotPassed": case_deadline_not_passed,
     "WrongRound": case_wrong_round,

@@ -6,7 +6,9 @@ end of every sequence: the contract's balance == what it owes (read from its vie
 party by party. Every withdrawal pays exactly the caller's ledger balance, and one the ledger says
 is due never reverts. Where the rules decide a call whatever the clock's drift (a start with too
 small a bond, a cure, a finalize, a re-post, a timeout), the ledger predicts it and the contract
-must agree, refusals by name.
+must agree, refusals by name. Trainers seal, and reveal once the round's commits are closed (PROTOCOL.md §3):
+a reveal while an active slot may still commit must be refused (CommitsOpen), one after must pass until the
+reveal window ends, and each reveal carries its commit's rank.
 
 The aggregator is malicious: it flags at random (false flag 2s, every update rejected, exclusions by
 flag 3, which must cost no stake), picks zero or negated directions (every accepted score 0 or
@@ -117,8 +119,10 @@ class Ledger:
     stakes: dict[int, int] = field(default_factory=dict)
     rewards: dict[int, int] = field(default_factory=dict)
     ejected: set[int] = field(default_factory=set)
-    commitments: dict[int, int] = field(default_factory=dict)  # this round's, in submission order
-    views: dict[int, View] = field(default_factory=dict)  # this round's, per slot
+    submit_window: int = 0  # the commit window, and the reveal window after it
+    sealed: dict[int, tuple[View, bytes]] = field(default_factory=dict)  # this round's commits: view, salt; in order
+    commitments: dict[int, int] = field(default_factory=dict)  # this round's reveals
+    views: dict[int, View] = field(default_factory=dict)  # this round's revealed views, per slot
     disputing: bool = False
     dispute_end: int = 0
     claim: tuple[list[int], list[int]] = field(default_factory=lambda: ([], []))
@@ -179,8 +183,12 @@ class Ledger:
     def close_round(self) -> None:
         """Forget the open round's submissions and dispute."""
         self.round_open = False
-        self.commitments, self.views = {}, {}
+        self.sealed, self.commitments, self.views = {}, {}, {}
         self.disputing, self.claim, self.rejected, self.cured, self.honest_scores = False, ([], []), set(), set(), {}
+
+    def active_slots(self) -> list[int]:
+        """The slots of the trainers not ejected."""
+        return [slot for slot, trainer in enumerate(self.slots) if trainer not in self.ejected]
 
     def dispute(self, flags: list[int], scores: list[int], end: int, honest: dict[int, int]) -> None:
         """A post with a flag 2: provisional until `end`, nothing settled."""
@@ -363,7 +371,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.paid_in += budget
         self.ledgers[pid] = Ledger(
             rounds, stake, bond, slash_bps, budget, budget, min_trainers, params.open_window, params.post_window,
-            view_len, quant_bits,
+            view_len, quant_bits, submit_window=params.submit_window,
         )
         return pid
 
@@ -470,7 +478,7 @@ class MarketMachine(RuleBasedStateMachine):
 
     @rule(pid=projects, trainer=st.integers(0, 8), stale=st.booleans())
     def submit(self, pid: int, trainer: int, stale: bool) -> None:
-        """A trainer seals and reveals the commitment of a real view of the project's size."""
+        """A trainer seals the commitment of a real view of the project's size (its reveal is `reveal`)."""
         ledger = self.ledgers[pid]
         round_ = max(ledger.round - 1, 0) if stale else ledger.round
         view = make_view((pid, ledger.round, trainer), ledger.view_len, ledger.quant_bits)
@@ -478,15 +486,44 @@ class MarketMachine(RuleBasedStateMachine):
         sealed = self.market.seal(pid, round_, self.party(trainer).address, CID, view.commitment, salt)
         receipt = self.attempt(self.fns.commitUpdate(pid, round_, sealed), trainer)
         if receipt:
-            receipt = self.attempt(self.fns.revealUpdate(pid, round_, CID, view.commitment, salt), trainer)
-            assert receipt, "a trainer could not reveal its own commit inside the window"
-        if receipt:
             assert not stale, "a submission for a past round was accepted"
+            (event,) = self.market.receipt_events(receipt, "UpdateCommitted")
+            assert event.args["seq"] == len(ledger.sealed), "the submission rank is not the count of commits before it"
+            ledger.sealed[ledger.slots.index(trainer)] = (view, salt)
+
+    @rule(pid=projects, trainer=st.integers(0, 8))
+    def reveal(self, pid: int, trainer: int) -> None:
+        """A trainer reveals its sealed commit of the open round: it must pass once every active slot has committed
+        or the commit window has closed, until one more submit window; before, it must be refused (CommitsOpen)."""
+        ledger = self.ledgers[pid]
+        slot = ledger.slots.index(trainer) if trainer in ledger.slots else None
+        if slot is None or slot not in ledger.sealed or slot in ledger.commitments:
+            return
+        view, salt = ledger.sealed[slot]
+        should: bool | None = None
+        errors: list[str] = []
+        if ledger.state == State.TRAINING and ledger.round_open and not ledger.disputing:
+            everyone = set(ledger.active_slots()) <= set(ledger.sealed)
+            if self.before(ledger.window_end) and not everyone:
+                should, errors = False, ["CommitsOpen"]
+            elif (everyone or self.after(ledger.window_end)) and self.before(ledger.window_end + ledger.submit_window):
+                should = True
+        receipt = self.expect(self.fns.revealUpdate(pid, ledger.round, CID, view.commitment, salt), trainer, should,
+                              errors)
+        if receipt:
             (event,) = self.market.receipt_events(receipt, "UpdateSubmitted")
-            assert event.args["seq"] == len(ledger.commitments), "the submission rank is not the count before it"
-            slot = ledger.slots.index(trainer)
+            assert event.args["seq"] == list(ledger.sealed).index(slot), "the reveal's rank is not its commit's"
             ledger.commitments[slot] = view.commitment
             ledger.views[slot] = view
+
+    def reveal_all(self, pid: int) -> None:
+        """Close the open round's commits (the commit window passes unless every active slot sealed), then every
+        sealed trainer reveals."""
+        ledger = self.ledgers[pid]
+        if not set(ledger.active_slots()) <= set(ledger.sealed):
+            self.pass_moment(ledger.window_end)
+        for slot in list(ledger.sealed):
+            self.reveal(pid, ledger.slots[slot])
 
     def draw_score(self, data: st.DataObject, direction: str) -> int:
         """An accepted slot's score under a random, a zero or a negated validation direction."""
@@ -500,7 +537,7 @@ class MarketMachine(RuleBasedStateMachine):
         """A proof the test verifier accepts: the §6 public input computed in Python (ranks from the ledger)."""
         n = len(ledger.slots)
         commitments = [ledger.commitments.get(slot, 0) for slot in range(n)]
-        order = list(ledger.commitments)
+        order = list(ledger.sealed)
         seqs = [order.index(slot) if slot in ledger.commitments else 0 for slot in range(n)]
         assert self.market.submission_order(pid, ledger.round) == seqs
         return [
@@ -741,6 +778,7 @@ class MarketMachine(RuleBasedStateMachine):
         for trainer in list(self.ledgers[pid].slots):
             if data.draw(st.integers(0, 3)):
                 self.submit(pid, trainer, False)
+        self.reveal_all(pid)
         self.first_post(pid, data, wait=True)
         self.resolve(pid, data)
 
@@ -793,6 +831,7 @@ class MarketMachine(RuleBasedStateMachine):
             for trainer in list(self.ledgers[pid].slots):
                 if data.draw(st.booleans()):
                     self.submit(pid, trainer, False)
+            self.reveal_all(pid)
         if phase in ("repost", "uncured"):
             self.first_post(pid, data, "reject_some", wait=True)
             ledger = self.ledgers[pid]

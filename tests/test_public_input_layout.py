@@ -199,8 +199,8 @@ def test_contract_view_equals_python_on_random_rounds(chain: Chain) -> None:
         v_commit = rng.randrange(1, FIELD_MODULUS)
         market.open_round(pid, v_commit, dep.aggregator)
         order = rng.sample(range(n), rng.randint(0, n))
-        for slot in order:
-            market.submit_update(pid, 1, CID, commitment(slot, 1, rng.randrange(2**200)), dep.trainers[slot])
+        market.submit_updates(pid, 1, [(dep.trainers[slot], CID, commitment(slot, 1, rng.randrange(2**200)))
+                                       for slot in order], close_commits=True)
         commitments = market.round_state(pid, 1).commitments
         seqs = market.submission_order(pid, 1)
         for _ in range(3):

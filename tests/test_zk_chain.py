@@ -68,10 +68,8 @@ def test_post_round_with_a_real_proof(anvil_chain: Chain, zk_artifacts: Path) ->
     market.open_round(pid, commit(v, SPEC), dep.aggregator)
     round_ = market.project(pid).round
     ups = updates(0)
-    for i, u in enumerate(ups):
-        market.submit_update(pid, round_, CID, commit(u, SPEC), dep.trainers[i])
-    if market.round_state(pid, round_).pending:
-        chain.time_travel(market.project(pid).deadline - chain.now() + 1)
+    market.submit_updates(pid, round_, [(dep.trainers[i], CID, commit(u, SPEC)) for i, u in enumerate(ups)],
+                          close_commits=True)
     ctx = RoundContext(chain.w3.eth.chain_id, market.address, pid, round_, PARAMS.n)
     seqs = market.submission_order(pid, round_)
     assert seqs == list(range(PARAMS.n))  # submitted in slot order

@@ -321,10 +321,7 @@ def gas_case(chain: Chain, p: CircuitParams) -> dict[str, int]:
     spec = QuantSpec(bits=p.bits)
     market.open_round(pid, commit(v, spec), agg)
     round_ = market.project(pid).round
-    for t, u in zip(trainers, ups):
-        market.submit_update(pid, round_, CID, commit(u, spec), t)
-    if market.round_state(pid, round_).pending:
-        chain.time_travel(market.project(pid).deadline - chain.now() + 1)
+    market.submit_updates(pid, round_, [(t, CID, commit(u, spec)) for t, u in zip(trainers, ups)], close_commits=True)
     w = _witness(p, RoundContext(chain.w3.eth.chain_id, market.address, pid, round_, p.n), v, ups)
     from zk.prover import prove
 

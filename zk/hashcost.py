@@ -290,7 +290,8 @@ def _round_gas(chain: Any, market: Any, check_verifier: Any, gas: Callable[[str,
         market.join(pid, t)
     market.start(pid, owner)
     market.open_round(pid, 0x1234_5678, aggregator)
-    reveal = max(market.submit_update(pid, 1, BENCH_CID, (i + 1) << 8, t)["gasUsed"] for i, t in enumerate(trainers))
+    reveal = max(r["gasUsed"] for r in market.submit_updates(pid, 1, [(t, BENCH_CID, (i + 1) << 8)
+                                                                     for i, t in enumerate(trainers)]))
     flags, scores = [0] * n, [1_000 + i for i in range(n)]
     proof = [market.public_input(pid, 1, MODEL_COMMIT + 1, flags, scores)] + [0] * 7
     posted = market.post_round(pid, 1, BENCH_CID, BENCH_CID, MODEL_COMMIT + 1, flags, scores, proof, aggregator)["gasUsed"]

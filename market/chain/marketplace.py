@@ -96,7 +96,8 @@ HINTS = {
     "TrainerEjected": "this key was ejected; `fedmarket trainer withdraw PID` returns what is left of its stake",
     "AlreadyJoined": "this key already joined; `fedmarket trainer status PID` shows its slot",
     "AlreadySubmitted": "one submission per round; wait for the next round",
-    "WindowClosed": "the submission window of this round has closed; wait for the next round",
+    "WindowClosed": "this round's commit (or reveal) window has closed; wait for the next round",
+    "CommitsOpen": "reveals open once every trainer has committed or declined, or the commit window has closed: wait",
     "RoundNotOpen": "wait for the aggregator to open the round",
     "DeadlinePassed": "the deadline passed; anyone may now call the timeout path",
     "DeadlineNotPassed": "wait until the deadline has passed",
@@ -247,11 +248,17 @@ class Project:
     deadline: int
     post_deadline: int
     disputing: bool
+    reveal_window: int
     budget: int
     budget_left: int
     owner_refund: int
     bond_held: int
     ejected_mask: int
+
+    @property
+    def reveal_deadline(self) -> int:
+        """The open round's last second for reveals (PROTOCOL.md §3): one submit window past its commits' end."""
+        return self.deadline + self.reveal_window
 
 
 @dataclass(frozen=True)
@@ -442,20 +449,36 @@ class Marketplace:
     def reveal_update(
         self, pid: int, round_: int, cid: bytes, commitment: int, salt: bytes, sender: LocalAccount
     ) -> TxReceipt:
-        """Reveal the update sealed by commit_update (trainer, same window)."""
+        """Reveal the update sealed by commit_update (trainer), once the round's commits are closed (`reveals_open`)."""
         return self._send(self.contract.functions.revealUpdate(pid, round_, cid, commitment, salt), sender)
 
-    def submit_update(
-        self, pid: int, round_: int, cid: bytes, commitment: int, sender: LocalAccount, salt: bytes | None = None
-    ) -> TxReceipt:
-        """Commit then reveal at once (trainer); returns the reveal's receipt.
+    def reveals_open(self, pid: int, round_: int) -> bool:
+        """Whether round `round_` takes reveals now (PROTOCOL.md §3): it is the open round, no active slot is still
+        pending or its commit window is over, and its reveal window is not."""
+        p = self.project(pid)
+        if not p.round_open or p.round != round_:
+            return False
+        now = self.chain.now()
+        return now <= p.reveal_deadline and (now > p.deadline or self.round_state(pid, round_).pending == 0)
 
-        For callers with nothing to hide between the two (tests, benches): the cid is public as
-        soon as the reveal is sent. A random salt is drawn when none is given.
+    def submit_updates(
+        self, pid: int, round_: int, updates: Sequence[tuple[LocalAccount, bytes, int]], salt: bytes | None = None,
+        close_commits: bool = False,
+    ) -> list[TxReceipt]:
+        """Commit every `(sender, cid, commitment)`, then reveal every one (trainers); returns the reveals' receipts.
+
+        For callers with nothing to hide (tests, benches). The reveals need the round's commits closed: `updates` and
+        the declines before must cover every active slot, or the commit window must be over by the reveals;
+        `close_commits` moves a test or devnet chain's time past the window when a slot is still pending. Each
+        update is sealed with `salt`, or with a fresh random one when none is given.
         """
-        salt = secrets.token_bytes(32) if salt is None else salt
-        self.commit_update(pid, round_, self.seal(pid, round_, sender.address, cid, commitment, salt), sender)
-        return self.reveal_update(pid, round_, cid, commitment, salt, sender)
+        salts = [secrets.token_bytes(32) if salt is None else salt for _ in updates]
+        for (sender, cid, commitment), s in zip(updates, salts):
+            self.commit_update(pid, round_, self.seal(pid, round_, sender.address, cid, commitment, s), sender)
+        if close_commits and self.round_state(pid, round_).pending:
+            self.chain.time_travel(self.project(pid).deadline - self.chain.now() + 1)
+        return [self.reveal_update(pid, round_, cid, commitment, s, sender)
+                for (sender, cid, commitment), s in zip(updates, salts)]
 
     def post_round(
         self,
@@ -526,12 +549,13 @@ class Marketplace:
         _check_pid(pid)
         params_tuple, owner, progress, funds, ejected = self.chain.call(self.contract.functions.project(pid))
         params = self._params.setdefault(pid, ProjectParams.from_tuple(params_tuple))
-        state, round_, round_open, n_trainers, n_active, slots, deadline, post_deadline, disputing = progress
+        state, round_, round_open, n_trainers, n_active, slots, deadline, post_deadline, disputing, reveal_window = progress
         budget, budget_left, owner_refund, bond_held = funds
         return Project(
             pid=pid, params=params, owner=owner, state=State(state), round=round_,
             round_open=bool(round_open), n_trainers=n_trainers, n_active=n_active, verifier_slots=slots,
-            deadline=deadline, post_deadline=post_deadline, disputing=bool(disputing), budget=budget, budget_left=budget_left,
+            deadline=deadline, post_deadline=post_deadline, disputing=bool(disputing), reveal_window=reveal_window,
+            budget=budget, budget_left=budget_left,
             owner_refund=owner_refund, bond_held=bond_held, ejected_mask=ejected,
         )
 

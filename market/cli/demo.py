@@ -49,7 +49,7 @@ def _render_outcome(run: DemoRun, report: Path) -> None:
 def demo_command(
     trainers: int = typer.Option(8, help="Number of trainers."),
     attackers: int = typer.Option(3, help="How many of them attack."),
-    attack: list[str] = typer.Option(["sign_flip", "scaling", "free_rider_copy"], help="Attacks, assigned to attackers in turn."),
+    attack: list[str] = typer.Option(["sign_flip", "scaling", "free_rider_zero"], help="Attacks, assigned to attackers in turn."),
     rounds: int = typer.Option(5, help="Training rounds."),
     task: str = typer.Option("digits-softmax", help="Built-in task."),
     devnet: bool = typer.Option(False, "--devnet", help="Run against the devnet (anvil + IPFS), starting it if needed."),

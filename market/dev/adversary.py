@@ -64,8 +64,6 @@ from market.parties.project_file import ProjectFile, load_project_file
 from market.parties.trainer_node import Cured, Submitted, TrainerNode
 from market.parties.validate import Verdict
 from market.paths import ROOT
-from market.protocol.blob import decode
-from market.protocol.commitment import pack
 from market.protocol.constants import ETHER
 from market.protocol.money import pays_equally
 from market.storage import LocalStorage, Storage, cid_from_bytes
@@ -144,8 +142,10 @@ def catalogue(rounds: int = ROUNDS) -> dict[str, Adversary]:
                   ("aggregator",), reject={1: frozenset({0})}),
         Adversary("withhold_then_cure", "trainer 4 reveals in round 1 without uploading its blob, then cures",
                   ("t4",), withhold=1),
-        Adversary("mempool_copier", "an extra account in slot 4 waits for trainer 1's reveal and seals its exact cid "
-                  "and commitment; rejected (the blob names trainer 1), it cures", ("extra",), copier=True),
+        Adversary("mempool_copier", "an extra account in slot 4 waits for trainer 1's reveal to seal its exact cid "
+                  "and commitment; reveals open only once every commit is in, its own included, so its commit window "
+                  "closes first and it is absent (before sealed rounds: rejected, it cured and was slashed as the "
+                  "later copy)", ("extra",), copier=True),
         Adversary("missed_open", f"the aggregator never opens round {last}", ("aggregator",), miss=("open", last)),
         Adversary("missed_post", "the aggregator never posts round 1", ("aggregator",), miss=("post", 1)),
         Adversary("missed_repost", f"the aggregator rejects trainer 1 in round {last}; it cures; the aggregator "
@@ -227,8 +227,9 @@ class AdversaryAggregator(AggregatorNode):
 
 
 class MempoolCopier(TrainerNode):
-    """A trainer that trains nothing: once `victim` has revealed (its UpdateSubmitted event), it seals and reveals the
-    victim's exact cid and commitment under its own key, and cures with the victim's view read from the blob."""
+    """A trainer that trains nothing: once `victim` has revealed (its UpdateSubmitted event), it would seal and reveal
+    the victim's exact cid and commitment under its own key (and cure, if rejected, with the victim's view). The
+    reveals of a round open only once its commits close (PROTOCOL.md §3), so it never has one to seal in time."""
 
     def __init__(self, ctx: ProjectContext, signer: LocalAccount, victim: str) -> None:
         super().__init__(ctx, signer, ctx.task.train, settle=False)
@@ -247,14 +248,6 @@ class MempoolCopier(TrainerNode):
             return None
         cid = cid_from_bytes(e.args["cid"])
         return self.ctx.storage.get(cid), cid, int(e.args["commitment"])
-
-    def view_elements(self, round_: int) -> list[int]:
-        """The packed view of the victim's blob: it hashes to the commitment the copier sealed."""
-        made = self.sealed_update(round_)
-        if made is None:
-            raise ChainError(f"round {round_}: the victim never revealed, there is nothing to cure with")
-        update = decode(made[0], self.header(round_, self.victim), self.ctx.layout)
-        return pack(update.view(), self.ctx.manifest.quant)
 
 
 @dataclass
@@ -333,7 +326,9 @@ def drive(s: Setup, pid: int, aggregator: AdversaryAggregator, trainers: list[Tr
             ledger.timed_out = True
             ledger.steps.append(f"timeout after {done}")
         elif isinstance(done, (Awaiting, Disputing)):
-            s.chain.time_travel((p.post_deadline if p.disputing else p.deadline) - s.chain.now() + 1)
+            now = s.chain.now()
+            until = p.post_deadline if p.disputing else p.deadline if now <= p.deadline else p.reveal_deadline
+            s.chain.time_travel(until - now + 1)
         else:
             raise ChainError(f"project {pid}: nothing to do and no deadline to wait for ({done})")
     raise ChainError(f"project {pid}: still running after {MAX_STEPS} steps")

@@ -47,7 +47,7 @@ class DemoConfig:
 
     trainers: int = 8
     attackers: int = 3
-    attacks: tuple[str, ...] = ("sign_flip", "scaling", "free_rider_copy")
+    attacks: tuple[str, ...] = ("sign_flip", "scaling", "free_rider_zero")
     rounds: int = 5
     task: str = "digits-softmax"
     alpha: float = 0.5
@@ -156,7 +156,10 @@ def run_demo(cfg: DemoConfig, chain: Chain | None = None, storage: Storage | Non
         on_phase(f"round {r}/{cfg.rounds}: opening (validation direction committed)")
         aggregator.step()
         for i, node in enumerate(nodes):
-            on_phase(f"round {r}/{cfg.rounds}: trainer {i + 1}/{len(nodes)} training and uploading")
+            on_phase(f"round {r}/{cfg.rounds}: trainer {i + 1}/{len(nodes)} training and sealing its update")
+            node.step()
+        for i, node in enumerate(nodes):  # every commit is in: the reveals open (PROTOCOL §3)
+            on_phase(f"round {r}/{cfg.rounds}: trainer {i + 1}/{len(nodes)} uploading and revealing")
             node.step()
         on_phase(f"round {r}/{cfg.rounds}: validating, scoring, proving and posting")
         result = aggregator.step()

@@ -77,13 +77,13 @@ def _measure_round(chain: Chain, market: Marketplace, verifier: str, probe: Any,
     gas["openRound"] = market.open_round(pid, V_COMMIT, aggregator)["gasUsed"]
     # A trainer's submission is two transactions (PROTOCOL.md §3): the commit fixes the rank, the
     # reveal discloses cid and commitment; "commitReveal" is what one trainer pays for both.
-    commits, reveals, both = [], [], []
-    for i, t in enumerate(trainers):
-        value, salt = (i + 1) << 8, keccak(i.to_bytes(32, "big"))
-        commits.append(market.commit_update(pid, 1, market.seal(pid, 1, t.address, CID, value, salt), t)["gasUsed"])
-        reveals.append(market.reveal_update(pid, 1, CID, value, salt, t)["gasUsed"])
-        both.append(commits[-1] + reveals[-1])
-    gas["commitUpdate"], gas["revealUpdate"], gas["commitReveal"] = max(commits), max(reveals), max(both)
+    # The reveals open once every commit is in (PROTOCOL.md §3).
+    sealed = [((i + 1) << 8, keccak(i.to_bytes(32, "big"))) for i in range(len(trainers))]
+    commits = [market.commit_update(pid, 1, market.seal(pid, 1, t.address, CID, value, salt), t)["gasUsed"]
+               for t, (value, salt) in zip(trainers, sealed)]
+    reveals = [market.reveal_update(pid, 1, CID, value, salt, t)["gasUsed"] for t, (value, salt) in zip(trainers, sealed)]
+    gas["commitUpdate"], gas["revealUpdate"] = max(commits), max(reveals)
+    gas["commitReveal"] = max(c + r for c, r in zip(commits, reveals))
     flags, scores = [0] * n, [1_000 + i for i in range(n)]
     public_input = market.public_input(pid, 1, MODEL_COMMIT + 1, flags, scores)
     proof = [public_input] + [0] * 7
@@ -144,8 +144,7 @@ def _measure_dispute(chain: Chain, market: Marketplace, verifier: str, n: int, c
     owner, aggregator = chain.accounts[0], chain.accounts[1]
     pid, trainers = _round_one(chain, market, verifier, n)
     views = _views(n, pid)
-    for t, (_, commitment) in zip(trainers, views, strict=True):
-        market.submit_update(pid, 1, CID, commitment, t)
+    market.submit_updates(pid, 1, [(t, CID, commitment) for t, (_, commitment) in zip(trainers, views, strict=True)])
     flags, scores = [2] + [0] * (n - 1), [0] + [1_000 + i for i in range(1, n)]
     proof = [market.public_input(pid, 1, MODEL_COMMIT + 1, flags, scores)] + [0] * 7
     gas = {f"postRound_disputable_n{n}": market.post_round(pid, 1, CID, CID, MODEL_COMMIT + 1, flags, scores, proof, aggregator)["gasUsed"]}

@@ -158,6 +158,17 @@ def free_rider_mix(
     return free_rider_step((weights / weights.sum()) @ parts, norm, seed + 1, rel_noise)
 
 
+def free_rider_peer(revealed: list[torch.Tensor], seed: int, rel_noise: float = FREE_RIDER_NOISE) -> torch.Tensor:
+    """The mean of the updates revealed before the rider commits, at their median norm, plus noise of norm about
+    `rel_noise` times it. A round's reveals open only once its commits close (PROTOCOL §3), so these are the
+    previous round's (0 to 0.59 honest shares); with a round's own reveals readable first it took 1.9 to 6.1
+    (`scripts/peer_rider.py`)."""
+    import torch
+
+    norm = float(torch.tensor([float(u.norm()) for u in revealed]).median())
+    return free_rider_step(torch.stack(revealed).mean(0), norm, seed, rel_noise)
+
+
 @dataclass(frozen=True)
 class History:
     """What the market has published before a round, from round 2 on: `step` the last global step
@@ -274,8 +285,10 @@ ATTACKS: dict[str, Attack] = {
     "gaussian": Attack("noise of about twice the honest norm", _gaussian),
     "label_flip": Attack("train on labels c -> C - 1 - c", lambda c: c.own(), poison=label_flip),
     "free_rider_zero": Attack("submit a zero update", lambda c: free_rider_zero(c.own()), free_rider=True),
+    # Not solo: the round's reveals open only once every commit is in (PROTOCOL §3), so a lone copier never reads
+    # an update of the round before it must commit its own; a colluder given one by its group can.
     "free_rider_copy": Attack("copy an earlier update, jittered", lambda c: free_rider_copy(c.copied(), seed=c.seed),
-                              trains=False, copies=True, free_rider=True),
+                              solo=False, trains=False, copies=True, free_rider=True),
     "collusion": Attack("the group's common update: minus twice its mean",
                         lambda c: collusion(list(c.group), boost=BOOST), solo=False),
     "alie": Attack("a little is enough: honest mean - z std (Baruch's z), jittered per colluder", _alie, solo=False),
@@ -289,6 +302,10 @@ ATTACKS: dict[str, Attack] = {
                                trains=False, free_rider=True, history=True),
     "free_rider_mix": Attack("from round 2: a random mix of the last step and previous updates, plus noise", _mix,
                              trains=False, free_rider=True, history=True),
+    "free_rider_peer": Attack("from round 2: the mean of the updates revealed before its commit (the previous "
+                              "round's) at their median norm, plus noise",
+                              lambda c: free_rider_peer(list(c.past().previous), c.seed),
+                              trains=False, free_rider=True, history=True),
     "free_rider_direction": Attack("from round 2: the published validation direction at the median norm, plus noise",
                                    _direction, trains=False, free_rider=True, history=True),
 }

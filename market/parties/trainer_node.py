@@ -3,8 +3,9 @@
 Like the aggregator it keeps no state: what is due comes from the chain (the round's pending
 bitmap says whether this trainer has submitted), and training is seeded by (trainer, round), so
 a restarted trainer recomputes the same update, the same blob and the same CID. Submitting is
-commit then reveal (PROTOCOL.md §3); the seal's salt is derived from the signer's key, so a node
-restarted after its commit (pending bit cleared, commitment still 0) reveals on its next step. A trainer
+commit, then reveal once the round's commits are closed (PROTOCOL.md §3: every active slot committed or
+declined, or the commit window over); the seal's salt is derived from the signer's key, so the node (or one
+restarted after its commit: pending bit cleared, commitment still 0) recomputes what it sealed and reveals it. A trainer
 whose update the aggregator rejected (flag 2) cures it in the round's dispute window by publishing its proof
 view on chain (PROTOCOL.md §5). A step returns what it did as a typed value (Joined, Submitted, Cured,
 Settled ... or one of the idle kinds).
@@ -31,10 +32,10 @@ from market.ml.tasks.owndata import check_fits
 from market.ml.training import local_update
 from market.parties.audit import recomputable_direction
 from market.parties.context import ProjectContext
-from market.protocol.blob import UpdateHeader, decode, encode
+from market.protocol.blob import UpdateHeader, encode
 from market.protocol.commitment import commit, commit_view, pack
 from market.protocol.quant import clip_rate, quantize, refuse_clipping
-from market.storage import cid_from_bytes, cid_of, cid_to_bytes
+from market.storage import cid_of, cid_to_bytes
 
 if TYPE_CHECKING:
     from market.ml.flower import FlowerTrainer
@@ -70,8 +71,18 @@ class Joined:
 
 
 @dataclass(frozen=True)
+class Committed:
+    """The trainer sealed its update for `round` on chain; it uploads and reveals it once the round's commits close."""
+
+    round: int
+
+    def __str__(self) -> str:
+        return f"round {self.round}: sealed, revealing once every trainer has committed or the commit window closes"
+
+
+@dataclass(frozen=True)
 class Submitted:
-    """The trainer sealed its update for `round` on chain, uploaded it and revealed it; `clip_rate` is the fraction
+    """The trainer uploaded the update it sealed for `round` and revealed it; `clip_rate` is the fraction
     of its values that quantization clipped (an honest trainer refuses above MAX_CLIP_RATE, so nothing clips unseen)."""
 
     round: int
@@ -94,7 +105,7 @@ class Cured:
 
 @dataclass(frozen=True)
 class NothingToCopy:
-    """A copying attacker found no update of another trainer in `round` yet."""
+    """A copying attacker (`market.dev.adversary`'s) found no update of another trainer in `round` to seal."""
 
     round: int
 
@@ -167,7 +178,7 @@ class Refused:
 
 
 #: What one step of the trainer can do.
-Step = Joined | Submitted | Declined | Cured | NothingToCopy | Settled | Waiting | Ended
+Step = Joined | Committed | Submitted | Declined | Cured | NothingToCopy | Settled | Waiting | Ended
 
 
 class TrainerNode:
@@ -213,24 +224,9 @@ class TrainerNode:
             view_offset=c.params.view_offset, view_length=c.params.view_len,
         )
 
-    def copy_source(self, round_: int) -> torch.Tensor | None:
-        """free_rider_copy: the first update another trainer submitted this round whose blob storage
-        serves, read back as anyone can (None while there is none; a withheld blob is skipped)."""
-        c = self.ctx
-        for e in c.market.events("UpdateSubmitted", c.pid, from_block=c.created.block_number):
-            if int(e.args["round"]) == round_ and e.args["trainer"] != self.signer.address:
-                try:
-                    blob = c.storage.get(cid_from_bytes(e.args["cid"]))
-                except TransientError:
-                    raise  # this node's own storage is down: the step is retried
-                except StorageError:
-                    continue
-                return decode(blob, self.header(round_, e.args["trainer"]), c.layout).dequantized()
-        return None
-
     def update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor | None:
         """This round's float update, on g(round-1) = `g_prev`: honest local training (or the Flower client's fit),
-        then the attack if any (None: a copier with nothing to copy yet). Kept for the round once made."""
+        then the attack if any. Kept for the round once made."""
         if self._update is not None and self._update[0] == round_:
             return self._update[1]
         made = self._make_update(round_, g_prev)
@@ -241,11 +237,6 @@ class TrainerNode:
     def _make_update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor | None:
         """`update`, computed."""
         spec, me = self.attack_spec, self.signer.address
-        victim = None
-        if spec is not None and spec.copies:
-            victim = self.copy_source(round_)
-            if victim is None:
-                return None
         honest = None
         if spec is None or spec.trains:
             seed = round_seed(me, round_, self.ctx.manifest.hyper.seed)
@@ -257,7 +248,7 @@ class TrainerNode:
         if spec is None:
             return honest
         # n is the project's slots: a trainer cannot know how many others will submit.
-        return spec(attacks.AttackContext(honest, self.ctx.params.max_trainers, round_seed(me, round_, ATTACK_SALT), victim))
+        return spec(attacks.AttackContext(honest, self.ctx.params.max_trainers, round_seed(me, round_, ATTACK_SALT)))
 
     def salt(self, round_: int) -> bytes:
         """The seal's secret salt for `round_`: derived from the signer's key and the round, so a
@@ -334,25 +325,23 @@ class TrainerNode:
         c.market.cure(c.pid, round_, self.view_elements(round_), self.signer)
         return Cured(round_)
 
-    def submit(self, round_: int) -> str | None:
-        """Seal the update on chain, then upload the blob and reveal it (PROTOCOL.md §3); returns the
-        CID (None if there is nothing to submit yet). The blob is public only once the commit is
-        mined, so nobody can copy it and rank before this trainer."""
+    def commit(self, round_: int) -> bool:
+        """Seal the update on chain (PROTOCOL.md §3); False if there is nothing to seal. Its blob is uploaded only
+        once the round's commits close (`reveal`), so nobody reads it before committing their own."""
         c = self.ctx
         made = self.sealed_update(round_)
         if made is None:
-            return None
+            return False
         _, cid, commitment = made
-        salt = self.salt(round_)
-        sealed = c.market.seal(c.pid, round_, self.signer.address, cid_to_bytes(cid), commitment, salt)
+        sealed = c.market.seal(c.pid, round_, self.signer.address, cid_to_bytes(cid), commitment, self.salt(round_))
         c.market.commit_update(c.pid, round_, sealed, self.signer)
-        return self.reveal(round_, made)
+        return True
 
-    def reveal(self, round_: int, made: tuple[bytes, str, int] | None = None) -> str | None:
-        """Upload the sealed blob and reveal it on chain; recomputes it when `made` is not given (a
-        restart after the commit). Returns the CID (None if there is nothing to reveal)."""
+    def reveal(self, round_: int) -> str | None:
+        """Upload the sealed blob and reveal it on chain, recomputed as sealed (the same on a restart). Returns the
+        CID (None if there is nothing to reveal)."""
         c = self.ctx
-        made = made or self.sealed_update(round_)
+        made = self.sealed_update(round_)
         if made is None:
             return None
         blob, cid, commitment = made
@@ -378,19 +367,21 @@ class TrainerNode:
                 if rejected >> part.slot & 1 and c.market.chain.now() <= project.post_deadline:
                     return self.cure(project.round)
                 return Waiting()
-            state = c.market.round_state(c.pid, project.round)
-            if c.market.chain.now() <= project.deadline:
-                if state.pending >> part.slot & 1:
-                    declined = self.declines(project.round, state.v_commit)
-                    if declined is not None:  # said on chain, so that the round need not wait for this slot
-                        c.market.decline_round(c.pid, project.round, self.signer)
-                        return declined
-                    cid = self.submit(project.round)
-                elif state.commitments[part.slot] == 0 and part.slot not in c.market.declined_slots(
-                        c.pid, project.round, c.created.block_number):  # committed, not revealed: a restart in between
-                    cid = self.reveal(project.round)
-                else:
-                    return Waiting()
+            state, now = c.market.round_state(c.pid, project.round), c.market.chain.now()
+            if state.pending >> part.slot & 1:
+                if now > project.deadline:
+                    return Waiting()  # the commit window closed without this slot: absent from the round
+                declined = self.declines(project.round, state.v_commit)
+                if declined is not None:  # said on chain, so that the round need not wait for this slot
+                    c.market.decline_round(c.pid, project.round, self.signer)
+                    return declined
+                if not self.commit(project.round):
+                    return NothingToCopy(project.round)
+                return Committed(project.round)
+            reveals_open = now <= project.reveal_deadline and (now > project.deadline or state.pending == 0)
+            if reveals_open and state.commitments[part.slot] == 0 and part.slot not in c.market.declined_slots(
+                    c.pid, project.round, c.created.block_number):  # sealed, not yet revealed
+                cid = self.reveal(project.round)
                 if cid is None:
                     return NothingToCopy(project.round)
                 return Submitted(project.round, cid, self.clip_rates.get(project.round, 0.0))

@@ -17,7 +17,7 @@ from market.chain.client import Chain
 from market.chain.marketplace import Marketplace, State, artifacts
 from market.errors import ConfigError, ContractRevert
 from market.parties.context import ProjectContext, load_context
-from market.parties.owner import create_project
+from market.parties.owner import create_project, project_status
 from market.parties.project_file import load_project_file
 from market.parties.trainer_node import Committed, Submitted, TrainerNode, Waiting
 from market.parties.trainer_node import Step as TrainerStep
@@ -202,6 +202,8 @@ def test_trainer_uploads_once_every_commit_is_in_and_reveals_after_a_restart(tmp
     ctx = example_project(chain, tmp_path / "store")
     assert str(aggregator(ctx, chain.accounts[1], tmp_path).step()) == "round 1: opened"
     m, pid, data = ctx.market, ctx.pid, ctx.task.train.subset(np.arange(64))
+    status = project_status(m, ctx.storage, pid, ctx)  # what `owner status --json` prints of the round's windows
+    assert status["reveal_deadline"] == status["deadline"] + ctx.params.submit_window < status["post_deadline"]
     # A node that dies right after its commit: the blob was never uploaded nor revealed.
     crashed, trainer = TrainerNode(ctx, chain.accounts[2], data), chain.accounts[2]
     made = crashed.sealed_update(1)

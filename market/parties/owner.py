@@ -130,6 +130,7 @@ def project_status(market: Marketplace, storage: Storage, pid: int, ctx: Project
         "round_open": project.round_open, "owner": project.owner, "aggregator": project.params.aggregator,
         "task": ctx.manifest.task, "budget": project.budget, "budget_left": project.budget_left,
         "owner_refund": project.owner_refund, "bond_held": project.bond_held, "deadline": project.deadline,
+        "reveal_deadline": project.reveal_deadline if project.round_open else None,
         "post_deadline": project.post_deadline, "disputing": project.disputing, "trainers": trainers, "history": round_reports(ctx),
         "finished": project.state in (State.FINISHED, State.CANCELLED), "trust": trust_table(),
     }

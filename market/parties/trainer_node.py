@@ -224,31 +224,30 @@ class TrainerNode:
             view_offset=c.params.view_offset, view_length=c.params.view_len,
         )
 
-    def update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor | None:
+    def update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor:
         """This round's float update, on g(round-1) = `g_prev`: honest local training (or the Flower client's fit),
         then the attack if any. Kept for the round once made."""
-        if self._update is not None and self._update[0] == round_:
-            return self._update[1]
-        made = self._make_update(round_, g_prev)
-        if made is not None:
-            self._update = (round_, made)
-        return made
+        if self._update is None or self._update[0] != round_:
+            self._update = (round_, self._make_update(round_, g_prev))
+        return self._update[1]
 
-    def _make_update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor | None:
+    def _make_update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor:
         """`update`, computed."""
-        spec, me = self.attack_spec, self.signer.address
-        honest = None
-        if spec is None or spec.trains:
-            seed = round_seed(me, round_, self.ctx.manifest.hyper.seed)
-            if self.flower is not None:
-                honest = self.flower.update(g_prev, self.ctx.manifest, self.ctx.pid, round_, seed)
-            else:
-                hyper = dataclasses.replace(self.ctx.manifest.hyper, seed=seed)
-                honest = local_update(self.ctx.task.build_model, g_prev, self.data, hyper)
+        spec = self.attack_spec
         if spec is None:
-            return honest
+            return self._train(round_, g_prev)
+        honest = self._train(round_, g_prev) if spec.trains else None
         # n is the project's slots: a trainer cannot know how many others will submit.
-        return spec(attacks.AttackContext(honest, self.ctx.params.max_trainers, round_seed(me, round_, ATTACK_SALT)))
+        seed = round_seed(self.signer.address, round_, ATTACK_SALT)
+        return spec(attacks.AttackContext(honest, self.ctx.params.max_trainers, seed))
+
+    def _train(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor:
+        """Honest local training on g(round-1) = `g_prev` (or the Flower client's fit), seeded by trainer and round."""
+        seed = round_seed(self.signer.address, round_, self.ctx.manifest.hyper.seed)
+        if self.flower is not None:
+            return self.flower.update(g_prev, self.ctx.manifest, self.ctx.pid, round_, seed)
+        hyper = dataclasses.replace(self.ctx.manifest.hyper, seed=seed)
+        return local_update(self.ctx.task.build_model, g_prev, self.data, hyper)
 
     def salt(self, round_: int) -> bytes:
         """The seal's secret salt for `round_`: derived from the signer's key and the round, so a
@@ -258,12 +257,11 @@ class TrainerNode:
         return hashlib.sha256(bytes(self.signer.key) + tag).digest()
 
     def sealed_update(self, round_: int) -> tuple[bytes, str, int] | None:
-        """Train on g(round-1): the encoded blob, its CID and its commitment (None if there is nothing
-        to submit yet). Deterministic per trainer and round, so a reveal can recompute it."""
+        """Train on g(round-1): the encoded blob, its CID and its commitment (None, in a subclass such as
+        `bench adversary`'s copier, when it has nothing to seal). Deterministic per trainer and round, so a reveal can
+        recompute it."""
         c = self.ctx
         update = self.update(round_, c.global_model(round_ - 1))
-        if update is None:
-            return None
         self.clip_rates[round_] = self.check_clipping(round_, update)
         blob = encode(split_flat(update, c), self.header(round_, self.signer.address), c.layout)
         commitment = commit_view(quantize(update, c.manifest.quant), c.params.view_offset, c.params.view_len, c.manifest.quant)
@@ -280,8 +278,6 @@ class TrainerNode:
         """The packed proof view of this trainer's update of `round_` (PROTOCOL.md §2), recomputed as it was sealed."""
         c = self.ctx
         update = self.update(round_, c.global_model(round_ - 1))
-        if update is None:
-            raise ConfigError(f"round {round_}: no update to cure (a copier that never copied)")
         return pack(self.quantized_view(update), c.manifest.quant)
 
     def quantized_view(self, update: torch.Tensor) -> torch.Tensor:
@@ -310,10 +306,9 @@ class TrainerNode:
         if self.check_direction and commit(v, c.manifest.quant) != v_commit:
             return Declined(round_, f"the committed v is not the validation direction recomputed at g({round_ - 1}) "
                                     "on the published validation split (PROTOCOL §4)")
-        update = self.update(round_, g_prev) if self.decline_against else None
-        if update is None:
+        if not self.decline_against:
             return None
-        a = inner_products(self.quantized_view(update)[None, :], v)[0]
+        a = inner_products(self.quantized_view(self.update(round_, g_prev))[None, :], v)[0]
         if a <= 0:
             return Declined(round_, f"its update is against v (<v, u> = {a}): the direction test would exclude it "
                                     "unpaid, and the owner would hold its blob (PROTOCOL §3)")

@@ -174,12 +174,11 @@ class AggregatorNode:
         rs, now = self.market.round_state(self.ctx.pid, project.round), self.market.chain.now()
         # The contract takes a post once the commits are closed (no active slot pending, or the commit window over)
         # and no sealed commit may still be revealed (every one revealed, or the reveal window over): PROTOCOL.md §3.
-        pending = rs.pending.bit_count()
-        if pending and now <= project.deadline:
+        if not project.commits_closed(now, rs.pending):
             return Awaiting(project.round)
         if now <= project.reveal_deadline:
             revealed = sum(1 for c in rs.commitments if c)
-            sealed = project.n_active - pending - revealed
+            sealed = project.n_active - rs.pending.bit_count() - revealed
             if sealed > 0 and sealed > len(self.declined(project.round)):
                 return Awaiting(project.round)
         return self.post_round(project.round)

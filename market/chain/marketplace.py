@@ -260,6 +260,11 @@ class Project:
         """The open round's last second for reveals (PROTOCOL.md §3): one submit window past its commits' end."""
         return self.deadline + self.reveal_window
 
+    def commits_closed(self, now: int, pending: int) -> bool:
+        """Whether the open round takes no more commits at chain time `now`, given its `pending` bitmap (PROTOCOL.md
+        §3): no active slot is pending, or the commit window is over. Its reveals open then, and a post may follow."""
+        return pending == 0 or now > self.deadline
+
 
 @dataclass(frozen=True)
 class RoundState:
@@ -459,7 +464,7 @@ class Marketplace:
         if not p.round_open or p.round != round_:
             return False
         now = self.chain.now()
-        return now <= p.reveal_deadline and (now > p.deadline or self.round_state(pid, round_).pending == 0)
+        return now <= p.reveal_deadline and p.commits_closed(now, self.round_state(pid, round_).pending)
 
     def submit_updates(
         self, pid: int, round_: int, updates: Sequence[tuple[LocalAccount, bytes, int]], salt: bytes | None = None,

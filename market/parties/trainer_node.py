@@ -373,7 +373,7 @@ class TrainerNode:
                 if not self.commit(project.round):
                     return NothingToCopy(project.round)
                 return Committed(project.round)
-            reveals_open = now <= project.reveal_deadline and (now > project.deadline or state.pending == 0)
+            reveals_open = now <= project.reveal_deadline and project.commits_closed(now, state.pending)
             if reveals_open and state.commitments[part.slot] == 0 and part.slot not in c.market.declined_slots(
                     c.pid, project.round, c.created.block_number):  # sealed, not yet revealed
                 cid = self.reveal(project.round)

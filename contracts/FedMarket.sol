@@ -1117,9 +1117,13 @@ contract FedMarket is ReentrancyGuardTransient {
         _checkOpenRound(pid, pr, round);
         uint256 revealEnd = _revealEnd(pr);
         if (block.timestamp > revealEnd) revert WindowClosed(pid, revealEnd, block.timestamp);
-        if (block.timestamp <= pr.deadline && _rounds[pid][round].pending != 0) {
-            revert CommitsOpen(pid, pr.deadline, block.timestamp);
-        }
+        if (!_commitsClosed(pr, _rounds[pid][round])) revert CommitsOpen(pid, pr.deadline, block.timestamp);
+    }
+
+    /// @dev Whether the open round's commits are closed: no active slot is pending (each committed or declined),
+    ///      or the commit window is over. Reveals and posts both wait for it (PROTOCOL §3).
+    function _commitsClosed(Progress memory pr, Round storage rd) private view returns (bool) {
+        return block.timestamp > pr.deadline || rd.pending == 0;
     }
 
     /// @dev The end of the open round's reveal window.
@@ -1151,9 +1155,7 @@ contract FedMarket is ReentrancyGuardTransient {
         }
         if (block.timestamp > deadline) revert DeadlinePassed(pid, deadline, block.timestamp);
         Round storage rd = _rounds[pid][round];
-        if (block.timestamp <= pr.deadline && rd.pending != 0) {
-            revert WindowOpen(pid, pr.deadline, block.timestamp);
-        }
+        if (!_commitsClosed(pr, rd)) revert WindowOpen(pid, pr.deadline, block.timestamp);
         if (modelCommit == 0 || modelCommit >= FIELD_MODULUS) revert InvalidCommitment(modelCommit);
         uint256[3] memory models = [p.modelPrev, p.model, modelCommit];
         (input, accepted, rejected) = _publicInput(pid, round, rd.vCommit, models, pr, flags, scores);

@@ -88,7 +88,7 @@ def test_names_and_solo_choices() -> None:
     """The trainer daemon is offered neither group attacks nor free riders that need the market's history; nor a
     copier, which needs a group: a sealed round reveals nothing before every commit is in (PROTOCOL §3)."""
     group_or_history = {"collusion", "alie", "ipm", "free_rider_copy", "free_rider_step", "free_rider_stale",
-                        "free_rider_mix", "free_rider_peer", "free_rider_direction"}
+                        "free_rider_mix", "free_rider_peer", "free_rider_direction", "free_rider_split"}
     assert tuple(n for n in ATTACKS if n not in group_or_history) == SOLO_ATTACKS
     for name in group_or_history:
         with pytest.raises(ConfigError, match="choose one of sign_flip, scaling"):
@@ -153,6 +153,13 @@ def test_free_riders_replay_the_market_history() -> None:
     direction = torch.randn(4000, generator=gen)
     out = craft("free_rider_direction", [previous[0], *zeros], [1], seed=0, history=History(step, previous, 30.0, direction))
     assert float(torch.nn.functional.cosine_similarity(out[1], direction, dim=0)) > 0.95
+    assert abs(float(out[1].norm()) / 30.0 - (1 + FREE_RIDER_NOISE**2) ** 0.5) < 0.02
+    with pytest.raises(ConfigError, match="trained on the validation split"):
+        craft("free_rider_split", [previous[0], *zeros], [1], seed=0, history=h)  # a history without it
+    trained = torch.randn(4000, generator=gen)
+    out = craft("free_rider_split", [previous[0], *zeros], [1], seed=0,
+                history=History(step, previous, 30.0, direction, trained))
+    assert float(torch.nn.functional.cosine_similarity(out[1], trained, dim=0)) > 0.95
     assert abs(float(out[1].norm()) / 30.0 - (1 + FREE_RIDER_NOISE**2) ** 0.5) < 0.02
 
 

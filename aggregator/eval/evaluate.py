@@ -175,12 +175,16 @@ def submission_order(n: int, attack: str | None, attackers: list[int], seed: int
     return seq
 
 
-def published(g_prev: torch.Tensor, g: torch.Tensor, q: torch.Tensor, spec: QuantSpec, task: Task) -> History:
+def published(
+    g_prev: torch.Tensor, g: torch.Tensor, q: torch.Tensor, spec: QuantSpec, task: Task, hp: HyperParams
+) -> History:
     """What a round leaves the market: the global step g - g_prev, the submitted updates (dequantized),
-    the median of their norms, and minus the validation-loss gradient at g (the split is published, §4)."""
+    the median of their norms, and what the published split gives at g (§4): minus the validation-loss gradient,
+    and the project's local training on the split."""
     previous = tuple(dequantize(row, spec) for row in q)
     direction = -loss_gradient(task.build_model, g, task.val).to(torch.float32)
-    return History(g - g_prev, previous, float(np.median([float(u.norm()) for u in previous])), direction)
+    split_update = local_update(task.build_model, g, task.val, hp, torch.device("cpu"))
+    return History(g - g_prev, previous, float(np.median([float(u.norm()) for u in previous])), direction, split_update)
 
 
 def simulate(
@@ -237,7 +241,7 @@ def simulate(
         seq = submission_order(len(present), attack, bad, cfg.seed * 104_729 + r)
         step = float_step(g, g_prev, view, cfg.spec)
         out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, rule, seq, step=step, joined=len(parts))
-        history = published(g, out.new_global, q, cfg.spec, task)
+        history = published(g, out.new_global, q, cfg.spec, task, cfg.hp)
         g_prev, g = g, out.new_global
         ejected |= {i for i, f in zip(present, out.flags) if f == 1}
         curve.append(evaluate(build, g, task.test)[1])

@@ -19,7 +19,9 @@ the previous round's submissions, plus FREE_RIDER_NOISE times that norm of noise
 market's history (`History`), so they are absent in round 1 and the trainer daemon, which does not
 give them one, does not offer them. One more needs no update at all: every project publishes its
 validation split (PROTOCOL §4), so minus the validation-loss gradient at g(r-1), the direction the
-scores measure, is known before a round; `free_rider_direction` submits it. The transformations below are pure. This module imports torch
+scores measure, is known before a round; `free_rider_direction` submits it, and `free_rider_split` submits the
+update that the project's local training makes on that split: an honest trainer's procedure on the owner's own data,
+which brings the market nothing it did not have. The transformations below are pure. This module imports torch
 only inside its functions, so that reading the names (`fedmarket --help`) stays fast.
 """
 
@@ -173,13 +175,15 @@ def free_rider_peer(revealed: list[torch.Tensor], seed: int, rel_noise: float = 
 class History:
     """What the market has published before a round, from round 2 on: `step` the last global step
     g(r-1) - g(r-2) (flat, full model), `previous` the updates submitted in the previous round (as
-    published, any order), `norm` the median of their norms and `direction` minus the validation-loss
-    gradient at g(r-1) (flat, full model; anyone computes it from the published validation split)."""
+    published, any order), `norm` the median of their norms, `direction` minus the validation-loss
+    gradient at g(r-1) and `split_update` the project's local training on the validation split from g(r-1) (both
+    flat, full model; anyone computes them from the published validation split)."""
 
     step: torch.Tensor
     previous: tuple[torch.Tensor, ...]
     norm: float
     direction: torch.Tensor | None = None
+    split_update: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -272,6 +276,14 @@ def _direction(ctx: AttackContext) -> torch.Tensor:
     return free_rider_step(h.direction, h.norm, ctx.seed)
 
 
+def _split(ctx: AttackContext) -> torch.Tensor:
+    """`free_rider_step` of the update trained on the published validation split instead of the last step."""
+    h = ctx.past()
+    if h.split_update is None:
+        raise ConfigError("this attack needs the update trained on the validation split in the market's history")
+    return free_rider_step(h.split_update, h.norm, ctx.seed)
+
+
 def _mix(ctx: AttackContext) -> torch.Tensor:
     """`free_rider_mix` of the market's history."""
     h = ctx.past()
@@ -308,6 +320,8 @@ ATTACKS: dict[str, Attack] = {
                               trains=False, free_rider=True, history=True),
     "free_rider_direction": Attack("from round 2: the published validation direction at the median norm, plus noise",
                                    _direction, trains=False, free_rider=True, history=True),
+    "free_rider_split": Attack("from round 2: local training on the published validation split at the median norm, "
+                               "plus noise", _split, trains=False, free_rider=True, history=True),
 }
 #: Attacks a single trainer can mount on its own with only its own data and round (the trainer daemon's);
 #: the evaluation also has group attacks and free riders that replay the market's history.

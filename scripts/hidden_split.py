@@ -1,10 +1,10 @@
-"""Issue 13, item 3, research: would a validation split revealed a batch a round stop `free_rider_direction`?
+"""Issue 13, item 3, research: can a change to the validation split stop the free riders that use it?
 
 Today every project publishes its whole validation split (PROTOCOL §4), so minus the validation-loss gradient at
 g(r-1), which is the round's `v` itself, is known before the round; `free_rider_direction` submits it and is paid 1.62
 to 2.68 times an honest trainer's mean share (`fedmarket eval --json`). Any score that pays alignment with a `v` that
 anyone computes before committing pays that rider, and one that trains on the published split is an honest trainer's
-twin. This script measures the statement change that hides `v`'s data until the round's commits are closed:
+twin. This script measures, first, the statement change that hides `v`'s data until the round's commits are closed:
 
 - the owner splits its validation set into `rounds + 1` batches and fixes all their digests at creation (the
   manifest); batch 0 is published at once (trainers check their schema and data against it);
@@ -18,7 +18,10 @@ Modes (the eval's simulation: digits, 10 non-IID trainers, 10 rounds, `aggregato
 - `hidden`: v on the round's hidden batch; the rider's direction is the gradient on the public batches; the
   statement is unchanged (novelty off the previous step s);
 - `hidden_perp`: `hidden`, with the novelty's v projected off span{s, v_pub} too, v_pub the public batches'
-  gradient over the view (float64 least squares here; two vectors, exactly provable in integers like today's one).
+  gradient over the view (float64 least squares here; two vectors, exactly provable in integers like today's one);
+- `house`: the whole split published, as today, but v taken at g(r-1) + h, h the project's local training on the
+  split (what a rider that trains on it sends): the direction the owner's data still asks for once the model has
+  learnt it, so that an update that only repeats h scores little.
 `free_rider_direction` sends that direction, `free_rider_split` the project's local training on that data (the
 honest trainer's procedure on the owner's data); the other free riders replay the market's history and do not depend
 on the split. `--rho` instead measures the scores' Spearman rho against exact accuracy Shapley (the eval's
@@ -28,10 +31,13 @@ Measured (2026-12-04, 3 of 10 riders, seeds 0 to 2; worst share ratio; the worst
 - `public`: direction 2.68, split 6.241 (4.629, 5.214, 6.241), stale 1.52, mix 0.946, step 0.453; drop 3.89;
 - `hidden`: direction 3.02, split 1.996, stale 0.802, mix 0.567, step 0.35; drop 7.78 (direction, seed 1: a v from
   25 samples excludes and keeps back more honest updates); rho 0.898, 0.833, 0.952 (`--rho`);
-- `hidden_perp`: direction 1.659, split 0.869, stale 1.476, mix 0.702, step 0.647; drop 7.78; rho 0.524, 0.571, 0.667.
+- `hidden_perp`: direction 1.659, split 0.869, stale 1.476, mix 0.702, step 0.647; drop 7.78; rho 0.524, 0.571, 0.667;
+- `house`: direction 8.649, split 8.241, stale 9.699, mix 9.066, step 9.765; drop 26.11, and honest trainers slashed:
+  once the model has trained on the split, what the split still asks for is against most honest updates, which
+  their trainers then keep back (28 to 47 of 70 honest trainer-rounds kept), so the few accepted decide everything.
 Hiding the batch alone pays the direction rider more: the gradient on the public batches is closer to the hidden
 batch's than an honest non-IID update is. Projecting the public gradient off as well brings the split rider to 0.87
-but no rider below 0.5, and the scores then stop ranking trainers by quality. Neither is adopted.
+but no rider below 0.5, and the scores then stop ranking trainers by quality. None of the three is adopted.
 
 Run: `.venv/bin/python scripts/hidden_split.py hidden --seeds 0,1,2 --counts 3`.
 """
@@ -59,7 +65,7 @@ from market.ml.training import local_update, loss_gradient
 from market.protocol.manifest import HyperParams, RuleConfig
 from market.protocol.quant import QuantSpec
 
-MODES = ("public", "hidden", "hidden_perp")
+MODES = ("public", "hidden", "hidden_perp", "house")
 
 
 def batches(val: Split, count: int, seed: int) -> list[Split]:
@@ -76,8 +82,8 @@ def union(parts: Sequence[Split]) -> Split:
 class HiddenSplit:
     """Patches the eval's simulation so that round r's v uses batch r + 1 and what a rider knows the batches before."""
 
-    def __init__(self, mode: str, rounds: int) -> None:
-        self.mode, self.rounds = mode, rounds
+    def __init__(self, mode: str, rounds: int, hp: HyperParams) -> None:
+        self.mode, self.rounds, self.hp = mode, rounds, hp
         self.parts: list[Split] = []
         self.r = 0
         self.v_pub: torch.Tensor | None = None
@@ -103,6 +109,9 @@ class HiddenSplit:
         """The round's v: on the whole split (`public`) or on the round's hidden batch; also v_pub for the span."""
         if self.mode == "public":
             return self.direction(build, g_prev, val, view, spec)
+        if self.mode == "house":  # what the split still asks for once the model has trained on it
+            return self.direction(build, g_prev + local_update(build, g_prev, val, self.hp, torch.device("cpu")), val,
+                                  view, spec)
         offset, length = view
         self.v_pub = quantize_direction(-loss_gradient(build, g_prev, self.public(self.r))[offset : offset + length], spec)
         return self.direction(build, g_prev, self.parts[self.r + 1], view, spec)
@@ -112,7 +121,7 @@ class HiddenSplit:
         """`evaluate.published`, the riders' direction and split update from the data public before the next round's
         commits (batch 0 and the batches of the rounds so far)."""
         base = protocol_published(g_prev, g, q, spec, task, hp)
-        if self.mode == "public":
+        if self.mode in ("public", "house"):
             return base
         data = self.public(self.r + 1)
         return History(base.step, base.previous, base.norm, -loss_gradient(task.build_model, g, data).to(torch.float32),
@@ -151,7 +160,7 @@ def main() -> None:
     parser.add_argument("--counts", default="3")
     parser.add_argument("--rho", action="store_true")
     args = parser.parse_args()
-    hs = HiddenSplit(args.mode, EvalConfig().rounds)
+    hs = HiddenSplit(args.mode, EvalConfig().rounds, EvalConfig().hp)
     evaluate.round_updates, evaluate.validation_direction, evaluate.published = (
         hs.round_updates, hs.validation_direction, hs.published)
     round_rule.novel_inner = hs.novel_inner

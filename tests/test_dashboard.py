@@ -6,9 +6,9 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import pytest
 import uvicorn
@@ -21,6 +21,8 @@ from market.dashboard.views import DashboardData, round_rows
 from market.dev.demo import DemoConfig, DemoRun, run_demo
 from market.storage import IpfsStorage, LocalStorage
 from market.toolchain.process import free_port
+
+T = TypeVar("T")
 
 #: Where the browser test keeps its screenshot (the tests' output folder; README's docs/dashboard.png is a copy).
 OUTPUT = Path(__file__).resolve().parents[1] / "build" / "test-output"
@@ -118,19 +120,35 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
+def _between_reloads(read: Callable[[], T]) -> T:
+    """`read()` of a page that reloads itself every second: a reload between finding an element and reading it
+    leaves the element stale (or briefly absent), so read again, up to 5 s."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    for _ in range(50):
+        try:
+            return read()
+        except (NoSuchElementException, StaleElementReferenceException):
+            time.sleep(0.1)
+    return read()
+
+
 def _rows(driver: Any, table: str) -> list[list[str]]:
     """The cells' text of a table's body rows, as a person reads them."""
     from selenium.webdriver.common.by import By
 
-    rows = driver.find_elements(By.CSS_SELECTOR, f"table#{table} tr")
-    return [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in rows[1:]]
+    def read() -> list[list[str]]:
+        rows = driver.find_elements(By.CSS_SELECTOR, f"table#{table} tr")
+        return [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in rows[1:]]
+
+    return _between_reloads(read)
 
 
 def _text(driver: Any, css: str) -> str:
     """The visible text of one element."""
     from selenium.webdriver.common.by import By
 
-    return str(driver.find_element(By.CSS_SELECTOR, css).text)
+    return _between_reloads(lambda: str(driver.find_element(By.CSS_SELECTOR, css).text))
 
 
 @pytest.mark.slow
@@ -151,8 +169,11 @@ def test_a_browser_follows_a_project_on_the_devnet(anvil_chain: Chain, anvil_nod
             served.append(Server(DashboardData(market, IpfsStorage(ipfs_api.api_addr)), refresh_s=1))
             browser.get(served[0].url(f"/project/{run.pid}"))
         # the page reloads itself: the round appears without the test asking for it
-        WebDriverWait(browser, 60).until(lambda d: len(_rows(d, "rounds")) == result.round)
-        seen[result.round] = _rows(browser, "rounds")
+        def shown(d: Any) -> list[list[str]] | Literal[False]:
+            rows = _rows(d, "rounds")
+            return rows if len(rows) == result.round else False
+
+        seen[result.round] = WebDriverWait(browser, 60).until(shown)
         if result.round < cfg.rounds:  # the last post ends the project
             assert _text(browser, "#state") == "TRAINING"
 

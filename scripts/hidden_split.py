@@ -146,8 +146,7 @@ def graded_rho(seed: int, hs: HiddenSplit) -> float:
     cfg = EvalConfig(seed=seed, workers=1)
     task = evaluate.digits_task("softmax")
     hs.setup(task, cfg)
-    idx = evaluate.dirichlet_partition(task.train.y.numpy(), cfg.shapley_n, cfg.alpha, seed)
-    graded = [evaluate.noisy_labels(task.train.subset(p), i / cfg.shapley_n, seed * 31 + i) for i, p in enumerate(idx)]
+    _, graded = evaluate.shapley_trainers(task, cfg)
     return round(float(evaluate.shapley_agreement(task, graded, cfg)["rho"]), 3)
 
 

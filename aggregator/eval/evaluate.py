@@ -303,6 +303,14 @@ def noisy_labels(data: Split, rate: float, seed: int) -> Split:
     return Split(data.x, torch.where(flip, torch.randint(0, 10, (len(data),), generator=gen), data.y))
 
 
+def shapley_trainers(task: Task, cfg: EvalConfig) -> tuple[list[Split], list[Split]]:
+    """The Shapley cases' `cfg.shapley_n` Dirichlet trainers: as they are (plain non-IID), and graded, trainer i's
+    labels noisy at rate i / n (data quality that differs)."""
+    idx = dirichlet_partition(task.train.y.numpy(), cfg.shapley_n, cfg.alpha, cfg.seed)
+    plain = [task.train.subset(p) for p in idx]
+    return plain, [noisy_labels(p, i / cfg.shapley_n, cfg.seed * 31 + i) for i, p in enumerate(plain)]
+
+
 def shapley_agreement(
     task: Task, parts: list[Split], cfg: EvalConfig,
     score: Callable[[list[int], list[bool]], list[int]] | None = None,
@@ -449,10 +457,7 @@ def run(out_dir: Path | str = "eval-out", cfg: EvalConfig = EvalConfig()) -> dic
         logs[name][key] = log
     torch.set_num_threads(1)
     task, parts = _setup(cfg)
-    y = task.train.y.numpy()
-    idx = dirichlet_partition(y, cfg.shapley_n, cfg.alpha, cfg.seed)
-    plain = [task.train.subset(p) for p in idx]
-    graded = [noisy_labels(p, i / cfg.shapley_n, cfg.seed * 31 + i) for i, p in enumerate(plain)]
+    plain, graded = shapley_trainers(task, cfg)
     agreement = {"graded_quality": shapley_agreement(task, graded, cfg), "plain_noniid": shapley_agreement(task, plain, cfg)}
     result = summarise(logs, cfg, centralized(task, cfg), agreement)
     result["own_data"] = own_data_run(out_dir, cfg)

@@ -34,10 +34,10 @@ from aggregator.eval.evaluate import (
     EvalConfig,
     _setup,
     money_shares,
-    noisy_labels,
     pick_attackers,
     round_updates,
     shapley_agreement,
+    shapley_trainers,
     submission_order,
 )
 from aggregator.rules.clip import clipped_shapley
@@ -45,7 +45,7 @@ from aggregator.rules.direction import validation_direction
 from aggregator.rules.novelty import float_step
 from aggregator.rules.round import RoundOutcome, aggregate_round
 from aggregator.rules.shapley import first_order_shapley
-from market.ml.tasks import Task, dirichlet_partition, flatten
+from market.ml.tasks import Task, flatten
 from market.ml.tasks.base import Split
 from market.protocol.manifest import RuleConfig
 from market.protocol.quant import QuantSpec, quantize
@@ -270,9 +270,7 @@ def clip_study(cfg: EvalConfig, c_pcts: Sequence[int] = (125,)) -> dict[str, Any
     and, but for the baseline, what it changes for honest trainers."""
     torch.set_num_threads(1)
     task, parts = _setup(cfg)
-    idx = dirichlet_partition(task.train.y.numpy(), cfg.shapley_n, cfg.alpha, cfg.seed)
-    plain = [task.train.subset(p) for p in idx]
-    graded = [noisy_labels(p, i / cfg.shapley_n, cfg.seed * 31 + i) for i, p in enumerate(plain)]
+    plain, graded = shapley_trainers(task, cfg)
     chosen = scorings(c_pcts)
     attacked = {label: sybil_v(task, parts, cfg, score) for label, score in chosen.items()}
     changed = honest_share_change(task, parts, cfg, {k: s for k, s in chosen.items() if k != UNCAPPED})

@@ -21,7 +21,11 @@ Modes (the eval's simulation: digits, 10 non-IID trainers, 10 rounds, `aggregato
   gradient over the view (float64 least squares here; two vectors, exactly provable in integers like today's one);
 - `house`: the whole split published, as today, but v taken at g(r-1) + h, h the project's local training on the
   split (what a rider that trains on it sends): the direction the owner's data still asks for once the model has
-  learnt it, so that an update that only repeats h scores little.
+  learnt it, so that an update that only repeats h scores little;
+- `mse`: the whole split published, as today, but v minus the gradient of half the mean squared distance between
+  the logits and the one-hot labels instead of the cross-entropy's: for a linear model two matrix products, which a
+  circuit could prove from a committed, secret split without an exponential (the riders here still see the split:
+  the mode asks whether such a v still ranks trainers and stops the poisoners).
 `free_rider_direction` sends that direction, `free_rider_split` the project's local training on that data (the
 honest trainer's procedure on the owner's data); the other free riders replay the market's history and do not depend
 on the split. `--rho` instead measures the scores' Spearman rho against exact accuracy Shapley (the eval's
@@ -35,9 +39,13 @@ Measured (2026-12-04, 3 of 10 riders, seeds 0 to 2; worst share ratio; the worst
 - `house`: direction 8.649, split 8.241, stale 9.699, mix 9.066, step 9.765; drop 26.11, and honest trainers slashed:
   once the model has trained on the split, what the split still asks for is against most honest updates, which
   their trainers then keep back (28 to 47 of 70 honest trainer-rounds kept), so the few accepted decide everything.
+- `mse` (with sign_flip, scaling, label_flip, ALIE and IPM too): most honest updates are against that v, so their
+  trainers keep them back (21 to 63 of 70 honest trainer-rounds), the poisoners are accepted (label_flip costs up to
+  75.56 points, IPM 47.78), riders take up to 21.8 honest shares, and rho is -0.738, -0.881, -0.5: a proven v needs
+  the cross-entropy's gradient, softmax and all (the protocol, same attacks: worst drop 3.89, rho 0.97, 0.886, 0.929).
 Hiding the batch alone pays the direction rider more: the gradient on the public batches is closer to the hidden
 batch's than an honest non-IID update is. Projecting the public gradient off as well brings the split rider to 0.87
-but no rider below 0.5, and the scores then stop ranking trainers by quality. None of the three is adopted.
+but no rider below 0.5, and the scores then stop ranking trainers by quality. None of the four is adopted.
 
 Run: `.venv/bin/python scripts/hidden_split.py hidden --seeds 0,1,2 --counts 3`.
 """
@@ -60,12 +68,13 @@ from aggregator.eval.evaluate import EvalConfig, free_rider_ratio, honest_harm, 
 from aggregator.rules.direction import quantize_direction
 from aggregator.rules.novelty import novel_inner as protocol_novelty
 from market.ml.attacks import History
+from market.ml.tasks import unflatten_into
 from market.ml.tasks.base import Split, Task
 from market.ml.training import local_update, loss_gradient
 from market.protocol.manifest import HyperParams, RuleConfig
 from market.protocol.quant import QuantSpec
 
-MODES = ("public", "hidden", "hidden_perp", "house")
+MODES = ("public", "hidden", "hidden_perp", "house", "mse")
 
 
 def batches(val: Split, count: int, seed: int) -> list[Split]:
@@ -109,6 +118,8 @@ class HiddenSplit:
         """The round's v: on the whole split (`public`) or on the round's hidden batch; also v_pub for the span."""
         if self.mode == "public":
             return self.direction(build, g_prev, val, view, spec)
+        if self.mode == "mse":  # a loss whose gradient is two matrix products: a circuit computes it without exp
+            return quantize_direction(-mse_gradient(build, g_prev, val)[view[0] : view[0] + view[1]], spec)
         if self.mode == "house":  # what the split still asks for once the model has trained on it
             return self.direction(build, g_prev + local_update(build, g_prev, val, self.hp, torch.device("cpu")), val,
                                   view, spec)
@@ -121,7 +132,7 @@ class HiddenSplit:
         """`evaluate.published`, the riders' direction and split update from the data public before the next round's
         commits (batch 0 and the batches of the rounds so far)."""
         base = protocol_published(g_prev, g, q, spec, task, hp)
-        if self.mode in ("public", "house"):
+        if self.mode in ("public", "house", "mse"):
             return base
         data = self.public(self.r + 1)
         return History(base.step, base.previous, base.norm, -loss_gradient(task.build_model, g, data).to(torch.float32),
@@ -139,6 +150,16 @@ class HiddenSplit:
 
 
 protocol_published = evaluate.published
+
+
+def mse_gradient(build: Callable[[], nn.Module], flat: torch.Tensor, data: Split) -> torch.Tensor:
+    """Flat float64 gradient of half the mean squared distance between the logits and the one-hot labels: for a
+    linear model, (Z - Y)^T [X, 1] / N, polynomial in the weights and the data."""
+    model = unflatten_into(build(), flat.detach().cpu()).double()
+    logits = model(data.x.double())
+    target = torch.nn.functional.one_hot(data.y, logits.shape[1]).double()
+    (0.5 * ((logits - target) ** 2).sum(1).mean()).backward()
+    return torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.grad is not None])
 
 
 def graded_rho(seed: int, hs: HiddenSplit) -> float:

@@ -38,9 +38,9 @@ Measured (2026-12-04, 3 of 10 riders, seeds 0 to 2; worst share ratio; the worst
 - `hidden_perp`: direction 1.659, split 0.869, stale 1.476, mix 0.702, step 0.647; drop 7.78; rho 0.524, 0.571, 0.667;
 - `house`: direction 8.649, split 8.241, stale 9.699, mix 9.066, step 9.765; drop 26.11, and honest trainers slashed:
   once the model has trained on the split, what the split still asks for is against most honest updates, which
-  their trainers then keep back (28 to 47 of 70 honest trainer-rounds kept), so the few accepted decide everything.
+  their trainers then keep back (27 to 47 of 70 honest trainer-rounds kept), so the few accepted decide everything.
 - `mse` (with sign_flip, scaling, label_flip, ALIE and IPM too): most honest updates are against that v, so their
-  trainers keep them back (21 to 63 of 70 honest trainer-rounds), the poisoners are accepted (label_flip costs up to
+  trainers keep them back (19 to 63 of 70 honest trainer-rounds), the poisoners are accepted (label_flip costs up to
   75.56 points, IPM 47.78), riders take up to 21.8 honest shares, and rho is -0.738, -0.881, -0.5: a proven v needs
   the cross-entropy's gradient, softmax and all (the protocol, same attacks: worst drop 3.89, rho 0.97, 0.886, 0.929).
 Hiding the batch alone pays the direction rider more: the gradient on the public batches is closer to the hidden

@@ -76,6 +76,17 @@ def test_step_free_riders_skip_round_one_and_earn_under_half() -> None:
     assert free_rider_ratio(log) < 0.5 and honest_harm(log)["slashed"] == 0
 
 
+def test_split_free_riders_skip_round_one_and_pass_the_slashing_screens() -> None:
+    """`free_rider_split` trains on the published validation split: no copy and not small, so never slashed (PROTOCOL
+    §3 pays it by its alignment with v; the open `free_rider_share_ratio`)."""
+    cfg = EvalConfig(rounds=4, hp=HyperParams(2, 16, 1.0))
+    task, parts = _setup(cfg)
+    attackers = pick_attackers(10, 2, cfg.seed)
+    log = simulate(task, parts, RuleConfig(), "free_rider_split", attackers, cfg)
+    assert log.present[0] == [i for i in range(10) if i not in attackers] and set(attackers) <= set(log.present[1])
+    assert log.flagged(1, honest=False) == [] and honest_harm(log)["slashed"] == 0
+
+
 def test_own_data_run_learns_from_a_generated_csv(tmp_path: Path) -> None:
     out = own_data_run(tmp_path, SMALL, OwnDataConfig(n_trainers=4, rounds=2, hp=HyperParams(1, 16, 0.1)))
     assert (tmp_path / "breast_cancer.csv").read_text().splitlines()[0].endswith(",label")

@@ -56,8 +56,8 @@ class CountingTrainer(TrainerNode):
 class SlowTrainer(CountingTrainer):
     """A trainer so slow that the round's submission window closes while it trains."""
 
-    def update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor | None:
-        """TrainerNode.update, after which the chain's clock has passed the submission deadline (the node asks for
+    def update(self, round_: int, g_prev: torch.Tensor) -> torch.Tensor:
+        """TrainerNode.update, after which the chain's clock has passed the commit deadline (the node asks for
         its update twice when it also checks it against v: the clock moves once)."""
         out = super().update(round_, g_prev)
         chain = self.ctx.market.chain

@@ -265,6 +265,11 @@ class Project:
         §3): no active slot is pending, or the commit window is over. Its reveals open then, and a post may follow."""
         return pending == 0 or now > self.deadline
 
+    def reveals_open(self, now: int, pending: int) -> bool:
+        """Whether the open round takes reveals at chain time `now` (PROTOCOL.md §3): its commits are closed and its
+        reveal window is not."""
+        return now <= self.reveal_deadline and self.commits_closed(now, pending)
+
 
 @dataclass(frozen=True)
 class RoundState:
@@ -463,8 +468,7 @@ class Marketplace:
         p = self.project(pid)
         if not p.round_open or p.round != round_:
             return False
-        now = self.chain.now()
-        return now <= p.reveal_deadline and p.commits_closed(now, self.round_state(pid, round_).pending)
+        return p.reveals_open(self.chain.now(), self.round_state(pid, round_).pending)
 
     def submit_updates(
         self, pid: int, round_: int, updates: Sequence[tuple[LocalAccount, bytes, int]], salt: bytes | None = None,

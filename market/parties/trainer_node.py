@@ -211,6 +211,7 @@ class TrainerNode:
         #: Per round checked: v recomputed here (None: the task here is not the manifest's, so unchecked).
         self.directions: dict[int, torch.Tensor | None] = {}
         self._update: tuple[int, torch.Tensor] | None = None  # the latest round's update, computed once
+        self._sealed: tuple[int, tuple[bytes, str, int]] | None = None  # its blob, CID and commitment, made once
         #: The clip rate of this trainer's update per round, as last computed (reported in `Submitted`).
         self.clip_rates: dict[int, float] = {}
         self.data = spec.poison(data, ctx.task.num_classes) if spec is not None and spec.poison is not None else data
@@ -259,13 +260,15 @@ class TrainerNode:
     def sealed_update(self, round_: int) -> tuple[bytes, str, int] | None:
         """Train on g(round-1): the encoded blob, its CID and its commitment (None, in a subclass such as
         `bench adversary`'s copier, when it has nothing to seal). Deterministic per trainer and round, so a reveal can
-        recompute it."""
-        c = self.ctx
-        update = self.update(round_, c.global_model(round_ - 1))
-        self.clip_rates[round_] = self.check_clipping(round_, update)
-        blob = encode(split_flat(update, c), self.header(round_, self.signer.address), c.layout)
-        commitment = commit_view(quantize(update, c.manifest.quant), c.params.view_offset, c.params.view_len, c.manifest.quant)
-        return blob, str(cid_of(blob)), commitment
+        recompute it; made once per round, so the reveal reuses what the commit sealed (a restarted node remakes it)."""
+        if self._sealed is None or self._sealed[0] != round_:
+            c = self.ctx
+            update = self.update(round_, c.global_model(round_ - 1))
+            self.clip_rates[round_] = self.check_clipping(round_, update)
+            blob = encode(split_flat(update, c), self.header(round_, self.signer.address), c.layout)
+            view = commit_view(quantize(update, c.manifest.quant), c.params.view_offset, c.params.view_len, c.manifest.quant)
+            self._sealed = (round_, (blob, str(cid_of(blob)), view))
+        return self._sealed[1]
 
     def check_clipping(self, round_: int, update: torch.Tensor) -> float:
         """The update's clip rate at the project's scale; an honest trainer raises UpdateClipped above MAX_CLIP_RATE
@@ -373,8 +376,7 @@ class TrainerNode:
                 if not self.commit(project.round):
                     return NothingToCopy(project.round)
                 return Committed(project.round)
-            reveals_open = now <= project.reveal_deadline and project.commits_closed(now, state.pending)
-            if reveals_open and state.commitments[part.slot] == 0 and part.slot not in c.market.declined_slots(
+            if project.reveals_open(now, state.pending) and state.commitments[part.slot] == 0 and part.slot not in c.market.declined_slots(
                     c.pid, project.round, c.created.block_number):  # sealed, not yet revealed
                 cid = self.reveal(project.round)
                 if cid is None:

@@ -37,8 +37,10 @@ Modes (the eval's simulation: digits, 10 non-IID trainers, 10 rounds, `aggregato
   bound on the leak);
 - `sealed_v`: `sealed`, but each round's v revealed once the round is over; `free_rider_direction` sends the
   previous round's v.
-`--gate` adds `scripts/free_rider_span.py`'s `gate` to any mode: a positive novelty is capped by the update's inner
-product with v off the span of the previous step, the previous round's proof views and its v.
+`--sealed-loss sparsemax` (with `--temperature`) puts the sparsemax loss behind the sealed modes' v, the one
+`zk/vgradcost.py` proves. `--gate` adds `scripts/free_rider_span.py`'s `gate` to any mode: a positive novelty is
+capped by the update's inner product with v off the span of the previous step, the previous round's proof views and
+its v.
 `free_rider_direction` sends that direction, `free_rider_split` the project's local training on that data (the
 honest trainer's procedure on the owner's data); the other free riders replay the market's history and do not depend
 on the split. `--rho` instead measures the scores' Spearman rho against exact accuracy Shapley (the eval's
@@ -72,6 +74,13 @@ Measured (2026-12-04, 3 of 10 riders, seeds 0 to 2; worst share ratio; the worst
 - `sealed --gate` (the same attacks): worst share ratio step 0.808 (seed 2; the gate alone, public split, has the same
   0.808 there), mix 0.529, peer 0.449, stale 0.209, direction 0.08; ALIE 3.403, IPM and label_flip 0.0; the same
   accuracy as `sealed` (the gate moves pay, not the model); rho 0.952, 0.857, 0.976.
+- `sealed --gate --sealed-loss sparsemax` (the same attacks, sign_flip and scaling too): T = 4: worst mix 0.814,
+  peer 0.75, step 0.47; rho 0.976, 0.667, 1.0; one honest trainer slashed (seed 0, the direction riders' run, round 7:
+  its update at 2,589 against a median norm near 9,400, under the floor; nobody can keep back an update when v is
+  sealed, and in the public runs that trainer's low update was against v and kept); worst drop 6.39 (stale).
+  T = 8: worst mix 0.934, step 0.804, peer 0.799, direction 0.261; none slashed; the poisoners paid nothing (ALIE
+  3.062); rho 0.952, 0.881, 1.0; worst drop 3.61 (the attackers merely absent). `sealed --sealed-loss sparsemax`
+  at T = 4 without the gate: rho 0.97, 0.857, 0.929.
 Hiding the batch alone pays the direction rider more: the gradient on the public batches is closer to the hidden
 batch's than an honest non-IID update is. Projecting the public gradient off as well brings the split rider to 0.87
 but no rider below 0.5, and the scores then stop ranking trainers by quality. None of the first four is adopted.
@@ -134,8 +143,8 @@ def union(parts: Sequence[Split]) -> Split:
 class HiddenSplit:
     """Patches the eval's simulation so that round r's v uses batch r + 1 and what a rider knows the batches before."""
 
-    def __init__(self, mode: str, rounds: int, hp: HyperParams) -> None:
-        self.mode, self.rounds, self.hp = mode, rounds, hp
+    def __init__(self, mode: str, rounds: int, hp: HyperParams, loss: str = "ce") -> None:
+        self.mode, self.rounds, self.hp, self.loss = mode, rounds, hp, loss
         self.parts: list[Split] = []
         self.r = 0
         self.v_pub: torch.Tensor | None = None
@@ -164,8 +173,8 @@ class HiddenSplit:
         if self.mode in SURROGATES:  # a loss whose gradient a circuit computes without exp
             return quantize_direction(-surrogate_gradient(self.mode, build, g_prev, val)[view[0] : view[0] + view[1]],
                                       spec)
-        if self.mode.startswith("sealed"):  # the protocol's v, from a split that only the proof sees
-            self.v_pub = self.direction(build, g_prev, val, view, spec)
+        if self.mode.startswith("sealed"):  # the protocol's v (or --sealed-loss's), from a split only the proof sees
+            self.v_pub = quantize_direction(-self.sealed_gradient(build, g_prev, val)[view[0] : view[0] + view[1]], spec)
             return self.v_pub
         if self.mode == "house":  # what the split still asks for once the model has trained on it
             return self.direction(build, g_prev + local_update(build, g_prev, val, self.hp, torch.device("cpu")), val,
@@ -173,6 +182,11 @@ class HiddenSplit:
         offset, length = view
         self.v_pub = quantize_direction(-loss_gradient(build, g_prev, self.public(self.r))[offset : offset + length], spec)
         return self.direction(build, g_prev, self.parts[self.r + 1], view, spec)
+
+    def sealed_gradient(self, build: Callable[[], nn.Module], flat: torch.Tensor, val: Split) -> torch.Tensor:
+        """The sealed modes' loss gradient: the cross-entropy's, or (`--sealed-loss sparsemax`) the sparsemax loss's
+        at `--temperature`, the one a circuit would prove (zk/vgradcost.py)."""
+        return loss_gradient(build, flat, val) if self.loss == "ce" else surrogate_gradient(self.loss, build, flat, val)
 
     def published(self, g_prev: torch.Tensor, g: torch.Tensor, q: torch.Tensor, spec: QuantSpec, task: Task,
                   hp: HyperParams) -> History:
@@ -184,7 +198,7 @@ class HiddenSplit:
         if self.mode in SURROGATES:  # the riders see the split, and send this mode's direction
             return replace(base, direction=-surrogate_gradient(self.mode, task.build_model, g, task.val).to(torch.float32))
         if self.mode == "sealed_v":  # v is revealed once its round is over; the split never is
-            return replace(base, direction=-loss_gradient(task.build_model, g_prev, task.val).to(torch.float32),
+            return replace(base, direction=-self.sealed_gradient(task.build_model, g_prev, task.val).to(torch.float32),
                            split_update=None)
         if self.mode == "sealed":  # neither is ever revealed: the rider fits v to the round's updates and scores
             return replace(base, direction=inferred_direction(q, self.v_pub, spec), split_update=None)
@@ -272,9 +286,11 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=1.0, help="sparsemax and hinge: the logits' divisor")
     parser.add_argument("--gate", action="store_true", help="also cap a positive novelty by the update's inner "
                         "product with v off the previous round's span (scripts/free_rider_span.py's `gate`)")
+    parser.add_argument("--sealed-loss", choices=("ce", "sparsemax"), default="ce",
+                        help="sealed modes: the loss behind v (sparsemax at --temperature: the one zk/vgradcost.py proves)")
     args = parser.parse_args()
     TEMPERATURE[0] = args.temperature
-    hs = HiddenSplit(args.mode, EvalConfig().rounds, EvalConfig().hp)
+    hs = HiddenSplit(args.mode, EvalConfig().rounds, EvalConfig().hp, args.sealed_loss)
     evaluate.round_updates, evaluate.validation_direction, evaluate.published = (
         hs.round_updates, hs.validation_direction, hs.published)
     round_rule.novel_inner = hs.novel_inner

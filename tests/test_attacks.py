@@ -88,13 +88,25 @@ def test_names_and_solo_choices() -> None:
     """The trainer daemon is offered neither group attacks nor free riders that need the market's history; nor a
     copier, which needs a group: a sealed round reveals nothing before every commit is in (PROTOCOL §3)."""
     group_or_history = {"collusion", "alie", "ipm", "free_rider_copy", "free_rider_step", "free_rider_stale",
-                        "free_rider_mix", "free_rider_peer", "free_rider_direction", "free_rider_split"}
+                        "free_rider_mix", "free_rider_peer", "free_rider_direction", "free_rider_split", "grief_replay"}
     assert tuple(n for n in ATTACKS if n not in group_or_history) == SOLO_ATTACKS
     for name in group_or_history:
         with pytest.raises(ConfigError, match="choose one of sign_flip, scaling"):
             get_attack(name, solo=True)
-    history = ("free_rider_step", "free_rider_stale", "free_rider_mix", "free_rider_peer", "free_rider_direction")
+    history = ("free_rider_step", "free_rider_stale", "free_rider_mix", "free_rider_peer", "free_rider_direction",
+               "grief_replay")
     assert all(ATTACKS[n].history and not ATTACKS[n].trains for n in history)
+    assert [n for n in ATTACKS if ATTACKS[n].first] == ["grief_replay"]
+
+
+def test_the_griefer_replays_a_previous_update_within_a_millionth() -> None:
+    """Its commitment is new, but in the copy rule's measure it is the replayed update (the copy threshold is 5 %)."""
+    gen = torch.Generator().manual_seed(12345)
+    previous = tuple(torch.randn(4000, generator=gen) * (k + 1) for k in range(4))
+    ctx = AttackContext(None, 10, seed=3, history=History(previous[0], previous, norm=30.0))
+    grief = get_attack("grief_replay")(ctx)
+    assert min(rel_sq_dist(grief, p) for p in previous) < 2e-6
+    assert all(not torch.equal(grief, p) for p in previous)
 
 
 def rel_sq_dist(a: torch.Tensor, b: torch.Tensor) -> float:

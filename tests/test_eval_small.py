@@ -6,6 +6,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from aggregator.eval.evaluate import (
     EvalConfig,
     OwnDataConfig,
@@ -85,6 +87,20 @@ def test_split_free_riders_skip_round_one_and_pass_the_slashing_screens() -> Non
     log = simulate(task, parts, RuleConfig(), "free_rider_split", attackers, cfg)
     assert log.present[0] == [i for i in range(10) if i not in attackers] and set(attackers) <= set(log.present[1])
     assert log.flagged(1, honest=False) == [] and honest_harm(log)["slashed"] == 0
+
+
+@pytest.mark.xfail(strict=True, reason="open (README Limits): the copy rule slashes the later of two near-copies")
+def test_a_griefer_committing_first_gets_no_honest_trainer_slashed() -> None:
+    """The attacker's test: a previous round's update replayed with a 1e-3 jitter and committed first. An honest
+    trainer's next update is often within the copy rule of its last one (5 % relative squared distance), so today it
+    comes out as the later copy of the replay, slashed and ejected, its stake to the owner. Rounds are sealed, so the
+    order of two near-copies no longer says who copied whom; the fix (neither slashed, or the copy rule run against
+    the previous round's views too) is a statement change."""
+    cfg = EvalConfig(seed=1, workers=1)  # the eval's run: 10 rounds
+    task, parts = _setup(cfg)
+    log = simulate(task, parts, RuleConfig(), "grief_replay", pick_attackers(10, 1, cfg.seed), cfg)
+    assert log.flagged(1, honest=False) == []  # the griefer itself passes every screen
+    assert honest_harm(log)["slashed"] == 0
 
 
 def test_own_data_run_learns_from_a_generated_csv(tmp_path: Path) -> None:

@@ -165,10 +165,12 @@ def round_updates(
 
 def submission_order(n: int, attack: str | None, attackers: list[int], seed: int) -> list[int]:
     """Each trainer's submission rank in a round: random, except that copiers come after everyone
-    else (a copier needs its victim's update before it can submit)."""
+    else (a copier needs its victim's update before it can submit) and attackers that commit first before."""
     perm = np.random.default_rng(seed).permutation(n).tolist()
     if attack is not None and get_attack(attack).copies:
         perm = [i for i in perm if i not in attackers] + [i for i in perm if i in attackers]
+    if attack is not None and get_attack(attack).first:
+        perm = [i for i in perm if i in attackers] + [i for i in perm if i not in attackers]
     seq = [0] * n
     for rank, i in enumerate(perm):
         seq[i] = rank

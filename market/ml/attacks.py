@@ -47,6 +47,9 @@ IPM_EPSILON = 1.0
 JITTER = 0.25
 #: A free rider's noise, as a fraction of the norm it rescales to (enough that two are not copies).
 FREE_RIDER_NOISE = 0.25
+#: The griefer's jitter: only enough that its commitment is new; its replay stays within 1e-6 of the original in the
+#: copy rule's relative squared distance, and an honest update near its own last one then lies within the rule too.
+GRIEF_NOISE = 1e-3
 
 
 def sign_flip(update: torch.Tensor, boost: float = 1.0) -> torch.Tensor:
@@ -240,7 +243,8 @@ class Attack:
     mount it; `trains`: it starts from honest training (a copier does not); `copies`: it needs a
     victim's update; `free_rider`: it seeks pay without work rather than to poison the model;
     `history`: it needs the market's `History`, so it is absent in round 1 (the trainer daemon offers
-    only solo attacks without history).
+    only solo attacks without history); `first`: it commits before every honest trainer (it needs
+    nothing from the round, so it can commit as the round opens).
     """
 
     summary: str
@@ -251,6 +255,7 @@ class Attack:
     copies: bool = False
     free_rider: bool = False
     history: bool = False
+    first: bool = False
 
     def __call__(self, ctx: AttackContext) -> torch.Tensor:
         """The attacker's update in this round."""
@@ -312,6 +317,10 @@ ATTACKS: dict[str, Attack] = {
     "free_rider_stale": Attack("from round 2: a previous round's update, plus noise",
                                lambda c: free_rider_stale(list(c.past().previous), c.seed),
                                trains=False, free_rider=True, history=True),
+    "grief_replay": Attack("from round 2: a previous round's update, jittered by 1e-3 only, committed first, so that "
+                           "its author's next update, near its last, comes later and within the copy rule",
+                           lambda c: free_rider_stale(list(c.past().previous), c.seed, rel_noise=GRIEF_NOISE),
+                           trains=False, free_rider=True, history=True, first=True),
     "free_rider_mix": Attack("from round 2: a random mix of the last step and previous updates, plus noise", _mix,
                              trains=False, free_rider=True, history=True),
     "free_rider_peer": Attack("from round 2: the mean of the updates revealed before its commit (the previous "

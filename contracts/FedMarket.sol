@@ -13,8 +13,8 @@ import {IPoseidonCommit} from "./IPoseidonCommit.sol";
 ///         scores with a zero-knowledge proof, and the contract pays by the rules of
 ///         docs/PROTOCOL.md §5-§7. Many projects live in one contract; every balance is pulled.
 ///         No claim the proof does not cover moves money: a posted round's budget belongs to its
-///         accepted trainers whatever their scores, only a proven dishonest update (flag 1: a copy
-///         or a low update) is slashed, a proven exclusion from the average (flag 3) only goes
+///         accepted trainers whatever their scores, only a proven dishonest update (flag 1: a low
+///         update) is slashed, a proven exclusion from the average (flag 3, a copy included) only goes
 ///         unpaid, a rejection the proof does not cover (flag 2) stays provisional until its
 ///         trainer could cure it on chain, and a missed deadline pays the aggregator's bond to the
 ///         trainers it harmed (PROTOCOL.md §5, §7, Trust model).
@@ -321,7 +321,7 @@ contract FedMarket is ReentrancyGuardTransient {
     ///         paid for the round, keeps its whole stake and its slot, and may submit in later rounds.
     event UpdateExcluded(uint256 indexed pid, uint256 indexed round, address indexed trainer, uint256 slot);
     /// @notice The proof showed the update of the trainer in `slot` is not an honest one (flag 1, always
-    ///         `flag` = 1: a copy or a low update): it lost `amount` of its stake and was ejected.
+    ///         `flag` = 1: a low update): it lost `amount` of its stake and was ejected.
     event TrainerSlashed(
         uint256 indexed pid, uint256 indexed round, address indexed trainer, uint256 slot, uint8 flag, uint256 amount
     );
@@ -708,7 +708,7 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @param vCid Binary CIDv1 of the revealed validation direction
     /// @param modelCommit Commitment to g(round)'s proof view (PROTOCOL.md §3, §6), proven to be the
     ///        average of the accepted updates over the stored g(round - 1)'s
-    /// @param flags Per slot: 0 accepted or absent, 1 slashed (proven copy or low update), 2 invalid blob
+    /// @param flags Per slot: 0 accepted or absent, 1 slashed (proven low update), 2 invalid blob
     ///        (disputable, unpaid), 3 excluded (proven by the direction test or Multi-Krum; unpaid, not slashed)
     /// @param scores Per slot contribution score (0 for absent and flagged slots)
     /// @param proof Groth16 proof in EVM order
@@ -1414,7 +1414,7 @@ contract FedMarket is ReentrancyGuardTransient {
         }
     }
 
-    /// @dev The consequences of the flags: a proven dishonest update (flag 1: a copy or a low update)
+    /// @dev The consequences of the flags: a proven dishonest update (flag 1: a low update)
     ///      loses `slashBps` of its stake and is ejected; a rejected update (flag 2, the aggregator's
     ///      unproven claim) and a proven exclusion (flag 3: the direction test or Multi-Krum's
     ///      selection) only go unpaid and are recorded. Returns the total slashed and the number ejected.

@@ -215,7 +215,7 @@ def test_two_accepted_of_four_are_paid_by_score_and_the_excluded_nothing(dep: De
 
 
 def test_flag_1_still_slashes_and_ejects(dep: Deployment) -> None:
-    """The same round with trainer 0 flagged 1 instead (a proven copy or low update): half its stake goes
+    """The same round with trainer 0 flagged 1 instead (a proven low update): half its stake goes
     to the owner, it is ejected, may withdraw the rest at once and may not submit again."""
     m = dep.market
     pid = digits_project(dep)

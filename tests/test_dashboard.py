@@ -37,7 +37,7 @@ def _post(round_: int, flags: dict[str, int], decisions: dict[str, str], **extra
 
 
 def test_the_round_table_keeps_the_post_that_settled_and_names_each_decision() -> None:
-    both = {"a": "accepted (proven)", "b": "slashed: copy or low update (proven)", "c": "absent"}
+    both = {"a": "accepted (proven)", "b": "slashed: low update (proven)", "c": "absent"}
     history = [
         _post(1, {"a": 0, "b": 1, "c": 0}, both),
         _post(2, {"a": 2, "b": 0, "c": 0}, {**both, "a": "rejected blob", "b": "accepted (proven)"}, dispute_end=99),

@@ -6,8 +6,6 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
-
 from aggregator.eval.evaluate import (
     EvalConfig,
     OwnDataConfig,
@@ -89,18 +87,17 @@ def test_split_free_riders_skip_round_one_and_pass_the_slashing_screens() -> Non
     assert log.flagged(1, honest=False) == [] and honest_harm(log)["slashed"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="open (README Limits): the copy rule slashes the later of two near-copies")
 def test_a_griefer_committing_first_gets_no_honest_trainer_slashed() -> None:
     """The attacker's test: a previous round's update replayed with a 1e-3 jitter and committed first. An honest
-    trainer's next update is often within the copy rule of its last one (5 % relative squared distance), so today it
-    comes out as the later copy of the replay, slashed and ejected, its stake to the owner. Rounds are sealed, so the
-    order of two near-copies no longer says who copied whom; the fix (neither slashed, or the copy rule run against
-    the previous round's views too) is a statement change."""
+    trainer's next update is often within the copy rule of its last one (5 % relative squared distance), so it comes
+    out as the later copy of the replay. Until copies were excluded rather than slashed (PROTOCOL §3) that slashed and
+    ejected 1 to 2 honest trainers a run (seeds 0 to 2), their stake to the owner; now the victim is excluded for the
+    round, unpaid but not slashed."""
     cfg = EvalConfig(seed=1, workers=1)  # the eval's run: 10 rounds
     task, parts = _setup(cfg)
     log = simulate(task, parts, RuleConfig(), "grief_replay", pick_attackers(10, 1, cfg.seed), cfg)
     assert log.flagged(1, honest=False) == []  # the griefer itself passes every screen
-    assert honest_harm(log)["slashed"] == 0
+    assert honest_harm(log)["slashed"] == 0 and log.flagged(3)  # the victims are excluded instead
 
 
 def test_own_data_run_learns_from_a_generated_csv(tmp_path: Path) -> None:

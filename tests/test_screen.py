@@ -56,7 +56,7 @@ def test_screened_multi_krum_by_hand() -> None:
     assert r.outlier == [False, False, False, False, True, True, True]
     assert r.selected == [True, True, True, True, False, False, False]
     assert r.against == [False] * 7  # every member moves along v (the zero update is low, not against)
-    assert r.flags == [0, 0, 0, 0, 1, 1, 3]  # copy and low slashed; the Krum outlier only excluded
+    assert r.flags == [0, 0, 0, 0, 3, 1, 3]  # low slashed; the copy and the Krum outlier only excluded
     # The submission order decides which of two equal updates is the copy.
     swapped = screened_multi_krum(pairwise_sq_distances(U), NSQ, A, [4, 1, 2, 3, 0, 5, 6], 1, 0, 0, 5, 10)
     assert swapped.outlier == [True, False, False, False, False, True, True]

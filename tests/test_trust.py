@@ -9,7 +9,7 @@ from market.parties.trust import ROUND_CLAIMS, Basis, round_basis, trust_table
 def test_each_decision_says_whether_it_is_proven() -> None:
     flags = {"0xA": 0, "0xB": 1, "0xC": 2, "0xD": 0, "0xE": 3}
     shown = round_basis(flags, submitted={"0xA", "0xB", "0xC", "0xE"})
-    assert shown == {"0xA": "accepted (proven)", "0xB": "slashed: copy or low update (proven)",
+    assert shown == {"0xA": "accepted (proven)", "0xB": "slashed: low update (proven)",
                      "0xC": "rejected blob (aggregator's claim: disputable, final only if not cured)", "0xD": "absent",
                      "0xE": "excluded (proven, not slashed)"}
 

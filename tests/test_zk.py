@@ -261,15 +261,15 @@ def _witness(params: CircuitParams, ups: list[torch.Tensor], order: list[int] | 
     return build_witness(params, CTX, v, commit(v, SPEC), round_slots(list(ups), seed, order=order), MODEL_IN, MODEL_PREV)
 
 
-@pytest.mark.parametrize(("order", "flags"), [([0, 1, 2, 3], [0, 0, 1, 3]), ([2, 1, 0, 3], [1, 0, 0, 3])])
+@pytest.mark.parametrize(("order", "flags"), [([0, 1, 2, 3], [0, 0, 3, 3]), ([2, 1, 0, 3], [3, 0, 0, 3])])
 def test_copy_is_flagged_and_the_earlier_update_kept(zk_artifacts: Path, tmp_path: Path, order: list[int],
                                                      flags: list[int]) -> None:
-    """Of two near-identical updates the later submission is the copy: swapping the ranks swaps the flag.
-    The copy is scored 0 and the rest of the round is decided without it."""
+    """Of two near-identical updates the later submission is the copy, excluded (flag 3, not slashed: PROTOCOL §3):
+    swapping the ranks swaps the flag. The copy is scored 0 and the rest of the round is decided without it."""
     ups = _copied_round()
     w = _witness(PARAMS, ups, order)
     assert w.flags == flags
-    copy = flags.index(1)
+    copy = flags.index(3)
     assert w.scores[copy] == 0 and w.inputs["sel"][copy] == 0  # type: ignore[index]
     assert not any(w.inputs["nb"][i][copy] for i in range(PARAMS.n))  # type: ignore[index]
     compute_witness(zk_artifacts, w.inputs, tmp_path / "ok.wtns")
@@ -287,11 +287,11 @@ def test_hidden_or_misplaced_copy_admits_no_witness(zk_artifacts: Path, tau_circ
     ups = _copied_round()
     honest = _witness(PARAMS, ups)
     no_rule = _witness(dataclasses.replace(PARAMS, dup_pct=0), ups)
-    assert no_rule.flags == [0, 0, 0, 3] and honest.flags == [0, 0, 1, 3]
+    assert no_rule.flags == [0, 0, 0, 3] and honest.flags == [0, 0, 3, 3]
     with pytest.raises(ProofError):
         compute_witness(zk_artifacts, no_rule.inputs, tmp_path / "hide.wtns")
     swapped = _witness(PARAMS, ups, order=[2, 1, 0, 3])
-    assert swapped.flags == [1, 0, 0, 3]
+    assert swapped.flags == [3, 0, 0, 3]
     with pytest.raises(ProofError):
         compute_witness(zk_artifacts, {**swapped.inputs, "seq": honest.seqs}, tmp_path / "earlier.wtns")
     # with DUP = 0 (the tolerance circuit has no copy constraints) the copy is an ordinary update

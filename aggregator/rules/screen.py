@@ -2,11 +2,14 @@
 
 Pure functions on exact integers. A copy is an update within `dup_pct`% relative squared distance
 of one submitted before it; of the rest, an update whose squared norm is below `floor_pct`% of
-their (lower) median is low. Copies and low updates are not honest ones: they are slashed (flag 1).
-Of the rest, an update that does not move along the validation direction (`a_i = <v, u_i> <= 0`) is
-excluded, and Multi-Krum runs on what remains; its outliers are excluded too. An excluded update
-(flag 3) is left out of the average and unpaid, but not slashed: non-IID data or colluders pushing
-it out of the selected set can put an honest update there. Screening before Multi-Krum matters:
+their (lower) median is low. A low update is not an honest one: it is slashed (flag 1). A copy is
+excluded (flag 3), not slashed: rounds are sealed, so nobody reads a round's update before committing
+its own, and the later of two near-copies can be an honest update whose author's last one someone
+replayed and committed first (`grief_replay`). Of the rest, an update that does not move along the
+validation direction (`a_i = <v, u_i> <= 0`) is excluded, and Multi-Krum runs on what remains; its
+outliers are excluded too. An excluded update (flag 3) is left out of the average and unpaid, but not
+slashed: non-IID data, a replay of its author's last update or colluders pushing it out of the selected
+set can put an honest update there. Screening before Multi-Krum matters:
 zero updates sit at the centre of the honest cloud, and colluders inside it against v (inner-product
 manipulation) would crowd the selection. The prover's witness and the aggregator both decide with
 `screened_multi_krum`.
@@ -48,12 +51,12 @@ class ScreenedKrum:
 
     @property
     def slashed(self) -> list[bool]:
-        """A copy or a low update: not an honest update (flag 1, slashed)."""
-        return [c or lo for c, lo in zip(self.copy, self.low)]
+        """A low update: not an honest update (flag 1, slashed)."""
+        return list(self.low)
 
     @property
     def flags(self) -> list[int]:
-        """PROTOCOL §5 flags: 0 accepted, 1 slashed (copy, low), 3 excluded (direction test, Multi-Krum)."""
+        """PROTOCOL §5 flags: 0 accepted, 1 slashed (low), 3 excluded (copy, direction test, Multi-Krum)."""
         return [1 if s else (3 if o else 0) for s, o in zip(self.slashed, self.outlier)]
 
     @property

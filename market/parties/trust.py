@@ -34,7 +34,7 @@ class Claim:
 ROUND_CLAIMS: tuple[Claim, ...] = (
     Claim("slashed (flag 1) and excluded (flag 3) updates, and scores", Basis.PROVEN, "nobody",
           "the circuit recomputes the screens, the direction test, Multi-Krum and the Shapley scores of the "
-          "novel inner products from the committed updates; only copies and low updates are slashed"),
+          "novel inner products from the committed updates; only low updates are slashed"),
     Claim("money split", Basis.PROVEN, "nobody",
           "the contract pays the round budget by max(score, 0), equally when no score is positive, and over the "
           "accepted and excluded equally when at most max(1, N // 4) of their N are accepted"),
@@ -61,7 +61,7 @@ ROUND_CLAIMS: tuple[Claim, ...] = (
 
 def round_basis(flags: dict[str, int], submitted: set[str]) -> dict[str, str]:
     """Each trainer's decision in one round and its basis: proven (accepted, slashed or excluded), or disputable (flag 2)."""
-    shown = {0: "accepted (proven)", 1: "slashed: copy or low update (proven)", 3: "excluded (proven, not slashed)",
+    shown = {0: "accepted (proven)", 1: "slashed: low update (proven)", 3: "excluded (proven, not slashed)",
              2: "rejected blob (aggregator's claim: disputable, final only if not cured)"}
     return {trainer: shown.get(flag, f"flag {flag}") if trainer in submitted else "absent"
             for trainer, flag in flags.items()}

@@ -471,12 +471,14 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     // ---- outliers, flags, accepted set ----
     // copy, low, against and Krum outlier are mutually exclusive: a copy is outside C (cin = 0, so
     // low = 0), a copy or a low update has kf = 0 (so against = 0), and none of them is in K (kin = 0,
-    // so sel = 0 and krumOut = 0). Copies and low updates are slashed (flag 1), the others excluded (flag 3).
+    // so sel = 0 and krumOut = 0). Low updates are slashed (flag 1); copies and the others are excluded (flag 3):
+    // rounds are sealed, so the later of two near-copies need not have copied (a replay of its author's last
+    // update, committed first, makes an honest update the later one; PROTOCOL §3).
     signal outlier[N];
     signal acc[N];
     for (var i = 0; i < N; i++) {
-        slashF[i] === dup[i] + low[i];
-        exclF[i] === against[i] + krumOut[i];
+        slashF[i] === low[i];
+        exclF[i] === dup[i] + against[i] + krumOut[i];
         outlier[i] <== slashF[i] + exclF[i];
         acc[i] <== valid[i] - outlier[i];
     }

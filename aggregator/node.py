@@ -38,7 +38,7 @@ from zk.witness import RoundContext, Slot, build_witness
 def outlier_reason(decision: ScreenedKrum | CosineResult | None, pos: int) -> str:
     """Why the `pos`-th valid update is slashed or excluded (PROTOCOL §3, §5), for the round report."""
     if isinstance(decision, ScreenedKrum) and decision.copy[pos]:
-        return "slashed (copy of an update submitted before it)"
+        return "excluded (copy of an update submitted before it)"
     if isinstance(decision, ScreenedKrum) and decision.low[pos]:
         return "slashed (norm below the floor)"
     if isinstance(decision, ScreenedKrum) and decision.against[pos]:

@@ -165,7 +165,8 @@ def round_updates(
 
 def submission_order(n: int, attack: str | None, attackers: list[int], seed: int) -> list[int]:
     """Each trainer's submission rank in a round: random, except that copiers come after everyone
-    else (a copier needs its victim's update before it can submit) and attackers that commit first before."""
+    else (a copier needs its victim's update before it can submit) and attackers that commit first
+    (`Attack.first`: they need nothing from the round) before everyone else."""
     perm = np.random.default_rng(seed).permutation(n).tolist()
     if attack is not None and get_attack(attack).copies:
         perm = [i for i in perm if i not in attackers] + [i for i in perm if i in attackers]

@@ -31,6 +31,7 @@ from market.ml.attacks import (
     ipm,
     jitter,
     label_flip,
+    rel_sq_dist,
     scaling,
     sign_flip,
 )
@@ -109,9 +110,17 @@ def test_the_griefer_replays_a_previous_update_within_a_millionth() -> None:
     assert all(not torch.equal(grief, p) for p in previous)
 
 
-def rel_sq_dist(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PROTOCOL §3's copy measure: |a - b|^2 / |b|^2."""
-    return float((a - b).pow(2).sum() / b.pow(2).sum())
+def test_the_griefer_aims_at_the_trainer_whose_last_two_updates_moved_least() -> None:
+    """Reveals name their trainer, so a griefer replays the last update of the steadiest trainer, whose next update is
+    the likeliest to fall within the copy rule of it; a group aims at distinct trainers by rank."""
+    gen = torch.Generator().manual_seed(7)
+    before = [torch.randn(4000, generator=gen) for _ in range(3)]
+    moves = (0.5, 0.01, 0.2)  # trainer 1 moved least, then trainer 2
+    last = [b + m * torch.randn(4000, generator=gen) for b, m in zip(before, moves)]
+    history = History(last[0], tuple(last), norm=60.0, pairs=tuple(zip(last, before)))
+    aimed = [get_attack("grief_replay")(AttackContext(None, 10, seed=3, history=history, rank=k)) for k in range(4)]
+    assert [min(range(3), key=lambda t: rel_sq_dist(a, last[t])) for a in aimed] == [1, 2, 0, 1]
+    assert all(rel_sq_dist(a, last[t]) < 2e-6 for a, t in zip(aimed, (1, 2, 0, 1)))
 
 
 def test_alie_and_ipm_by_hand() -> None:

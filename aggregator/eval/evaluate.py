@@ -196,7 +196,8 @@ def simulate(
     """Federated training with the given attackers; returns the run's log.
 
     As the contract does, a trainer flagged 1 (slashed) is ejected: it submits nothing in the later
-    rounds; one flagged 3 (excluded) stays. Free riders that replay the market's history skip round 1.
+    rounds; one flagged 3 (excluded) stays. Free riders that replay the market's history skip round 1; the history
+    names each update's trainer, as reveals do, so a griefer can aim (`History.pairs`).
     The scores count only what the previous step does not explain (`float_step`, zero in round 1).
     """
     build, view = task.build_model, task.view()
@@ -210,6 +211,8 @@ def simulate(
         parts = [spec.poison(d, task.num_classes) if i in attackers else d for i, d in enumerate(parts)]
     ejected: set[int] = set()
     history: History | None = None
+    last: dict[int, torch.Tensor] = {}  # each trainer's last published update, and the one before it
+    before: dict[int, torch.Tensor] = {}
 
     def idle() -> None:
         """A round nobody submits to: the model stays."""
@@ -244,7 +247,12 @@ def simulate(
         seq = submission_order(len(present), attack, bad, cfg.seed * 104_729 + r)
         step = float_step(g, g_prev, view, cfg.spec)
         out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, rule, seq, step=step, joined=len(parts))
-        history = published(g, out.new_global, q, cfg.spec, task, cfg.hp)
+        for k, i in enumerate(present):
+            if i in last:
+                before[i] = last[i]
+            last[i] = dequantize(q[k], cfg.spec)
+        pairs = tuple((last[i], before[i]) for i in sorted(before) if i not in attackers)
+        history = replace(published(g, out.new_global, q, cfg.spec, task, cfg.hp), pairs=pairs)
         g_prev, g = g, out.new_global
         ejected |= {i for i, f in zip(present, out.flags) if f == 1}
         curve.append(evaluate(build, g, task.test)[1])

@@ -150,6 +150,22 @@ def free_rider_stale(previous: list[torch.Tensor], seed: int, rel_noise: float =
     return jitter(pick, rel_noise, seed + 1)
 
 
+def rel_sq_dist(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PROTOCOL §3's copy measure of `a` against the earlier `b`: |a - b|^2 / |b|^2 (infinite for a zero `b`)."""
+    base = float(b.double().pow(2).sum())
+    return float((a.double() - b.double()).pow(2).sum()) / base if base else float("inf")
+
+
+def grief_replay(history: History, rank: int, seed: int, rel_noise: float = GRIEF_NOISE) -> torch.Tensor:
+    """The last update of the trainer whose last two updates lie closest in the copy rule's measure (the `rank`-th
+    closest, so that a group aims at distinct trainers), jittered by `rel_noise`: that trainer's next update is the
+    likeliest to fall within the rule of its last. A random previous update while nobody has published two."""
+    if not history.pairs:
+        return free_rider_stale(list(history.previous), seed, rel_noise)
+    aimed = sorted(history.pairs, key=lambda pair: rel_sq_dist(pair[0], pair[1]))
+    return jitter(aimed[rank % len(aimed)][0], rel_noise, seed + 1)
+
+
 def free_rider_mix(
     step: torch.Tensor, previous: list[torch.Tensor], norm: float, seed: int, rel_noise: float = FREE_RIDER_NOISE
 ) -> torch.Tensor:
@@ -180,13 +196,16 @@ class History:
     g(r-1) - g(r-2) (flat, full model), `previous` the updates submitted in the previous round (as
     published, any order), `norm` the median of their norms, `direction` minus the validation-loss
     gradient at g(r-1) and `split_update` the project's local training on the validation split from g(r-1) (both
-    flat, full model; anyone computes them from the published validation split)."""
+    flat, full model; anyone computes them from the published validation split). `pairs` holds, for each trainer
+    outside the attackers' group with two published updates, its last one and the one before (reveals name their
+    trainer): what a griefer aims with."""
 
     step: torch.Tensor
     previous: tuple[torch.Tensor, ...]
     norm: float
     direction: torch.Tensor | None = None
     split_update: torch.Tensor | None = None
+    pairs: tuple[tuple[torch.Tensor, torch.Tensor], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -198,7 +217,8 @@ class AttackContext:
     who else submits, uses the project's slots); `seed` its randomness for this round; `victim`
     an update submitted before its own (copiers); `group` its group's honest updates (collusion;
     its length is the number of colluders); `cloud` every honest update of the round, the group's
-    included (ALIE, IPM); `history` what the market published before (free riders of honest size).
+    included (ALIE, IPM); `history` what the market published before (free riders of honest size); `rank` its index
+    among the round's attackers (a group that aims splits its targets by it).
     """
 
     honest: torch.Tensor | None
@@ -208,6 +228,7 @@ class AttackContext:
     group: tuple[torch.Tensor, ...] = ()
     cloud: tuple[torch.Tensor, ...] = ()
     history: History | None = None
+    rank: int = 0
 
     def own(self) -> torch.Tensor:
         """The attacker's honest update; ConfigError if the caller did not train."""
@@ -317,9 +338,10 @@ ATTACKS: dict[str, Attack] = {
     "free_rider_stale": Attack("from round 2: a previous round's update, plus noise",
                                lambda c: free_rider_stale(list(c.past().previous), c.seed),
                                trains=False, free_rider=True, history=True),
-    "grief_replay": Attack("from round 2: a previous round's update, jittered by 1e-3 only, committed first, so that "
-                           "its author's next update, near its last, comes later and within the copy rule",
-                           lambda c: free_rider_stale(list(c.past().previous), c.seed, rel_noise=GRIEF_NOISE),
+    "grief_replay": Attack("from round 2: the last update of the trainer whose last two moved least, jittered by "
+                           "1e-3 only, committed first, so that its author's next update, near its last, comes later "
+                           "and within the copy rule",
+                           lambda c: grief_replay(c.past(), c.rank, c.seed),
                            trains=False, free_rider=True, history=True, first=True),
     "free_rider_mix": Attack("from round 2: a random mix of the last step and previous updates, plus noise", _mix,
                              trains=False, free_rider=True, history=True),
@@ -359,5 +381,5 @@ def craft(
     for j, i in enumerate(attackers):
         victim = updates[honest[j % len(honest)]] if spec.copies else None
         own = updates[i] if spec.trains else None
-        out[i] = spec(AttackContext(own, len(updates), seed + j, victim, group, tuple(updates), history))
+        out[i] = spec(AttackContext(own, len(updates), seed + j, victim, group, tuple(updates), history, rank=j))
     return out

@@ -9,7 +9,7 @@ from aggregator.eval.evaluate import DEFAULT_RULE, default_rules, rule_label
 from aggregator.rules.fltrust import cosine_filter
 from aggregator.rules.registry import BY_ONCHAIN, OUTLIER_RULES, FLTrustCosine, MultiKrum, NoRule, outlier_rule, project_rule
 from aggregator.rules.round import aggregate_round
-from aggregator.rules.screen import screened_multi_krum
+from aggregator.rules.screen import residuals, screened_multi_krum
 from aggregator.rules.shapley import distances_norms_inner
 from market.chain.marketplace import Rule
 from market.errors import ConfigError
@@ -57,7 +57,9 @@ def test_dispatch_runs_each_rules_pure_functions() -> None:
     krum_cfg = RuleConfig(f=1, m=0, tau_pct=0)
     dist, nsq, a = distances_norms_inner(U, v)
     out = aggregate_round(U, U, v, torch.zeros(2), SPEC, krum_cfg, seq)
-    assert out.detail == screened_multi_krum(dist, nsq, a, seq, 1, 0, 0, krum_cfg.dup_pct, krum_cfg.floor_pct)
+    residual = residuals(nsq, a, [0] * 4, int((v * v).sum()), 0, 0)  # round 1: the span is v's alone
+    assert out.detail == screened_multi_krum(dist, nsq, a, seq, 1, 0, 0, krum_cfg.dup_pct, krum_cfg.floor_pct,
+                                             residual=residual)
     assert out.inner == a
     ft = aggregate_round(U, U, v, torch.zeros(2), SPEC, RuleConfig(rule=RuleName.FLTRUST), seq)
     assert ft.detail == cosine_filter(U, v, 0) and ft.accepted == [True, True, False, True]

@@ -1,4 +1,5 @@
-"""The screens of PROTOCOL §3 (copies, norm floor, direction test) and the novelty of the scores, on hand-computed vectors."""
+"""The screens of PROTOCOL §3 (copies, norm floor, public span, direction test) and the novelty of the scores, on hand-computed
+vectors."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 from aggregator.rules.distances import pairwise_sq_distances
 from aggregator.rules.novelty import novel_inner
 from aggregator.rules.round import aggregate_round
-from aggregator.rules.screen import below_floor, copies, screened_multi_krum
+from aggregator.rules.screen import RESIDUAL_BITS, below_floor, copies, residual_terms, residuals, screened_multi_krum
 from market.errors import AggregationError
 from market.protocol.manifest import RuleConfig
 from market.protocol.quant import QuantSpec
@@ -63,15 +64,53 @@ def test_screened_multi_krum_by_hand() -> None:
 
 
 def test_aggregate_round_drops_free_riders() -> None:
+    # U with a second coordinate off v = [1, 0], so that half of each squared norm is off the public span (the
+    # public-span screen would exclude every row of the one-dimensional U).
+    U2 = torch.cat([U, U], dim=1)
     spec = QuantSpec()
-    v = torch.tensor([1], dtype=torch.int64)
-    out = aggregate_round(U, U, v, torch.zeros(1), spec, RuleConfig(f=1, m=0, tau_pct=0, dup_pct=5, floor_pct=10))
+    v = torch.tensor([1, 0], dtype=torch.int64)
+    out = aggregate_round(U2, U2, v, torch.zeros(2), spec, RuleConfig(f=1, m=0, tau_pct=0, dup_pct=5, floor_pct=10))
     assert out.accepted == [True, True, True, True, False, False, False]
     assert out.scores[4:] == [0, 0, 0]
-    assert out.new_global.tolist() == [25 / 4096]
-    plain = aggregate_round(U, U, v, torch.zeros(1), spec, RuleConfig(f=1, m=0, tau_pct=0, dup_pct=0, floor_pct=0))
+    assert out.new_global.tolist() == [25 / 4096, 25 / 4096]
+    # In one dimension every update lies along v: the median residual is 0, so the public-span screen flags nobody.
+    assert aggregate_round(U, U, v[:1], torch.zeros(1), spec, RuleConfig(f=1, m=0, tau_pct=0)).flags == [0, 0, 0, 0, 3, 1, 3]
+    plain = aggregate_round(U2, U2, v, torch.zeros(2), spec, RuleConfig(f=1, m=0, tau_pct=0, dup_pct=0, floor_pct=0))
     assert plain.accepted[4] and not plain.accepted[5]  # without the floor, the zero update fails the direction test
     assert plain.flags[5] == 3
+
+
+def test_residuals_by_hand() -> None:
+    # v = e0, s = e1 (vv = ss = 1, vs = 0, det = 1): [3, 4, 0] lies in the span, [0, 0, 5] wholly off it, [3, 0, 4]
+    # 16 / 25 off it: floor(2^20 * 16 / 25) = 671088. A zero update counts as wholly off.
+    rows = [[3, 4, 0], [0, 0, 5], [3, 0, 4], [0, 0, 0]]
+    nsq, a, su = [25, 25, 25, 0], [3, 0, 3, 0], [4, 0, 0, 0]
+    assert RESIDUAL_BITS == 20
+    assert residuals(nsq, a, su, 1, 0, 1) == [0, 1 << 20, 671088, 1 << 20]
+    # Round 1 (s = 0) or s along v (det = 0): the span is v's alone, so [3, 4, 0] is 16 / 25 off it.
+    assert residuals(nsq, a, [0] * 4, 1, 0, 0) == [671088, 1 << 20, 671088, 1 << 20]
+    assert residuals(nsq, a, [6, 0, 6, 0], 1, 2, 4) == [671088, 1 << 20, 671088, 1 << 20]
+    assert residual_terms(nsq, a, su, 1, 0, 1)[2] == (16, 25)
+    with pytest.raises(AggregationError, match="one squared norm"):
+        residuals(nsq, a, su[:3], 1, 0, 1)
+    assert all(len(r) == 3 for r in rows)
+
+
+def test_public_span_screen_excludes_what_v_and_the_step_explain() -> None:
+    # Residuals 0.9, 0.8, 0.02 (the public direction resent), 0.7, 0.85 (x 2^20): the lower median of the five is
+    # 0.8 (row 1), and 100 * 0.02 < 40 * 0.8, so row 2 is excluded (flag 3, not slashed) and takes no part in
+    # Multi-Krum; 0.7 is not below 0.32. With no residuals (the default) the screen is off.
+    rows = torch.tensor([[30, 5], [40, -5], [35, 20], [25, 10], [60, 30]], dtype=torch.int64)
+    nsq = [int(x) for x in (rows * rows).sum(1).tolist()]
+    a = [int(x) for x in rows[:, 0].tolist()]
+    res = [int(x * (1 << 20)) for x in (0.9, 0.8, 0.02, 0.7, 0.85)]
+    r = screened_multi_krum(pairwise_sq_distances(rows), nsq, a, list(range(5)), 0, 0, 0, 5, 10, residual=res)
+    assert r.public == [False, False, True, False, False] and r.public_median == 1
+    assert r.members == [0, 1, 3, 4] and r.flags[2] == 3 and r.slashed == [False] * 5
+    off = screened_multi_krum(pairwise_sq_distances(rows), nsq, a, list(range(5)), 0, 0, 0, 5, 10)
+    assert off.public == [False] * 5 and off.public_median is None and off.members == [0, 1, 2, 3, 4]
+    with pytest.raises(AggregationError, match="one residual per update"):
+        screened_multi_krum(pairwise_sq_distances(rows), nsq, a, list(range(5)), 0, 0, 0, 5, 10, residual=res[:4])
 
 
 def test_direction_test_excludes_updates_against_v_before_krum() -> None:
@@ -120,15 +159,18 @@ def test_novelty_scores_only_what_the_previous_step_does_not_explain() -> None:
 
 
 def test_a_free_rider_resending_the_previous_step_scores_below_every_trainer() -> None:
-    # Three trainers move along v = [4, 4, 0] with their own data (the second coordinate); the free rider
-    # sends twice the previous step s = [5, 0, 0]. Its a = 40 is the largest, its novelty the smallest.
+    # Three trainers move along v = [4, 4, 0] with their own data (the second and third coordinates); the free
+    # rider sends twice the previous step s = [5, 0, 0] plus a little noise. Its a = 40 is the largest, its novelty
+    # the smallest; and with s known, 1 / 101 of it lies off the span of v and s, against 16 / 50 to 25 / 50 for the
+    # trainers (lower median 16 / 50), so the public-span screen excludes it (flag 3). Without s (round 1) the span is
+    # v's alone, and the rider (51 % off it) passes.
     v = torch.tensor([4, 4, 0], dtype=torch.int64)
-    rows = torch.tensor([[4, 3, 1], [5, 4, -1], [3, 5, 0], [10, 0, 1]], dtype=torch.int64)
+    rows = torch.tensor([[4, 3, 5], [5, 4, -5], [3, 5, 4], [10, 0, 1]], dtype=torch.int64)
     spec = QuantSpec()
     cfg = RuleConfig(f=0, m=0, tau_pct=0, dup_pct=0, floor_pct=0)
     plain = aggregate_round(rows, rows, v, torch.zeros(3), spec, cfg)
     novel = aggregate_round(rows, rows, v, torch.zeros(3), spec, cfg, step=torch.tensor([5, 0, 0]))
-    assert plain.accepted == novel.accepted == [True] * 4
+    assert plain.accepted == [True] * 4 and novel.accepted == [True, True, True, False] and novel.flags[3] == 3
     assert plain.inner == [28, 36, 32, 40] and novel.inner == [12, 16, 20, 0]
-    assert novel.scores[3] < 0 < min(novel.scores[:3])
+    assert novel.scores[3] == 0 < min(novel.scores[:3])
     assert plain.scores[3] >= max(plain.scores[:3])

@@ -13,6 +13,7 @@ import torch
 
 from aggregator.rules.clip import contribution_scores
 from aggregator.rules.novelty import novel_inner
+from aggregator.rules.screen import PUBLIC_PCT, RESIDUAL_BITS
 from aggregator.rules.shapley import first_order_shapley, harmonic_parts, inner_products
 from market.errors import ProofError, TooManySlots
 from market.protocol.commitment import commit
@@ -392,3 +393,44 @@ def test_a_resent_previous_step_scores_least(zk_artifacts: Path, tmp_path: Path)
         assert w.flags[3] != 1 and 20 * abs(nov[3]) < min(nov[:3])  # the rounding's crumbs, against real work
         assert w.scores[3] < min(s for s, f in zip(w.scores[:3], w.flags) if f == 0)
     compute_witness(zk_artifacts, w.inputs, tmp_path / "ok.wtns")
+
+
+def test_an_update_within_the_public_span_is_excluded_never_slashed(zk_artifacts: Path, tmp_path: Path) -> None:
+    """The attacker's test for free riders that send what anyone can compute: the previous proven step resent at an
+    honest size lies wholly within the span of v and that step, so the public-span screen (PROTOCOL §3) excludes it
+    (flag 3, unpaid, never slashed) before Multi-Krum. An aggregator that would accept it (flag 0), slash it (flag 1),
+    claim another residual for it, or name another median finds no witness."""
+    g = torch.Generator().manual_seed(5)
+    old = torch.randint(-400, 400, (PARAMS.d,), generator=g)
+    new = old + torch.randint(-300, 300, (PARAMS.d,), generator=g)
+    ups = [new + torch.randint(-150, 150, (PARAMS.d,), generator=g) for _ in range(3)]
+    size = float(ups[0].to(torch.float64).norm())
+    ups.append(torch.round(old.to(torch.float64) * size / float(old.to(torch.float64).norm())).to(torch.int64))
+    v = torch.round(new.to(torch.float64) * SPEC.qmax / new.abs().max()).to(torch.int64)
+    w = build_witness(PARAMS, CTX, v, commit(v, SPEC), round_slots(list(ups), 5), MODEL_IN, MODEL_IN - old)
+    res, med = list(w.inputs["res"]), list(w.inputs["pmed"])  # type: ignore[call-overload]
+    ref = res[med.index(1)]  # the lower median residual, an honest update's
+    assert 100 * res[3] < PUBLIC_PCT * ref <= min(100 * x for x in res[:3])
+    assert w.flags[3] == 3 and w.scores[3] == 0 and w.inputs["sel"][3] == 0  # type: ignore[index]
+    assert not any(w.inputs["nb"][i][3] for i in range(PARAMS.n))  # type: ignore[index]  # not in Multi-Krum's set
+    compute_witness(zk_artifacts, w.inputs, tmp_path / "ok.wtns")
+    for forged in (0, 1):
+        with pytest.raises(ProofError):
+            compute_witness(zk_artifacts, {**w.inputs, "flag": w.flags[:3] + [forged]}, tmp_path / f"flag{forged}.wtns")
+    rres = list(w.inputs["rres"])  # type: ignore[call-overload]
+    step = MODEL_IN - (MODEL_IN - old)
+    vv, vs, ss = int((v * v).sum()), int((v * step).sum()), int((step * step).sum())
+    q3 = (vv * ss - vs * vs) * int((ups[3] * ups[3]).sum())
+    with pytest.raises(ProofError):  # a larger residual, its remainder moved to keep the product equation
+        compute_witness(zk_artifacts, {**w.inputs, "res": res[:3] + [res[3] + 1], "rres": rres[:3] + [rres[3] - q3]},
+                        tmp_path / "res.wtns")
+    for other in ([1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]):
+        if other != med:
+            with pytest.raises(ProofError):
+                compute_witness(zk_artifacts, {**w.inputs, "pmed": other}, tmp_path / f"med{other.index(1) if 1 in other else 9}.wtns")
+
+
+def test_the_circuit_proves_the_rules_public_span_constants() -> None:
+    """round.circom hard-codes the public-span screen's threshold and fixed-point bits: they are aggregator/rules/screen.py's."""
+    src = (Path(__file__).resolve().parents[1] / "zk" / "circuits" / "round.circom").read_text()
+    assert f"var PUB = {PUBLIC_PCT};" in src and f"var RK = {RESIDUAL_BITS};" in src

@@ -9,7 +9,7 @@ import torch
 from aggregator.rules.average import fixed_average
 from aggregator.rules.clip import clip_inner
 from aggregator.rules.novelty import novel_inner
-from aggregator.rules.screen import screened_multi_krum
+from aggregator.rules.screen import RESIDUAL_BITS, residual_terms, residuals, screened_multi_krum
 from aggregator.rules.shapley import distances_norms_inner, first_order_shapley, harmonic_parts
 from market.errors import ProofError
 from market.protocol.commitment import commit
@@ -95,21 +95,26 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
         raise ProofError(f"the slots with a submission need distinct submission ranks, got {seqs}")
     U = torch.stack(rows) if rows else torch.zeros((0, d), dtype=torch.int64)
     dist, nsq, a = distances_norms_inner(U, v)
-    sk = screened_multi_krum(dist, nsq, a, [seqs[i] for i in valid], params.f, params.m, params.tau_pct,
-                             params.dup_pct, params.floor_pct, ctx.n_trainers)
-    kr = sk.krum
     for name, m in (("g(r-1)", model_in), ("g(r-2)", model_prev)):
         if tuple(m.shape) != (d,):
             raise ProofError(f"the view of {name} has {tuple(m.shape)} values, the circuit {d}")
-    # novelty over every slot as the circuit sees it (empty and invalid slots hold offset 0, i.e. -OFF)
+    # the previous step, novelty and public-span residuals over every slot as the circuit sees it (empty and
+    # invalid slots hold offset 0, i.e. -OFF)
     step = model_in - model_prev
     full = torch.full((n, d), -spec.offset, dtype=torch.int64)
     for r, i in enumerate(valid):
         full[i] = U[r]
     a_all = [int(x) for x in (full * v[None, :]).sum(dim=1).tolist()] if d else [0] * n
     nov_all = novel_inner(a_all, full, v, step)
-    ss, vs = int((step * step).sum()), int((v * step).sum())
+    ss, vs, vv = int((step * step).sum()), int((v * step).sum()), int((v * v).sum())
     su_all = [int(x) for x in (full * step[None, :]).sum(dim=1).tolist()]
+    nsq_all = [int(x) for x in (full * full).sum(dim=1).tolist()]
+    terms = residual_terms(nsq_all, a_all, su_all, vv, vs, ss)
+    res_all = residuals(nsq_all, a_all, su_all, vv, vs, ss)
+    rres = [(num << RESIDUAL_BITS) - r * q for (num, q), r in zip(terms, res_all)]
+    sk = screened_multi_krum(dist, nsq, a, [seqs[i] for i in valid], params.f, params.m, params.tau_pct,
+                             params.dup_pct, params.floor_pct, ctx.n_trainers, [res_all[i] for i in valid])
+    kr = sk.krum
     nrem = [ss * x - vs * y - q * ss if ss else 0 for x, y, q in zip(a_all, su_all, nov_all)]
     nov = [nov_all[i] for i in valid]
     capped = clip_inner(nov, sk.accepted)  # PROTOCOL §3's median cap, at the accepted slot of rank |A| // 2
@@ -128,6 +133,9 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
     med = [0] * n
     if params.floor_pct > 0 and sk.median is not None:
         med[valid[sk.median]] = 1
+    pmed = [0] * n
+    if sk.public_median is not None:
+        pmed[valid[sk.public_median]] = 1
     # Krum hints over the members of K only (copies and low updates take no part, like invalid slots)
     nb = [[0] * n for _ in range(n)]
     kth, sel, ref = [0] * n, [0] * n, [0] * n
@@ -180,6 +188,9 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
         "rem": rems,
         "nov": [x % FIELD_MODULUS for x in nov_all],
         "nrem": nrem,
+        "res": res_all,
+        "rres": rres,
+        "pmed": pmed,
     }
     return RoundWitness(inputs, pub, commitments, flags, scores, seqs, model_out, st.model_out)
 

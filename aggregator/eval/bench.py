@@ -24,6 +24,7 @@ import torch
 from aggregator.rules.clip import contribution_scores
 from aggregator.rules.krum import effective_m, krum_k
 from aggregator.rules.round import aggregate_round
+from aggregator.rules.screen import PUBLIC_PCT
 from market.protocol.manifest import RuleConfig
 from market.protocol.quant import QuantSpec, dequantize
 
@@ -46,10 +47,14 @@ def make_inputs(n: int, d: int, f: int, seed: int) -> tuple[torch.Tensor, torch.
     return U, v, torch.zeros(d, dtype=torch.float32)
 
 
-def _rule(dist: np.ndarray, a: np.ndarray, cfg: RuleConfig) -> list[bool]:
-    """PROTOCOL §3 with the screens off, in NumPy: the direction test, then Multi-Krum counted on the round."""
+def _rule(dist: np.ndarray, a: np.ndarray, sq: np.ndarray, vv: float, cfg: RuleConfig) -> list[bool]:
+    """PROTOCOL §3 with the copy and floor screens off, in NumPy: the public-span screen of round 1 (the share of
+    each squared norm off v against 40 % of the lower median share), the direction test, then Multi-Krum counted
+    on the round."""
     n = len(a)
-    members = np.flatnonzero(a > 0)
+    res = np.where(sq > 0, 1 - a * a / np.where(sq > 0, vv * sq, 1), 1.0)
+    med = res[np.lexsort((np.arange(n), res))[(n - 1) // 2]] if n else 0.0
+    members = np.flatnonzero((a > 0) & ~(100 * res < PUBLIC_PCT * med))
     n0 = len(members)
     k = min(krum_k(n, cfg.f), max(0, n0 - 1))
     sub = dist[np.ix_(members, members)]
@@ -81,8 +86,9 @@ def numpy_blas(U: np.ndarray, v: np.ndarray, g: np.ndarray, cfg: RuleConfig,
     gram = Uf @ Uf.T
     sq = np.diag(gram)
     dist = sq[:, None] + sq[None, :] - 2 * gram
-    a = Uf @ v.astype(np.float64)
-    accepted = _rule(dist, a, cfg)
+    vf = v.astype(np.float64)
+    a = Uf @ vf
+    accepted = _rule(dist, a, sq, float(vf @ vf), cfg)
     return _finish(a, accepted, g, spec, np.asarray(accepted, dtype=np.float64) @ Uf)
 
 
@@ -95,8 +101,9 @@ def numpy_loop(U: np.ndarray, v: np.ndarray, g: np.ndarray, cfg: RuleConfig,
     for i in range(n):
         for j in range(n):
             dist[i, j] = np.linalg.norm(Uf[i] - Uf[j]) ** 2
-    a = Uf @ v.astype(np.float64)
-    accepted = _rule(dist, a, cfg)
+    vf = v.astype(np.float64)
+    a = Uf @ vf
+    accepted = _rule(dist, a, np.array([np.linalg.norm(row) ** 2 for row in Uf]), float(vf @ vf), cfg)
     return _finish(a, accepted, g, spec, Uf[accepted].sum(axis=0))
 
 

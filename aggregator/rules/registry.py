@@ -18,7 +18,7 @@ import torch
 from aggregator.rules.average import average
 from aggregator.rules.distances import gram_pass
 from aggregator.rules.fltrust import CosineResult, clip_weights, clipped_average, cosine_filter
-from aggregator.rules.screen import ScreenedKrum, screened_multi_krum
+from aggregator.rules.screen import ScreenedKrum, residuals, screened_multi_krum
 from aggregator.rules.shapley import inner_products
 from market.chain.marketplace import Rule
 from market.errors import ConfigError
@@ -58,9 +58,10 @@ class OutlierRule(ABC, Generic[D]):
 
     @abstractmethod
     def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig,
-               joined: int | None = None) -> Decision[D]:
+               joined: int | None = None, step: torch.Tensor | None = None) -> Decision[D]:
         """Accept or flag each row of the proof views `U_view` (int64 [n, d]); `seq` ranks them by submission;
-        `joined` is the project's joined trainers (default: the rows)."""
+        `joined` is the project's joined trainers (default: the rows); `step` the previous proven step over the view
+        (None: zero, as in round 1)."""
 
     def new_global(self, g_prev: torch.Tensor, U_full: torch.Tensor, decision: Decision[D], spec: QuantSpec,
                    view: tuple[int, int] | None = None) -> torch.Tensor:
@@ -69,20 +70,25 @@ class OutlierRule(ABC, Generic[D]):
 
 
 class MultiKrum(OutlierRule[ScreenedKrum]):
-    """PROTOCOL §3: the copy and norm-floor screens, the direction test, then Multi-Krum with a tolerance;
-    proven by the round circuit."""
+    """PROTOCOL §3: the copy, norm-floor and public-span screens, the direction test, then Multi-Krum with a
+    tolerance; proven by the round circuit."""
 
     name = RuleName.MULTI_KRUM
     onchain = Rule.MULTI_KRUM
     provable = True
 
     def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig,
-               joined: int | None = None) -> Decision[ScreenedKrum]:
+               joined: int | None = None, step: torch.Tensor | None = None) -> Decision[ScreenedKrum]:
         """Screens, direction test and Multi-Krum on exact squared distances; a_i and the row sum from the same pass."""
         gp, c = gram_pass(U_view, v), config
-        a = gp.inner()
-        detail = screened_multi_krum(gp.distances(), gp.sq_norms(), a, seq, c.f, c.m, c.tau_pct, c.dup_pct, c.floor_pct,
-                                      joined)
+        a, nsq = gp.inner(), gp.sq_norms()
+        vv, vs, ss, su = inner_products(v[None, :], v)[0], 0, 0, [0] * len(a)  # round 1: the span is v's
+        if step is not None and bool(step.any()):
+            s = step.to(v.device)
+            vs, ss, su = inner_products(v[None, :], s)[0], inner_products(s[None, :], s)[0], inner_products(U_view, s)
+        residual = residuals(nsq, a, su, vv, vs, ss)
+        detail = screened_multi_krum(gp.distances(), nsq, a, seq, c.f, c.m, c.tau_pct, c.dup_pct, c.floor_pct,
+                                      joined, residual)
         return Decision(detail.accepted, a, detail, gp.col_sums)
 
 
@@ -94,7 +100,7 @@ class FLTrustCosine(OutlierRule[CosineResult]):
     provable = False
 
     def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig,
-               joined: int | None = None) -> Decision[CosineResult]:
+               joined: int | None = None, step: torch.Tensor | None = None) -> Decision[CosineResult]:
         """The exact cosine test of `cosine_filter`."""
         detail = cosine_filter(U_view, v, config.cos_threshold_pct)
         return Decision(detail.accepted, detail.inner, detail)
@@ -116,7 +122,7 @@ class NoRule(OutlierRule[None]):
     provable = False
 
     def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig,
-               joined: int | None = None) -> Decision[None]:
+               joined: int | None = None, step: torch.Tensor | None = None) -> Decision[None]:
         """Accept all."""
         return Decision([True] * U_view.shape[0], inner_products(U_view, v), None)
 

@@ -56,7 +56,7 @@ def aggregate_round(
     dev = pick_device()
     U_view, U_full, v, g_prev = U_view.to(dev), U_full.to(dev), v.to(dev), g_prev.to(dev)
     rule = outlier_rule(config.rule)
-    decision = rule.decide(U_view, v, seq, config, joined)
+    decision = rule.decide(U_view, v, seq, config, joined, None if step is None else step.to(dev))
     if not same:
         decision = replace(decision, row_sum=None)
     inner = decision.inner if step is None else novel_inner(decision.inner, U_view, v, step.to(dev))

@@ -9,8 +9,9 @@
 //   TAU     tau_pct (0: plain Multi-Krum)
 //   DUP     dup_pct of the copy rule (0: no copy constraints at all)
 //   FLOOR   floor_pct of the norm floor (0: no floor constraints at all)
-// Flags (PROTOCOL §5): 0 accepted or absent, 1 slashed (a copy or a low update), 2 invalid blob (the
-// aggregator's claim), 3 excluded (against v, or a Multi-Krum outlier).
+// Flags (PROTOCOL §5): 0 accepted or absent, 1 slashed (a low update), 2 invalid blob (the aggregator's
+// claim), 3 excluded (a copy, within the public span of v and the last step, against v, or a Multi-Krum outlier).
+// The public-span screen's threshold PUB and fixed-point bits RK are protocol constants (set where it is proven).
 // N <= 126: scores stay unique (2^64 D(n) < p, PROTOCOL §3); asserted at compile time.
 // The model's view is fixed point MB = min(BITS + 8, 24) bits wide (PROTOCOL §3's average).
 // Single public signal: PROTOCOL §6's publicInput = sha256(data) >> 3.
@@ -157,6 +158,9 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     signal input rem[N];                        // score remainders
     signal input nov[N];                        // novel inner products a'_i (signed, as field elements)
     signal input nrem[N];                       // their remainders
+    signal input res[N];                        // public-span residual shares, RK-bit fixed point (PROTOCOL §3)
+    signal input rres[N];                       // their remainders
+    signal input pmed[N];                       // the lower median of the screened updates by residual (one-hot)
 
     // ---- v binds to vCommit ----
     component vc = Commit(D, BITS);
@@ -217,16 +221,14 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
         }
     }
 
-    // ---- squared norms nsq(i) = sum (u - OFF)^2 (D constraints per slot), only when a screen needs them ----
+    // ---- squared norms nsq(i) = sum (u - OFF)^2 (D constraints per slot; the screens use them) ----
     var nsq[N];
-    for (var i = 0; i < N; i++) { nsq[i] = 0; }
-    if (DUP > 0 || FLOOR > 0) {
-        signal usq[N][D];
-        for (var i = 0; i < N; i++) {
-            for (var k = 0; k < D; k++) {
-                usq[i][k] <== (u[i][k] - OFF) * (u[i][k] - OFF);
-                nsq[i] += usq[i][k];
-            }
+    signal usq[N][D];
+    for (var i = 0; i < N; i++) {
+        nsq[i] = 0;
+        for (var k = 0; k < D; k++) {
+            usq[i][k] <== (u[i][k] - OFF) * (u[i][k] - OFF);
+            nsq[i] += usq[i][k];
         }
     }
 
@@ -331,15 +333,160 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
         a[i] <== s;
     }
 
-    // ---- direction test: against(i) = kf(i) (a_i <= 0); kin = kf - against: the set K of Multi-Krum ----
+    // ---- the previous proven step s = mIn - mPrev (PROTOCOL §3): ss = <s, s>, vs = <v, s>, su_i = <s, u_i>.
+    // |s_k| < 2^MB, so ss < 2^SB. ----
+    var SB = 2 * MB + bitlen(D);
+    component mpc = Commit(D, MB);
+    signal sk[D];
+    signal ssq[D];
+    signal vsk[D];
+    signal vvk[D];
+    signal usk[N][D];
+    var ssAcc = 0;
+    var vsAcc = 0;
+    var vvAcc = 0;
+    for (var k = 0; k < D; k++) {
+        mpc.o[k] <== mPrev[k];
+        sk[k] <== mIn[k] - mPrev[k];
+        ssq[k] <== sk[k] * sk[k];
+        ssAcc += ssq[k];
+        vsk[k] <== (v[k] - OFF) * sk[k];
+        vsAcc += vsk[k];
+        vvk[k] <== (v[k] - OFF) * (v[k] - OFF);
+        vvAcc += vvk[k];
+    }
+    mpc.out === modelPrev;
+    signal ss;
+    ss <== ssAcc;
+    signal vs;
+    vs <== vsAcc;
+    signal vv;
+    vv <== vvAcc;
+    signal su[N];
+    for (var i = 0; i < N; i++) {
+        var acs = 0;
+        for (var k = 0; k < D; k++) {
+            usk[i][k] <== (u[i][k] - OFF) * sk[k];
+            acs += usk[i][k];
+        }
+        su[i] <== acs;
+    }
+
+    // ---- public-span screen (PROTOCOL §3; aggregator/rules/screen.py PUBLIC_PCT and RESIDUAL_BITS): with the span's
+    // Gram determinant det = vv ss - vs^2, q_i = det nsq(i) and num_i = q_i - (ss a_i^2 - 2 vs a_i su_i + vv su_i^2),
+    // the Gram determinant of {v, s, u_i} (>= 0); when det = 0, q_i = vv nsq(i) and num_i = q_i - a_i^2 (>= 0).
+    // res_i = floor(2^RK num_i / q_i) (2^RK when q_i = 0): res q + rres = num 2^RK, 0 <= rres < q. det < 2^DTB and
+    // q < 2^QB; every product stays below 2^(QB + RK + 2) << p. pmed is the lower median of the set of kf by the key
+    // res * N + i (one-hot hint, proven by counting as the floor's); pubF(i) = kf(i) (100 res_i < PUB res(pmed)).
+    var PUB = 40;
+    var RK = 20;
+    var DTB = 2 * BITS + bitlen(D) + SB;
+    var QB = DTB + DB;
+    var PK = RK + 2 + bitlen(N);
+    signal vvss;
+    vvss <== vv * ss;
+    signal vs2;
+    vs2 <== vs * vs;
+    signal det;
+    det <== vvss - vs2;
+    component detZero = IsZero();
+    detZero.in <== det;
+    signal a2[N];
+    signal asu[N];
+    signal su2[N];
+    signal pj1[N];
+    signal pj2[N];
+    signal pj3[N];
+    signal pqd[N];
+    signal pqv[N];
+    signal pqsel[N];
+    signal pq[N];
+    signal pnsel[N];
+    signal pnum[N];
+    signal resq[N];
+    component qZero[N];
+    component resR[N];
+    component rresR[N];
+    component rresLt[N];
+    for (var i = 0; i < N; i++) {
+        a2[i] <== a[i] * a[i];
+        asu[i] <== a[i] * su[i];
+        su2[i] <== su[i] * su[i];
+        pj1[i] <== ss * a2[i];
+        pj2[i] <== vs * asu[i];
+        pj3[i] <== vv * su2[i];
+        pqd[i] <== det * nsq[i];
+        pqv[i] <== vv * nsq[i];
+        pqsel[i] <== detZero.out * (pqv[i] - pqd[i]);
+        pq[i] <== pqd[i] + pqsel[i];
+        pnsel[i] <== detZero.out * (pj1[i] - 2 * pj2[i] + pj3[i] - a2[i]);
+        pnum[i] <== pq[i] - (pj1[i] - 2 * pj2[i] + pj3[i]) + pnsel[i];
+        qZero[i] = IsZero();
+        qZero[i].in <== pq[i];
+        resq[i] <== res[i] * pq[i];
+        resq[i] + rres[i] === pnum[i] * (1 << RK);
+        (res[i] - (1 << RK)) * qZero[i].out === 0;
+        resR[i] = Range(RK + 1);
+        resR[i].in <== res[i];
+        rresR[i] = Range(QB);
+        rresR[i].in <== rres[i];
+        rresLt[i] = LessThan(QB + 1);
+        rresLt[i].in[0] <== rres[i];
+        rresLt[i].in[1] <== pq[i] + qZero[i].out;
+        rresLt[i].out === 1;
+    }
+    signal pubF[N];
+    signal kg[N];
+    var pC = 0;
+    for (var i = 0; i < N; i++) { pC += kf[i]; }
+    component hotP = OneHot(N);
+    hotP.x <== pC;
+    var pRank = 0;
+    for (var t = 1; t <= N; t++) { pRank += hotP.e[t] * ((t - 1) \ 2); }
+    var pCount = 0;
+    var pKey = 0;
+    var pIdx = 0;
+    signal pKeyPart[N];
+    for (var i = 0; i < N; i++) {
+        pmed[i] * (pmed[i] - 1) === 0;
+        pmed[i] * (1 - kf[i]) === 0;
+        pCount += pmed[i];
+        pKeyPart[i] <== pmed[i] * (res[i] * N + i);
+        pKey += pKeyPart[i];
+        pIdx += pmed[i] * i;
+    }
+    pCount === 1 - hotP.e[0];               // one median when the set is not empty, else none
+    signal keyP;
+    keyP <== pKey;
+    signal resMed;
+    resMed <== (keyP - pIdx) / N;           // = res(pmed) (0 when the set is empty)
+    component pSmaller[N];
+    component pUnder[N];
+    signal pIsSmaller[N];
+    var pSmallerCount = 0;
+    for (var i = 0; i < N; i++) {
+        pSmaller[i] = LessThan(PK);
+        pSmaller[i].in[0] <== res[i] * N + i;
+        pSmaller[i].in[1] <== keyP;
+        pIsSmaller[i] <== kf[i] * pSmaller[i].out;
+        pSmallerCount += pIsSmaller[i];
+        pUnder[i] = LessThan(RK + 9);
+        pUnder[i].in[0] <== 100 * res[i];
+        pUnder[i].in[1] <== PUB * resMed;
+        pubF[i] <== kf[i] * pUnder[i].out;
+        kg[i] <== kf[i] - pubF[i];
+    }
+    pSmallerCount === pRank;
+
+    // ---- direction test: against(i) = kg(i) (a_i <= 0); kin = kg - against: the set K of Multi-Krum ----
     signal against[N];
     component notUp[N];
     for (var i = 0; i < N; i++) {
         notUp[i] = LessThan(AB + 1);
         notUp[i].in[0] <== a[i] + SH;
         notUp[i].in[1] <== SH + 1;
-        against[i] <== kf[i] * notUp[i].out;
-        kin[i] <== kf[i] - against[i];
+        against[i] <== kg[i] * notUp[i].out;
+        kin[i] <== kg[i] - against[i];
     }
 
     // ---- Multi-Krum over K (valid, not a copy, not low): n0 = |K|, k(n0), m_eff(n0) from one-hot tables ----
@@ -469,50 +616,27 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     }
 
     // ---- outliers, flags, accepted set ----
-    // copy, low, against and Krum outlier are mutually exclusive: a copy is outside C (cin = 0, so
-    // low = 0), a copy or a low update has kf = 0 (so against = 0), and none of them is in K (kin = 0,
-    // so sel = 0 and krumOut = 0). Low updates are slashed (flag 1); copies and the others are excluded (flag 3):
+    // copy, low, public, against and Krum outlier are mutually exclusive: a copy is outside C (cin = 0, so
+    // low = 0), a copy or a low update has kf = 0 (so pubF = 0), a public one has kg = 0 (so against = 0), and
+    // none of them is in K (kin = 0, so sel = 0 and krumOut = 0). Low updates are slashed (flag 1); copies and the others are excluded (flag 3):
     // rounds are sealed, so the later of two near-copies need not have copied (a replay of its author's last
     // update, committed first, makes an honest update the later one; PROTOCOL §3).
     signal outlier[N];
     signal acc[N];
     for (var i = 0; i < N; i++) {
         slashF[i] === low[i];
-        exclF[i] === dup[i] + against[i] + krumOut[i];
+        exclF[i] === dup[i] + pubF[i] + against[i] + krumOut[i];
         outlier[i] <== slashF[i] + exclF[i];
         acc[i] <== valid[i] - outlier[i];
     }
 
-    // ---- novelty (PROTOCOL §3): s = mIn - mPrev, the previous proven step; with ss = <s, s>, vs = <v, s>,
-    // su_i = <s, u_i>: nov_i = floor((ss a_i - vs su_i) / ss), a_i when ss = 0 (divisor dv = ss + [ss = 0]).
-    // |s_k| < 2^MB, so ss < 2^SB; |nov| <= |a| + |v||u| < 2^AB (Cauchy-Schwarz), range-checked, so
+    // ---- novelty (PROTOCOL §3): with ss, vs and su_i above, nov_i = floor((ss a_i - vs su_i) / ss), a_i when
+    // ss = 0 (divisor dv = ss + [ss = 0]). |nov| <= |a| + |v||u| < 2^AB (Cauchy-Schwarz), range-checked, so
     // nov dv + nrem = numerator holds in the integers (all terms < 2^(SB + AB + 1) << p). ----
-    var SB = 2 * MB + bitlen(D);
-    component mpc = Commit(D, MB);
-    signal sk[D];
-    signal ssq[D];
-    signal vsk[D];
-    signal usk[N][D];
-    var ssAcc = 0;
-    var vsAcc = 0;
-    for (var k = 0; k < D; k++) {
-        mpc.o[k] <== mPrev[k];
-        sk[k] <== mIn[k] - mPrev[k];
-        ssq[k] <== sk[k] * sk[k];
-        ssAcc += ssq[k];
-        vsk[k] <== (v[k] - OFF) * sk[k];
-        vsAcc += vsk[k];
-    }
-    mpc.out === modelPrev;
-    signal ss;
-    ss <== ssAcc;
-    signal vs;
-    vs <== vsAcc;
     component ssZero = IsZero();
     ssZero.in <== ss;
     signal dv;
     dv <== ss + ssZero.out;
-    signal su[N];
     signal nt1[N];
     signal nt2[N];
     signal nt3[N];
@@ -520,12 +644,6 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     component nrLo[N];
     component nrHi[N];
     for (var i = 0; i < N; i++) {
-        var acs = 0;
-        for (var k = 0; k < D; k++) {
-            usk[i][k] <== (u[i][k] - OFF) * sk[k];
-            acs += usk[i][k];
-        }
-        su[i] <== acs;
         nt1[i] <== ss * a[i];
         nt2[i] <== vs * su[i];
         nt3[i] <== ssZero.out * a[i];

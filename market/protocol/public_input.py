@@ -22,7 +22,7 @@ from market.protocol.constants import FIELD_MODULUS
 
 #: Round flags (PROTOCOL.md §5): accepted or absent; slashed (a proven low update: the stake is cut and the
 #: trainer ejected); invalid blob (the aggregator's disputable claim); excluded (proven out of the average as
-#: a copy, by the direction test or by Multi-Krum: unpaid for the round, never slashed or ejected).
+#: a copy, by the public-span screen, by the direction test or by Multi-Krum: unpaid for the round, never slashed or ejected).
 FLAG_ACCEPTED, FLAG_OUTLIER, FLAG_INVALID, FLAG_EXCLUDED = 0, 1, 2, 3
 #: Every flag a slot may carry; it fits the two bits above the commitment (§6).
 FLAGS = (FLAG_ACCEPTED, FLAG_OUTLIER, FLAG_INVALID, FLAG_EXCLUDED)

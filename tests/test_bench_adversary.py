@@ -45,5 +45,7 @@ def test_adversaries_leave_honest_parties_whole_and_conserve_funds() -> None:
     assert missed["bond_compensation_wei"] == 2 * ETHER and missed["adversary_gain_wei"] == -2 * ETHER
 
     aimed = data["adversary"]["aimed_exclusion"]  # -v: only the own account's flipped update is along it (§7, few accepted)
-    assert [p["flags"] for p in aimed["posts"]] == [[3, 3, 3, 0], [3, 3, 3, 0]] and aimed["state"] == "FINISHED"
+    # In round 2 the own account's flipped update lies along the last proven step (its own round-1 update), so the
+    # public-span screen (PROTOCOL §3) excludes it too: nobody is accepted, and §7 pays the four excluded alike.
+    assert [p["flags"] for p in aimed["posts"]] == [[3, 3, 3, 0], [3, 3, 3, 3]] and aimed["state"] == "FINISHED"
     assert aimed["adversary_rewards_wei"] == data["budget_wei"] // 4 and aimed["honest_rewards_wei"] == 3 * data["budget_wei"] // 4

@@ -118,6 +118,7 @@ def round0() -> SybilRound:
 def test_search_is_tight_and_only_the_uncapped_baseline_pays_the_tilt(round0: SybilRound) -> None:
     searches = round0.attack()
     assert [s.base for s in searches] == ["own", "mean"] and searches[0].probes[0].t == 0
+    uncapped_shares = []
     for search, base in zip(searches, round0.bases().values()):
         assert search.boundary is not None and 0 < search.boundary < max_tilt(CFG.spec)
         assert round0.probe(search.base, base, search.boundary).accepted  # the rule accepts the tilt found
@@ -128,7 +129,11 @@ def test_search_is_tight_and_only_the_uncapped_baseline_pays_the_tilt(round0: Sy
         assert best is not None and best.accepted
         assert best.share() == money_shares(best.outcome.scores, best.outcome.accepted)[8]
         uncapped = search.best(first_order_shapley)
-        assert uncapped is not None and uncapped.share(first_order_shapley) > 2 * Fraction(1, 10)  # uncapped, tilting pays
+        assert uncapped is not None
+        uncapped_shares.append(uncapped.share(first_order_shapley))
+    # Uncapped, tilting pays (from the sybil's own update); the public-span screen (PROTOCOL §3) already stops the
+    # tilt of the others' mean short of that, since a mean tilted far towards v is mostly what v explains.
+    assert uncapped_shares[0] > 2 * Fraction(1, 10) and uncapped_shares[1] < uncapped_shares[0]
     best = best_probe(searches)
     accepted = sum(best.outcome.accepted)
     assert best.share() <= bound(accepted) and (accepted < 10 or best.share() <= Fraction(1, 5))

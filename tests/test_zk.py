@@ -376,18 +376,24 @@ def test_novelty_must_be_the_floor_division(zk_artifacts: Path, honest_round: Ro
                         tmp_path / "prev.wtns")
 
 
+def _step_rider_round(seed: int) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """(updates, v, old): the previous proven step ran along `old`; three honest updates move along `new` = `old` plus
+    what their data adds, and v along `new`; the fourth resends `old` at the first one's size."""
+    g = torch.Generator().manual_seed(seed)
+    old = torch.randint(-400, 400, (PARAMS.d,), generator=g)
+    new = old + torch.randint(-300, 300, (PARAMS.d,), generator=g)
+    ups = [new + torch.randint(-150, 150, (PARAMS.d,), generator=g) for _ in range(3)]
+    size = float(ups[0].to(torch.float64).norm())
+    ups.append(torch.round(old.to(torch.float64) * size / float(old.to(torch.float64).norm())).to(torch.int64))
+    return ups, torch.round(new.to(torch.float64) * SPEC.qmax / new.abs().max()).to(torch.int64), old
+
+
 def test_a_resent_previous_step_scores_least(zk_artifacts: Path, tmp_path: Path) -> None:
     """The previous proven step ran along `old`; this round's honest updates move along `new` = `old` plus what
     the trainers' data adds. A free rider that resends the previous step at an honest size is never slashed,
     and scores below every trainer that trained (its novelty is zero), whether or not Multi-Krum keeps it."""
     for seed in range(3):
-        g = torch.Generator().manual_seed(seed)
-        old = torch.randint(-400, 400, (PARAMS.d,), generator=g)
-        new = old + torch.randint(-300, 300, (PARAMS.d,), generator=g)
-        ups = [new + torch.randint(-150, 150, (PARAMS.d,), generator=g) for _ in range(3)]
-        size = float(ups[0].to(torch.float64).norm())
-        ups.append(torch.round(old.to(torch.float64) * size / float(old.to(torch.float64).norm())).to(torch.int64))
-        v = torch.round(new.to(torch.float64) * SPEC.qmax / new.abs().max()).to(torch.int64)
+        ups, v, old = _step_rider_round(seed)
         w = build_witness(PARAMS, CTX, v, commit(v, SPEC), round_slots(list(ups), seed), MODEL_IN, MODEL_IN - old)
         nov = [x if x < R // 2 else x - R for x in w.inputs["nov"]]  # type: ignore[attr-defined]
         assert w.flags[3] != 1 and 20 * abs(nov[3]) < min(nov[:3])  # the rounding's crumbs, against real work
@@ -400,13 +406,7 @@ def test_an_update_within_the_public_span_is_excluded_never_slashed(zk_artifacts
     honest size lies wholly within the span of v and that step, so the public-span screen (PROTOCOL §3) excludes it
     (flag 3, unpaid, never slashed) before Multi-Krum. An aggregator that would accept it (flag 0), slash it (flag 1),
     claim another residual for it, or name another median finds no witness."""
-    g = torch.Generator().manual_seed(5)
-    old = torch.randint(-400, 400, (PARAMS.d,), generator=g)
-    new = old + torch.randint(-300, 300, (PARAMS.d,), generator=g)
-    ups = [new + torch.randint(-150, 150, (PARAMS.d,), generator=g) for _ in range(3)]
-    size = float(ups[0].to(torch.float64).norm())
-    ups.append(torch.round(old.to(torch.float64) * size / float(old.to(torch.float64).norm())).to(torch.int64))
-    v = torch.round(new.to(torch.float64) * SPEC.qmax / new.abs().max()).to(torch.int64)
+    ups, v, old = _step_rider_round(5)
     w = build_witness(PARAMS, CTX, v, commit(v, SPEC), round_slots(list(ups), 5), MODEL_IN, MODEL_IN - old)
     res, med = list(w.inputs["res"]), list(w.inputs["pmed"])  # type: ignore[call-overload]
     ref = res[med.index(1)]  # the lower median residual, an honest update's

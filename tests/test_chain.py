@@ -111,6 +111,16 @@ def test_the_node_is_asked_its_chain_id_once_and_its_blocks_every_time(anvil_cha
     assert anvil_chain.w3.eth.get_block(number)["hash"] != first
 
 
+@pytest.mark.anvil
+def test_a_target_time_already_past_only_mines_a_block(anvil_chain: Chain, chain: Chain) -> None:
+    """`deadline - now + 1` is negative when a slow step outran the window (anvil's time follows the clock, and it
+    refuses a negative increase): time_travel then only mines a block, on either backend."""
+    for c in (anvil_chain, chain):
+        number, now = c.w3.eth.block_number, c.now()
+        c.time_travel(-5)
+        assert c.w3.eth.block_number == number + 1 and now <= c.now() <= now + 5
+
+
 def test_development_accounts_are_funded_and_shared(chain: Chain) -> None:
     assert [a.address for a in chain.accounts[:3]] == [a.address for a in dev_accounts(3)]
     assert chain.balance(chain.accounts[0].address) > 10**21

@@ -389,15 +389,20 @@ class Chain:
             self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
     def time_travel(self, seconds: int) -> None:
-        """Advance chain time by `seconds` and mine a block (test and devnet chains only)."""
+        """Advance chain time by `seconds` and mine a block (test and devnet chains only). With `seconds <= 0` (a
+        target time already past: on anvil chain time follows the clock, so a slow step can outrun a window) it only
+        mines the block; anvil refuses a negative increase."""
+        seconds = int(seconds)
         if self.backend == "eth-tester":
             tester = self._tester()
-            tester.time_travel(self.now() + seconds)
+            if seconds > 0:
+                tester.time_travel(self.now() + seconds)
             tester.mine_blocks(1)
         else:
-            response = self.w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [int(seconds)])
-            if "error" in response:
-                raise ChainError(f"this node does not support time travel: {response['error']}")
+            if seconds > 0:
+                response = self.w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [seconds])
+                if "error" in response:
+                    raise ChainError(f"this node does not support time travel: {response['error']}")
             self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
     def snapshot(self) -> Any:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from eth_account.signers.local import LocalAccount
 
-from aggregator.rules.direction import validation_direction
+from aggregator.rules.direction import split_direction, validation_direction
 from aggregator.rules.fltrust import CosineResult
 from aggregator.rules.novelty import previous_step
 from aggregator.rules.round import aggregate_round
@@ -27,7 +27,7 @@ from market.ml.training import evaluate
 from market.parties.context import ProjectContext, circuit_params
 from market.parties.validate import Submission, Verdict, cured_verdict, validate_round
 from market.protocol.blob import UpdateHeader
-from market.protocol.commitment import commit, model_view
+from market.protocol.commitment import commit_directions, model_view
 from market.protocol.modelblob import encode_direction, encode_model
 from market.storage import cid_to_bytes
 from zk.build import dev_setup
@@ -164,6 +164,11 @@ class AggregatorNode:
         c = self.ctx
         return validation_direction(c.task.build_model, g_prev, c.task.val, c.manifest.view, c.manifest.quant)
 
+    def split(self, g_prev: torch.Tensor) -> torch.Tensor:
+        """The quantized split step at g(r-1) over the proof view (PROTOCOL §4)."""
+        c = self.ctx
+        return split_direction(c.task.build_model, g_prev, c.task.val, c.manifest.view, c.manifest.quant, c.manifest.hyper)
+
     def step(self) -> Step:
         """Do the one thing the chain says is due now: open a round, post it, or nothing."""
         project = self.market.project(self.ctx.pid)
@@ -192,9 +197,10 @@ class AggregatorNode:
         return self.market.declined_slots(self.ctx.pid, round_, self._opened_at[round_])
 
     def open_round(self, round_: int) -> Opened:
-        """Commit to v at g(round-1) and open the round."""
-        v = self.direction(self.ctx.global_model(round_ - 1))
-        self.market.open_round(self.ctx.pid, commit(v, self.ctx.manifest.quant), self.signer)
+        """Commit to v and h at g(round-1) and open the round."""
+        g_prev = self.ctx.global_model(round_ - 1)
+        v_commit = commit_directions(self.direction(g_prev), self.split(g_prev), self.ctx.manifest.quant)
+        self.market.open_round(self.ctx.pid, v_commit, self.signer)
         return Opened(round_)
 
     def follow_dispute(self, round_: int, until: int) -> Disputing | Finalized | RoundResult:
@@ -238,24 +244,25 @@ class AggregatorNode:
         c, quant = self.ctx, self.ctx.manifest.quant
         g_prev = c.global_model(round_ - 1)
         g_prev2 = c.global_model(max(round_ - 2, 0))  # the previous step starts there (PROTOCOL §3's novelty)
-        v = self.direction(g_prev)
+        v, h = self.direction(g_prev), self.split(g_prev)
         rs = self.market.round_state(c.pid, round_)
-        if commit(v, quant) != rs.v_commit:
-            raise ProofError(f"round {round_}: the recomputed validation direction does not match the on-chain commitment")
+        if commit_directions(v, h, quant) != rs.v_commit:
+            raise ProofError(f"round {round_}: the recomputed validation direction and split step do not match the "
+                             "on-chain commitment")
         trainers, verdicts = self._verdicts(round_, cured)
         seqs = self.market.submission_order(c.pid, round_)
         updates = {i: verdict.update for i, verdict in verdicts.items() if verdict.update is not None}  # the accepted
         slots = [Slot(rs.commitments[i], updates[i].view() if i in updates else None, seqs[i])
                  if i in verdicts else Slot() for i in range(len(trainers))]
         rctx = RoundContext(self.market.chain.chain_id, self.market.address, c.pid, round_, len(trainers))
-        witness = build_witness(circuit_params(c), rctx, v, rs.v_commit, slots, model_view(g_prev, c.manifest.view, quant),
+        witness = build_witness(circuit_params(c), rctx, v, h, rs.v_commit, slots, model_view(g_prev, c.manifest.view, quant),
                                 model_view(g_prev2, c.manifest.view, quant))
 
         valid = sorted(updates)
         view = torch.stack([updates[i].view() for i in valid]) if valid else torch.zeros((0, c.params.view_len), dtype=torch.int64)
         full = torch.stack([updates[i].flat for i in valid]) if valid else torch.zeros((0, c.numel), dtype=torch.int64)
         outcome = aggregate_round(view, full, v, g_prev, quant, c.manifest.rule, [seqs[i] for i in valid], c.manifest.view,
-                                  previous_step(g_prev, g_prev2, c.manifest.view, quant), joined=len(trainers))
+                                  previous_step(g_prev, g_prev2, c.manifest.view, quant), joined=len(trainers), split=h)
         if [witness.flags[i] for i in valid] != outcome.flags or not torch.equal(
                 model_view(outcome.new_global, c.manifest.view, quant), witness.model_out):
             raise ProofError(f"round {round_}: the aggregation rule and the circuit witness disagree")
@@ -272,7 +279,7 @@ class AggregatorNode:
         report = {"round": round_, "flags": witness.flags[:n], "scores": witness.scores[:n], "reasons": reasons,
                   "val_accuracy": acc, "val_loss": loss, "submitted": sorted(verdicts), "prove_s": round(prove_s, 3)}
         model_cid = c.storage.add(encode_model(outcome.new_global, c.pid, round_, c.spec_hex, report))
-        v_cid = c.storage.add(encode_direction(v, c.pid, round_))
+        v_cid = c.storage.add(encode_direction(v, h, c.pid, round_))
         receipt = self.market.post_round(c.pid, round_, cid_to_bytes(model_cid), cid_to_bytes(v_cid), witness.model_commit,
                                          witness.flags[:n], witness.scores[:n], list(proof.words), self.signer)
         return RoundResult(round_, trainers, sorted(verdicts), witness.flags[:n], witness.scores[:n], reasons, acc, loss, prove_s,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from market.protocol.commitment import commit
+from market.protocol.commitment import commit, commit_directions
 from market.protocol.public_input import FIELD_MODULUS as R
 from market.protocol.public_input import Statement, public_input
 from market.protocol.quant import QuantSpec, model_spec
@@ -31,6 +31,7 @@ class RoundCase:
     """A proven round: its data, witness and proof."""
 
     v: torch.Tensor
+    h: torch.Tensor
     v_commit: int
     slots: list[Slot]
     witness: RoundWitness
@@ -54,6 +55,18 @@ def direction(seed: int) -> torch.Tensor:
     noise = torch.randint(-200, 200, (PARAMS.d,), generator=torch.Generator().manual_seed(seed + 1000))
     x = (base + noise).to(torch.float64)
     return torch.round(x * SPEC.qmax / x.abs().max()).to(torch.int64)
+
+
+def split(seed: int) -> torch.Tensor:
+    """A quantized split step (PROTOCOL §4), normalised as v: another direction, off `updates(seed)`'s common one."""
+    x = torch.randint(-400, 400, (PARAMS.d,), generator=torch.Generator().manual_seed(seed + 2000)).to(torch.float64)
+    return torch.round(x * SPEC.qmax / x.abs().max()).to(torch.int64)
+
+
+def with_split(v: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """`build_witness`'s (v, h, vCommit) for the direction `v`, with the split step `split(seed)`."""
+    h = split(seed)
+    return v, h, commit_directions(v, h, SPEC)
 
 
 #: g(r-1)'s proof view in fixed point (PROTOCOL §3), the model the test rounds start from.
@@ -82,11 +95,11 @@ def round_slots(ups: list[torch.Tensor | None], seed: int = 0, absent: tuple[int
 def make_round(out: Path, ups: list[torch.Tensor | None], ctx: RoundContext = CTX, seed: int = 0,
                absent: tuple[int, ...] = ()) -> RoundCase:
     """Commit, witness and prove one round; `None` updates are invalid blobs (flag 2)."""
-    v = direction(seed)
-    vc = commit(v, SPEC)
+    v, h = direction(seed), split(seed)
+    vc = commit_directions(v, h, SPEC)
     slots = round_slots(ups, seed, absent)
-    w = build_witness(PARAMS, ctx, v, vc, slots, MODEL_IN, MODEL_PREV)
-    return RoundCase(v, vc, slots, w, prove(out, w.inputs))
+    w = build_witness(PARAMS, ctx, v, h, vc, slots, MODEL_IN, MODEL_PREV)
+    return RoundCase(v, h, vc, slots, w, prove(out, w.inputs))
 
 
 def public_data(case: RoundCase, **change: Any) -> int:

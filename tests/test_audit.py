@@ -149,7 +149,7 @@ def test_a_round_posted_with_minus_v_fails_fedmarket_audit(anvil_chain: Chain, a
         capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 1, out.stdout[-2000:] + out.stderr[-2000:]
-    assert "AuditMismatch: round 1, field v: v recomputed at g(0)" in out.stderr
+    assert "AuditMismatch: round 1, field v: v and h recomputed at g(0)" in out.stderr
     assert "the revealed v is minus it" in out.stderr
     data = json.loads(out.stdout.strip().splitlines()[-1])
     assert (data["rounds_audited"], data["rounds_matched"]) == (2, 0)

@@ -91,7 +91,7 @@ def test_an_aimed_direction_receives_no_honest_update(anvil_chain: Chain, tmp_pa
     ctx, trainers, steps = play(anvil_chain, tmp_path, NegatedDirection)
     for r, row in enumerate(steps, start=1):
         for text in row[:HONEST]:  # each honest trainer said why
-            assert text.startswith(f"round {r}: declined, the committed v is not the validation direction"), text
+            assert text.startswith(f"round {r}: declined, the committed v and h are not the validation direction"), text
         assert row[HONEST].startswith(f"round {r}: submitted"), row[HONEST]
     assert_no_honest_work_taken(ctx, trainers, HONEST, rounds=2)
 

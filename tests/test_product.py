@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import safetensors.torch
 import torch
 from typer.testing import CliRunner
 
@@ -13,7 +14,7 @@ from market.cli import app
 from market.errors import ConfigError, InvalidBlob
 from market.parties.project_file import load_project_file, parse_amount
 from market.protocol.manifest import Manifest
-from market.protocol.modelblob import decode_direction, decode_model, encode_direction, encode_model
+from market.protocol.modelblob import DIRECTION_FORMAT, decode_direction, decode_model, encode_direction, encode_model
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "digits.toml"
 
@@ -104,15 +105,20 @@ def test_model_blob_round_trip_and_refusals() -> None:
         decode_model(b"\x00" * 7, 650)
     assert info.value.reason == "undecodable"
     with pytest.raises(InvalidBlob) as info:
-        decode_model(encode_direction(torch.zeros(650, dtype=torch.int64), 3, 2), 650)
+        decode_model(encode_direction(torch.zeros(650, dtype=torch.int64), torch.zeros(650, dtype=torch.int64), 3, 2), 650)
     assert info.value.reason == "undecodable"
 
 
 def test_direction_blob_round_trip() -> None:
-    v = torch.arange(-5, 5, dtype=torch.int64)
-    assert torch.equal(decode_direction(encode_direction(v, 1, 1), 10), v)
-    with pytest.raises(InvalidBlob):
-        decode_direction(encode_direction(v, 1, 1), 11)
+    """A round's revealed v and h come back as they went; a wrong length or a blob without h names what is wrong."""
+    v, h = torch.arange(-5, 5, dtype=torch.int64), torch.arange(5, -5, -1, dtype=torch.int64)
+    back = decode_direction(encode_direction(v, h, 1, 1), 10)
+    assert torch.equal(back[0], v) and torch.equal(back[1], h)
+    with pytest.raises(InvalidBlob, match="direction v must be int64 of shape"):
+        decode_direction(encode_direction(v, h, 1, 1), 11)
+    only_v = safetensors.torch.save({"v": v}, metadata={"format": DIRECTION_FORMAT, "project_id": "1", "round": "1"})
+    with pytest.raises(InvalidBlob, match="direction h must be"):
+        decode_direction(only_v, 10)
 
 
 def test_keystore_round_trip_and_wrong_password(tmp_path: Path) -> None:

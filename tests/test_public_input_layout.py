@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 from market.chain.client import Chain
 from market.paths import ROOT
-from market.protocol.commitment import commit
 from market.protocol.constants import FIELD_MODULUS
 from market.protocol.public_input import (
     HEADER,
@@ -26,7 +25,7 @@ from market.protocol.public_input import (
     pack,
     public_input,
 )
-from tests.fixtures_zk import CTX, MODEL_IN, MODEL_PREV, PARAMS, SPEC, direction, round_slots, updates
+from tests.fixtures_zk import CTX, MODEL_IN, MODEL_PREV, PARAMS, direction, round_slots, updates, with_split
 from tests.marketplace_harness import CID, commitment, deploy, model_out, statement
 from zk.witness import build_witness
 
@@ -173,7 +172,7 @@ def test_circuit_bit_order_is_the_description() -> None:
 def test_witness_signals_hash_to_its_public_input() -> None:
     """Re-pack the witness's own public signals by the description: the bytes hash to its public input."""
     v = direction(0)
-    w = build_witness(PARAMS, CTX, v, commit(v, SPEC), round_slots([*updates(0)[:3], None]), MODEL_IN, MODEL_PREV)
+    w = build_witness(PARAMS, CTX, *with_split(v), round_slots([*updates(0)[:3], None]), MODEL_IN, MODEL_PREV)
     signals = w.inputs
     slot_names = [f.name for f in SLOT] + [f.packed[0] for f in SLOT if f.packed]
     assert {f.name for f in HEADER} | set(slot_names) <= set(signals)

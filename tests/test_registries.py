@@ -57,7 +57,8 @@ def test_dispatch_runs_each_rules_pure_functions() -> None:
     krum_cfg = RuleConfig(f=1, m=0, tau_pct=0)
     dist, nsq, a = distances_norms_inner(U, v)
     out = aggregate_round(U, U, v, torch.zeros(2), SPEC, krum_cfg, seq)
-    residual = residuals(nsq, a, [0] * 4, int((v * v).sum()), 0, 0)  # round 1: the span is v's alone
+    vv = int((v * v).sum())  # round 1 without a split step: the span is v's alone
+    residual = residuals(nsq, [[x, 0, 0] for x in a], [[vv, 0, 0], [0, 0, 0], [0, 0, 0]])
     assert out.detail == screened_multi_krum(dist, nsq, a, seq, 1, 0, 0, krum_cfg.dup_pct, krum_cfg.floor_pct,
                                              residual=residual)
     assert out.inner == a

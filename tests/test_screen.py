@@ -9,7 +9,15 @@ import torch
 from aggregator.rules.distances import pairwise_sq_distances
 from aggregator.rules.novelty import novel_inner
 from aggregator.rules.round import aggregate_round
-from aggregator.rules.screen import RESIDUAL_BITS, below_floor, copies, residual_terms, residuals, screened_multi_krum
+from aggregator.rules.screen import (
+    RESIDUAL_BITS,
+    below_floor,
+    copies,
+    residual_terms,
+    residuals,
+    screened_multi_krum,
+    span_basis,
+)
 from market.errors import AggregationError
 from market.protocol.manifest import RuleConfig
 from market.protocol.quant import QuantSpec
@@ -80,20 +88,35 @@ def test_aggregate_round_drops_free_riders() -> None:
     assert plain.flags[5] == 3
 
 
+def _span(vecs: list[list[int]], rows: list[list[int]]) -> tuple[list[int], list[list[int]], list[list[int]]]:
+    """(nsq, cross, gram) of `rows` against the public vectors (v, s, h), by hand-sized integer loops."""
+    dot = lambda x, y: sum(p * q for p, q in zip(x, y))
+    return [dot(r, r) for r in rows], [[dot(b, r) for b in vecs] for r in rows], [[dot(b, c) for c in vecs] for b in vecs]
+
+
 def test_residuals_by_hand() -> None:
-    # v = e0, s = e1 (vv = ss = 1, vs = 0, det = 1): [3, 4, 0] lies in the span, [0, 0, 5] wholly off it, [3, 0, 4]
-    # 16 / 25 off it: floor(2^20 * 16 / 25) = 671088. A zero update counts as wholly off.
-    rows = [[3, 4, 0], [0, 0, 5], [3, 0, 4], [0, 0, 0]]
-    nsq, a, su = [25, 25, 25, 0], [3, 0, 3, 0], [4, 0, 0, 0]
+    # v = e0, s = e1, h = e2 (the Gram matrix is I): [3, 4, 0, 0] and [3, 0, 4, 0] lie in the span, [0, 0, 0, 5]
+    # wholly off it, [3, 0, 0, 4] 16 / 25 off it: floor(2^20 * 16 / 25) = 671088. A zero update counts as wholly off.
+    e = [[1 if k == j else 0 for k in range(4)] for j in range(4)]
+    zero = [0] * 4
+    rows = [[3, 4, 0, 0], [3, 0, 4, 0], [0, 0, 0, 5], [3, 0, 0, 4], zero]
     assert RESIDUAL_BITS == 20
-    assert residuals(nsq, a, su, 1, 0, 1) == [0, 1 << 20, 671088, 1 << 20]
-    # Round 1 (s = 0) or s along v (det = 0): the span is v's alone, so [3, 4, 0] is 16 / 25 off it.
-    assert residuals(nsq, a, [0] * 4, 1, 0, 0) == [671088, 1 << 20, 671088, 1 << 20]
-    assert residuals(nsq, a, [6, 0, 6, 0], 1, 2, 4) == [671088, 1 << 20, 671088, 1 << 20]
-    assert residual_terms(nsq, a, su, 1, 0, 1)[2] == (16, 25)
+    assert residuals(*_span([e[0], e[1], e[2]], rows)) == [0, 0, 1 << 20, 671088, 1 << 20]
+    assert residual_terms(*_span([e[0], e[1], e[2]], rows))[3] == (16, 25)
+    # No split step (h = 0), or h within span{v, s}: the span is {v, s}, so [3, 0, 4, 0] is 16 / 25 off it.
+    assert residuals(*_span([e[0], e[1], zero], rows)) == [0, 671088, 1 << 20, 671088, 1 << 20]
+    assert residuals(*_span([e[0], e[1], [2, -3, 0, 0]], rows)) == [0, 671088, 1 << 20, 671088, 1 << 20]
+    # Round 1 (s = 0) or s along v: the span is {v, h}; with h = 0 as well, v's alone.
+    for s in (zero, [-2, 0, 0, 0]):
+        assert residuals(*_span([e[0], s, e[2]], rows)) == [671088, 0, 1 << 20, 671088, 1 << 20]
+        assert residuals(*_span([e[0], s, zero], rows)) == [671088, 671088, 1 << 20, 671088, 1 << 20]
+    # A basis that is not orthogonal: v = (1, 0, 0, 0), s = (1, 1, 0, 0), h = (1, 1, 1, 0) span the first three
+    # coordinates (Gram determinant 1), so (1, 2, 3, 4) is 16 / 30 off it: floor(2^20 * 16 / 30) = 559240.
+    skew = [[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0]]
+    assert span_basis(_span(skew, [])[2])[0] == 1
+    assert residuals(*_span(skew, [[1, 2, 3, 4]])) == [559240]
     with pytest.raises(AggregationError, match="one squared norm"):
-        residuals(nsq, a, su[:3], 1, 0, 1)
-    assert all(len(r) == 3 for r in rows)
+        residuals([25], [[3, 4]], _span([e[0], e[1], e[2]], [])[2])
 
 
 def test_public_span_screen_excludes_what_v_and_the_step_explain() -> None:

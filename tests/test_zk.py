@@ -13,10 +13,10 @@ import torch
 
 from aggregator.rules.clip import contribution_scores
 from aggregator.rules.novelty import novel_inner
-from aggregator.rules.screen import PUBLIC_PCT, RESIDUAL_BITS
+from aggregator.rules.screen import PUBLIC_PCT, RESIDUAL_BITS, residual_terms
 from aggregator.rules.shapley import first_order_shapley, harmonic_parts, inner_products
 from market.errors import ProofError, TooManySlots
-from market.protocol.commitment import commit
+from market.protocol.commitment import commit, commit_directions
 from market.protocol.public_input import FIELD_MODULUS as R
 from market.protocol.quant import model_spec
 from tests.fixtures_zk import (
@@ -33,6 +33,7 @@ from tests.fixtures_zk import (
     round_slots,
     tampered,
     updates,
+    with_split,
 )
 from zk.build import INSECURE_MARK, CircuitParams, compile_circuit, constraint_count, is_insecure
 from zk.prover import Proof, compute_witness
@@ -115,7 +116,7 @@ def test_inconsistent_witness_is_refused(zk_artifacts: Path, honest_round: Round
     bad_slots = list(honest_round.slots)
     bad_slots[0] = dataclasses.replace(bad_slots[0], update=bad_slots[1].update)
     with pytest.raises(ProofError):
-        build_witness(PARAMS, CTX, honest_round.v, honest_round.v_commit, bad_slots, MODEL_IN, MODEL_PREV)
+        build_witness(PARAMS, CTX, honest_round.v, honest_round.h, honest_round.v_commit, bad_slots, MODEL_IN, MODEL_PREV)
 
 
 def test_zero_or_unnormalised_direction_admits_no_witness(zk_artifacts: Path, honest_round: RoundCase,
@@ -128,9 +129,9 @@ def test_zero_or_unnormalised_direction_admits_no_witness(zk_artifacts: Path, ho
     for name, v in (("zero", zero), ("small", small)):
         offsets = [int(x) + SPEC.offset for x in v.tolist()]
         with pytest.raises(ProofError):
-            compute_witness(zk_artifacts, {**inputs, "v": offsets, "vCommit": commit(v, SPEC)}, tmp_path / f"{name}.wtns")
+            compute_witness(zk_artifacts, {**inputs, "v": offsets, "vCommit": with_split(v)[2]}, tmp_path / f"{name}.wtns")
         with pytest.raises(ProofError, match="not normalised"):
-            build_witness(PARAMS, CTX, v, commit(v, SPEC), honest_round.slots, MODEL_IN, MODEL_PREV)
+            build_witness(PARAMS, CTX, *with_split(v), honest_round.slots, MODEL_IN, MODEL_PREV)
 
 
 def test_scores_must_be_capped_at_the_median(zk_artifacts: Path, honest_round: RoundCase, tmp_path: Path) -> None:
@@ -191,7 +192,7 @@ def test_invalid_and_absent_slots(zk_artifacts: Path) -> None:
 def test_seq_is_a_byte_and_zero_for_absent_slots(zk_artifacts: Path, tmp_path: Path, seqs: list[int]) -> None:
     """The circuit refuses a rank on an absent slot and ranks outside uint8 (the hash takes 8 bits)."""
     case_slots = round_slots([*updates(5)[:1], None, None, updates(5)[3]], seed=5, absent=(2,))
-    w = build_witness(PARAMS, CTX, direction(5), commit(direction(5), SPEC), case_slots, MODEL_IN, MODEL_PREV)
+    w = build_witness(PARAMS, CTX, *with_split(direction(5)), case_slots, MODEL_IN, MODEL_PREV)
     compute_witness(zk_artifacts, w.inputs, tmp_path / "ok.wtns")
     with pytest.raises(ProofError):
         compute_witness(zk_artifacts, {**w.inputs, "seq": seqs}, tmp_path / "bad.wtns")
@@ -236,7 +237,7 @@ def test_tolerance_rule_and_ties(tau_circuit: Path, tmp_path: Path, seed: int, f
     seed 1: slot 0 unselected and beyond tau. Any other flags admit no witness."""
     ups, v = updates(seed), direction(seed)
     slots = [Slot(commit(u, SPEC), u, i) for i, u in enumerate(ups)]
-    w = build_witness(TAU_PARAMS, CTX, v, commit(v, SPEC), slots, MODEL_IN, MODEL_PREV)
+    w = build_witness(TAU_PARAMS, CTX, *with_split(v), slots, MODEL_IN, MODEL_PREV)
     assert w.flags == flags
     compute_witness(tau_circuit, w.inputs, tmp_path / "ok.wtns")
     for i in range(3):
@@ -259,7 +260,7 @@ def _copied_round() -> list[torch.Tensor]:
 def _witness(params: CircuitParams, ups: list[torch.Tensor], order: list[int] | None = None,
              seed: int = 0) -> RoundWitness:
     v = direction(seed)
-    return build_witness(params, CTX, v, commit(v, SPEC), round_slots(list(ups), seed, order=order), MODEL_IN, MODEL_PREV)
+    return build_witness(params, CTX, *with_split(v), round_slots(list(ups), seed, order=order), MODEL_IN, MODEL_PREV)
 
 
 @pytest.mark.parametrize(("order", "flags"), [([0, 1, 2, 3], [0, 0, 3, 3]), ([2, 1, 0, 3], [3, 0, 0, 3])])
@@ -394,7 +395,7 @@ def test_a_resent_previous_step_scores_least(zk_artifacts: Path, tmp_path: Path)
     and scores below every trainer that trained (its novelty is zero), whether or not Multi-Krum keeps it."""
     for seed in range(3):
         ups, v, old = _step_rider_round(seed)
-        w = build_witness(PARAMS, CTX, v, commit(v, SPEC), round_slots(list(ups), seed), MODEL_IN, MODEL_IN - old)
+        w = build_witness(PARAMS, CTX, *with_split(v), round_slots(list(ups), seed), MODEL_IN, MODEL_IN - old)
         nov = [x if x < R // 2 else x - R for x in w.inputs["nov"]]  # type: ignore[attr-defined]
         assert w.flags[3] != 1 and 20 * abs(nov[3]) < min(nov[:3])  # the rounding's crumbs, against real work
         assert w.scores[3] < min(s for s, f in zip(w.scores[:3], w.flags) if f == 0)
@@ -407,7 +408,7 @@ def test_an_update_within_the_public_span_is_excluded_never_slashed(zk_artifacts
     (flag 3, unpaid, never slashed) before Multi-Krum. An aggregator that would accept it (flag 0), slash it (flag 1),
     claim another residual for it, or name another median finds no witness."""
     ups, v, old = _step_rider_round(5)
-    w = build_witness(PARAMS, CTX, v, commit(v, SPEC), round_slots(list(ups), 5), MODEL_IN, MODEL_IN - old)
+    w = build_witness(PARAMS, CTX, *with_split(v), round_slots(list(ups), 5), MODEL_IN, MODEL_IN - old)
     res, med = list(w.inputs["res"]), list(w.inputs["pmed"])  # type: ignore[call-overload]
     ref = res[med.index(1)]  # the lower median residual, an honest update's
     assert 100 * res[3] < PUBLIC_PCT * ref <= min(100 * x for x in res[:3])
@@ -418,9 +419,9 @@ def test_an_update_within_the_public_span_is_excluded_never_slashed(zk_artifacts
         with pytest.raises(ProofError):
             compute_witness(zk_artifacts, {**w.inputs, "flag": w.flags[:3] + [forged]}, tmp_path / f"flag{forged}.wtns")
     rres = list(w.inputs["rres"])  # type: ignore[call-overload]
-    step = MODEL_IN - (MODEL_IN - old)
-    vv, vs, ss = int((v * v).sum()), int((v * step).sum()), int((step * step).sum())
-    q3 = (vv * ss - vs * vs) * int((ups[3] * ups[3]).sum())
+    vecs = [v, old, with_split(v)[1]]
+    q3 = residual_terms([int((ups[3] * ups[3]).sum())], [[int((b * ups[3]).sum()) for b in vecs]],
+                        [[int((b * c).sum()) for c in vecs] for b in vecs])[0][1]
     with pytest.raises(ProofError):  # a larger residual, its remainder moved to keep the product equation
         compute_witness(zk_artifacts, {**w.inputs, "res": res[:3] + [res[3] + 1], "rres": rres[:3] + [rres[3] - q3]},
                         tmp_path / "res.wtns")
@@ -428,6 +429,39 @@ def test_an_update_within_the_public_span_is_excluded_never_slashed(zk_artifacts
         if other != med:
             with pytest.raises(ProofError):
                 compute_witness(zk_artifacts, {**w.inputs, "pmed": other}, tmp_path / f"med{other.index(1) if 1 in other else 9}.wtns")
+
+
+def test_training_on_the_published_split_is_excluded_never_slashed(zk_artifacts: Path, tmp_path: Path) -> None:
+    """The attacker's test for the split rider (PROTOCOL §3, §4): a trainer that trains on the owner's published
+    validation split, not on data of its own, sends what the round's split step h already says. Its update, h at an
+    honest size plus a little noise, is excluded (flag 3, unpaid, never slashed) by the public-span screen, which
+    spans v, the previous step and h; with no split step in the span (h = 0, the rule before it) the same update is
+    accepted and paid. An aggregator that would accept or slash it finds no witness."""
+    g = torch.Generator().manual_seed(10)
+
+    def normalised(x: torch.Tensor) -> torch.Tensor:
+        return torch.round(x.to(torch.float64) * SPEC.qmax / x.abs().max()).to(torch.int64)
+
+    base = torch.randint(-400, 400, (PARAMS.d,), generator=g)  # what the owner's data asks for
+    ups = [base + torch.randint(-250, 250, (PARAMS.d,), generator=g) for _ in range(3)]  # the trainers' own data
+    v = normalised(base + torch.randint(-300, 300, (PARAMS.d,), generator=g))
+    h = normalised(base + torch.randint(-300, 300, (PARAMS.d,), generator=g))
+    vc = commit_directions(v, h, SPEC)
+    size = float(ups[0].to(torch.float64).norm()) / float(h.to(torch.float64).norm())
+    ups.append(torch.round(h.to(torch.float64) * size).to(torch.int64) + torch.randint(-3, 4, (PARAMS.d,), generator=g))
+    seed = 10
+    w = build_witness(PARAMS, CTX, v, h, vc, round_slots(ups, seed), MODEL_IN, MODEL_PREV)
+    assert w.flags[3] == 3 and w.scores[3] == 0 and 100 * w.inputs["res"][3] < min(w.inputs["res"][:3])  # type: ignore[index]
+    zero = torch.zeros_like(h)
+    before = build_witness(PARAMS, CTX, v, zero, commit_directions(v, zero, SPEC), round_slots(ups, seed),
+                           MODEL_IN, MODEL_PREV)
+    assert before.flags[3] == 0 and before.scores[3] == max(before.scores)
+    compute_witness(zk_artifacts, w.inputs, tmp_path / "ok.wtns")
+    for forged in (0, 1):
+        with pytest.raises(ProofError):
+            compute_witness(zk_artifacts, {**w.inputs, "flag": w.flags[:3] + [forged]}, tmp_path / f"flag{forged}.wtns")
+    with pytest.raises(ProofError):  # the round's h replaced by zeros under the same commitment
+        compute_witness(zk_artifacts, {**w.inputs, "h": [SPEC.offset] * PARAMS.d}, tmp_path / "h.wtns")
 
 
 def test_the_circuit_proves_the_rules_public_span_constants() -> None:

@@ -13,7 +13,7 @@ from market.errors import ContractRevert, ProofError
 from market.protocol.commitment import commit
 from market.protocol.quant import model_spec
 from market.toolchain.solc import compile_contracts
-from tests.fixtures_zk import MODEL_IN, PARAMS, SPEC, RoundCase, direction, public_data, tampered, updates
+from tests.fixtures_zk import MODEL_IN, PARAMS, SPEC, RoundCase, direction, public_data, tampered, updates, with_split
 from tests.marketplace_harness import CID, MODEL_CID, Deployment
 from zk.onchain import deploy_verifier, solidity_dir, verify_on_chain
 from zk.prover import Proof, prove
@@ -65,7 +65,7 @@ def test_post_round_with_a_real_proof(anvil_chain: Chain, zk_artifacts: Path) ->
                      model_commit=commit(MODEL_IN, model_spec(SPEC)))
     dep.start(pid, PARAMS.n)
     v = direction(0)
-    market.open_round(pid, commit(v, SPEC), dep.aggregator)
+    market.open_round(pid, with_split(v)[2], dep.aggregator)
     round_ = market.project(pid).round
     ups = updates(0)
     market.submit_updates(pid, round_, [(dep.trainers[i], CID, commit(u, SPEC)) for i, u in enumerate(ups)],
@@ -73,7 +73,7 @@ def test_post_round_with_a_real_proof(anvil_chain: Chain, zk_artifacts: Path) ->
     ctx = RoundContext(chain.w3.eth.chain_id, market.address, pid, round_, PARAMS.n)
     seqs = market.submission_order(pid, round_)
     assert seqs == list(range(PARAMS.n))  # submitted in slot order
-    w = build_witness(PARAMS, ctx, v, commit(v, SPEC), [Slot(commit(u, SPEC), u, q) for u, q in zip(ups, seqs)], MODEL_IN,
+    w = build_witness(PARAMS, ctx, *with_split(v), [Slot(commit(u, SPEC), u, q) for u, q in zip(ups, seqs)], MODEL_IN,
                       MODEL_IN)  # round 1: g(r-2) is g(0) as well (the chain's previousModelCommitment)
     assert w.public_input == market.public_input(pid, round_, w.model_commit, w.flags, w.scores)
     proof = prove(zk_artifacts, w.inputs)

@@ -23,7 +23,7 @@ from market.chain.client import Chain, dev_accounts
 from market.chain.marketplace import Marketplace, ProjectParams
 from market.errors import FedMarketError
 from market.paths import BUILD, NODE_MODULES
-from market.protocol.commitment import commit
+from market.protocol.commitment import commit, commit_directions
 from market.protocol.quant import QuantSpec, model_spec
 from market.toolchain.anvil import start_anvil
 from market.toolchain.process import stop_process
@@ -74,11 +74,19 @@ def _round_data(p: CircuitParams, seed: int = 1) -> tuple[torch.Tensor, list[tor
     return v, ups
 
 
+def _directions(p: CircuitParams, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(v, h, vCommit) of a bench round: a split step h normalised as v, from its own generator."""
+    spec = QuantSpec(bits=p.bits)
+    h = torch.randint(-spec.qmax, spec.qmax + 1, (p.d,), generator=torch.Generator().manual_seed(7))
+    h[-1] = spec.qmax
+    return v, h, commit_directions(v, h, spec)
+
+
 def _witness(p: CircuitParams, ctx: RoundContext, v: torch.Tensor, ups: list[torch.Tensor]) -> RoundWitness:
     """Witness of a round from g(r-2) = g(r-1) = 0 where every trainer submitted, in slot order (seq = slot)."""
     spec = QuantSpec(bits=p.bits)
     zero = torch.zeros(p.d, dtype=torch.int64)
-    return build_witness(p, ctx, v, commit(v, spec), [Slot(commit(u, spec), u, i) for i, u in enumerate(ups)], zero, zero)
+    return build_witness(p, ctx, *_directions(p, v), [Slot(commit(u, spec), u, i) for i, u in enumerate(ups)], zero, zero)
 
 
 class StepTimeout(RuntimeError):
@@ -319,7 +327,7 @@ def gas_case(chain: Chain, p: CircuitParams) -> dict[str, int]:
     market.start(pid, owner)
     v, ups = _round_data(p)
     spec = QuantSpec(bits=p.bits)
-    market.open_round(pid, commit(v, spec), agg)
+    market.open_round(pid, _directions(p, v)[2], agg)
     round_ = market.project(pid).round
     market.submit_updates(pid, round_, [(t, CID, commit(u, spec)) for t, u in zip(trainers, ups)], close_commits=True)
     w = _witness(p, RoundContext(chain.w3.eth.chain_id, market.address, pid, round_, p.n), v, ups)

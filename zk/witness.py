@@ -9,10 +9,10 @@ import torch
 from aggregator.rules.average import fixed_average
 from aggregator.rules.clip import clip_inner
 from aggregator.rules.novelty import novel_inner
-from aggregator.rules.screen import RESIDUAL_BITS, residual_terms, residuals, screened_multi_krum
+from aggregator.rules.screen import RESIDUAL_BITS, residual_terms, screened_multi_krum, shares
 from aggregator.rules.shapley import distances_norms_inner, first_order_shapley, harmonic_parts
 from market.errors import ProofError
-from market.protocol.commitment import commit
+from market.protocol.commitment import commit, commit_directions
 from market.protocol.constants import FIELD_MODULUS
 from market.protocol.public_input import Statement, header_values, public_input
 from market.protocol.quant import QuantSpec, model_spec
@@ -64,18 +64,19 @@ def _offset(q: torch.Tensor, spec: QuantSpec) -> list[int]:
     return [int(x) + spec.offset for x in q.tolist()]
 
 
-def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_commit: int,
+def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, h: torch.Tensor, v_commit: int,
                   slots: list[Slot], model_in: torch.Tensor, model_prev: torch.Tensor) -> RoundWitness:
-    """Run the aggregation rule (PROTOCOL §3: copies, norm floor, direction test, Multi-Krum, novelty,
+    """Run the aggregation rule (PROTOCOL §3: copies, norm floor, public span, direction test, Multi-Krum, novelty,
     capped scores, the view's fixed-point average) on the valid slots and lay out every circuit input.
+    `v` and `h` are the round's validation direction and split step (§4), `v_commit` their commitment;
     `model_in` and `model_prev` are g(r-1)'s and g(r-2)'s views in fixed point (int64, `model_spec`)."""
     n, d, spec = params.n, params.d, QuantSpec(bits=params.bits)
     mspec = model_spec(spec)
     if len(slots) > n or ctx.n_trainers > n or len(slots) > ctx.n_trainers:
         raise ProofError(f"{len(slots)} slots / {ctx.n_trainers} trainers exceed the circuit's {n}")
     slots = list(slots) + [Slot()] * (n - len(slots))
-    if tuple(v.shape) != (d,) or commit(v, spec) != v_commit:
-        raise ProofError("v does not match its commitment or the circuit's view size")
+    if tuple(v.shape) != (d,) or tuple(h.shape) != (d,) or commit_directions(v, h, spec) != v_commit:
+        raise ProofError("v and h do not match their commitment or the circuit's view size")
     if d and int(v.abs().max()) != spec.qmax:
         raise ProofError(f"v is not normalised: its largest magnitude must be {spec.qmax} (PROTOCOL §4)")
     valid = [i for i, s in enumerate(slots) if s.commitment != 0 and s.update is not None]
@@ -106,11 +107,13 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
         full[i] = U[r]
     a_all = [int(x) for x in (full * v[None, :]).sum(dim=1).tolist()] if d else [0] * n
     nov_all = novel_inner(a_all, full, v, step)
-    ss, vs, vv = int((step * step).sum()), int((v * step).sum()), int((v * v).sum())
+    ss, vs = int((step * step).sum()), int((v * step).sum())
     su_all = [int(x) for x in (full * step[None, :]).sum(dim=1).tolist()]
+    hu_all = [int(x) for x in (full * h[None, :]).sum(dim=1).tolist()]
     nsq_all = [int(x) for x in (full * full).sum(dim=1).tolist()]
-    terms = residual_terms(nsq_all, a_all, su_all, vv, vs, ss)
-    res_all = residuals(nsq_all, a_all, su_all, vv, vs, ss)
+    gram = [[int((x * y).sum()) for y in (v, step, h)] for x in (v, step, h)]
+    terms = residual_terms(nsq_all, list(zip(a_all, su_all, hu_all)), gram)
+    res_all = shares(terms)
     rres = [(num << RESIDUAL_BITS) - r * q for (num, q), r in zip(terms, res_all)]
     sk = screened_multi_krum(dist, nsq, a, [seqs[i] for i in valid], params.f, params.m, params.tau_pct,
                              params.dup_pct, params.floor_pct, ctx.n_trainers, [res_all[i] for i in valid])
@@ -169,6 +172,7 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, v_c
     inputs: dict[str, object] = {
         **header_values(st),
         "v": _offset(v, spec),
+        "h": _offset(h, spec),
         "mPrev": _offset(model_prev, mspec),
         "mIn": _offset(model_in, mspec),
         "mOut": _offset(model_out, mspec),

@@ -54,7 +54,7 @@ import torch
 from scipy.stats import spearmanr
 
 from aggregator.eval.reports import coalition_accuracy, exact_shapley
-from aggregator.rules.direction import validation_direction
+from aggregator.rules.direction import split_direction, validation_direction
 from aggregator.rules.novelty import float_step
 from aggregator.rules.round import aggregate_round
 from aggregator.rules.shapley import inner_products
@@ -246,7 +246,9 @@ def simulate(
                 continue
         seq = submission_order(len(present), attack, bad, cfg.seed * 104_729 + r)
         step = float_step(g, g_prev, view, cfg.spec)
-        out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, rule, seq, step=step, joined=len(parts))
+        h = split_direction(build, g, task.val, view, cfg.spec, cfg.hp)
+        out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, rule, seq, step=step, joined=len(parts),
+                              split=h)
         for k, i in enumerate(present):
             if i in last:
                 before[i] = last[i]

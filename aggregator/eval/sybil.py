@@ -41,7 +41,7 @@ from aggregator.eval.evaluate import (
     submission_order,
 )
 from aggregator.rules.clip import clipped_shapley
-from aggregator.rules.direction import validation_direction
+from aggregator.rules.direction import split_direction, validation_direction
 from aggregator.rules.novelty import float_step
 from aggregator.rules.round import RoundOutcome, aggregate_round
 from aggregator.rules.shapley import first_order_shapley
@@ -145,13 +145,15 @@ class SybilRound:
     seq: Sequence[int]
     rule: RuleConfig = field(default_factory=RuleConfig)
     step: torch.Tensor | None = None
+    split: torch.Tensor | None = None
 
     def probe(self, name: str, base: torch.Tensor, t: int) -> Probe:
         """Run the round with the sybil submitting `base` tilted by t."""
         Q = self.Q.clone()
         Q[self.sybil] = tilted(base, self.v, self.view, t, self.spec)
         offset, length = self.view
-        out = aggregate_round(Q[:, offset : offset + length], Q, self.v, self.g, self.spec, self.rule, self.seq, step=self.step)
+        out = aggregate_round(Q[:, offset : offset + length], Q, self.v, self.g, self.spec, self.rule, self.seq, step=self.step,
+                              split=self.split)
         return Probe(name, t, self.sybil, out)
 
     def bases(self) -> dict[str, torch.Tensor]:
@@ -201,7 +203,8 @@ def sybil_v(task: Task, parts: list[Split], cfg: EvalConfig, score: Scoring | No
         v = validation_direction(build, g, task.val, view, cfg.spec)
         seq = submission_order(n, None, [], cfg.seed * 104_729 + r)
         step = float_step(g, g_prev, view, cfg.spec)
-        searches = SybilRound(Q, sybil, v, g, cfg.spec, view, seq, step=step).attack()
+        h = split_direction(build, g, task.val, view, cfg.spec, cfg.hp)
+        searches = SybilRound(Q, sybil, v, g, cfg.spec, view, seq, step=step, split=h).attack()
         best = best_probe(searches, score)
         accepted_a = sorted(a for a, ok in zip(best.outcome.inner, best.outcome.accepted) if ok)
         rounds.append({
@@ -248,7 +251,8 @@ def honest_share_change(task: Task, parts: list[Split], cfg: EvalConfig, chosen:
         v = validation_direction(build, g, task.val, view, cfg.spec)
         seq = submission_order(n, None, [], cfg.seed * 104_729 + r)
         step = float_step(g, g_prev, view, cfg.spec)
-        out = aggregate_round(Q[:, view[0] : view[0] + view[1]], Q, v, g, cfg.spec, RuleConfig(), seq, step=step)
+        h = split_direction(build, g, task.val, view, cfg.spec, cfg.hp)
+        out = aggregate_round(Q[:, view[0] : view[0] + view[1]], Q, v, g, cfg.spec, RuleConfig(), seq, step=step, split=h)
         before = money_shares(first_order_shapley(out.inner, out.accepted), out.accepted)
         top_before.append(float(max(before)))
         for label, score in chosen.items():

@@ -1,4 +1,5 @@
-"""The validation direction v (docs/PROTOCOL.md §4): minus the validation-loss gradient, quantized."""
+"""The round's public directions (docs/PROTOCOL.md §4): the validation direction v, minus the validation-loss gradient,
+and the split step h, the project's local training on the validation split; both quantized alike."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import torch
 from torch import nn
 
 from market.ml.tasks.base import Split
-from market.ml.training import loss_gradient
+from market.ml.training import loss_gradient, split_step
+from market.protocol.manifest import HyperParams
 from market.protocol.quant import QuantSpec
 
 
@@ -28,3 +30,13 @@ def validation_direction(
     offset, length = view
     grad = loss_gradient(build, g_prev, val)
     return quantize_direction(-grad[offset : offset + length], spec)
+
+
+def split_direction(
+    build: Callable[[], nn.Module], g_prev: torch.Tensor, val: Split, view: tuple[int, int], spec: QuantSpec,
+    hp: HyperParams,
+) -> torch.Tensor:
+    """h over the proof view: the project's local training on the validation split from g(r-1) (`split_step`),
+    quantized as v is (§4). What a trainer that trains on the published split sends lies along it."""
+    offset, length = view
+    return quantize_direction(split_step(build, g_prev, val, hp)[offset : offset + length], spec)

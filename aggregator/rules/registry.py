@@ -18,7 +18,7 @@ import torch
 from aggregator.rules.average import average
 from aggregator.rules.distances import gram_pass
 from aggregator.rules.fltrust import CosineResult, clip_weights, clipped_average, cosine_filter
-from aggregator.rules.screen import ScreenedKrum, residuals, screened_multi_krum
+from aggregator.rules.screen import ScreenedKrum, public_span, residuals, screened_multi_krum
 from aggregator.rules.shapley import inner_products
 from market.chain.marketplace import Rule
 from market.errors import ConfigError
@@ -58,10 +58,11 @@ class OutlierRule(ABC, Generic[D]):
 
     @abstractmethod
     def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig,
-               joined: int | None = None, step: torch.Tensor | None = None) -> Decision[D]:
+               joined: int | None = None, step: torch.Tensor | None = None,
+               split: torch.Tensor | None = None) -> Decision[D]:
         """Accept or flag each row of the proof views `U_view` (int64 [n, d]); `seq` ranks them by submission;
         `joined` is the project's joined trainers (default: the rows); `step` the previous proven step over the view
-        (None: zero, as in round 1)."""
+        (None: zero, as in round 1); `split` the round's split step h (PROTOCOL §4; None: zero)."""
 
     def new_global(self, g_prev: torch.Tensor, U_full: torch.Tensor, decision: Decision[D], spec: QuantSpec,
                    view: tuple[int, int] | None = None) -> torch.Tensor:
@@ -78,15 +79,12 @@ class MultiKrum(OutlierRule[ScreenedKrum]):
     provable = True
 
     def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig,
-               joined: int | None = None, step: torch.Tensor | None = None) -> Decision[ScreenedKrum]:
+               joined: int | None = None, step: torch.Tensor | None = None,
+               split: torch.Tensor | None = None) -> Decision[ScreenedKrum]:
         """Screens, direction test and Multi-Krum on exact squared distances; a_i and the row sum from the same pass."""
         gp, c = gram_pass(U_view, v), config
         a, nsq = gp.inner(), gp.sq_norms()
-        vv, vs, ss, su = inner_products(v[None, :], v)[0], 0, 0, [0] * len(a)  # round 1: the span is v's
-        if step is not None and bool(step.any()):
-            s = step.to(v.device)
-            vs, ss, su = inner_products(v[None, :], s)[0], inner_products(s[None, :], s)[0], inner_products(U_view, s)
-        residual = residuals(nsq, a, su, vv, vs, ss)
+        residual = residuals(nsq, *public_span(U_view, v, a, step, split))
         detail = screened_multi_krum(gp.distances(), nsq, a, seq, c.f, c.m, c.tau_pct, c.dup_pct, c.floor_pct,
                                       joined, residual)
         return Decision(detail.accepted, a, detail, gp.col_sums)
@@ -100,7 +98,8 @@ class FLTrustCosine(OutlierRule[CosineResult]):
     provable = False
 
     def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig,
-               joined: int | None = None, step: torch.Tensor | None = None) -> Decision[CosineResult]:
+               joined: int | None = None, step: torch.Tensor | None = None,
+               split: torch.Tensor | None = None) -> Decision[CosineResult]:
         """The exact cosine test of `cosine_filter`."""
         detail = cosine_filter(U_view, v, config.cos_threshold_pct)
         return Decision(detail.accepted, detail.inner, detail)
@@ -122,7 +121,8 @@ class NoRule(OutlierRule[None]):
     provable = False
 
     def decide(self, U_view: torch.Tensor, v: torch.Tensor, seq: Sequence[int], config: RuleConfig,
-               joined: int | None = None, step: torch.Tensor | None = None) -> Decision[None]:
+               joined: int | None = None, step: torch.Tensor | None = None,
+               split: torch.Tensor | None = None) -> Decision[None]:
         """Accept all."""
         return Decision([True] * U_view.shape[0], inner_products(U_view, v), None)
 

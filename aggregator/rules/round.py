@@ -36,6 +36,7 @@ def aggregate_round(
     U_view: torch.Tensor, U_full: torch.Tensor, v: torch.Tensor, g_prev: torch.Tensor,
     spec: QuantSpec, config: RuleConfig = RuleConfig(), seq: Sequence[int] | None = None,
     view: tuple[int, int] | None = None, step: torch.Tensor | None = None, joined: int | None = None,
+    split: torch.Tensor | None = None,
 ) -> RoundOutcome:
     """Run the configured outlier rule (looked up in the registry) on the proof views, score the
     accepted, average the full updates.
@@ -45,7 +46,8 @@ def aggregate_round(
     no proof view, a float average throughout, as for simulations). `step` is the previous proven step
     `M(r-1) - M(r-2)` over the proof view (aggregator/rules/novelty.py; None or zeros in round 1): the
     scores count only what it does not explain. `joined` is the project's joined trainers, on which Multi-Krum
-    counts its `k` (§3; None: every joined trainer submitted a valid update). Runs on CUDA
+    counts its `k` (§3; None: every joined trainer submitted a valid update). `split` is the round's split step h
+(PROTOCOL §4; None: zero), the third vector of the public-span screen. Runs on CUDA
     when present (integer results identical to the CPU's); returns the model on the CPU.
     """
     n = U_view.shape[0]
@@ -56,7 +58,8 @@ def aggregate_round(
     dev = pick_device()
     U_view, U_full, v, g_prev = U_view.to(dev), U_full.to(dev), v.to(dev), g_prev.to(dev)
     rule = outlier_rule(config.rule)
-    decision = rule.decide(U_view, v, seq, config, joined, None if step is None else step.to(dev))
+    decision = rule.decide(U_view, v, seq, config, joined, None if step is None else step.to(dev),
+                           None if split is None else split.to(dev))
     if not same:
         decision = replace(decision, row_sum=None)
     inner = decision.inner if step is None else novel_inner(decision.inner, U_view, v, step.to(dev))

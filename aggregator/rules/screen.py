@@ -6,8 +6,8 @@ their (lower) median is low. A low update is not an honest one: it is slashed (f
 excluded (flag 3), not slashed: rounds are sealed, so nobody reads a round's update before committing
 its own, and the later of two near-copies can be an honest update whose author's last one someone
 replayed and committed first (`grief_replay`). Of the rest, an update that lies within the public directions
-(its share of squared norm off the span of v and the previous proven step below `PUBLIC_PCT`% of the lower median
-share: what anyone could send without training) is excluded; then an update that does not move along the
+(its share of squared norm off the span of v, the previous proven step and the split step below `PUBLIC_PCT`% of
+the lower median share: what anyone could send without training data of its own) is excluded; then an update that does not move along the
 validation direction (`a_i = <v, u_i> <= 0`) is excluded, and Multi-Krum runs on what remains; its
 outliers are excluded too. An excluded update (flag 3) is left out of the average and unpaid, but not
 slashed: non-IID data, a replay of its author's last update or colluders pushing it out of the selected
@@ -25,10 +25,11 @@ from dataclasses import dataclass
 import torch
 
 from aggregator.rules.krum import KrumResult, multi_krum
+from aggregator.rules.shapley import inner_products
 from market.errors import AggregationError
 
-#: The public-span screen (PROTOCOL §3): an update whose share of its squared norm off the span of v and the previous
-#: step is below this percentage of the round's lower median share is excluded. Protocol constants, built into the
+#: The public-span screen (PROTOCOL §3): an update whose share of its squared norm off the span of v, the previous
+#: step and the split step is below this percentage of the round's lower median share is excluded. Protocol constants, built into the
 #: round circuit: the threshold, and the fixed-point bits of the share.
 PUBLIC_PCT = 40
 RESIDUAL_BITS = 20
@@ -90,27 +91,61 @@ def copies(dist: Sequence[Sequence[int]], nsq: Sequence[int], seq: Sequence[int]
     ]
 
 
-def residuals(nsq: Sequence[int], a: Sequence[int], su: Sequence[int], vv: int, vs: int, ss: int) -> list[int]:
-    """Each update's share of its squared norm off the span of v and the previous step s, in fixed point:
-    `floor(2^RESIDUAL_BITS * num_i / q_i)` with `q_i = det nsq(i)`, `num_i = q_i - (ss a_i^2 - 2 vs a_i su_i +
-    vv su_i^2)`, `det = vv ss - vs^2` the span's Gram determinant, `a_i = <v, u_i>` and `su_i = <s, u_i>`; when
-    `det = 0` (round 1, or s along v) the span is v's: `q_i = vv nsq(i)`, `num_i = q_i - a_i^2`. A zero update
+def span_basis(gram: Sequence[Sequence[int]]) -> tuple[int, list[list[int]]]:
+    """`(det, adj)` of the public span's basis (PROTOCOL §3), from the Gram matrix of (v, s, h) (3 x 3 integers): the
+    basis is v, then s if it adds a dimension (`det(v, s) != 0`), then h if it adds one; `det` is the basis's Gram
+    determinant and `adj` its adjugate, laid out in (v, s, h) order with zeros for the vectors left out."""
+    (vv, vs, vh), (_, ss, sh), (_, _, hh) = ([int(x) for x in row] for row in gram)
+    d2, e2 = vv * ss - vs * vs, vv * hh - vh * vh
+    if d2:
+        adj = [[ss * hh - sh * sh, vh * sh - vs * hh, vs * sh - ss * vh],
+               [vh * sh - vs * hh, e2, vs * vh - vv * sh],
+               [vs * sh - ss * vh, vs * vh - vv * sh, d2]]
+        d3 = vv * adj[0][0] + vs * adj[0][1] + vh * adj[0][2]
+        return (d3, adj) if d3 else (d2, [[ss, -vs, 0], [-vs, vv, 0], [0, 0, 0]])
+    if e2:
+        return e2, [[hh, 0, -vh], [0, 0, 0], [-vh, 0, vv]]
+    return vv, [[1, 0, 0], [0, 0, 0], [0, 0, 0]]
+
+
+def public_span(
+    U: torch.Tensor, v: torch.Tensor, a: Sequence[int], step: torch.Tensor | None, split: torch.Tensor | None,
+) -> tuple[list[list[int]], list[list[int]]]:
+    """`(cross, gram)` for `residuals`: per row of the proof views `U` (int64 [n, d]) its inner products with v
+    (`a`, already computed), the previous step and the split step, and the Gram matrix of (v, s, h); a missing or
+    zero s or h contributes zeros (round 1 has no step)."""
+    n = U.shape[0]
+    vecs = [v] + [torch.zeros_like(v) if x is None else x.to(v.device) for x in (step, split)]
+    live = [bool(x.any()) for x in vecs]
+    cols = [list(a)] + [inner_products(U, x) if ok else [0] * n for x, ok in zip(vecs[1:], live[1:])]
+    gram = [[inner_products(x[None, :], y)[0] if live[j] and live[k] else 0 for k, y in enumerate(vecs)]
+            for j, x in enumerate(vecs)]
+    return [list(c) for c in zip(*cols)] if n else [], gram
+
+
+def residuals(nsq: Sequence[int], cross: Sequence[Sequence[int]], gram: Sequence[Sequence[int]]) -> list[int]:
+    """Each update's share of its squared norm off the public span of v, the previous step s and the split step h,
+    in fixed point: `floor(2^RESIDUAL_BITS * num_i / q_i)` with `(num_i, q_i)` of `residual_terms`. A zero update
     counts as wholly off the span (`2^RESIDUAL_BITS`). Exact integers, as the circuit computes them."""
-    return [1 << RESIDUAL_BITS if q == 0 else (num << RESIDUAL_BITS) // q for num, q in residual_terms(nsq, a, su, vv, vs, ss)]
+    return shares(residual_terms(nsq, cross, gram))
 
 
-def residual_terms(nsq: Sequence[int], a: Sequence[int], su: Sequence[int], vv: int, vs: int, ss: int) -> list[tuple[int, int]]:
-    """`(num_i, q_i)` of `residuals` for each update (the prover's witness needs both)."""
-    if not len(nsq) == len(a) == len(su):
-        raise AggregationError(f"need one squared norm, a_i and su_i per update (got {len(nsq)}, {len(a)}, {len(su)})")
-    det = vv * ss - vs * vs
+def shares(terms: Sequence[tuple[int, int]]) -> list[int]:
+    """`floor(2^RESIDUAL_BITS * num / q)` of each `(num, q)`, `2^RESIDUAL_BITS` when `q = 0`."""
+    return [1 << RESIDUAL_BITS if q == 0 else (num << RESIDUAL_BITS) // q for num, q in terms]
+
+
+def residual_terms(nsq: Sequence[int], cross: Sequence[Sequence[int]], gram: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+    """`(num_i, q_i)` per update: `q_i = det nsq(i)` and `num_i = q_i - c_i^T adj c_i` (`span_basis`), the Gram
+    determinant of the basis and `u_i` (>= 0), with `c_i = (<v, u_i>, <s, u_i>, <h, u_i>)` the rows of `cross`."""
+    if len(nsq) != len(cross) or any(len(c) != 3 for c in cross):
+        raise AggregationError(f"need one squared norm and three inner products per update (got {len(nsq)}, {len(cross)})")
+    det, adj = span_basis(gram)
     out = []
-    for n, ai, bi in zip(nsq, a, su):
-        if det:
-            q = det * int(n)
-            out.append((q - (ss * int(ai) ** 2 - 2 * vs * int(ai) * int(bi) + vv * int(bi) ** 2), q))
-        else:
-            out.append((vv * int(n) - int(ai) ** 2, vv * int(n)))
+    for n, c in zip(nsq, cross):
+        ci = [int(x) for x in c]
+        q = det * int(n)
+        out.append((q - sum(adj[j][k] * ci[j] * ci[k] for j in range(3) for k in range(3)), q))
     return out
 
 

@@ -45,6 +45,24 @@ def local_update(
     return flatten(model) - global_flat.detach().cpu().to(torch.float32)
 
 
+def split_step(build: Callable[[], nn.Module], flat: torch.Tensor, data: Split, hp: HyperParams) -> torch.Tensor:
+    """The project's local training on `data` from the flat weights, as `local_update` but float64 on the CPU and in
+    eval mode (no dropout), so that every machine gets the same update: the split step h of PROTOCOL §4."""
+    model = _model_at(build, flat, torch.device("cpu")).double()
+    model.eval()
+    opt = torch.optim.SGD(model.parameters(), lr=hp.lr)
+    gen = torch.Generator().manual_seed(hp.seed)
+    x = data.x.double()
+    for _ in range(hp.epochs):
+        perm = torch.randperm(len(data), generator=gen)
+        for start in range(0, len(data), hp.batch_size):
+            b = perm[start : start + hp.batch_size]
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x[b]), data.y[b]).backward()
+            opt.step()
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]) - flat.detach().cpu().to(torch.float64)
+
+
 def evaluate(build: Callable[[], nn.Module], flat: torch.Tensor, data: Split) -> tuple[float, float]:
     """(mean cross-entropy loss, accuracy) of the flat weights on `data`."""
     model = _model_at(build, flat, torch.device("cpu"))

@@ -13,9 +13,9 @@ post (PROTOCOL.md §5: a provisional post with a flag 2 that was cured is replac
   bit for bit: the average is exact integer sums then one correctly rounded float64 division and
   addition cast once to float32 (`aggregator.rules.average`), so every machine gets the same bits and
   no tolerance is needed;
-- v is recomputed at g(r-1) on the task's validation split when the project names a built-in task whose
-  definition (its data digest included) is the one the manifest hashed; otherwise v is "not auditable"
-  and only its commitment is checked against the revealed v.
+- v and the split step h are recomputed at g(r-1) on the task's validation split when the project names a
+  built-in task whose definition (its data digest included) is the one the manifest hashed; otherwise v is "not
+  auditable" and only the commitment is checked against the revealed v and h.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from aggregator.rules.direction import validation_direction
+from aggregator.rules.direction import split_direction, validation_direction
 from aggregator.rules.round import aggregate_round
 from market.chain.marketplace import MarketEvent
 from market.errors import AuditMismatch, ConfigError, InvalidBlob, ProofError, QuantizationError, StorageError
@@ -37,7 +37,7 @@ from market.ml.tasks.params import ParamSlot
 from market.parties.context import ProjectContext, circuit_params
 from market.parties.validate import Submission, Verdict, cured_verdict, validate_submission
 from market.protocol.blob import DecodedUpdate, UpdateHeader
-from market.protocol.commitment import commit, model_view
+from market.protocol.commitment import commit, commit_directions, model_view
 from market.protocol.modelblob import ModelBlob, decode_direction, decode_model
 from market.protocol.public_input import FLAG_INVALID, Statement, public_input
 from market.protocol.quant import model_spec
@@ -198,14 +198,16 @@ def validation_published(ctx: ProjectContext) -> bool:
     return ctx.task.spec_hash() == ctx.manifest.spec_hash
 
 
-def recomputed_direction(ctx: ProjectContext, g_prev: torch.Tensor) -> torch.Tensor:
-    """v at g_prev on the project's validation split (PROTOCOL §4), as the aggregator must commit it."""
-    return validation_direction(ctx.task.build_model, g_prev, ctx.task.val, ctx.manifest.view, ctx.manifest.quant)
+def recomputed_direction(ctx: ProjectContext, g_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(v, h) at g_prev on the project's validation split (PROTOCOL §4), as the aggregator must commit them."""
+    m, t = ctx.manifest, ctx.task
+    return (validation_direction(t.build_model, g_prev, t.val, m.view, m.quant),
+            split_direction(t.build_model, g_prev, t.val, m.view, m.quant, m.hyper))
 
 
-def recomputable_direction(ctx: ProjectContext, g_prev: torch.Tensor) -> torch.Tensor | None:
-    """`recomputed_direction`, or None where the task built here is not the manifest's. Its commitment is the round's
-    vCommit when v is honest, and vCommit is unsalted, so a trainer compares them before it submits."""
+def recomputable_direction(ctx: ProjectContext, g_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """`recomputed_direction`, or None where the task built here is not the manifest's. Their commitment is the
+    round's vCommit when they are honest, and vCommit is unsalted, so a trainer compares them before it submits."""
     return recomputed_direction(ctx, g_prev) if validation_published(ctx) else None
 
 
@@ -218,12 +220,12 @@ def parameter_name(layout: Sequence[ParamSlot], index: int) -> str:
     return f"[{index}]"
 
 
-def describe_difference(v: torch.Tensor, revealed: torch.Tensor) -> str:
-    """How the recomputed v differs from the revealed one, for a finding."""
+def describe_difference(v: torch.Tensor, revealed: torch.Tensor, name: str = "v") -> str:
+    """How the recomputed v (or h, `name`) differs from the revealed one, for a finding."""
     if torch.equal(v, -revealed):
-        return "the revealed v is minus it"
+        return f"the revealed {name} is minus it"
     diff = (v - revealed).abs()
-    return f"{int((diff != 0).sum())} of {v.numel()} values differ from the revealed v (at most by {int(diff.max())})"
+    return f"{int((diff != 0).sum())} of {v.numel()} values differ from the revealed {name} (at most by {int(diff.max())})"
 
 
 class Auditor:
@@ -283,7 +285,7 @@ class Auditor:
             flags, scores = (flags + [0] * n)[:n], (scores + [0] * n)[:n]
         model = self._posted_model(r, post, find)
         v_commit = int(record.opened.args["vCommit"])
-        v = self._direction(r, post, v_commit, g_prev, find, checks)
+        dirs = self._direction(r, post, v_commit, g_prev, find, checks)
 
         verdicts = self._verdicts(r, record)
         excused = self._excused(verdicts, flags, model, set(record.cured), notes)
@@ -303,11 +305,11 @@ class Auditor:
             find(None, "model", f"g({r - 1})'s proof view does not hash to the chain's model commitment")
         if m_prev2 is not None and commit(m_prev2, model_spec(quant)) != model_prev:
             find(None, "model", f"g({max(r - 2, 0)})'s proof view does not hash to the chain's previous model commitment")
-        if v is not None and m_prev is not None and m_prev2 is not None:
+        if dirs is not None and m_prev is not None and m_prev2 is not None:
             slots = [Slot(commitments[i], updates[i].view() if i in updates else None, seqs[i])
                      if i in record.submitted else Slot() for i in range(n)]
             rctx = RoundContext(c.market.chain.chain_id, c.market.address, c.pid, r, n)
-            witness = build_witness(self.params, rctx, v, v_commit, slots, m_prev, m_prev2)
+            witness = build_witness(self.params, rctx, *dirs, v_commit, slots, m_prev, m_prev2)
             for i in range(n):
                 if witness.flags[i] != flags[i]:
                     why = (verdicts[i].reason or "valid") if i in verdicts else "no submission"
@@ -325,7 +327,8 @@ class Auditor:
                           find)
         if witness is None:
             skip("model")
-        g_new = self._check_model(r, g_prev, v, updates, seqs, witness, model, int(post.args["modelCommit"]), find)
+        step = None if m_prev is None or m_prev2 is None else m_prev - m_prev2
+        g_new = self._check_model(r, g_prev, dirs, step, updates, seqs, witness, model, int(post.args["modelCommit"]), find)
         slot_rows = [SlotAudit(i, self.trainers[i], "cure" if i in record.cured else "blob",
                                "valid" if vd.update is not None else str(vd.reason), flags[i],
                                witness.flags[i] if witness else None, scores[i], witness.scores[i] if witness else None)
@@ -348,30 +351,32 @@ class Auditor:
         return model
 
     def _direction(self, r: int, post: MarketEvent, v_commit: int, g_prev: torch.Tensor, find: Report,
-                   checks: dict[str, str]) -> torch.Tensor | None:
-        """The round's v: the revealed one checked against vCommit, and recomputed at g(r-1) where the validation set
-        is published. Returns the v that hashes to vCommit (the one the proof used), or None if there is none."""
+                   checks: dict[str, str]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The round's (v, h): the revealed ones checked against vCommit, and recomputed at g(r-1) where the validation
+        set is published. Returns the pair that hashes to vCommit (the one the proof used), or None if there is none."""
         c, quant = self.ctx, self.ctx.manifest.quant
         cid = cid_from_bytes(post.args["vCid"])
-        revealed: torch.Tensor | None
+        revealed: tuple[torch.Tensor, torch.Tensor] | None
         try:
             revealed = decode_direction(c.storage.get(cid), c.params.view_len)
         except (StorageError, InvalidBlob) as exc:
-            find(None, "v", f"the revealed v at {cid} cannot be read: {exc}")
+            find(None, "v", f"the revealed v and h at {cid} cannot be read: {exc}")
             revealed = None
-        if revealed is not None and commit(revealed, quant) != v_commit:
-            find(None, "v", "the revealed v does not hash to the round's vCommit")
+        if revealed is not None and commit_directions(*revealed, quant) != v_commit:
+            find(None, "v", "the revealed v and h do not hash to the round's vCommit")
             revealed = None
         if not self.published:
             if checks["v"] == MATCH:
                 checks["v"] = NOT_AUDITABLE
             return revealed
-        v = recomputed_direction(c, g_prev)
-        if commit(v, quant) != v_commit:
-            find(None, "v", f"v recomputed at g({r - 1}) on the task's validation split does not hash to the round's "
-                            "vCommit" + (f"; {describe_difference(v, revealed)}" if revealed is not None else ""))
+        v, h = recomputed_direction(c, g_prev)
+        if commit_directions(v, h, quant) != v_commit:
+            diff = "" if revealed is None else "; " + (describe_difference(h, revealed[1], "h") if torch.equal(v, revealed[0])
+                                                      else describe_difference(v, revealed[0]))
+            find(None, "v", f"v and h recomputed at g({r - 1}) on the task's validation split do not hash to the round's "
+                            "vCommit" + diff)
             return revealed
-        return v
+        return v, h
 
     def _verdicts(self, r: int, record: RoundRecord) -> dict[int, Verdict]:
         """Every submission of the round checked as the aggregator must: its blob, or its cure's view."""
@@ -424,20 +429,20 @@ class Auditor:
             find(None, "proof", "the proof does not verify against the public input rebuilt from the chain "
                                 "(or the verifying key is not this project's)")
 
-    def _check_model(self, r: int, g_prev: torch.Tensor, v: torch.Tensor | None, updates: dict[int, DecodedUpdate],
-                     seqs: dict[int, int], witness: RoundWitness | None, model: ModelBlob | None, model_commit: int,
-                     find: Report) -> torch.Tensor:
+    def _check_model(self, r: int, g_prev: torch.Tensor, dirs: tuple[torch.Tensor, torch.Tensor] | None,
+                     step: torch.Tensor | None, updates: dict[int, DecodedUpdate], seqs: dict[int, int],
+                     witness: RoundWitness | None, model: ModelBlob | None, model_commit: int, find: Report) -> torch.Tensor:
         """The §3 average of the accepted full updates, compared with the posted g(r) parameter by parameter;
-        returns the average (g(r-1) when it cannot be computed without v)."""
+        returns the average (g(r-1) when it cannot be computed without v and h, or the previous step)."""
         c = self.ctx
-        if v is None or witness is None:
+        if dirs is None or witness is None or step is None:
             return g_prev
         valid = sorted(updates)
         view = (torch.stack([updates[i].view() for i in valid]) if valid
                 else torch.zeros((0, c.params.view_len), dtype=torch.int64))
         full = torch.stack([updates[i].flat for i in valid]) if valid else torch.zeros((0, self.numel), dtype=torch.int64)
-        outcome = aggregate_round(view, full, v, g_prev, c.manifest.quant, c.manifest.rule, [seqs[i] for i in valid],
-                                  c.manifest.view, joined=len(self.trainers))
+        outcome = aggregate_round(view, full, dirs[0], g_prev, c.manifest.quant, c.manifest.rule, [seqs[i] for i in valid],
+                                  c.manifest.view, step, joined=len(self.trainers), split=dirs[1])
         if [witness.flags[i] for i in valid] != outcome.flags:
             raise ProofError(f"round {r}: the aggregation rule and the circuit witness disagree")
         if model is None:

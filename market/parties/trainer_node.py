@@ -33,7 +33,7 @@ from market.ml.training import local_update
 from market.parties.audit import recomputable_direction
 from market.parties.context import ProjectContext
 from market.protocol.blob import UpdateHeader, encode
-from market.protocol.commitment import commit, commit_view, pack
+from market.protocol.commitment import commit_directions, commit_view, pack
 from market.protocol.quant import clip_rate, quantize, refuse_clipping
 from market.storage import cid_of, cid_to_bytes
 
@@ -208,8 +208,8 @@ class TrainerNode:
         self.flower = flower
         self.check_direction = check_direction
         self.decline_against = attack is None if decline_against is None else decline_against
-        #: Per round checked: v recomputed here (None: the task here is not the manifest's, so unchecked).
-        self.directions: dict[int, torch.Tensor | None] = {}
+        #: Per round checked: v and h recomputed here (None: the task here is not the manifest's, so unchecked).
+        self.directions: dict[int, tuple[torch.Tensor, torch.Tensor] | None] = {}
         self._update: tuple[int, torch.Tensor] | None = None  # the latest round's update, computed once
         self._sealed: tuple[int, tuple[bytes, str, int]] | None = None  # its blob, CID and commitment, made once
         #: The clip rate of this trainer's update per round, as last computed (reported in `Submitted`).
@@ -303,12 +303,13 @@ class TrainerNode:
         g_prev = c.global_model(round_ - 1)
         if round_ not in self.directions:
             self.directions[round_] = recomputable_direction(c, g_prev)
-        v = self.directions[round_]
-        if v is None:
+        dirs = self.directions[round_]
+        if dirs is None:
             return None
-        if self.check_direction and commit(v, c.manifest.quant) != v_commit:
-            return Declined(round_, f"the committed v is not the validation direction recomputed at g({round_ - 1}) "
-                                    "on the published validation split (PROTOCOL §4)")
+        v, h = dirs
+        if self.check_direction and commit_directions(v, h, c.manifest.quant) != v_commit:
+            return Declined(round_, f"the committed v and h are not the validation direction and split step recomputed "
+                                    f"at g({round_ - 1}) on the published validation split (PROTOCOL §4)")
         if not self.decline_against:
             return None
         a = inner_products(self.quantized_view(self.update(round_, g_prev))[None, :], v)[0]

@@ -100,6 +100,13 @@ def commit_view(q: torch.Tensor, offset: int, length: int, spec: QuantSpec) -> i
     return commit(flat[offset : offset + length], spec)
 
 
+def commit_directions(v: torch.Tensor, h: torch.Tensor, spec: QuantSpec) -> int:
+    """A round's vCommit (PROTOCOL §4): the §2 commitment of v followed by the split step h, one vector of 2d values."""
+    if tuple(v.shape) != tuple(h.shape) or v.dim() != 1:
+        raise QuantizationError(f"v and h must be vectors of one length (got {tuple(v.shape)} and {tuple(h.shape)})")
+    return commit(torch.cat([v, h]), spec)
+
+
 def model_view(g: torch.Tensor, view: tuple[int, int], spec: QuantSpec) -> torch.Tensor:
     """The global model's proof view `g.flatten()[offset : offset + length]` in fixed point (`model_spec(spec)`,
     PROTOCOL §3); QuantizationError unless it is on the grid and in range."""

@@ -17,7 +17,7 @@ import torch
 from market.errors import InvalidBlob
 
 MODEL_FORMAT = "fedmarket-model/1"
-DIRECTION_FORMAT = "fedmarket-direction/1"
+DIRECTION_FORMAT = "fedmarket-direction/2"
 
 
 @dataclass(frozen=True)
@@ -69,16 +69,18 @@ def decode_model(raw: bytes, numel: int, spec_hash: str | None = None) -> ModelB
         raise InvalidBlob("undecodable", f"model header: {exc}") from None
 
 
-def encode_direction(v: torch.Tensor, project_id: int, round_: int) -> bytes:
-    """Serialise the revealed quantized validation direction of a round."""
+def encode_direction(v: torch.Tensor, h: torch.Tensor, project_id: int, round_: int) -> bytes:
+    """Serialise a round's revealed public directions: the quantized validation direction v and split step h (§4)."""
     meta = {"format": DIRECTION_FORMAT, "project_id": str(project_id), "round": str(round_)}
-    return safetensors.torch.save({"v": v.detach().to("cpu", torch.int64).contiguous()}, metadata=meta)
+    return safetensors.torch.save({"v": v.detach().to("cpu", torch.int64).contiguous(),
+                                   "h": h.detach().to("cpu", torch.int64).contiguous()}, metadata=meta)
 
 
-def decode_direction(raw: bytes, length: int) -> torch.Tensor:
-    """Parse a revealed validation direction of `length` values."""
+def decode_direction(raw: bytes, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Parse a round's revealed (v, h) of `length` values each."""
     tensors, _ = _load(raw, DIRECTION_FORMAT)
-    v = tensors.get("v")
-    if v is None or v.dtype != torch.int64 or tuple(v.shape) != (length,):
-        raise InvalidBlob("wrong_shape", f"direction must be int64 of shape ({length},)")
-    return v
+    pair = tensors.get("v"), tensors.get("h")
+    for name, x in zip("vh", pair):
+        if x is None or x.dtype != torch.int64 or tuple(x.shape) != (length,):
+            raise InvalidBlob("wrong_shape", f"direction {name} must be int64 of shape ({length},)")
+    return pair  # type: ignore[return-value]

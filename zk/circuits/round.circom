@@ -3,14 +3,15 @@
 //
 // Template parameters (compile-time, so part of the verifying key):
 //   N       trainer slots (= verifier.maxTrainers())
-//   D       proof-view length of every update and of v (the commitments' h_0)
+//   D       proof-view length of every update, of v and of h (the updates' commitments' h_0)
 //   BITS    quantization width; every value is range-checked to [0, 2^BITS) in offset form
 //   F, M    Multi-Krum's f and m (m = 0: m_eff = max(1, n0 - f))
 //   TAU     tau_pct (0: plain Multi-Krum)
 //   DUP     dup_pct of the copy rule (0: no copy constraints at all)
 //   FLOOR   floor_pct of the norm floor (0: no floor constraints at all)
 // Flags (PROTOCOL §5): 0 accepted or absent, 1 slashed (a low update), 2 invalid blob (the aggregator's
-// claim), 3 excluded (a copy, within the public span of v and the last step, against v, or a Multi-Krum outlier).
+// claim), 3 excluded (a copy, within the public span of v, the last step and the split step h, against v, or a
+// Multi-Krum outlier).
 // The public-span screen's threshold PUB and fixed-point bits RK are protocol constants (set where it is proven).
 // N <= 126: scores stay unique (2^64 D(n) < p, PROTOCOL §3); asserted at compile time.
 // The model's view is fixed point MB = min(BITS + 8, 24) bits wide (PROTOCOL §3's average).
@@ -140,6 +141,7 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     signal input modelIn;                       // commitment to g(r-1)'s view (MB-bit offset form)
     signal input modelOut;                      // commitment to g(r)'s view
     signal input v[D];                          // offset form
+    signal input h[D];                          // the split step (PROTOCOL §4), offset form
     signal input mPrev[D];                      // g(r-2)'s view, fixed point, MB-bit offset form
     signal input mIn[D];                        // g(r-1)'s view, fixed point, MB-bit offset form
     signal input mOut[D];                       // g(r)'s view
@@ -162,9 +164,9 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     signal input rres[N];                       // their remainders
     signal input pmed[N];                       // the lower median of the screened updates by residual (one-hot)
 
-    // ---- v binds to vCommit ----
-    component vc = Commit(D, BITS);
-    for (var k = 0; k < D; k++) { vc.o[k] <== v[k]; }
+    // ---- v and h bind to vCommit: the §2 commitment of the 2D values v then h (PROTOCOL §4) ----
+    component vc = Commit(2 * D, BITS);
+    for (var k = 0; k < D; k++) { vc.o[k] <== v[k]; vc.o[D + k] <== h[k]; }
     vc.out === vCommit;
 
     // ---- v is normalised (PROTOCOL §4): some |v_k| = 2^(BITS-1) - 1, i.e. offset 1 or 2^BITS - 1, so v != 0 ----
@@ -372,36 +374,146 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
         su[i] <== acs;
     }
 
-    // ---- public-span screen (PROTOCOL §3; aggregator/rules/screen.py PUBLIC_PCT and RESIDUAL_BITS): with the span's
-    // Gram determinant det = vv ss - vs^2, q_i = det nsq(i) and num_i = q_i - (ss a_i^2 - 2 vs a_i su_i + vv su_i^2),
-    // the Gram determinant of {v, s, u_i} (>= 0); when det = 0, q_i = vv nsq(i) and num_i = q_i - a_i^2 (>= 0).
-    // res_i = floor(2^RK num_i / q_i) (2^RK when q_i = 0): res q + rres = num 2^RK, 0 <= rres < q. det < 2^DTB and
-    // q < 2^QB; every product stays below 2^(QB + RK + 2) << p. pmed is the lower median of the set of kf by the key
-    // res * N + i (one-hot hint, proven by counting as the floor's); pubF(i) = kf(i) (100 res_i < PUB res(pmed)).
+    // ---- the split step h (PROTOCOL §4): hh, vh, sh and hu_i = <h, u_i> (|h_k| < 2^(BITS-1), as v's) ----
+    signal hhk[D];
+    signal vhk[D];
+    signal shk[D];
+    signal uhk[N][D];
+    var hhAcc = 0;
+    var vhAcc = 0;
+    var shAcc = 0;
+    for (var k = 0; k < D; k++) {
+        hhk[k] <== (h[k] - OFF) * (h[k] - OFF);
+        hhAcc += hhk[k];
+        vhk[k] <== (v[k] - OFF) * (h[k] - OFF);
+        vhAcc += vhk[k];
+        shk[k] <== sk[k] * (h[k] - OFF);
+        shAcc += shk[k];
+    }
+    signal hh;
+    hh <== hhAcc;
+    signal vh;
+    vh <== vhAcc;
+    signal sh;
+    sh <== shAcc;
+    signal hu[N];
+    for (var i = 0; i < N; i++) {
+        var ach = 0;
+        for (var k = 0; k < D; k++) {
+            uhk[i][k] <== (u[i][k] - OFF) * (h[k] - OFF);
+            ach += uhk[i][k];
+        }
+        hu[i] <== ach;
+    }
+
+    // ---- public-span screen (PROTOCOL §3; aggregator/rules/screen.py span_basis, PUBLIC_PCT, RESIDUAL_BITS): the
+    // basis is v, then s if det2 = det(v, s) = vv ss - vs^2 != 0, then h if det3 = det(v, s, h) != 0; when det2 = 0,
+    // {v, h} if e2 = vv hh - vh^2 != 0, else {v}. With the basis's Gram determinant dS and adjugate S (3 x 3 in
+    // (v, s, h) order, zeros for the vectors left out) and c_i = (a_i, su_i, hu_i): q_i = dS nsq(i) and num_i = q_i -
+    // c_i^T S c_i, the Gram determinant of the basis and u_i (>= 0). res_i = floor(2^RK num_i / q_i) (2^RK when
+    // q_i = 0): res q + rres = num 2^RK, 0 <= rres < q. dS < 2^DTB and q < 2^QB; every product stays below
+    // 2^(QB + RK + 2) << p. pmed is the lower median of the set of kf by the key res * N + i (one-hot hint, proven
+    // by counting as the floor's); pubF(i) = kf(i) (100 res_i < PUB res(pmed)).
     var PUB = 40;
     var RK = 20;
-    var DTB = 2 * BITS + bitlen(D) + SB;
+    var VB = 2 * BITS + bitlen(D);              // vv, hh < 2^VB
+    var DTB = 2 * VB + SB;
     var QB = DTB + DB;
+    assert(QB + RK + 2 < 252);
     var PK = RK + 2 + bitlen(N);
     signal vvss;
     vvss <== vv * ss;
     signal vs2;
     vs2 <== vs * vs;
     signal det;
-    det <== vvss - vs2;
+    det <== vvss - vs2;                         // det2, the adjugate's (h, h) entry
+    signal sh2;
+    sh2 <== sh * sh;
+    signal adj00;
+    adj00 <== ss * hh - sh2;
+    signal vh2;
+    vh2 <== vh * vh;
+    signal e2;
+    e2 <== vv * hh - vh2;                       // the adjugate's (s, s) entry
+    signal adjA;
+    adjA <== vh * sh;
+    signal adj01;
+    adj01 <== adjA - vs * hh;
+    signal adjB;
+    adjB <== vs * sh;
+    signal adj02;
+    adj02 <== adjB - ss * vh;
+    signal adjC;
+    adjC <== vs * vh;
+    signal adj12;
+    adj12 <== adjC - vv * sh;
+    signal d3a;
+    d3a <== vv * adj00;
+    signal d3b;
+    d3b <== vs * adj01;
+    signal det3;
+    det3 <== d3a + d3b + vh * adj02;
     component detZero = IsZero();
     detZero.in <== det;
+    component det3Zero = IsZero();
+    det3Zero.in <== det3;
+    component e2Zero = IsZero();
+    e2Zero.in <== e2;
+    signal w1;                                  // {v, s, h}
+    w1 <== (1 - detZero.out) * (1 - det3Zero.out);
+    signal w2;                                  // {v, s}
+    w2 <== 1 - detZero.out - w1;
+    signal w3;                                  // {v, h}
+    w3 <== detZero.out * (1 - e2Zero.out);
+    signal w4;                                  // {v}
+    w4 <== detZero.out - w3;
+    signal dS1;
+    dS1 <== w1 * det3;
+    signal dS2;
+    dS2 <== w2 * det;
+    signal dS3;
+    dS3 <== w3 * e2;
+    signal dS;
+    dS <== dS1 + dS2 + dS3 + w4 * vv;
+    signal S00a;
+    S00a <== w1 * adj00;
+    signal S00b;
+    S00b <== w2 * ss;
+    signal S00c;
+    S00c <== w3 * hh;
+    signal S00;
+    S00 <== S00a + S00b + S00c + w4;
+    signal S11a;
+    S11a <== w1 * e2;
+    signal S11;
+    S11 <== S11a + w2 * vv;
+    signal S22a;
+    S22a <== w1 * det;
+    signal S22;
+    S22 <== S22a + w3 * vv;
+    signal S01a;
+    S01a <== w1 * adj01;
+    signal S01;
+    S01 <== S01a - w2 * vs;
+    signal S02a;
+    S02a <== w1 * adj02;
+    signal S02;
+    S02 <== S02a - w3 * vh;
+    signal S12;
+    S12 <== w1 * adj12;
     signal a2[N];
-    signal asu[N];
     signal su2[N];
+    signal hu2[N];
+    signal asu[N];
+    signal ahu[N];
+    signal suhu[N];
+    signal pj0[N];
     signal pj1[N];
     signal pj2[N];
     signal pj3[N];
-    signal pqd[N];
-    signal pqv[N];
-    signal pqsel[N];
+    signal pj4[N];
+    signal pj5[N];
     signal pq[N];
-    signal pnsel[N];
     signal pnum[N];
     signal resq[N];
     component qZero[N];
@@ -410,17 +522,19 @@ template RoundProof(N, D, BITS, F, M, TAU, DUP, FLOOR) {
     component rresLt[N];
     for (var i = 0; i < N; i++) {
         a2[i] <== a[i] * a[i];
-        asu[i] <== a[i] * su[i];
         su2[i] <== su[i] * su[i];
-        pj1[i] <== ss * a2[i];
-        pj2[i] <== vs * asu[i];
-        pj3[i] <== vv * su2[i];
-        pqd[i] <== det * nsq[i];
-        pqv[i] <== vv * nsq[i];
-        pqsel[i] <== detZero.out * (pqv[i] - pqd[i]);
-        pq[i] <== pqd[i] + pqsel[i];
-        pnsel[i] <== detZero.out * (pj1[i] - 2 * pj2[i] + pj3[i] - a2[i]);
-        pnum[i] <== pq[i] - (pj1[i] - 2 * pj2[i] + pj3[i]) + pnsel[i];
+        hu2[i] <== hu[i] * hu[i];
+        asu[i] <== a[i] * su[i];
+        ahu[i] <== a[i] * hu[i];
+        suhu[i] <== su[i] * hu[i];
+        pj0[i] <== S00 * a2[i];
+        pj1[i] <== S11 * su2[i];
+        pj2[i] <== S22 * hu2[i];
+        pj3[i] <== S01 * asu[i];
+        pj4[i] <== S02 * ahu[i];
+        pj5[i] <== S12 * suhu[i];
+        pq[i] <== dS * nsq[i];
+        pnum[i] <== pq[i] - (pj0[i] + pj1[i] + pj2[i] + 2 * (pj3[i] + pj4[i] + pj5[i]));
         qZero[i] = IsZero();
         qZero[i].in <== pq[i];
         resq[i] <== res[i] * pq[i];

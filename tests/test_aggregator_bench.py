@@ -14,11 +14,11 @@ from market.protocol.quant import QuantSpec
 
 @pytest.mark.parametrize("tau", [0, 150])
 def test_numpy_baseline_matches_ours(tau: int) -> None:
-    U, v, g = make_inputs(12, 3_000, f=2, seed=5)
+    U, v, h, g = make_inputs(12, 3_000, f=2, seed=5)
     cfg, spec = RuleConfig(f=2, m=0, tau_pct=tau, dup_pct=0, floor_pct=0), QuantSpec()
-    ours = aggregate_round(U, U, v, g, spec, cfg)
+    ours = aggregate_round(U, U, v, g, spec, cfg, split=h)
     for baseline in (numpy_blas, numpy_loop):
-        acc, scores, new_g = baseline(U.numpy(), v.numpy(), g.numpy(), cfg, spec)
+        acc, scores, new_g = baseline(U.numpy(), v.numpy(), h.numpy(), g.numpy(), cfg, spec)
         assert acc == ours.accepted and scores == ours.scores and np.array_equal(new_g, ours.new_global.numpy())
     # the sign-flipped inputs fail the direction test; Multi-Krum then selects m(12) - 2 = 8 of the other 10,
     # and the tolerance of 150% keeps the two it did not select
@@ -26,8 +26,8 @@ def test_numpy_baseline_matches_ours(tau: int) -> None:
 
 
 def test_inputs_are_quantized_int64() -> None:
-    U, v, g = make_inputs(3, 100, f=1, seed=0)
-    assert U.dtype == v.dtype == torch.int64 and int(U.abs().max()) <= 32767 and g.shape == (100,)
+    U, v, h, g = make_inputs(3, 100, f=1, seed=0)
+    assert U.dtype == v.dtype == h.dtype == torch.int64 and int(U.abs().max()) <= 32767 and g.shape == (100,)
 
 
 @pytest.mark.slow

@@ -60,6 +60,14 @@ def test_gram_pass_hand_computed() -> None:
     assert gp.col_sums.tolist() == [0, 4, 8] and gp.sq_norms() == [14, 0, 30] and gp.inner() == [5, 0, 7]
     with pytest.raises(AggregationError, match="no v"):
         gram_pass(U).inner()
+    # with the split step h = (0, 1, 1) after v: its row and column follow v's, <h, u_i> = (5, 0, 7)
+    gh = gram_pass(U, torch.tensor([1, -1, 2], dtype=torch.int64), torch.tensor([0, 1, 1], dtype=torch.int64))
+    assert gh.gram[:4, :4].tolist() == gp.gram.tolist() and gh.gram[4].tolist() == [5, 0, 7, 1, 2]
+    assert gh.inner() == [5, 0, 7] and gh.inner(1) == [5, 0, 7]
+    with pytest.raises(AggregationError, match="no h"):
+        gp.inner(1)
+    with pytest.raises(AggregationError, match="h only after v"):
+        gram_pass(U, None, torch.tensor([0, 1, 1], dtype=torch.int64))
 
 
 def test_gram_pass_threads_blocks_and_views_are_exact() -> None:

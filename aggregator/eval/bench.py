@@ -1,9 +1,11 @@
 """Aggregation benchmark: our pipeline against NumPy written two ways, Flower's Krum and the machine's floor.
 
-For n updates of length d: the outlier rule (PROTOCOL §3: direction test, then Multi-Krum; the copy and
-floor screens off) + proven scores + average. Baselines, timed in the same run on the same int64 updates:
+For n updates of length d: the outlier rule of a first round (PROTOCOL §3: the public-span screen over v and the
+split step h, the direction test, then Multi-Krum; the copy and floor screens off) + proven scores + average.
+Baselines, timed in the same run on the same int64 updates:
 - `numpy_blas`: what a competent NumPy user writes: one float64 `U @ U.T` (BLAS), distances from the Gram
-  matrix, `np.sort` along the rows, `U @ v`, the average as `w @ U`, int64 to float64 conversion included;
+  matrix, `np.sort` along the rows, `U @ [v, h]` (one BLAS call), the average as `w @ U`, int64 to float64
+  conversion included;
 - `numpy_loop`: the distances in a Python double loop of `np.linalg.norm`, as Flower's `_compute_distances`;
 - Flower's `aggregate_krum` (multi-Krum, same k and m, plain selection) on the updates dequantized to float32.
 The floor: reading U once at the bandwidth of a NumPy copy of U, or the Gram matrix's `n (n + 1) / 2 d`
@@ -35,8 +37,9 @@ REPEATS = 5
 LOOP_MAX = 50 * 50 * 1_000_000
 
 
-def make_inputs(n: int, d: int, f: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Quantized updates (honest: shared direction + noise; the first f: sign-flipped x4), v, g."""
+def make_inputs(n: int, d: int, f: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Quantized updates (honest: shared direction + noise; the first f: sign-flipped x4), v, h (the shared
+    direction with noise of its own), g."""
     gen = torch.Generator().manual_seed(seed)
     common = torch.randn(d, generator=gen) * 300
     U = torch.empty((n, d), dtype=torch.int64)
@@ -44,15 +47,18 @@ def make_inputs(n: int, d: int, f: int, seed: int) -> tuple[torch.Tensor, torch.
         row = common + torch.randn(d, generator=gen) * 400
         U[i] = (row * (-4 if i < f else 1)).round().clamp(-32767, 32767).to(torch.int64)
     v = (common * 100).round().clamp(-32767, 32767).to(torch.int64)
-    return U, v, torch.zeros(d, dtype=torch.float32)
+    h = ((common + torch.randn(d, generator=gen) * 300) * 50).round().clamp(-32767, 32767).to(torch.int64)
+    return U, v, h, torch.zeros(d, dtype=torch.float32)
 
 
-def _rule(dist: np.ndarray, a: np.ndarray, sq: np.ndarray, vv: float, cfg: RuleConfig) -> list[bool]:
+def _rule(dist: np.ndarray, a: np.ndarray, b: np.ndarray, sq: np.ndarray, vh: np.ndarray, cfg: RuleConfig) -> list[bool]:
     """PROTOCOL §3 with the copy and floor screens off, in NumPy: the public-span screen of round 1 (the share of
-    each squared norm off v against 40 % of the lower median share), the direction test, then Multi-Krum counted
-    on the round."""
+    each squared norm off span{v, h} against 40 % of the lower median share; `a`, `b` the inner products with v
+    and h, `vh` their Gram matrix), the direction test, then Multi-Krum counted on the round."""
     n = len(a)
-    res = np.where(sq > 0, 1 - a * a / np.where(sq > 0, vv * sq, 1), 1.0)
+    (vv, vh_), (_, hh) = vh
+    det = vv * hh - vh_ * vh_
+    res = np.where(sq > 0, 1 - (hh * a * a - 2 * vh_ * a * b + vv * b * b) / np.where(sq > 0, det * sq, 1), 1.0)
     med = res[np.lexsort((np.arange(n), res))[(n - 1) // 2]] if n else 0.0
     members = np.flatnonzero((a > 0) & ~(100 * res < PUBLIC_PCT * med))
     n0 = len(members)
@@ -79,20 +85,20 @@ def _finish(a: np.ndarray, accepted: list[bool], g: np.ndarray, spec: QuantSpec,
     return accepted, scores, new_g
 
 
-def numpy_blas(U: np.ndarray, v: np.ndarray, g: np.ndarray, cfg: RuleConfig,
+def numpy_blas(U: np.ndarray, v: np.ndarray, h: np.ndarray, g: np.ndarray, cfg: RuleConfig,
                spec: QuantSpec) -> tuple[list[bool], list[int], np.ndarray]:
     """The rule as a competent NumPy user writes it: one float64 BLAS Gram matrix (exact for these integers)."""
     Uf = U.astype(np.float64)
     gram = Uf @ Uf.T
     sq = np.diag(gram)
     dist = sq[:, None] + sq[None, :] - 2 * gram
-    vf = v.astype(np.float64)
-    a = Uf @ vf
-    accepted = _rule(dist, a, sq, float(vf @ vf), cfg)
+    W = np.stack([v, h]).astype(np.float64)
+    a, b = (Uf @ W.T).T
+    accepted = _rule(dist, a, b, sq, W @ W.T, cfg)
     return _finish(a, accepted, g, spec, np.asarray(accepted, dtype=np.float64) @ Uf)
 
 
-def numpy_loop(U: np.ndarray, v: np.ndarray, g: np.ndarray, cfg: RuleConfig,
+def numpy_loop(U: np.ndarray, v: np.ndarray, h: np.ndarray, g: np.ndarray, cfg: RuleConfig,
                spec: QuantSpec) -> tuple[list[bool], list[int], np.ndarray]:
     """The same rule with Flower's distance double loop (`np.linalg.norm` per pair) on a float64 copy."""
     Uf = U.astype(np.float64)
@@ -101,9 +107,9 @@ def numpy_loop(U: np.ndarray, v: np.ndarray, g: np.ndarray, cfg: RuleConfig,
     for i in range(n):
         for j in range(n):
             dist[i, j] = np.linalg.norm(Uf[i] - Uf[j]) ** 2
-    vf = v.astype(np.float64)
-    a = Uf @ vf
-    accepted = _rule(dist, a, np.array([np.linalg.norm(row) ** 2 for row in Uf]), float(vf @ vf), cfg)
+    W = np.stack([v, h]).astype(np.float64)
+    a, b = Uf @ W[0], Uf @ W[1]
+    accepted = _rule(dist, a, b, np.array([np.linalg.norm(row) ** 2 for row in Uf]), W @ W.T, cfg)
     return _finish(a, accepted, g, spec, Uf[accepted].sum(axis=0))
 
 
@@ -150,14 +156,14 @@ def bench_one(n: int, d: int, spec: QuantSpec, krum_fn: Callable[..., Any], repe
     """Time ours, both NumPy baselines and Flower on one input; check that decisions agree; the floor."""
     f = max(1, n // 10)
     cfg = RuleConfig(f=f, m=0, tau_pct=0, dup_pct=0, floor_pct=0)
-    U, v, g = make_inputs(n, d, f, seed=n * 7 + d)
-    Un, vn, gn = U.numpy(), v.numpy(), g.numpy()
+    U, v, h, g = make_inputs(n, d, f, seed=n * 7 + d)
+    Un, vn, hn, gn = U.numpy(), v.numpy(), h.numpy(), g.numpy()
     fns: dict[str, Callable[[], Any]] = {
-        "ours": lambda: aggregate_round(U, U, v, g, spec, cfg),
-        "numpy_blas": lambda: numpy_blas(Un, vn, gn, cfg, spec),
+        "ours": lambda: aggregate_round(U, U, v, g, spec, cfg, split=h),
+        "numpy_blas": lambda: numpy_blas(Un, vn, hn, gn, cfg, spec),
     }
     if loop:
-        fns["numpy_loop"] = lambda: numpy_loop(Un, vn, gn, cfg, spec)
+        fns["numpy_loop"] = lambda: numpy_loop(Un, vn, hn, gn, cfg, spec)
     out, best = best_of(fns, repeats)
     ours = out["ours"]
     same = all(

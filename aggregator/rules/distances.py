@@ -1,7 +1,7 @@
 """Exact pairwise squared distances between quantized updates (docs/PROTOCOL.md §3).
 
-Fast path: one pass over the columns that builds the Gram matrix of `[U; v]` in float64 (so `U v`
-comes with it) and U's column sums. Every product and every partial sum of a dot product between
+Fast path: one pass over the columns that builds the Gram matrix of `[U; v; h]` in float64 (so `U v`
+and `U h`, the split step's inner products, come with it) and U's column sums. Every product and every partial sum of a dot product between
 rows i and j is an integer of magnitude at most `sqrt(G[i,i] G[j,j])` (Cauchy-Schwarz), and a
 computed diagonal below 2**53 proves the true one is (sums of non-negative terms round monotonically),
 so a computed diagonal below 2**53 proves every entry exact, whatever order BLAS (or cuBLAS) sums
@@ -33,8 +33,8 @@ CPU_BLOCK_BYTES = 2 << 20
 
 @dataclass(frozen=True)
 class GramPass:
-    """The exact Gram matrix of `[U; v]` (int64 `[n + 1, n + 1]`, v last; `[n, n]` without v) and
-    U's column sums (int64 `[d]`), from one pass over U."""
+    """The exact Gram matrix of `[U; v; h]` (int64, the rows of the public vectors given after U's: `[n + 1, n + 1]`
+    with v alone, `[n, n]` with neither) and U's column sums (int64 `[d]`), from one pass over U."""
 
     gram: torch.Tensor
     col_sums: torch.Tensor
@@ -48,11 +48,11 @@ class GramPass:
         """`nsq(i) = <u_i, u_i>` as Python ints."""
         return [int(x) for x in self.gram.diagonal()[: self.n].tolist()]
 
-    def inner(self) -> list[int]:
-        """`a_i = <v, u_i>` as Python ints (the pass must have had v)."""
-        if self.gram.shape[0] != self.n + 1:
-            raise AggregationError("this Gram pass had no v")
-        return [int(x) for x in self.gram[self.n, : self.n].tolist()]
+    def inner(self, row: int = 0) -> list[int]:
+        """`a_i = <v, u_i>` as Python ints, or with `row = 1` `<h, u_i>` (the pass must have had that vector)."""
+        if self.gram.shape[0] <= self.n + row:
+            raise AggregationError("this Gram pass had no " + ("v" if row == 0 else "h"))
+        return [int(x) for x in self.gram[self.n + row, : self.n].tolist()]
 
 
 def check_matrix(U: torch.Tensor) -> tuple[int, int, int]:
@@ -76,27 +76,32 @@ def gram_is_exact(d: int, max_a: int, max_b: int) -> bool:
     return d * max_a * max_b <= F64_EXACT
 
 
-def gram_pass(U: torch.Tensor, v: torch.Tensor | None = None) -> GramPass:
-    """PROTOCOL §3's integers in one pass over U: the exact Gram matrix of `[U; v]` and U's column sums."""
+def gram_pass(U: torch.Tensor, v: torch.Tensor | None = None, h: torch.Tensor | None = None) -> GramPass:
+    """PROTOCOL §3's integers in one pass over U: the exact Gram matrix of `[U; v; h]` and U's column sums
+    (`h`, the split step, only with `v`)."""
     n, d = _check_shape(U)
-    if v is not None and (v.dtype != torch.int64 or tuple(v.shape) != (d,)):
-        raise AggregationError(f"v must be int64 of length {d}, got {v.dtype} {tuple(v.shape)}")
+    if h is not None and v is None:
+        raise AggregationError("a Gram pass takes h only after v")
+    for name, x in (("v", v), ("h", h)):
+        if x is not None and (x.dtype != torch.int64 or tuple(x.shape) != (d,)):
+            raise AggregationError(f"{name} must be int64 of length {d}, got {x.dtype} {tuple(x.shape)}")
+    extra = None if v is None else torch.stack([x.to(U.device) for x in (v, h) if x is not None])
     if U.device.type == "cpu" and n:
-        g64, sums = _cpu_pass(U.numpy(), None if v is None else v.cpu().numpy())
+        g64, sums = _cpu_pass(U.numpy(), None if extra is None else extra.cpu().numpy())
         gram, col_sums = torch.from_numpy(g64), torch.from_numpy(sums.astype(np.int64))  # NumPy: no OpenMP wake-up
     else:
-        gram, col_sums = _torch_pass(U, v)
+        gram, col_sums = _torch_pass(U, extra)
     if gram.numel() and float(gram.diagonal().max()) >= F64_EXACT:
-        return GramPass(_int64_gram(U if v is None else torch.cat([U, v.to(U.device)[None, :]])), U.sum(dim=0), n)
+        return GramPass(_int64_gram(U if extra is None else torch.cat([U, extra])), U.sum(dim=0), n)
     return GramPass(gram.to(torch.int64), col_sums.to(torch.int64), n)
 
 
-def _cpu_pass(U: np.ndarray, v: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Float64 Gram of `[U; v]` and U's column sums over cache-sized column blocks, one worker thread per core
-    (each with single-threaded BLAS), the blocks handed out one at a time so that a core busy with other work
-    takes fewer of them: no float64 copy of U is ever made."""
+def _cpu_pass(U: np.ndarray, extra: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 Gram of `[U; extra]` (the public vectors' rows) and U's column sums over cache-sized column blocks,
+    one worker thread per core (each with single-threaded BLAS), the blocks handed out one at a time so that a core
+    busy with other work takes fewer of them: no float64 copy of U is ever made."""
     n, d = U.shape
-    rows = n + (v is not None)
+    rows = n + (0 if extra is None else len(extra))
     chunk = cpu_chunk(rows)
     workers = max(1, min(len(os.sched_getaffinity(0)), d // chunk))
     grams = [np.zeros((rows, rows)) for _ in range(workers)]
@@ -109,8 +114,8 @@ def _cpu_pass(U: np.ndarray, v: np.ndarray | None) -> tuple[np.ndarray, np.ndarr
             e = min(d, s + chunk)
             b = buf[:, : e - s]
             np.copyto(b[:n], U[:, s:e], casting="unsafe")
-            if v is not None:
-                np.copyto(b[n], v[s:e], casting="unsafe")
+            if extra is not None:
+                np.copyto(b[n:], extra[:, s:e], casting="unsafe")
             np.matmul(b, b.T, out=prod)
             grams[k] += prod
             np.sum(b[:n], axis=0, out=sums[s:e])
@@ -135,9 +140,9 @@ def cpu_chunk(rows: int) -> int:
     return max(256, 1 << max(0, (CPU_BLOCK_BYTES // (8 * max(rows, 1))).bit_length() - 1))
 
 
-def _torch_pass(U: torch.Tensor, v: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _torch_pass(U: torch.Tensor, extra: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """The same pass in torch (CUDA, or an empty U): float64 Gram over column chunks, int64 column sums."""
-    W = U if v is None else torch.cat([U, v.to(U.device)[None, :]])
+    W = U if extra is None else torch.cat([U, extra])
     gram = torch.zeros((W.shape[0], W.shape[0]), dtype=torch.float64, device=U.device)
     for _, block in f64_blocks(W):
         gram += block @ block.T

@@ -82,9 +82,10 @@ class MultiKrum(OutlierRule[ScreenedKrum]):
                joined: int | None = None, step: torch.Tensor | None = None,
                split: torch.Tensor | None = None) -> Decision[ScreenedKrum]:
         """Screens, direction test and Multi-Krum on exact squared distances; a_i and the row sum from the same pass."""
-        gp, c = gram_pass(U_view, v), config
+        h = None if split is None else split.to(v.device)
+        gp, c = gram_pass(U_view, v, h), config
         a, nsq = gp.inner(), gp.sq_norms()
-        residual = residuals(nsq, *public_span(U_view, v, a, step, split))
+        residual = residuals(nsq, *public_span(U_view, v, a, step, h, None if h is None else gp.inner(1)))
         detail = screened_multi_krum(gp.distances(), nsq, a, seq, c.f, c.m, c.tau_pct, c.dup_pct, c.floor_pct,
                                       joined, residual)
         return Decision(detail.accepted, a, detail, gp.col_sums)

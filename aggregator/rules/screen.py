@@ -110,14 +110,16 @@ def span_basis(gram: Sequence[Sequence[int]]) -> tuple[int, list[list[int]]]:
 
 def public_span(
     U: torch.Tensor, v: torch.Tensor, a: Sequence[int], step: torch.Tensor | None, split: torch.Tensor | None,
+    hu: Sequence[int] | None = None,
 ) -> tuple[list[list[int]], list[list[int]]]:
     """`(cross, gram)` for `residuals`: per row of the proof views `U` (int64 [n, d]) its inner products with v
-    (`a`, already computed), the previous step and the split step, and the Gram matrix of (v, s, h); a missing or
-    zero s or h contributes zeros (round 1 has no step)."""
+    (`a`, already computed), the previous step and the split step (`hu`, when already computed), and the Gram matrix
+    of (v, s, h); a missing or zero s or h contributes zeros (round 1 has no step)."""
     n = U.shape[0]
     vecs = [v] + [torch.zeros_like(v) if x is None else x.to(v.device) for x in (step, split)]
-    live = [bool(x.any()) for x in vecs]
-    cols = [list(a)] + [inner_products(U, x) if ok else [0] * n for x, ok in zip(vecs[1:], live[1:])]
+    live = [True] + [bool(x.any()) for x in vecs[1:]]
+    known = [list(a), None, None if hu is None else list(hu)]
+    cols = [c if c is not None else inner_products(U, x) if ok else [0] * n for c, x, ok in zip(known, vecs, live)]
     gram = [[inner_products(x[None, :], y)[0] if live[j] and live[k] else 0 for k, y in enumerate(vecs)]
             for j, x in enumerate(vecs)]
     return [list(c) for c in zip(*cols)] if n else [], gram

@@ -173,7 +173,7 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @dev `pending` is the complement of a submitted-slots bitmap: openRound writes it nonzero
     ///      (the aggregator pays the fresh slot), so each submission is a cheap nonzero write that
     ///      clears one bit, and "every active trainer submitted" is `pending == 0`.
-    /// @param vCommit Commitment to the round's validation direction
+    /// @param vCommit Commitment to the round's validation direction and split step (PROTOCOL §4)
     /// @param pending Bitmap of active slots that have not submitted yet
     struct Round {
         uint256 vCommit;
@@ -600,7 +600,7 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @notice Open the next round with the commitment to its validation direction (aggregator only,
     ///         within `openWindow` of the previous transition).
     /// @param pid Project id
-    /// @param vCommit Poseidon commitment to the quantized validation direction (a field element)
+    /// @param vCommit Poseidon commitment to the quantized validation direction and split step (a field element)
     function openRound(uint256 pid, uint256 vCommit) external nonReentrant {
         Project storage p = _projects[pid];
         Progress memory pr = p.progress;

@@ -179,6 +179,10 @@ def test_novelty_scores_only_what_the_previous_step_does_not_explain() -> None:
     assert novel_inner(a, rows, v, torch.zeros(2, dtype=torch.int64)) == a
     with pytest.raises(AggregationError, match="int64 like v"):
         novel_inner(a, rows, v, torch.zeros(3, dtype=torch.int64))
+    # the screen's <s, u_i> (su = [20, 20, 0, 2]) gives the same novelty without reading U again; a short one is named
+    assert novel_inner(a, rows, v, s, [20, 20, 0, 2]) == [0, 4, -4, 4]
+    with pytest.raises(AggregationError, match="one <s, u_i> per row"):
+        novel_inner(a, rows, v, s, [20, 20, 0])
 
 
 def test_a_free_rider_resending_the_previous_step_scores_below_every_trainer() -> None:

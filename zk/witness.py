@@ -106,9 +106,9 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, h: 
     for r, i in enumerate(valid):
         full[i] = U[r]
     a_all = [int(x) for x in (full * v[None, :]).sum(dim=1).tolist()] if d else [0] * n
-    nov_all = novel_inner(a_all, full, v, step)
     ss, vs = int((step * step).sum()), int((v * step).sum())
     su_all = [int(x) for x in (full * step[None, :]).sum(dim=1).tolist()]
+    nov_all = novel_inner(a_all, full, v, step, su_all)
     hu_all = [int(x) for x in (full * h[None, :]).sum(dim=1).tolist()]
     nsq_all = [int(x) for x in (full * full).sum(dim=1).tolist()]
     gram = [[int((x * y).sum()) for y in (v, step, h)] for x in (v, step, h)]

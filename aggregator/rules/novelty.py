@@ -20,15 +20,19 @@ from market.protocol.commitment import model_view
 from market.protocol.quant import QuantSpec
 
 
-def novel_inner(a: Sequence[int], U: torch.Tensor, v: torch.Tensor, step: torch.Tensor) -> list[int]:
-    """`floor((ss a_i - vs su_i) / ss)` per row of the proof views `U` (int64 [n, d]); `a` when `ss = 0`."""
+def novel_inner(a: Sequence[int], U: torch.Tensor, v: torch.Tensor, step: torch.Tensor,
+                su: Sequence[int] | None = None) -> list[int]:
+    """`floor((ss a_i - vs su_i) / ss)` per row of the proof views `U` (int64 [n, d]); `a` when `ss = 0`. `su`, when
+    given, is `<s, U[i]>` already computed (the screen's), so U is not read again."""
     if step.dtype != torch.int64 or step.shape != v.shape or U.shape[0] != len(a):
         raise AggregationError(f"step must be int64 like v {tuple(v.shape)} and a one per row of U")
     ss = inner_products(step[None, :], step)[0]
     if ss == 0:
         return [int(x) for x in a]
     vs = inner_products(v[None, :], step)[0]
-    su = inner_products(U, step)
+    su = inner_products(U, step) if su is None else [int(x) for x in su]
+    if len(su) != len(a):
+        raise AggregationError(f"need one <s, u_i> per row (got {len(su)} for {len(a)})")
     return [(ss * int(ai) - vs * sui) // ss for ai, sui in zip(a, su)]
 
 

@@ -34,12 +34,14 @@ class Decision(Generic[D]):
     a_i = <v, u_i> for the scores, and the rule's own detail (screens, cosines) for reports.
 
     `row_sum` is the exact sum of every row of the updates the rule decided on, when its pass computed it:
-    `aggregate_round` lets the average reuse it when those updates are the full ones."""
+    `aggregate_round` lets the average reuse it when those updates are the full ones. `step_inner` is
+    `<s, u_i>` for the previous step s, when the rule computed it (the novelty reuses it)."""
 
     accepted: list[bool]
     inner: list[int]
     detail: D
     row_sum: torch.Tensor | None = None
+    step_inner: list[int] | None = None
 
     @property
     def flags(self) -> list[int]:
@@ -85,10 +87,11 @@ class MultiKrum(OutlierRule[ScreenedKrum]):
         h = None if split is None else split.to(v.device)
         gp, c = gram_pass(U_view, v, h), config
         a, nsq = gp.inner(), gp.sq_norms()
-        residual = residuals(nsq, *public_span(U_view, v, a, step, h, None if h is None else gp.inner(1)))
+        cross, gram = public_span(U_view, v, a, step, h, None if h is None else gp.inner(1))
+        residual = residuals(nsq, cross, gram)
         detail = screened_multi_krum(gp.distances(), nsq, a, seq, c.f, c.m, c.tau_pct, c.dup_pct, c.floor_pct,
                                       joined, residual)
-        return Decision(detail.accepted, a, detail, gp.col_sums)
+        return Decision(detail.accepted, a, detail, gp.col_sums, [c[1] for c in cross])
 
 
 class FLTrustCosine(OutlierRule[CosineResult]):

@@ -62,7 +62,7 @@ def aggregate_round(
                            None if split is None else split.to(dev))
     if not same:
         decision = replace(decision, row_sum=None)
-    inner = decision.inner if step is None else novel_inner(decision.inner, U_view, v, step.to(dev))
+    inner = decision.inner if step is None else novel_inner(decision.inner, U_view, v, step.to(dev), decision.step_inner)
     scores = contribution_scores(inner, decision.accepted)
     new_global = rule.new_global(g_prev, U_full, decision, spec, view)
     accepted = decision.accepted

@@ -42,7 +42,7 @@ def outlier_reason(decision: ScreenedKrum | CosineResult | None, pos: int) -> st
     if isinstance(decision, ScreenedKrum) and decision.low[pos]:
         return "slashed (norm below the floor)"
     if isinstance(decision, ScreenedKrum) and decision.public[pos]:
-        return "excluded (lies within the public directions: v and the last step explain it)"
+        return "excluded (lies within the public directions: v, the split step and the last step explain it)"
     if isinstance(decision, ScreenedKrum) and decision.against[pos]:
         return "excluded (does not move along the validation direction)"
     return "excluded (Multi-Krum)"

@@ -106,12 +106,12 @@ def build_witness(params: CircuitParams, ctx: RoundContext, v: torch.Tensor, h: 
     for r, i in enumerate(valid):
         full[i] = U[r]
     a_all = [int(x) for x in (full * v[None, :]).sum(dim=1).tolist()] if d else [0] * n
-    ss, vs = int((step * step).sum()), int((v * step).sum())
+    gram = [[int((x * y).sum()) for y in (v, step, h)] for x in (v, step, h)]
+    ss, vs = gram[1][1], gram[0][1]
     su_all = [int(x) for x in (full * step[None, :]).sum(dim=1).tolist()]
     nov_all = novel_inner(a_all, full, v, step, su_all)
     hu_all = [int(x) for x in (full * h[None, :]).sum(dim=1).tolist()]
     nsq_all = [int(x) for x in (full * full).sum(dim=1).tolist()]
-    gram = [[int((x * y).sum()) for y in (v, step, h)] for x in (v, step, h)]
     terms = residual_terms(nsq_all, list(zip(a_all, su_all, hu_all)), gram)
     res_all = shares(terms)
     rres = [(num << RESIDUAL_BITS) - r * q for (num, q), r in zip(terms, res_all)]

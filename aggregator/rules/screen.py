@@ -118,11 +118,11 @@ def public_span(
     n = U.shape[0]
     vecs = [v] + [torch.zeros_like(v) if x is None else x.to(v.device) for x in (step, split)]
     live = [True] + [bool(x.any()) for x in vecs[1:]]
-    known = [list(a), None, None if hu is None else list(hu)]
-    cols = [c if c is not None else inner_products(U, x) if ok else [0] * n for c, x, ok in zip(known, vecs, live)]
+    su = inner_products(U, vecs[1]) if live[1] else [0] * n
+    hu = list(hu) if hu is not None else inner_products(U, vecs[2]) if live[2] else [0] * n
     gram = [[inner_products(x[None, :], y)[0] if live[j] and live[k] else 0 for k, y in enumerate(vecs)]
             for j, x in enumerate(vecs)]
-    return [list(c) for c in zip(*cols)] if n else [], gram
+    return [[int(x), y, z] for x, y, z in zip(a, su, hu)], gram
 
 
 def residuals(nsq: Sequence[int], cross: Sequence[Sequence[int]], gram: Sequence[Sequence[int]]) -> list[int]:

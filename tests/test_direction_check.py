@@ -96,6 +96,22 @@ def test_an_aimed_direction_receives_no_honest_update(anvil_chain: Chain, tmp_pa
     assert_no_honest_work_taken(ctx, trainers, HONEST, rounds=2)
 
 
+class AimedSplit(AggregatorNode):
+    """Commits to the honest v but another split step h (here v itself): the circuit takes any h, so only the
+    trainers' check stands between an aggregator that aims h at an update it wants called public and their work."""
+
+    def split(self, g_prev: torch.Tensor) -> torch.Tensor:
+        return super().direction(g_prev)
+
+
+def test_an_aimed_split_step_receives_no_honest_update(anvil_chain: Chain, tmp_path: Path) -> None:
+    ctx, trainers, steps = play(anvil_chain, tmp_path, AimedSplit, rounds=1)
+    for text in steps[0][:HONEST]:
+        assert text.startswith("round 1: declined, the committed v and h are not the validation direction"), text
+    assert steps[0][HONEST].startswith("round 1: submitted"), steps[0][HONEST]
+    assert_no_honest_work_taken(ctx, trainers, HONEST, rounds=1)
+
+
 def poisoned_digits() -> Task:
     """digits-softmax whose published validation split has its labels flipped (c -> 9 - c): an owner's choice that
     the spec hash records, so v is that split's true gradient and passes every check of v itself."""

@@ -16,8 +16,7 @@ Measured (2026-12-04, `--split-riders`, seeds 0 to 2, 27 rounds, 213 honest trai
 median, max over the lower median honest residual): honest updates off span{v, s, h} 0.695, 0.776, 1.0, 1.485 (off
 span{v, s}: 0.688, 0.801, 1.0, 1.47); the split riders off span{v, s, h}: another seed 0.008 to 0.015, 3 epochs at
 a third of the rate 0.036 to 0.123, 30 epochs 0.043 to 0.076, batches of 64 0.056 to 0.133, all 108 below 0.4; off
-span{v, s}: 0.563 to 0.994, 0.277 to 0.649 (10 of 27 below 0.4), 0.578 to 1.035, 0.448 to 0.9. Float64 least
-squares on the same runs gave the same figures to the second decimal.
+span{v, s}: 0.563 to 0.994, 0.277 to 0.649 (10 of 27 below 0.4), 0.578 to 1.035, 0.448 to 0.9.
 
 The measurements below predate the split step (span{v, s}):
 

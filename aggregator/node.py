@@ -19,15 +19,16 @@ from eth_account.signers.local import LocalAccount
 from aggregator.rules.direction import split_direction, validation_direction
 from aggregator.rules.fltrust import CosineResult
 from aggregator.rules.novelty import previous_step
+from aggregator.rules.replay import LOOKBACK, find_replays
 from aggregator.rules.round import aggregate_round
 from aggregator.rules.screen import ScreenedKrum
 from market.chain.marketplace import Marketplace, State
-from market.errors import ConfigError, ProofError, TransientError
+from market.errors import ConfigError, ContractRevert, ProofError, TransientError
 from market.ml.training import evaluate
 from market.parties.context import ProjectContext, circuit_params
 from market.parties.validate import Submission, Verdict, cured_verdict, validate_round
 from market.protocol.blob import UpdateHeader
-from market.protocol.commitment import commit_directions, model_view
+from market.protocol.commitment import commit_directions, model_view, pack
 from market.protocol.modelblob import encode_direction, encode_model
 from market.storage import cid_to_bytes
 from zk.build import dev_setup
@@ -153,6 +154,8 @@ class AggregatorNode:
         preload(self.circuit_dir, backend)
         #: Per round, the block it was opened in: the polls for its declines read logs from there on.
         self._opened_at: dict[int, int] = {}
+        #: Proof views of earlier rounds' valid updates not taken out, by (round, slot): the replay sources.
+        self._sources: dict[tuple[int, int], torch.Tensor] = {}
 
     @property
     def market(self) -> Marketplace:
@@ -238,18 +241,53 @@ class AggregatorNode:
                 verdicts[i] = cured_verdict(sub, self.market.cured_elements(c.pid, round_, i), expected, c.layout)
         return trainers, verdicts
 
+    def sources(self, round_: int) -> dict[tuple[int, int], torch.Tensor]:
+        """The proof views of the valid updates of the `LOOKBACK` rounds before `round_` that were not taken out as
+        replays: what a replay in `round_` is challenged with (PROTOCOL.md §3). Fetched once, then kept."""
+        c = self.ctx
+        for past in range(max(1, round_ - LOOKBACK), round_):
+            if any(key[0] == past for key in self._sources):
+                continue
+            commitments = self.market.round_state(c.pid, past).commitments
+            _, verdicts = self._verdicts(past)
+            self._sources.update({(past, i): verdict.update.view() for i, verdict in verdicts.items()
+                                  if verdict.update is not None and commitments[i]})
+        self._sources = {key: view for key, view in self._sources.items() if key[0] >= round_ - LOOKBACK}
+        return {key: view for key, view in self._sources.items() if key[0] < round_}
+
+    def challenge_replays(self, round_: int, verdicts: dict[int, Verdict]) -> dict[int, tuple[int, int]]:
+        """Take out of round `round_` every valid update that replays another trainer's update of an earlier round
+        (PROTOCOL.md §3; ReplayChallenge checks both views and their distance). Returns slot -> (round, slot) of each
+        source; a challenge that someone else's came before is skipped (the round's commitments say what is out)."""
+        quant = self.ctx.manifest.quant
+        now = {i: verdict.update.view() for i, verdict in verdicts.items() if verdict.update is not None}
+        sources = self.sources(round_)
+        found = find_replays(now, sources)
+        for slot, source in found.items():
+            try:
+                self.market.challenge_replay(self.ctx.pid, round_, slot, source, pack(now[slot], quant),
+                                             pack(sources[source], quant), self.signer)
+            except ContractRevert as exc:
+                if exc.name != "NoRevealedUpdate":
+                    raise
+        return found
+
     def post_round(self, round_: int, cured: int = 0) -> RoundResult:
-        """Validate, run the rule, aggregate, upload, prove and post round `round_` (again, after the cures in the
-        bitmap `cured`: those updates are the views their trainers published, PROTOCOL.md §5)."""
+        """Validate, take out the replays, run the rule, aggregate, upload, prove and post round `round_` (again, after
+        the cures in the bitmap `cured`: those updates are the views their trainers published, PROTOCOL.md §5; the
+        replays were taken out before the first post)."""
         c, quant = self.ctx, self.ctx.manifest.quant
         g_prev = c.global_model(round_ - 1)
         g_prev2 = c.global_model(max(round_ - 2, 0))  # the previous step starts there (PROTOCOL §3's novelty)
         v, h = self.direction(g_prev), self.split(g_prev)
+        trainers, verdicts = self._verdicts(round_, cured)
+        replays = {} if cured else self.challenge_replays(round_, verdicts)
         rs = self.market.round_state(c.pid, round_)
         if commit_directions(v, h, quant) != rs.v_commit:
             raise ProofError(f"round {round_}: the recomputed validation direction and split step do not match the "
                              "on-chain commitment")
-        trainers, verdicts = self._verdicts(round_, cured)
+        taken = [i for i in verdicts if not rs.commitments[i]]  # replays taken out, by this node or anyone: absent
+        verdicts = {i: verdict for i, verdict in verdicts.items() if rs.commitments[i]}
         seqs = self.market.submission_order(c.pid, round_)
         updates = {i: verdict.update for i, verdict in verdicts.items() if verdict.update is not None}  # the accepted
         slots = [Slot(rs.commitments[i], updates[i].view() if i in updates else None, seqs[i])
@@ -259,6 +297,7 @@ class AggregatorNode:
                                 model_view(g_prev2, c.manifest.view, quant))
 
         valid = sorted(updates)
+        self._sources.update({(round_, i): updates[i].view() for i in valid})  # later rounds' replay sources
         view = torch.stack([updates[i].view() for i in valid]) if valid else torch.zeros((0, c.params.view_len), dtype=torch.int64)
         full = torch.stack([updates[i].flat for i in valid]) if valid else torch.zeros((0, c.numel), dtype=torch.int64)
         outcome = aggregate_round(view, full, v, g_prev, quant, c.manifest.rule, [seqs[i] for i in valid], c.manifest.view,
@@ -273,6 +312,9 @@ class AggregatorNode:
         reasons.update({trainers[i]: outlier_reason(outcome.detail, pos) for pos, i in enumerate(valid) if witness.flags[i] in (1, 3)})
         reasons.update({trainers[i]: "declined the round on chain (RoundDeclined)"
                         for i in self.declined(round_)})
+        reasons.update({trainers[i]: (f"replays slot {replays[i][1]}'s update of round {replays[i][0]}" if i in replays
+                                      else "a replay") + ": taken out, absent from the round (UpdateReplayed)"
+                        for i in taken})
         t0 = time.perf_counter()
         proof = prove(self.circuit_dir, witness.inputs, self.backend)  # the proof binds g(r)'s commitment, not its blob
         prove_s = time.perf_counter() - t0

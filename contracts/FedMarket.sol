@@ -6,6 +6,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IRoundVerifier} from "./IRoundVerifier.sol";
 import {IPoseidonCommit} from "./IPoseidonCommit.sol";
+import {ReplayChallenge} from "./ReplayChallenge.sol";
 
 /// @title FedMarket
 /// @notice A federated-learning marketplace: owners escrow a reward budget, trainers stake and submit
@@ -232,8 +233,12 @@ contract FedMarket is ReentrancyGuardTransient {
     ///         (at least 3 of 10 in every round of the eval's runs, scripts/few_accepted.py).
     uint256 public constant FEW_ACCEPTED_DIVISOR = 4;
 
-    /// @notice The contract that recomputes a cured view's commitment (PROTOCOL.md §2, §5).
+    /// @notice The contract that recomputes a published view's commitment: cures and replay challenges (PROTOCOL.md
+    ///         §2, §3, §5).
     IPoseidonCommit public immutable POSEIDON;
+    /// @notice The contract that judges replay challenges (PROTOCOL.md §3), created with this one; only it may take an
+    ///         update out of a round.
+    ReplayChallenge public immutable REPLAYS;
 
     /// @notice Number of projects created; ids run from 1 to projectCount.
     uint256 public projectCount;
@@ -310,6 +315,17 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @notice The trainer in `slot` answered its rejection: the proof view it published hashes to its
     ///         commitment. The aggregator must re-post the round with it included (PROTOCOL.md §5).
     event UpdateCured(uint256 indexed pid, uint256 indexed round, address indexed trainer, uint256 slot);
+    /// @notice The update of the trainer in `slot` replays the update of the trainer in `sourceSlot` of round
+    ///         `sourceRound` (PROTOCOL.md §3, ReplayChallenge): its commitment is cleared, so the round counts it as
+    ///         absent (flag 0, score 0). The trainer is not paid for the round, keeps its whole stake and its slot.
+    event UpdateReplayed(
+        uint256 indexed pid,
+        uint256 indexed round,
+        address indexed trainer,
+        uint256 slot,
+        uint256 sourceRound,
+        uint256 sourceSlot
+    );
     /// @notice The disputable post of round `round` became final: nobody cured, and it was settled.
     event RoundFinalized(uint256 indexed pid, uint256 indexed round);
     /// @notice The aggregator rejected the update of the trainer in `slot` (flag 2, its claim, not
@@ -439,6 +455,8 @@ contract FedMarket is ReentrancyGuardTransient {
     error NotRejected(uint256 pid, uint256 round, uint256 slot);
     /// @notice The published view does not hash to the commitment of the trainer in `slot`.
     error CureMismatch(uint256 pid, uint256 round, uint256 slot);
+    /// @notice Only REPLAYS (the ReplayChallenge this contract created) takes replays out of a round.
+    error NotReplayJudge(address caller);
     /// @notice The dispute window is open until `disputeEnd`.
     error DisputeOpen(uint256 pid, uint256 disputeEnd, uint256 nowTs);
     /// @notice A trainer cured in round `round`: only the aggregator's re-post can settle it.
@@ -460,6 +478,7 @@ contract FedMarket is ReentrancyGuardTransient {
     constructor(IPoseidonCommit poseidon) {
         if (address(poseidon).code.length == 0) revert InvalidParameter("poseidon");
         POSEIDON = poseidon;
+        REPLAYS = new ReplayChallenge(poseidon);
     }
 
     // ----------------------------------------------------------------------------------------
@@ -769,6 +788,20 @@ contract FedMarket is ReentrancyGuardTransient {
         d.rejected &= ~bit;
         d.cured |= bit;
         emit UpdateCured(pid, round, msg.sender, pt.slot);
+    }
+
+    /// @notice Take a replayed update out of the open round (PROTOCOL.md §3): only REPLAYS calls it, once it has
+    ///         checked the challenge (ReplayChallenge.challengeReplay). The slot's commitment is cleared, so the round
+    ///         counts it as absent (flag 0, score 0): not paid, not slashed.
+    /// @param pid Project id
+    /// @param round The open round, not yet posted
+    /// @param slot The replaying slot
+    /// @param sourceRound The earlier round of the source
+    /// @param sourceSlot The slot whose update of `sourceRound` it replays
+    function takeOutReplay(uint256 pid, uint256 round, uint256 slot, uint256 sourceRound, uint256 sourceSlot) external {
+        if (msg.sender != address(REPLAYS)) revert NotReplayJudge(msg.sender);
+        delete _commitments[pid][round][slot];
+        emit UpdateReplayed(pid, round, _trainerAt[pid][slot], slot, sourceRound, sourceSlot);
     }
 
     /// @notice Settle a disputable round whose window ended without a cure (anyone): the model

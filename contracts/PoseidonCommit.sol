@@ -82,12 +82,9 @@ contract PoseidonCommit is IPoseidonCommit {
         DATA3 = data[3];
     }
 
-    /// @inheritdoc IPoseidonCommit
-    /// @dev Checks the view first (InvalidWidth, ElementCount, LaneOutOfRange), then chains
-    ///      h_0 = count, h_b = Poseidon16([h_(b-1), 15 elements, zero-padded]) over at least one block.
-    function commitPacked(uint256 count, uint256 bits, uint256[] calldata elements) external view returns (uint256 h) {
-        _checkView(count, bits, elements);
-        _loadConstants();
+    /// @dev The §2 commitment of a checked packed view, with the constants loaded: h_0 = count,
+    ///      h_b = Poseidon16([h_(b-1), 15 elements, zero-padded]) over at least one block.
+    function _commit(uint256 count, uint256[] calldata elements) private view returns (uint256 h) {
         uint256 n = elements.length;
         h = count;
         uint256 b;
@@ -104,6 +101,51 @@ contract PoseidonCommit is IPoseidonCommit {
             h = _permute();
             b += BLOCK;
         } while (b < n);
+    }
+
+    /// @inheritdoc IPoseidonCommit
+    function commitPacked(uint256 count, uint256 bits, uint256[] calldata elements) external view returns (uint256) {
+        _checkView(count, bits, elements);
+        _loadConstants();
+        return _commit(count, elements);
+    }
+
+    /// @inheritdoc IPoseidonCommit
+    /// @dev Checks both views (as commitPacked), loads the constants once. Lanes hold value + 2^(bits - 1) (PROTOCOL.md
+    ///      §2) and are all in range once checked.
+    function comparePacked(uint256 count, uint256 bits, uint256[] calldata u, uint256[] calldata w)
+        external
+        view
+        returns (uint256 commitU, uint256 commitW, uint256 dist, uint256 smallerNsq)
+    {
+        _checkView(count, bits, u);
+        _checkView(count, bits, w);
+        _loadConstants();
+        commitU = _commit(count, u);
+        commitW = _commit(count, w);
+        uint256 per = 252 / bits;
+        uint256 mask = (1 << bits) - 1;
+        int256 off = int256(1 << (bits - 1));
+        uint256 nsqU;
+        uint256 nsqW;
+        unchecked {
+            // bits <= 32 and count < 2^64 lanes (calldata), so no sum can overflow.
+            for (uint256 k; k < u.length; ++k) {
+                uint256 x = u[k];
+                uint256 y = w[k];
+                uint256 lanes = count - k * per < per ? count - k * per : per;
+                for (uint256 j; j < lanes; ++j) {
+                    int256 a = int256(x & mask) - off;
+                    int256 b = int256(y & mask) - off;
+                    dist += uint256((a - b) * (a - b));
+                    nsqU += uint256(a * a);
+                    nsqW += uint256(b * b);
+                    x >>= bits;
+                    y >>= bits;
+                }
+            }
+        }
+        smallerNsq = nsqU < nsqW ? nsqU : nsqW;
     }
 
     /// @notice circomlib's Poseidon(16) of `inputs` (each taken mod the field), for tests and gas measurement.

@@ -460,6 +460,20 @@ def case_cure_outstanding(dep: Deployment) -> None:
     assert m.participant(pid, dep.trainers[0].address).rewards == 10**18 // 2
 
 
+def case_not_replay_judge(dep: Deployment) -> None:
+    """Only the marketplace's ReplayChallenge takes a replay out of a round (tests/test_marketplace_replays.py covers the
+    challenges themselves); the owner, the aggregator and a trainer cannot clear a slot."""
+    m = dep.market
+    pid = dep.create()
+    dep.start(pid, 2)
+    m.open_round(pid, 0x1234, dep.aggregator)
+    dep.submit(pid, 1, [0, 1])
+    for caller in (dep.owner, dep.aggregator, dep.trainers[1]):
+        reverts("NotReplayJudge", lambda c=caller: dep.chain.transact(m.contract.functions.takeOutReplay(pid, 1, 0, 1, 1),
+                                                                       sender=c, gas=200_000), caller.address)
+    assert all(m.round_state(pid, 1).commitments)
+
+
 def case_nothing_to_withdraw(dep: Deployment) -> None:
     m = dep.market
     pid = dep.create()
@@ -577,6 +591,7 @@ ERROR_CASES: dict[str, Callable[[Deployment], None]] = {
     "CureOutstanding": case_cure_outstanding,
     "NewRejection": case_cure_outstanding,
     "NothingToWithdraw": case_nothing_to_withdraw,
+    "NotReplayJudge": case_not_replay_judge,
     "TransferFailed": case_transfer_failed,
     "SafeERC20FailedOperation": case_safe_erc20_failed,
     "ReentrancyGuardReentrantCall": case_reentrancy_guard,

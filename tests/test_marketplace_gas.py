@@ -24,6 +24,8 @@ TARGETS = {
     # A cure of the digits example's view (650 values at 16 bits): 3 Poseidon16 blocks of at most 300k
     # (tests/test_poseidon_contract.py) plus FedMarket's checks.
     "cure": 1_000_000,
+    # A replay challenge publishes two such views: 6 Poseidon16 blocks plus the distance over 1,300 values.
+    "challengeReplay": 2_000_000,
     # Whoever unlocks an uncured disputable round pays this, typically a trainer: it must stay cheap.
     "finalizeRound_n4": 150_000,
 }

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 from web3.contract import Contract
 
+from aggregator.rules.replay import replay_terms
 from market.chain.client import Chain
 from market.chain.poseidon_contract import (
     CHUNK_BYTES,
@@ -182,3 +184,18 @@ def test_lane_out_of_range(deployed: Deployed, bits: int) -> None:
     bad = list(elements)
     bad[1] |= 1 << 255
     expect(1, per, bad)
+
+
+@settings(max_examples=10, deadline=None)
+@given(bits=st.integers(2, 32), data=st.data())
+def test_compare_packed_matches_the_replay_rule(deployed: Deployed, bits: int, data: st.DataObject) -> None:
+    """comparePacked gives both commitments, |u - w|^2 and min(|u|^2, |w|^2) exactly as aggregator.rules.replay; a
+    malformed view reverts as commitPacked does, whichever of the two it is."""
+    spec = QuantSpec(bits=bits)
+    n = data.draw(st.integers(1, 120))
+    u, w = (data.draw(st.lists(st.integers(-spec.qmax, spec.qmax), min_size=n, max_size=n)) for _ in range(2))
+    got = deployed.chain.call(deployed.contract.functions.comparePacked(n, bits, pack(u, spec), pack(w, spec)))
+    terms = replay_terms(torch.tensor(u, dtype=torch.int64), torch.tensor(w, dtype=torch.int64))
+    assert [int(x) for x in got] == [commit(u, spec), commit(w, spec), *terms]
+    with pytest.raises(ContractRevert, match="ElementCount"):
+        deployed.chain.call(deployed.contract.functions.comparePacked(n, bits, pack(u, spec), []))

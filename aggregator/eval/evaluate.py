@@ -56,6 +56,7 @@ from scipy.stats import spearmanr
 from aggregator.eval.reports import coalition_accuracy, exact_shapley
 from aggregator.rules.direction import split_direction, validation_direction
 from aggregator.rules.novelty import float_step
+from aggregator.rules.replay import LOOKBACK, find_replays
 from aggregator.rules.round import aggregate_round
 from aggregator.rules.shapley import inner_products
 from market.ml.attacks import ATTACKS, History, craft, get_attack
@@ -118,7 +119,8 @@ class RunLog:
     """One simulation: final test accuracy, per-round accuracy, and per round the trainers present
     (indices, increasing; an ejected trainer, a free rider skipping round 1 or an honest trainer keeping its
     update against v is absent), their PROTOCOL §5 flags (0 accepted, 1 slashed, 3 excluded) and their scores, in
-    that order; `n_trainers` joined."""
+    that order; `n_trainers` joined. `replayed` holds, per round, the trainers whose update was taken out as a replay
+    (PROTOCOL §3): absent from the round, as the contract counts them, but they did submit."""
 
     accuracy: float
     curve: list[float]
@@ -127,6 +129,7 @@ class RunLog:
     scores: list[list[int]]
     attackers: list[int]
     n_trainers: int = 0
+    replayed: list[list[int]] = field(default_factory=list)
 
     def shares(self) -> list[dict[int, float]]:
         """Per round, each present trainer's share of the budget as the contract credits it (`round_weights`)."""
@@ -148,9 +151,14 @@ class RunLog:
         ejected: set[int] = set()
         out: list[tuple[int, int]] = []
         for r, (who, flags) in enumerate(zip(self.present, self.flags)):
-            out += [(r, i) for i in range(self.n_trainers) if i not in who and i not in ejected and i not in self.attackers]
+            gone = ejected | set(self.attackers) | set(self.replayed[r] if r < len(self.replayed) else ())
+            out += [(r, i) for i in range(self.n_trainers) if i not in who and i not in gone]
             ejected |= {i for i, f in zip(who, flags) if f == 1}
         return out
+
+    def taken_out(self, honest: bool = True) -> list[tuple[int, int]]:
+        """(round, trainer) of every honest trainer's (or attacker's) update taken out as a replay."""
+        return [(r, i) for r, who in enumerate(self.replayed) for i in who if (i not in self.attackers) == honest]
 
 
 def round_updates(
@@ -198,7 +206,9 @@ def simulate(
     As the contract does, a trainer flagged 1 (slashed) is ejected: it submits nothing in the later
     rounds; one flagged 3 (excluded) stays. Free riders that replay the market's history skip round 1; the history
     names each update's trainer, as reveals do, so a griefer can aim (`History.pairs`).
-    The scores count only what the previous step does not explain (`float_step`, zero in round 1).
+    The scores count only what the previous step does not explain (`float_step`, zero in round 1). Under every rule
+    but FedAvg (`none`, no market) the aggregator challenges each replay of another trainer's update of the last
+    `LOOKBACK` rounds (PROTOCOL §3, `find_replays` over the proof views) and the round counts it as absent.
     """
     build, view = task.build_model, task.view()
     g = g_prev = flatten(task.model(cfg.seed))
@@ -210,16 +220,20 @@ def simulate(
     if spec is not None and spec.poison is not None:
         parts = [spec.poison(d, task.num_classes) if i in attackers else d for i, d in enumerate(parts)]
     ejected: set[int] = set()
+    replayed_log: list[list[int]] = []
+    sources: dict[tuple[int, int], torch.Tensor] = {}  # the last LOOKBACK rounds' proof views not taken out
+    challenges = rule.rule != RuleName.NONE
     history: History | None = None
     last: dict[int, torch.Tensor] = {}  # each trainer's last published update, and the one before it
     before: dict[int, torch.Tensor] = {}
 
-    def idle() -> None:
-        """A round nobody submits to: the model stays."""
+    def idle(taken: tuple[int, ...] = ()) -> None:
+        """A round nobody submits to (or whose every update was a replay taken out, `taken`): the model stays."""
         curve.append(curve[-1] if curve else evaluate(build, g, task.test)[1])
         present_log.append([])
         flag_log.append([])
         score_log.append([])
+        replayed_log.append(list(taken))
 
     for r in range(cfg.rounds):
         waits = spec is not None and spec.history and history is None
@@ -245,23 +259,33 @@ def simulate(
                 idle()
                 continue
         seq = submission_order(len(present), attack, bad, cfg.seed * 104_729 + r)
-        step = float_step(g, g_prev, view, cfg.spec)
-        h = split_direction(build, g, task.val, view, cfg.spec, cfg.hp)
-        out = aggregate_round(q[:, view[0] : view[0] + view[1]], q, v, g, cfg.spec, rule, seq, step=step, joined=len(parts),
-                              split=h)
         for k, i in enumerate(present):
             if i in last:
                 before[i] = last[i]
             last[i] = dequantize(q[k], cfg.spec)
+        views = {i: q[k, view[0] : view[0] + view[1]] for k, i in enumerate(present)}
+        taken = find_replays(views, sources) if challenges else {}
+        sources = {(t, i): u for (t, i), u in sources.items() if t > r - LOOKBACK}
+        sources.update({(r, i): u for i, u in views.items() if i not in taken})
+        keep = [k for k, i in enumerate(present) if i not in taken]
+        if not keep:
+            idle(tuple(sorted(taken)))
+            continue
+        step = float_step(g, g_prev, view, cfg.spec)
+        h = split_direction(build, g, task.val, view, cfg.spec, cfg.hp)
+        out = aggregate_round(q[keep, view[0] : view[0] + view[1]], q[keep], v, g, cfg.spec, rule, [seq[k] for k in keep],
+                              step=step, joined=len(parts), split=h)
         pairs = tuple((last[i], before[i]) for i in sorted(before) if i not in attackers)
         history = replace(published(g, out.new_global, q, cfg.spec, task, cfg.hp), pairs=pairs)
         g_prev, g = g, out.new_global
-        ejected |= {i for i, f in zip(present, out.flags) if f == 1}
+        kept = [present[k] for k in keep]
+        ejected |= {i for i, f in zip(kept, out.flags) if f == 1}
         curve.append(evaluate(build, g, task.test)[1])
-        present_log.append(present)
+        present_log.append(kept)
         flag_log.append(out.flags)
         score_log.append(out.scores)
-    return RunLog(curve[-1], curve, present_log, flag_log, score_log, attackers, len(parts))
+        replayed_log.append(sorted(taken))
+    return RunLog(curve[-1], curve, present_log, flag_log, score_log, attackers, len(parts), replayed_log)
 
 
 def centralized(task: Task, cfg: EvalConfig) -> float:
@@ -272,10 +296,11 @@ def centralized(task: Task, cfg: EvalConfig) -> float:
 
 
 def detection(logs: list[RunLog]) -> dict[str, float]:
-    """Precision and recall of flags (1 slashed or 3 excluded) against the true attackers, over the
-    trainers present in each round of each run."""
+    """Precision and recall of flags (1 slashed or 3 excluded) and of replays taken out against the true attackers,
+    over the trainers that submitted in each round of each run."""
     tp = fp = fn = 0
     for log in logs:
+        tp, fp = tp + len(log.taken_out(honest=False)), fp + len(log.taken_out())
         for who, round_flags in zip(log.present, log.flags):
             for i, f in zip(who, round_flags):
                 flagged, bad = f != 0, i in log.attackers
@@ -303,10 +328,11 @@ def free_rider_ratio(log: RunLog, start: int = 1) -> float:
 
 def honest_harm(log: RunLog) -> dict[str, int]:
     """Honest trainers slashed (each at most once: it is ejected), honest exclusions (trainer-rounds flagged 3),
-    the honest trainers excluded at least once and the honest trainer-rounds kept (`RunLog.kept`)."""
+    the honest trainers excluded at least once, the honest trainer-rounds kept (`RunLog.kept`) and those taken out
+    as replays."""
     excluded = log.flagged(3)
     return {"slashed": len(log.flagged(1)), "excluded": len(excluded), "excluded_trainers": len({i for _, i in excluded}),
-            "kept": len(log.kept())}
+            "kept": len(log.kept()), "replayed": len(log.taken_out())}
 
 
 def noisy_labels(data: Split, rate: float, seed: int) -> Split:
@@ -493,8 +519,8 @@ HEADLINE = {
     "detection_precision_poisoning": min, "spearman_rho": min, "spearman_rho_plain_noniid": min,
     "clean_accuracy": min, "centralized_accuracy": min, "sybil_v_share": max, "sybil_v_share_uncapped": max,
     "sybil_v_fair_share": max, "honest_slashed_total": max, "honest_slashed_own_data": max,
-    "honest_excluded_rounds_total": max, "honest_kept_rounds_total": max, "free_rider_share_ratio": max,
-    "own_data_accuracy_ratio": min,
+    "honest_excluded_rounds_total": max, "honest_kept_rounds_total": max, "honest_replayed_rounds_total": max,
+    "free_rider_share_ratio": max, "own_data_accuracy_ratio": min,
 }
 
 
@@ -558,6 +584,7 @@ def summarise(
             "honest_excluded_rounds": {k: h["excluded"] for k, h in harm.items()},
             "honest_excluded_trainers": {k: h["excluded_trainers"] for k, h in harm.items()},
             "honest_kept_rounds": {k: h["kept"] for k, h in harm.items()},
+            "honest_replayed_rounds": {k: h["replayed"] for k, h in harm.items()},
         }
     d = rules[DEFAULT_RULE]
     ratios = d["free_rider_share_ratio"]
@@ -574,6 +601,7 @@ def summarise(
         "honest_slashed_total": sum(d["honest_slashed"].values()),
         "honest_excluded_rounds_total": sum(d["honest_excluded_rounds"].values()),
         "honest_kept_rounds_total": sum(d["honest_kept_rounds"].values()),
+        "honest_replayed_rounds_total": sum(d["honest_replayed_rounds"].values()),
         "free_rider_share_ratio": max(ratios.values()) if ratios else 0.0,
         "per_attack": {
             a: {
@@ -582,6 +610,7 @@ def summarise(
                 "honest_excluded_rounds": d["honest_excluded_rounds"][f"{a}@{top}"],
                 "honest_excluded_trainers": d["honest_excluded_trainers"][f"{a}@{top}"],
                 "honest_kept_rounds": d["honest_kept_rounds"][f"{a}@{top}"],
+                "honest_replayed_rounds": d["honest_replayed_rounds"][f"{a}@{top}"],
                 "attacker_share": d[f"attacker_share_{top}of{cfg.n_trainers}"][a],
             }
             for a in cfg.attacks

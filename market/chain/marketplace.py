@@ -127,6 +127,17 @@ HINTS = {
     "ClaimMismatch": "pass exactly the flags and scores of the round's RoundPosted event",
     "NewRejection": "a re-post may reject only slots rejected before and not cured",
     "InvalidFlag": "a flag is 0 (accepted or absent), 1 (slashed), 2 (invalid blob) or 3 (excluded), PROTOCOL.md §5",
+    "NotReplayJudge": "replays are taken out through the marketplace's ReplayChallenge (REPLAYS): `challenge_replay`",
+}
+
+#: Hints for the ReplayChallenge errors (PROTOCOL.md §3).
+REPLAY_HINTS = {
+    "ChallengeClosed": "a replay is challenged in the open round, before the aggregator posts it",
+    "SelfReplay": "name another trainer's update as the source: a trainer's update near its own last one is no replay",
+    "NoRevealedUpdate": "both updates must be revealed: the challenged one in the open round, the source in an earlier "
+                        "round (and not taken out itself)",
+    "ViewMismatch": "publish the packed proof views that the two on-chain commitments were made of",
+    "NotAReplay": "the updates lie further apart than REPLAY_PCT (25 %) of the smaller squared norm",
 }
 
 #: Hints for the PoseidonCommit errors a cure's malformed view reverts with (they bubble up through FedMarket.cure).
@@ -518,6 +529,21 @@ class Marketplace:
         """Answer a flag-2 rejection in a disputable round by publishing the packed proof view (trainer, §5)."""
         fn = self.contract.functions.cure(pid, round_, [int(e) for e in elements])
         return self.chain.transact(fn, sender=sender, gas=GAS_CURE_BASE + GAS_CURE_PER_BLOCK * (len(elements) // 15 + 1))
+
+    @cached_property
+    def replays(self) -> Contract:
+        """The ReplayChallenge this marketplace created (its REPLAYS)."""
+        address = str(self.chain.call(self.contract.functions.REPLAYS()))
+        return self.chain.contract(address, artifacts()["ReplayChallenge"], enums=ENUMS, hints=REPLAY_HINTS)
+
+    def challenge_replay(self, pid: int, round_: int, slot: int, source: tuple[int, int], elements: Sequence[int],
+                         source_elements: Sequence[int], sender: LocalAccount) -> TxReceipt:
+        """Take the update in `slot` out of the open round as a replay of the update of `source` = (earlier round,
+        another slot), publishing both packed proof views (anyone, before the post; PROTOCOL.md §3)."""
+        fn = self.replays.functions.challengeReplay(pid, round_, slot, source[0], source[1], [int(e) for e in elements],
+                                                    [int(e) for e in source_elements])
+        blocks = len(elements) // 15 + 1
+        return self.chain.transact(fn, sender=sender, gas=GAS_CURE_BASE + 2 * GAS_CURE_PER_BLOCK * blocks)
 
     def finalize_round(
         self, pid: int, round_: int, model_commit: int, flags: Sequence[int], scores: Sequence[int],

@@ -12,7 +12,9 @@ Disputes (PROTOCOL.md §5) are measured at n = 4 with the digits example's proof
 (`postRound_disputable_n4`, nothing settles), that trainer's `cure` (PoseidonCommit recomputes its
 commitment), the aggregator's re-post after the cure (`postRound_repost_n4`) and, in a round nobody
 cured, `finalizeRound_n4`. The posts include the test verifier's call (`verifier_call`). `declineRound` is a
-trainer's decline of an open round (2-trainer project).
+trainer's decline of an open round (2-trainer project). `challengeReplay` takes a replay of another trainer's
+update of round 1 out of round 2 (PROTOCOL.md §3: both views published, PoseidonCommit recomputes both commitments
+and their distance).
 """
 
 from __future__ import annotations
@@ -112,13 +114,14 @@ def _views(n: int, seed: int) -> list[tuple[list[int], int]]:
     return views
 
 
-def _round_one(chain: Chain, market: Marketplace, verifier: str, n: int) -> tuple[int, list[LocalAccount]]:
-    """A project of `n` trainers with GAS_VIEW's proof view, started, its round 1 open: (pid, trainers)."""
+def _round_one(chain: Chain, market: Marketplace, verifier: str, n: int, rounds: int = 1) -> tuple[int, list[LocalAccount]]:
+    """A project of `n` trainers and `rounds` rounds with GAS_VIEW's proof view, started, its round 1 open:
+    (pid, trainers)."""
     owner, aggregator = chain.accounts[0], chain.accounts[1]
     trainers = chain.accounts[2 : 2 + n]
     count, bits = GAS_VIEW
     params = ProjectParams.make(
-        aggregator=aggregator.address, verifier=verifier, join_deadline=chain.now() + 3_600, rounds=1,
+        aggregator=aggregator.address, verifier=verifier, join_deadline=chain.now() + 3_600, rounds=rounds,
         min_trainers=n, max_trainers=n, stake=10**15, aggregator_bond=BOND, view_len=count, quant_bits=bits,
         model_commit=MODEL_COMMIT,
     )
@@ -136,6 +139,24 @@ def _measure_decline(chain: Chain, market: Marketplace, verifier: str) -> dict[s
     """A trainer's `declineRound` in an open round of a 2-trainer project (PROTOCOL.md §3)."""
     pid, trainers = _round_one(chain, market, verifier, 2)
     return {"declineRound": market.decline_round(pid, 1, trainers[0])["gasUsed"]}
+
+
+def _measure_replay(chain: Chain, market: Marketplace, verifier: str, n: int) -> dict[str, int]:
+    """Round 1 of `n` trainers posted; in round 2 trainer 1 resubmits trainer 0's round-1 view and a bystander takes it
+    out (`challengeReplay`)."""
+    aggregator = chain.accounts[1]
+    pid, trainers = _round_one(chain, market, verifier, n, rounds=2)
+    views = _views(n, pid)
+    market.submit_updates(pid, 1, [(t, CID, commitment) for t, (_, commitment) in zip(trainers, views, strict=True)])
+    flags, scores = [0] * n, [1_000 + i for i in range(n)]
+    proof = [market.public_input(pid, 1, MODEL_COMMIT + 1, flags, scores)] + [0] * 7
+    market.post_round(pid, 1, CID, CID, MODEL_COMMIT + 1, flags, scores, proof, aggregator)
+    market.open_round(pid, V_COMMIT, aggregator)
+    again = [views[0], *_views(n - 1, pid + 1)]  # trainer 1 resubmits trainer 0's view
+    order = [trainers[1], trainers[0], *trainers[2:]]
+    market.submit_updates(pid, 2, [(t, CID, commitment) for t, (_, commitment) in zip(order, again, strict=True)])
+    receipt = market.challenge_replay(pid, 2, 1, (1, 0), views[0][0], views[0][0], chain.accounts[-1])
+    return {"challengeReplay": receipt["gasUsed"]}
 
 
 def _measure_dispute(chain: Chain, market: Marketplace, verifier: str, n: int, cured: bool) -> dict[str, int]:
@@ -179,6 +200,7 @@ def run() -> dict[str, Any]:
             **_measure_dispute(chain, market, verifier.address, DISPUTE_TRAINERS, cured=False),
         }
         decline = _measure_decline(chain, market, verifier.address)
+        replay = _measure_replay(chain, market, verifier.address, DISPUTE_TRAINERS)
     small, large = rounds[TRAINER_COUNTS[0]], rounds[TRAINER_COUNTS[-1]]
     result: dict[str, Any] = {
         name: max(r[name] for r in rounds.values())
@@ -197,6 +219,7 @@ def run() -> dict[str, Any]:
     )
     result.update(disputes)
     result.update(decline)
+    result.update(replay)
     result["verifier_slots"] = BENCH_SLOTS
     result["backend"] = "anvil"
     return result

@@ -177,9 +177,12 @@ def round_records(ctx: ProjectContext) -> dict[int, RoundRecord]:
 
     opened, submitted, posted = by_round("RoundOpened"), by_round("UpdateSubmitted"), by_round("RoundPosted")
     disputable = frozenset(e.tx_hash for es in by_round("RoundDisputable").values() for e in es)
-    cures, finalized = by_round("UpdateCured"), by_round("RoundFinalized")
-    return {r: RoundRecord(opened[r][0], {int(e.args["slot"]): e for e in submitted.get(r, [])}, posts, disputable,
-                           cures.get(r, []), r in finalized)
+    cures, finalized, replayed = by_round("UpdateCured"), by_round("RoundFinalized"), by_round("UpdateReplayed")
+    # A replay taken out of its round (PROTOCOL.md §3, checked on chain) counts as absent: no submission.
+    gone = {r: {int(e.args["slot"]) for e in es} for r, es in replayed.items()}
+    return {r: RoundRecord(opened[r][0], {int(e.args["slot"]): e for e in submitted.get(r, [])
+                                         if int(e.args["slot"]) not in gone.get(r, set())},
+                           posts, disputable, cures.get(r, []), r in finalized)
             for r, posts in sorted(posted.items())}
 
 

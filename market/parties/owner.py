@@ -91,14 +91,15 @@ def round_reports(ctx: ProjectContext) -> list[dict[str, Any]]:
     """Every post of a round: flags, scores and the post's gas from the chain, the aggregator's report from g(r)'s blob
     (validation accuracy, reasons, proving time), each decision's basis (market.parties.trust), and whether the post
     was disputable (a flag 2: provisional until its dispute window ended), which trainers cured (PROTOCOL.md §5) and
-    which declined the round on chain (§4: a v they could not accept, or an update against it); a cured round has a
-    second post."""
+    which declined the round on chain (§4: a v they could not accept, or an update against it) and whose updates were
+    taken out as replays (§3); a cured round has a second post."""
     trainers = ctx.market.trainers(ctx.pid)
     since = ctx.created.block_number
     submitted = _trainers_by_round(ctx, "UpdateSubmitted")
     disputable = {e.tx_hash: int(e.args["disputeEnd"]) for e in ctx.market.events("RoundDisputable", ctx.pid, from_block=since)}
     cured = _trainers_by_round(ctx, "UpdateCured")
     declined = _trainers_by_round(ctx, "RoundDeclined")  # refused the round's v, or kept an update against it (§4)
+    replayed = _trainers_by_round(ctx, "UpdateReplayed")  # taken out as replays (§3): absent from the round
     out = []
     for event in ctx.market.events("RoundPosted", ctx.pid, from_block=since):
         cid = cid_from_bytes(event.args["modelCid"])
@@ -106,12 +107,14 @@ def round_reports(ctx: ProjectContext) -> list[dict[str, Any]]:
         flags = dict(zip(trainers, [int(f) for f in event.args["flags"]]))
         out.append({
             "round": int(event.args["round"]), "model_cid": cid, "block": event.block_number,
-            "flags": flags, "decisions": round_basis(flags, set(submitted.get(int(event.args["round"]), []))),
+            "flags": flags, "decisions": round_basis(flags, set(submitted.get(int(event.args["round"]), []))
+                                                     - set(replayed.get(int(event.args["round"]), []))),
             "scores": dict(zip(trainers, [int(s) for s in event.args["scores"]])),
             "val_accuracy": report.get("val_accuracy"), "reasons": report.get("reasons", {}),
             "prove_s": report.get("prove_s"), "gas": ctx.market.chain.gas_used(event.tx_hash),
             "dispute_end": disputable.get(event.tx_hash), "cured": cured.get(int(event.args["round"]), []),
             "declined": declined.get(int(event.args["round"]), []),
+            "replayed": replayed.get(int(event.args["round"]), []),
         })
     return out
 

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+pragma solidity ^0.8.28;
+
+import {IPoseidonCommit} from "./IPoseidonCommit.sol";
+import {FedMarket} from "./FedMarket.sol";
+
+/// @title ReplayChallenge
+/// @notice Takes a replayed update out of a fedmarket round (PROTOCOL.md §3). Anyone publishes two proof views: the
+///         update in a slot of the open round and another trainer's update of an earlier round. If they hash to the
+///         two stored commitments and lie within REPLAY_PCT of each other, the marketplace clears the first: the round
+///         counts it as absent, so it is not paid, not slashed, and no earlier submission of it can make its source's
+///         author's next update a copy. A source that was itself taken out has no commitment left: a challenged replay
+///         of a trainer's update cannot be cited against that trainer's next one.
+/// @dev FedMarket's constructor creates this contract (MARKET is its creator), which keeps the marketplace's code
+///      within EIP-170; it reads the project and the commitments through the marketplace's views.
+contract ReplayChallenge {
+    /// @notice An update within REPLAY_PCT percent of another trainer's update of an earlier round, in squared
+    ///         distance over the smaller squared norm (100 |u - w|^2 <= REPLAY_PCT min(|u|^2, |w|^2)), is a replay.
+    ///         Honest updates of different trainers lay at least 1.0 apart across consecutive rounds of the eval's
+    ///         clean runs (scripts/replays.py), a replay with noise of a quarter of its norm about 0.06.
+    uint256 public constant REPLAY_PCT = 25;
+
+    /// @notice The marketplace whose rounds this contract judges (its creator).
+    FedMarket public immutable MARKET;
+    /// @notice The contract that recomputes the views' commitments and their distance (PROTOCOL.md §2).
+    IPoseidonCommit public immutable POSEIDON;
+
+    /// @notice Round `round` of project `pid` is not open for challenges: only the open round, before its post.
+    error ChallengeClosed(uint256 pid, uint256 round);
+    /// @notice A replay challenge must name another trainer's update as the source.
+    error SelfReplay(uint256 slot);
+    /// @notice Slot `slot` holds no revealed update in round `round` (none, a seal only, or taken out as a replay), or
+    ///         a source round is not earlier than the challenged one.
+    error NoRevealedUpdate(uint256 pid, uint256 round, uint256 slot);
+    /// @notice The published view does not hash to the commitment of slot `slot` in round `round`.
+    error ViewMismatch(uint256 pid, uint256 round, uint256 slot);
+    /// @notice The two updates lie further apart than REPLAY_PCT: 100 `dist` > REPLAY_PCT `smallerNsq`.
+    error NotAReplay(uint256 pid, uint256 round, uint256 slot, uint256 dist, uint256 smallerNsq);
+
+    /// @param poseidon The marketplace's PoseidonCommit
+    constructor(IPoseidonCommit poseidon) {
+        MARKET = FedMarket(msg.sender);
+        POSEIDON = poseidon;
+    }
+
+    /// @notice Take the update in `slot` out of the open round `round` as a replay of the update in `sourceSlot` of
+    ///         the earlier round `sourceRound` (anyone, before the round's post): FedMarket emits UpdateReplayed.
+    /// @param pid Project id
+    /// @param round The open round, not yet posted
+    /// @param slot The challenged slot
+    /// @param sourceRound An earlier round, 1..round - 1
+    /// @param sourceSlot Another slot, whose update of round `sourceRound` is the source
+    /// @param elements The packed proof view of `slot` in `round` (PROTOCOL.md §2)
+    /// @param sourceElements The packed proof view of `sourceSlot` in `sourceRound`
+    function challengeReplay(
+        uint256 pid,
+        uint256 round,
+        uint256 slot,
+        uint256 sourceRound,
+        uint256 sourceSlot,
+        uint256[] calldata elements,
+        uint256[] calldata sourceElements
+    ) external {
+        (FedMarket.ProjectParams memory params,, FedMarket.Progress memory pr,,) = MARKET.project(pid);
+        if (pr.state != FedMarket.State.Training || !pr.roundOpen || round != pr.round || pr.disputing) {
+            revert ChallengeClosed(pid, round);
+        }
+        if (slot == sourceSlot) revert SelfReplay(slot);
+        uint256 c = _revealed(pid, round, slot);
+        if (sourceRound >= round) revert NoRevealedUpdate(pid, sourceRound, sourceSlot);
+        uint256 source = _revealed(pid, sourceRound, sourceSlot);
+        (uint256 commit, uint256 sourceCommit, uint256 dist, uint256 smaller) =
+            POSEIDON.comparePacked(params.viewLen, params.quantBits, elements, sourceElements);
+        if (commit != c) revert ViewMismatch(pid, round, slot);
+        if (sourceCommit != source) revert ViewMismatch(pid, sourceRound, sourceSlot);
+        if (100 * dist > REPLAY_PCT * smaller) revert NotAReplay(pid, round, slot, dist, smaller);
+        MARKET.takeOutReplay(pid, round, slot, sourceRound, sourceSlot);
+    }
+
+    /// @dev The revealed commitment of `slot` in `round` (FedMarket.roundState: 0 for none, a seal or a replay taken
+    ///      out); NoRevealedUpdate when there is none. Round 0 has none.
+    function _revealed(uint256 pid, uint256 round, uint256 slot) private view returns (uint256 c) {
+        if (round != 0) {
+            (,, uint256[] memory commitments) = MARKET.roundState(pid, round);
+            if (slot < commitments.length) c = commitments[slot];
+        }
+        if (c == 0) revert NoRevealedUpdate(pid, round, slot);
+    }
+}

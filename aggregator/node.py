@@ -187,7 +187,7 @@ class AggregatorNode:
         if not project.commits_closed(now, rs.pending):
             return Awaiting(project.round)
         if now <= project.reveal_deadline:
-            revealed = sum(1 for c in rs.commitments if c)
+            revealed = sum(1 for c in rs.commitments if c) + len(self.market.replayed_slots(self.ctx.pid, project.round))
             sealed = project.n_active - rs.pending.bit_count() - revealed
             if sealed > 0 and sealed > len(self.declined(project.round)):
                 return Awaiting(project.round)
@@ -318,6 +318,8 @@ class AggregatorNode:
         t0 = time.perf_counter()
         proof = prove(self.circuit_dir, witness.inputs, self.backend)  # the proof binds g(r)'s commitment, not its blob
         prove_s = time.perf_counter() - t0
+        if not cured and self.market.round_state(c.pid, round_).commitments != rs.commitments:
+            return self.post_round(round_)  # someone took a replay out meanwhile (from a blob this node found invalid)
         report = {"round": round_, "flags": witness.flags[:n], "scores": witness.scores[:n], "reasons": reasons,
                   "val_accuracy": acc, "val_loss": loss, "submitted": sorted(verdicts), "prove_s": round(prove_s, 3)}
         model_cid = c.storage.add(encode_model(outcome.new_global, c.pid, round_, c.spec_hex, report))

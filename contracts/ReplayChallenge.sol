@@ -6,19 +6,24 @@ import {FedMarket} from "./FedMarket.sol";
 
 /// @title ReplayChallenge
 /// @notice Takes a replayed update out of a fedmarket round (PROTOCOL.md §3). Anyone publishes two proof views: the
-///         update in a slot of the open round and another trainer's update of an earlier round. If they hash to the
-///         two stored commitments and lie within REPLAY_PCT of each other, the marketplace clears the first: the round
-///         counts it as absent, so it is not paid, not slashed, and no earlier submission of it can make its source's
-///         author's next update a copy. A source that was itself taken out has no commitment left: a challenged replay
-///         of a trainer's update cannot be cited against that trainer's next one.
+///         update in a slot of the open round and another trainer's update of one of the REPLAY_LOOKBACK rounds
+///         before. If they hash to the two stored commitments and lie within REPLAY_PCT of each other, the marketplace
+///         clears the first: the round counts it as absent, so it is not paid, not slashed, and no earlier submission
+///         of it can make its source's author's next update a copy. A source that was itself taken out has no
+///         commitment left: a challenged replay of a trainer's update cannot be cited against that trainer's later
+///         ones.
 /// @dev FedMarket's constructor creates this contract (MARKET is its creator), which keeps the marketplace's code
 ///      within EIP-170; it reads the project and the commitments through the marketplace's views.
 contract ReplayChallenge {
-    /// @notice An update within REPLAY_PCT percent of another trainer's update of an earlier round, in squared
+    /// @notice An update within REPLAY_PCT percent of another trainer's update of a recent round, in squared
     ///         distance over the smaller squared norm (100 |u - w|^2 <= REPLAY_PCT min(|u|^2, |w|^2)), is a replay.
     ///         Honest updates of different trainers lay at least 1.0 apart across consecutive rounds of the eval's
     ///         clean runs (scripts/replays.py), a replay with noise of a quarter of its norm about 0.06.
     uint256 public constant REPLAY_PCT = 25;
+    /// @notice A source is an update of one of the REPLAY_LOOKBACK rounds before the challenged one. The aggregator
+    ///         node searches the same rounds before it proves, so no challenge can come after its own and change the
+    ///         round it proved.
+    uint256 public constant REPLAY_LOOKBACK = 4;
 
     /// @notice The marketplace whose rounds this contract judges (its creator).
     FedMarket public immutable MARKET;
@@ -27,10 +32,11 @@ contract ReplayChallenge {
 
     /// @notice Round `round` of project `pid` is not open for challenges: only the open round, before its post.
     error ChallengeClosed(uint256 pid, uint256 round);
+    /// @notice A source round must be one of the REPLAY_LOOKBACK rounds before the challenged round `round`.
+    error SourceRoundOutOfRange(uint256 round, uint256 sourceRound);
     /// @notice A replay challenge must name another trainer's update as the source.
     error SelfReplay(uint256 slot);
-    /// @notice Slot `slot` holds no revealed update in round `round` (none, a seal only, or taken out as a replay), or
-    ///         a source round is not earlier than the challenged one.
+    /// @notice Slot `slot` holds no revealed update in round `round` (none, a seal only, or taken out as a replay).
     error NoRevealedUpdate(uint256 pid, uint256 round, uint256 slot);
     /// @notice The published view does not hash to the commitment of slot `slot` in round `round`.
     error ViewMismatch(uint256 pid, uint256 round, uint256 slot);
@@ -48,7 +54,7 @@ contract ReplayChallenge {
     /// @param pid Project id
     /// @param round The open round, not yet posted
     /// @param slot The challenged slot
-    /// @param sourceRound An earlier round, 1..round - 1
+    /// @param sourceRound An earlier round, round - REPLAY_LOOKBACK..round - 1
     /// @param sourceSlot Another slot, whose update of round `sourceRound` is the source
     /// @param elements The packed proof view of `slot` in `round` (PROTOCOL.md §2)
     /// @param sourceElements The packed proof view of `sourceSlot` in `sourceRound`
@@ -67,7 +73,7 @@ contract ReplayChallenge {
         }
         if (slot == sourceSlot) revert SelfReplay(slot);
         uint256 c = _revealed(pid, round, slot);
-        if (sourceRound >= round) revert NoRevealedUpdate(pid, sourceRound, sourceSlot);
+        if (sourceRound >= round || sourceRound + REPLAY_LOOKBACK < round) revert SourceRoundOutOfRange(round, sourceRound);
         uint256 source = _revealed(pid, sourceRound, sourceSlot);
         (uint256 commit, uint256 sourceCommit, uint256 dist, uint256 smaller) =
             POSEIDON.comparePacked(params.viewLen, params.quantBits, elements, sourceElements);

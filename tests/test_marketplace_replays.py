@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from aggregator.rules.replay import REPLAY_PCT, is_replay, replay_terms
+from aggregator.rules.replay import LOOKBACK, REPLAY_PCT, is_replay, replay_terms
 from market.chain.client import Chain
 from market.chain.marketplace import REPLAY_HINTS, artifacts
 from market.errors import ContractRevert
@@ -139,8 +139,9 @@ def test_a_replay_of_an_older_round_is_taken_out(dep: Deployment) -> None:
     replay = jittered(views1[0], 0.3, seed=5)
     round3 = replay_round(dep, pid, {0: fresh[0], 1: views1[1], 2: views1[2], 3: replay})
     challenge(dep, pid, round3, 3, (round1, 0), replay, views1[0])
-    reverts("NoRevealedUpdate", lambda: dep.market.challenge_replay(
-        pid, round3, 1, (round3, 0), views1[1].elements, fresh[0].elements, dep.chain.accounts[-1]), pid, round3, 0)
+    reverts("SourceRoundOutOfRange", lambda: dep.market.challenge_replay(
+        pid, round3, 1, (round3, 0), views1[1].elements, fresh[0].elements, dep.chain.accounts[-1]), round3, round3)
+    assert dep.market.replayed_slots(pid, round3) == {3}
     dep.post(pid, round3, [0, 0, 0, 0], [4, 3, 2, 0])
     assert_solvent(dep)
 
@@ -153,7 +154,7 @@ def test_every_refusal_names_what_was_wrong(dep: Deployment) -> None:
     pid = digits_project(dep)
     round1, views1 = open_with_views(dep, pid)
     reverts("NoRevealedUpdate", lambda: m.challenge_replay(pid, 1, 1, (0, 0), views1[1].elements, views1[0].elements,
-                                                            bystander), pid, 0, 0)
+                                                            bystander), pid, 0, 0)  # round 0 has no updates
     dep.post(pid, round1, *HONEST)
     reverts("ChallengeClosed", lambda: m.challenge_replay(pid, 1, 1, (0, 0), views1[1].elements, views1[0].elements,
                                                            bystander), pid, 1)
@@ -187,6 +188,12 @@ def test_every_refusal_names_what_was_wrong(dep: Deployment) -> None:
 def test_hints_name_every_replay_error() -> None:
     names = {e["name"] for e in artifacts()["ReplayChallenge"].abi if e["type"] == "error"}
     assert set(REPLAY_HINTS) == names
+
+
+def test_the_rule_and_the_contract_share_their_constants(dep: Deployment) -> None:
+    judge = dep.market.replays.functions
+    assert (judge.REPLAY_PCT().call(), judge.REPLAY_LOOKBACK().call()) == (REPLAY_PCT, LOOKBACK)
+    assert judge.MARKET().call() == dep.market.address and judge.POSEIDON().call() == dep.market.contract.functions.POSEIDON().call()
 
 
 @pytest.mark.parametrize(("rel", "replay"), [(0.0, True), (0.25, True), (0.45, True), (0.55, False), (1.0, False)])

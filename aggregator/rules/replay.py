@@ -1,13 +1,14 @@
-"""Replays (PROTOCOL §3): an update within `REPLAY_PCT`% of another trainer's update of an earlier round.
+"""Replays (PROTOCOL §3): an update within `REPLAY_PCT`% of another trainer's update of a recent round.
 
 Pure functions on exact integers, as ReplayChallenge.sol decides: `u` replays `w` when
 `100 |u - w|^2 <= REPLAY_PCT min(|u|^2, |w|^2)`. A replay is taken out of its round on chain (the challenge publishes
 both proof views), so the round counts it as absent: not paid, not slashed. Only another trainer's update is a source:
 a trainer's own update lies near its last one when its data pulls the same way every round (0.023 to 2.4 in the eval's
-clean runs, median 0.21), which is no replay. A source taken out of its own round is no source, so a
-challenged replay of a trainer's work cannot be cited against that trainer's later updates. Any earlier round may be
-cited on chain; the aggregator looks `LOOKBACK` rounds back, where a replay of a trainer that sat rounds out (or of a
-replay's own last update, itself a replay) finds its source.
+clean runs, median 0.21), which is no replay. A source taken out of its own round is no source, so a challenged replay
+of a trainer's work cannot be cited against that trainer's later updates. A source is an update of one of the
+`LOOKBACK` rounds before, on chain as in the aggregator node, which challenges every replay there before it proves:
+nobody can take a slot out after it did. A replay of a trainer that sat rounds out (or of a rider's own last update,
+itself a replay) finds its source there.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from market.errors import AggregationError
 #: ReplayChallenge.REPLAY_PCT: honest updates of different trainers lay at least 1.0 apart across consecutive rounds of
 #: the eval's clean runs (scripts/replays.py); a replay with noise of a quarter of its norm lies about 0.06 from its source.
 REPLAY_PCT = 25
-#: How many earlier rounds the aggregator node and the eval search for sources (the contract takes any).
+#: ReplayChallenge.REPLAY_LOOKBACK: the rounds before the challenged one whose updates are sources.
 LOOKBACK = 4
 
 

@@ -133,9 +133,10 @@ HINTS = {
 #: Hints for the ReplayChallenge errors (PROTOCOL.md §3).
 REPLAY_HINTS = {
     "ChallengeClosed": "a replay is challenged in the open round, before the aggregator posts it",
+    "SourceRoundOutOfRange": "the source must be an update of one of the REPLAY_LOOKBACK (4) rounds before the challenged one",
     "SelfReplay": "name another trainer's update as the source: a trainer's update near its own last one is no replay",
-    "NoRevealedUpdate": "both updates must be revealed: the challenged one in the open round, the source in an earlier "
-                        "round (and not taken out itself)",
+    "NoRevealedUpdate": "both updates must be revealed: the challenged one in the open round, the source in its round "
+                        "(and not taken out itself)",
     "ViewMismatch": "publish the packed proof views that the two on-chain commitments were made of",
     "NotAReplay": "the updates lie further apart than REPLAY_PCT (25 %) of the smaller squared norm",
 }
@@ -538,8 +539,8 @@ class Marketplace:
 
     def challenge_replay(self, pid: int, round_: int, slot: int, source: tuple[int, int], elements: Sequence[int],
                          source_elements: Sequence[int], sender: LocalAccount) -> TxReceipt:
-        """Take the update in `slot` out of the open round as a replay of the update of `source` = (earlier round,
-        another slot), publishing both packed proof views (anyone, before the post; PROTOCOL.md §3)."""
+        """Take the update in `slot` out of the open round as a replay of the update of `source` = (one of the 4 rounds
+        before, another slot), publishing both packed proof views (anyone, before the post; PROTOCOL.md §3)."""
         fn = self.replays.functions.challengeReplay(pid, round_, slot, source[0], source[1], [int(e) for e in elements],
                                                     [int(e) for e in source_elements])
         blocks = len(elements) // 15 + 1
@@ -603,6 +604,10 @@ class Marketplace:
         """Round `round_`'s dispute record (all zero if its post rejected nobody)."""
         claim, rejected, cured = self.chain.call(self.contract.functions.dispute(pid, round_))
         return Dispute(bytes(claim), int(rejected), int(cured))
+
+    def replayed_slots(self, pid: int, round_: int) -> set[int]:
+        """The slots whose update of `round_` was taken out as a replay (UpdateReplayed, PROTOCOL.md §3)."""
+        return {int(e.args["slot"]) for e in self.events("UpdateReplayed", pid, round_=round_)}
 
     def cured_elements(self, pid: int, round_: int, slot: int) -> list[int]:
         """The packed proof view a trainer published with its cure of `round_` (from the cure's calldata)."""

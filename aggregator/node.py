@@ -242,8 +242,9 @@ class AggregatorNode:
         return trainers, verdicts
 
     def sources(self, round_: int) -> dict[tuple[int, int], torch.Tensor]:
-        """The proof views of the valid updates of the `LOOKBACK` rounds before `round_` that were not taken out as
-        replays: what a replay in `round_` is challenged with (PROTOCOL.md §3). Fetched once, then kept."""
+        """The proof views of the accepted updates of the `LOOKBACK` rounds before `round_` (a settled round keeps
+        their commitments only): what a replay in `round_` is challenged with (PROTOCOL.md §3). Fetched once, then
+        kept."""
         c = self.ctx
         for past in range(max(1, round_ - LOOKBACK), round_):
             if any(key[0] == past for key in self._sources):
@@ -297,7 +298,8 @@ class AggregatorNode:
                                 model_view(g_prev2, c.manifest.view, quant))
 
         valid = sorted(updates)
-        self._sources.update({(round_, i): updates[i].view() for i in valid})  # later rounds' replay sources
+        self._sources.update({(round_, i): updates[i].view() for i in valid  # later rounds' replay sources: the accepted
+                              if witness.flags[i] == 0})
         view = torch.stack([updates[i].view() for i in valid]) if valid else torch.zeros((0, c.params.view_len), dtype=torch.int64)
         full = torch.stack([updates[i].flat for i in valid]) if valid else torch.zeros((0, c.numel), dtype=torch.int64)
         outcome = aggregate_round(view, full, v, g_prev, quant, c.manifest.rule, [seqs[i] for i in valid], c.manifest.view,

@@ -943,7 +943,8 @@ contract FedMarket is ReentrancyGuardTransient {
     }
 
     /// @notice A round's validation commitment, the bitmap of active slots still expected, and
-    ///         the commitments of slots 0..nTrainers-1 (0 where absent).
+    ///         the commitments of slots 0..nTrainers-1 (0 where absent, taken out as a replay, or, once the round
+    ///         settled, flagged: a settled round keeps its accepted updates' only, the replay sources of §3).
     /// @param pid Project id
     /// @param round Round number, 1..current round
     /// @return vCommit The validation-direction commitment
@@ -1450,7 +1451,9 @@ contract FedMarket is ReentrancyGuardTransient {
     /// @dev The consequences of the flags: a proven dishonest update (flag 1: a low update)
     ///      loses `slashBps` of its stake and is ejected; a rejected update (flag 2, the aggregator's
     ///      unproven claim) and a proven exclusion (flag 3: the direction test or Multi-Krum's
-    ///      selection) only go unpaid and are recorded. Returns the total slashed and the number ejected.
+    ///      selection) only go unpaid and are recorded. Every flagged slot's commitment is cleared: a copy
+    ///      of a trainer's update, excluded, must not be cited as the source of a replay against that
+    ///      trainer's next one. Returns the total slashed and the number ejected.
     function _judge(Project storage p, uint256 pid, uint256 round, uint8[] calldata flags)
         private
         returns (uint256 total, uint256 ejected)
@@ -1459,6 +1462,7 @@ contract FedMarket is ReentrancyGuardTransient {
         for (uint256 i; i < n; ++i) {
             uint8 flag = flags[i];
             if (flag == 0) continue;
+            delete _commitments[pid][round][i]; // only accepted updates stay replay sources (PROTOCOL.md §3)
             address trainer = _trainerAt[pid][i];
             if (flag == 2) {
                 emit UpdateRejected(pid, round, trainer, i);

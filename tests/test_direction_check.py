@@ -143,6 +143,6 @@ def test_an_honest_direction_is_checked_and_only_updates_against_it_are_kept(anv
         kept = [i for i, text in enumerate(row[:HONEST]) if not text.startswith(f"round {r}: submitted")]
         assert all(row[i].startswith(f"round {r}: declined, its update is against v (<v, u> = ") for i in kept), row
         assert len(kept) < HONEST and row[HONEST].startswith(f"round {r}: submitted"), row
-        commitments = ctx.market.round_state(ctx.pid, r).commitments
-        assert [c != 0 for c in commitments] == [i not in kept for i in range(len(commitments))]
+        submitted = {int(e.args["slot"]) for e in ctx.market.events("UpdateSubmitted", ctx.pid, round_=r)}
+        assert submitted == {i for i in range(len(trainers)) if i not in kept}
     assert all(set(t.directions) == {1, 2} and all(v is not None for v in t.directions.values()) for t in trainers[:HONEST])

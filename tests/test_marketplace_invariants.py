@@ -10,6 +10,9 @@ must agree, refusals by name. Trainers seal, and reveal once the round's commits
 a reveal while an active slot may still commit must be refused (CommitsOpen), one after must pass until the
 reveal window ends, and each reveal carries its commit's rank.
 
+Trainers also replay another trainer's view of the round before, and a bystander challenges revealed updates at
+random (PROTOCOL.md §3): a replay is taken out and absent from the round, anything else refused by name.
+
 The aggregator is malicious: it flags at random (false flag 2s, every update rejected, exclusions by
 flag 3, which must cost no stake), picks zero or negated directions (every accepted score 0 or
 negative) and misses deadlines: the open, the post and the re-post after a cure. A post with a flag
@@ -38,7 +41,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pytest
+import torch
 from hypothesis import HealthCheck, settings
+from hypothesis import event as tally
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -50,6 +55,7 @@ from hypothesis.stateful import (
 )
 from web3.types import TxReceipt
 
+from aggregator.rules.replay import is_replay
 from market.chain.client import Chain
 from market.chain.marketplace import GAS_DEFAULT, State, Status
 from market.errors import ContractRevert
@@ -123,6 +129,8 @@ class Ledger:
     sealed: dict[int, tuple[View, bytes]] = field(default_factory=dict)  # this round's commits: view, salt; in order
     commitments: dict[int, int] = field(default_factory=dict)  # this round's reveals
     views: dict[int, View] = field(default_factory=dict)  # this round's revealed views, per slot
+    previous: dict[int, View] = field(default_factory=dict)  # the last closed round's views not taken out: sources
+    replayed: set[int] = field(default_factory=set)  # this round's slots taken out as replays (absent)
     disputing: bool = False
     dispute_end: int = 0
     claim: tuple[list[int], list[int]] = field(default_factory=lambda: ([], []))
@@ -183,7 +191,8 @@ class Ledger:
     def close_round(self) -> None:
         """Forget the open round's submissions and dispute."""
         self.round_open = False
-        self.sealed, self.commitments, self.views = {}, {}, {}
+        self.previous = dict(self.views)
+        self.sealed, self.commitments, self.views, self.replayed = {}, {}, {}, set()
         self.disputing, self.claim, self.rejected, self.cured, self.honest_scores = False, ([], []), set(), set(), {}
 
     def active_slots(self) -> list[int]:
@@ -476,12 +485,15 @@ class MarketMachine(RuleBasedStateMachine):
             ledger.window_end = int(event.args["windowEnd"])
             ledger.post_deadline = int(event.args["postDeadline"])
 
-    @rule(pid=projects, trainer=st.integers(0, 8), stale=st.booleans())
-    def submit(self, pid: int, trainer: int, stale: bool) -> None:
-        """A trainer seals the commitment of a real view of the project's size (its reveal is `reveal`)."""
+    @rule(pid=projects, trainer=st.integers(0, 8), stale=st.booleans(), replay=st.booleans())
+    def submit(self, pid: int, trainer: int, stale: bool, replay: bool) -> None:
+        """A trainer seals the commitment of a real view of the project's size (its reveal is `reveal`); with
+        `replay`, another trainer's view of the round before when there is one (`challenge` takes it out)."""
         ledger = self.ledgers[pid]
         round_ = max(ledger.round - 1, 0) if stale else ledger.round
-        view = make_view((pid, ledger.round, trainer), ledger.view_len, ledger.quant_bits)
+        sources = [v for slot, v in ledger.previous.items() if ledger.slots[slot] != trainer]
+        view = sources[0] if replay and sources else make_view((pid, ledger.round, trainer), ledger.view_len,
+                                                               ledger.quant_bits)
         salt = bytes([trainer + 1]) * 32
         sealed = self.market.seal(pid, round_, self.party(trainer).address, CID, view.commitment, salt)
         receipt = self.attempt(self.fns.commitUpdate(pid, round_, sealed), trainer)
@@ -497,7 +509,7 @@ class MarketMachine(RuleBasedStateMachine):
         or the commit window has closed, until one more submit window; before, it must be refused (CommitsOpen)."""
         ledger = self.ledgers[pid]
         slot = ledger.slots.index(trainer) if trainer in ledger.slots else None
-        if slot is None or slot not in ledger.sealed or slot in ledger.commitments:
+        if slot is None or slot not in ledger.sealed or slot in ledger.commitments or slot in ledger.replayed:
             return
         view, salt = ledger.sealed[slot]
         should: bool | None = None
@@ -515,6 +527,42 @@ class MarketMachine(RuleBasedStateMachine):
             assert event.args["seq"] == list(ledger.sealed).index(slot), "the reveal's rank is not its commit's"
             ledger.commitments[slot] = view.commitment
             ledger.views[slot] = view
+
+    @rule(pid=projects, data=st.data())
+    def challenge(self, pid: int, data: st.DataObject) -> None:
+        """A bystander challenges a revealed update of the open round as a replay of a view of the round before
+        (PROTOCOL.md §3): taken out iff it is one, of another slot, before the post; the slot is then absent from the
+        round (no pay, no stake moved, no bond share). Refusals by name where the ledger decides them."""
+        ledger = self.ledgers[pid]
+        if not ledger.views or not ledger.previous:
+            return
+        copies = [(i, j) for i, v in ledger.views.items() for j, w in ledger.previous.items()
+                  if i != j and v.commitment == w.commitment]  # the replays `submit` made
+        if copies and data.draw(st.integers(0, 3)):
+            slot, source = data.draw(st.sampled_from(copies))
+        else:
+            slot = data.draw(st.sampled_from(sorted(ledger.views)))
+            source = data.draw(st.sampled_from(sorted(ledger.previous)))
+        view, source_view = ledger.views[slot], ledger.previous[source]
+        should: bool | None = None
+        errors: list[str] = []
+        if not (ledger.state == State.TRAINING and ledger.round_open) or ledger.disputing:
+            should, errors = False, ["ChallengeClosed"]
+        elif slot == source:
+            should, errors = False, ["SelfReplay"]
+        else:
+            replay = is_replay(torch.tensor(view.values), torch.tensor(source_view.values))
+            should, errors = replay, ([] if replay else ["NotAReplay"])
+        fn = self.market.replays.functions.challengeReplay(pid, ledger.round, slot, ledger.round - 1, source,
+                                                          list(view.elements), list(source_view.elements))
+        receipt = self.expect(fn, BYSTANDER, should, errors, gas=2 * GAS_CURE)
+        if receipt:
+            (event,) = self.market.receipt_events(receipt, "UpdateReplayed")
+            assert (event.args["slot"], event.args["sourceSlot"]) == (slot, source)
+            ledger.commitments.pop(slot)
+            ledger.views.pop(slot)
+            ledger.replayed.add(slot)
+        tally(f"replay challenge: {'taken out' if receipt else 'refused'}")
 
     def reveal_all(self, pid: int) -> None:
         """Close the open round's commits (the commit window passes unless every active slot sealed), then every
@@ -770,15 +818,31 @@ class MarketMachine(RuleBasedStateMachine):
             self.repost(pid, data, choice)
 
     @rule(pid=projects, data=st.data())
+    def play_replayed_round(self, pid: int, data: st.DataObject) -> None:
+        """`play_round` where every trainer but the first replays a view of the round before when there is one, and a
+        bystander challenges one of the replays before the post."""
+        self.resolve(pid, data)
+        self.open_round(pid)
+        for k, trainer in enumerate(list(self.ledgers[pid].slots)):
+            self.submit(pid, trainer, False, k > 0)
+        self.reveal_all(pid)
+        self.challenge(pid, data)
+        self.first_post(pid, data, wait=True)
+        self.resolve(pid, data)
+
+    @rule(pid=projects, data=st.data())
     def play_round(self, pid: int, data: st.DataObject) -> None:
-        """A longer stride: a dispute left open runs its course; then open a round, some trainers submit,
-        the aggregator posts it after the window, and a disputable post runs its course."""
+        """A longer stride: a dispute left open runs its course; then open a round, some trainers submit (some
+        replay), a bystander may challenge one, the aggregator posts it after the window, and a disputable post runs
+        its course."""
         self.resolve(pid, data)
         self.open_round(pid)
         for trainer in list(self.ledgers[pid].slots):
             if data.draw(st.integers(0, 3)):
-                self.submit(pid, trainer, False)
+                self.submit(pid, trainer, False, data.draw(st.integers(0, 3)) == 0)
         self.reveal_all(pid)
+        if data.draw(st.integers(0, 3)):
+            self.challenge(pid, data)
         self.first_post(pid, data, wait=True)
         self.resolve(pid, data)
 
@@ -830,7 +894,7 @@ class MarketMachine(RuleBasedStateMachine):
             self.open_round(pid)
             for trainer in list(self.ledgers[pid].slots):
                 if data.draw(st.booleans()):
-                    self.submit(pid, trainer, False)
+                    self.submit(pid, trainer, False, False)
             self.reveal_all(pid)
         if phase in ("repost", "uncured"):
             self.first_post(pid, data, "reject_some", wait=True)

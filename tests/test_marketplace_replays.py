@@ -27,6 +27,7 @@ from tests.marketplace_harness import (
     View,
     assert_solvent,
     deploy,
+    make_view,
     reverts,
     tampered,
     view_of,
@@ -121,6 +122,28 @@ def test_a_challenged_replay_cannot_be_cited_against_its_victim(dep: Deployment)
     reverts("NoRevealedUpdate", lambda: dep.market.challenge_replay(
         pid, round3, 0, (round2, 3), victim.elements, grief.elements, dep.chain.accounts[-1]), pid, round2, 3)
     dep.post(pid, round3, [0, 0, 0, 0], [4, 3, 2, 0])
+    assert_solvent(dep)
+
+
+def test_an_excluded_copy_cannot_be_cited_against_its_victim(dep: Deployment) -> None:
+    """Slot 3 copies slot 0's round-1 update (a colluder given it, jittered) and the proof excludes it (flag 3). Settled,
+    round 1 keeps only its accepted updates' commitments, so slot 0's next update, near its last and so near the copy,
+    cannot be taken out citing the copy."""
+    m = dep.market
+    pid = digits_project(dep)
+    m.open_round(pid, V_COMMIT, dep.aggregator)
+    views1 = {s: make_view((pid, 1, s), 650) for s in range(3)}
+    views1[3] = jittered(views1[0], 0.1, seed=6)
+    m.submit_updates(pid, 1, [(dep.trainers[s], CID, v.commitment) for s, v in views1.items()], close_commits=True)
+    dep.post(pid, 1, [0, 0, 0, 3], [4, 3, 2, 0])
+    assert [c != 0 for c in m.round_state(pid, 1).commitments] == [True, True, True, False]
+    victim = jittered(views1[0], 0.05, seed=7)
+    assert is_replay(as_tensor(victim), as_tensor(views1[3]))
+    round2 = replay_round(dep, pid, {0: victim, 1: view_of([-x for x in views1[1].values]), 2: views1[1]})
+    reverts("NoRevealedUpdate", lambda: m.challenge_replay(pid, round2, 0, (1, 3), victim.elements, views1[3].elements,
+                                                            dep.chain.accounts[-1]), pid, 1, 3)
+    challenge(dep, pid, round2, 2, (1, 1), views1[1], views1[1])  # a replay of an accepted update is taken out
+    dep.post(pid, round2, [0, 0, 0, 0], [4, 3, 0, 0])
     assert_solvent(dep)
 
 

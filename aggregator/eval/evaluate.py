@@ -207,8 +207,8 @@ def simulate(
     rounds; one flagged 3 (excluded) stays. Free riders that replay the market's history skip round 1; the history
     names each update's trainer, as reveals do, so a griefer can aim (`History.pairs`).
     The scores count only what the previous step does not explain (`float_step`, zero in round 1). Under every rule
-    but FedAvg (`none`, no market) the aggregator challenges each replay of another trainer's update of the last
-    `LOOKBACK` rounds (PROTOCOL §3, `find_replays` over the proof views) and the round counts it as absent.
+    but FedAvg (`none`, no market) the aggregator challenges each replay of another trainer's accepted update of the
+    last `LOOKBACK` rounds (PROTOCOL §3, `find_replays` over the proof views) and the round counts it as absent.
     """
     build, view = task.build_model, task.view()
     g = g_prev = flatten(task.model(cfg.seed))
@@ -266,7 +266,6 @@ def simulate(
         views = {i: q[k, view[0] : view[0] + view[1]] for k, i in enumerate(present)}
         taken = find_replays(views, sources) if challenges else {}
         sources = {(t, i): u for (t, i), u in sources.items() if t > r - LOOKBACK}
-        sources.update({(r, i): u for i, u in views.items() if i not in taken})
         keep = [k for k, i in enumerate(present) if i not in taken]
         if not keep:
             idle(tuple(sorted(taken)))
@@ -279,6 +278,7 @@ def simulate(
         history = replace(published(g, out.new_global, q, cfg.spec, task, cfg.hp), pairs=pairs)
         g_prev, g = g, out.new_global
         kept = [present[k] for k in keep]
+        sources.update({(r, i): views[i] for i, f in zip(kept, out.flags) if f == 0})  # a settled round's accepted
         ejected |= {i for i, f in zip(kept, out.flags) if f == 1}
         curve.append(evaluate(build, g, task.test)[1])
         present_log.append(kept)

@@ -4,8 +4,9 @@ Pure functions on exact integers, as ReplayChallenge.sol decides: `u` replays `w
 `100 |u - w|^2 <= REPLAY_PCT min(|u|^2, |w|^2)`. A replay is taken out of its round on chain (the challenge publishes
 both proof views), so the round counts it as absent: not paid, not slashed. Only another trainer's update is a source:
 a trainer's own update lies near its last one when its data pulls the same way every round (0.023 to 2.4 in the eval's
-clean runs, median 0.21), which is no replay. A source taken out of its own round is no source, so a challenged replay
-of a trainer's work cannot be cited against that trainer's later updates. A source is an update of one of the
+clean runs, median 0.21), which is no replay. Only an update its round accepted is a source (a settled round keeps
+the accepted commitments only): a replay taken out, or a copy excluded, of a trainer's work cannot be cited against
+that trainer's later updates. A source is an update of one of the
 `LOOKBACK` rounds before, on chain as in the aggregator node, which challenges every replay there before it proves:
 nobody can take a slot out after it did. A replay of a trainer that sat rounds out (or of a rider's own last update,
 itself a replay) finds its source there.
@@ -44,8 +45,8 @@ def is_replay(u: torch.Tensor, w: torch.Tensor) -> bool:
 
 def find_replays(now: Mapping[int, torch.Tensor], sources: Mapping[tuple[int, int], torch.Tensor]) -> dict[int, tuple[int, int]]:
     """The replays of a round: slot -> the (round, slot) of an earlier update of another slot that it replays, the
-    latest such round first, then the lowest slot. `sources` holds the earlier updates not taken out, by (round, slot);
-    a slot is a trainer's, so it is never its own source."""
+    latest such round first, then the lowest slot. `sources` holds the earlier rounds' accepted updates, by (round,
+    slot); a slot is a trainer's, so it is never its own source."""
     order = sorted(sources, key=lambda key: (-key[0], key[1]))
     found: dict[int, tuple[int, int]] = {}
     for i in sorted(now):

@@ -966,7 +966,7 @@ contract FedMarket is ReentrancyGuardTransient {
     }
 
     /// @notice Each joined slot's 0-based submission rank in `round` (PROTOCOL.md §6), 0 for a slot
-    ///         without a commitment in that round.
+    ///         without a commitment in that round (a settled round keeps its accepted slots' only).
     /// @dev Ranks are stored per participant (see Participant), so only the latest round opened is
     ///      readable, open or already posted; an earlier round reverts OrderNotKept (its ranks are
     ///      in the UpdateSubmitted events), a round never opened reverts WrongRound.

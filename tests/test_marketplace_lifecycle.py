@@ -209,7 +209,9 @@ def test_submission_ranks_out_of_slot_order_and_across_ejections(chain: Chain) -
     chain.time_travel(601)
     dep.post(pid, 1, [0, 1, 0, 0, 0, 1], [1, 0, 0, 0, 1, 0])
     assert market.project(pid).ejected_mask == 0b100010
-    assert market.submission_order(pid, 1) == [3, 1, 0, 0, 0, 2]  # still the latest round
+    # Still the latest round; settled, it keeps only its accepted slots' commitments (PROTOCOL §5), so the slashed
+    # slots 1 and 5 show no rank any more.
+    assert market.submission_order(pid, 1) == [3, 0, 0, 0, 0, 0]
 
     # Round 2: the four remaining trainers rank 0..3 whatever their slots (slot 2 is a proven outlier).
     market.open_round(pid, V_COMMIT, dep.aggregator)

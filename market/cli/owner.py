@@ -77,15 +77,16 @@ def _render_status(data: dict[str, Any]) -> None:
         trainers.add_row(str(t["slot"]), t["address"], t["status"], ether(t["stake"]), ether(t["rewards"]))
     console.print(trainers)
     history = Table(title="rounds")
-    for col in ("round", "val. accuracy", "flagged", "declined", "post", "model"):
+    for col in ("round", "val. accuracy", "flagged", "declined", "replays taken out", "post", "model"):
         history.add_column(col)
     for r in data["history"]:
         flagged = ", ".join(a[:10] for a, f in r["flags"].items() if f) or "-"
         declined = ", ".join(a[:10] for a in r["declined"]) or "-"
+        replayed = ", ".join(a[:10] for a in r.get("replayed", [])) or "-"
         acc = f"{100 * r['val_accuracy']:.1f}%" if r["val_accuracy"] is not None else "?"
         post = (f"disputable until {r['dispute_end']}" if r["dispute_end"] is not None else "final") + (
             f"; cured: {', '.join(a[:10] for a in r['cured'])}" if r["cured"] else "")
-        history.add_row(str(r["round"]), acc, flagged, declined, post, r["model_cid"][:20] + "…")
+        history.add_row(str(r["round"]), acc, flagged, declined, replayed, post, r["model_cid"][:20] + "…")
     console.print(history)
 
 

@@ -154,7 +154,7 @@ class AggregatorNode:
         preload(self.circuit_dir, backend)
         #: Per round, the block it was opened in: the polls for its declines read logs from there on.
         self._opened_at: dict[int, int] = {}
-        #: Proof views of earlier rounds' valid updates not taken out, by (round, slot): the replay sources.
+        #: Proof views of earlier rounds' accepted updates, by (round, slot): the replay sources.
         self._sources: dict[tuple[int, int], torch.Tensor] = {}
 
     @property
@@ -257,9 +257,9 @@ class AggregatorNode:
         return {key: view for key, view in self._sources.items() if key[0] < round_}
 
     def challenge_replays(self, round_: int, verdicts: dict[int, Verdict]) -> dict[int, tuple[int, int]]:
-        """Take out of round `round_` every valid update that replays another trainer's update of an earlier round
-        (PROTOCOL.md §3; ReplayChallenge checks both views and their distance). Returns slot -> (round, slot) of each
-        source; a challenge that someone else's came before is skipped (the round's commitments say what is out)."""
+        """Take out of round `round_` every valid update that replays another trainer's accepted update of the 4 rounds
+        before (PROTOCOL.md §3; ReplayChallenge checks both views and their distance). Returns slot -> (round, slot) of
+        each source; a challenge that someone else's came before is skipped (the round's commitments say what is out)."""
         quant = self.ctx.manifest.quant
         now = {i: verdict.update.view() for i, verdict in verdicts.items() if verdict.update is not None}
         sources = self.sources(round_)

@@ -59,11 +59,14 @@ def test_a_replay_is_taken_out_and_its_victim_paid(anvil_chain: Chain, tmp_path:
         trainer.step()
     market.start(pid, owner)
     results = []
-    for _ in range(cfg.rounds):
+    for r in range(1, cfg.rounds + 1):
         assert isinstance(aggregator.step(), Opened)
         for _ in ("commit", "reveal"):
             for trainer in reversed(everyone):  # the griefer commits first
                 trainer.step()
+        if r == 2:  # the node's challenge lands before its post: the griefer's daemon, polling, sees it
+            assert aggregator.challenge_replays(2, aggregator._verdicts(2)[1]) == {3: (1, 0)}
+            assert str(griefer.step()) == "round 2: taken out as a replay of another trainer's update (UpdateReplayed)"
         done = aggregator.step()
         assert isinstance(done, RoundResult), done
         results.append(done)

@@ -104,6 +104,17 @@ class Cured:
 
 
 @dataclass(frozen=True)
+class TakenOut:
+    """This trainer's update of `round` was taken out as a replay of another trainer's (PROTOCOL.md §3): absent from
+    the round, unpaid, its stake untouched."""
+
+    round: int
+
+    def __str__(self) -> str:
+        return f"round {self.round}: taken out as a replay of another trainer's update (UpdateReplayed)"
+
+
+@dataclass(frozen=True)
 class NothingToCopy:
     """A copying attacker (`market.dev.adversary`'s) found no update of another trainer in `round` to seal."""
 
@@ -178,7 +189,7 @@ class Refused:
 
 
 #: What one step of the trainer can do.
-Step = Joined | Committed | Submitted | Declined | Cured | NothingToCopy | Settled | Waiting | Ended
+Step = Joined | Committed | Submitted | Declined | Cured | TakenOut | NothingToCopy | Settled | Waiting | Ended
 
 
 class TrainerNode:
@@ -378,7 +389,9 @@ class TrainerNode:
                     return NothingToCopy(project.round)
                 return Committed(project.round)
             if project.reveals_open(now, state.pending) and state.commitments[part.slot] == 0 and part.slot not in c.market.declined_slots(
-                    c.pid, project.round, c.created.block_number):  # sealed, not yet revealed
+                    c.pid, project.round, c.created.block_number):  # sealed and not yet revealed, or taken out
+                if part.slot in c.market.replayed_slots(c.pid, project.round):
+                    return TakenOut(project.round)
                 cid = self.reveal(project.round)
                 if cid is None:
                     return NothingToCopy(project.round)

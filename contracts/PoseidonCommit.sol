@@ -126,14 +126,16 @@ contract PoseidonCommit is IPoseidonCommit {
         uint256 per = 252 / bits;
         uint256 mask = (1 << bits) - 1;
         int256 off = int256(1 << (bits - 1));
-        uint256 nsqU;
-        uint256 nsqW;
+        uint256 nsqU = 0;
+        uint256 nsqW = 0;
+        uint256 left = count; // lanes still to read: per a full element, fewer in the last
         unchecked {
             // bits <= 32 and count < 2^64 lanes (calldata), so no sum can overflow.
             for (uint256 k; k < u.length; ++k) {
                 uint256 x = u[k];
                 uint256 y = w[k];
-                uint256 lanes = count - k * per < per ? count - k * per : per;
+                uint256 lanes = left < per ? left : per;
+                left -= lanes;
                 for (uint256 j; j < lanes; ++j) {
                     int256 a = int256(x & mask) - off;
                     int256 b = int256(y & mask) - off;

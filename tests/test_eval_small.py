@@ -31,7 +31,7 @@ def test_reward_share_and_free_rider_ratio() -> None:
     assert reward_share(log) == (10 / 40 + 0.0) / 2
     assert log.shares()[1] == {1: 0.25, 2: 0.75}  # trainer 0 absent in round 2
     assert free_rider_ratio(log, start=0) == (10 / 40 / 2) / ((0 + 30 / 40 + 10 / 40 + 30 / 40) / 4)
-    assert honest_harm(log) == {"slashed": 0, "excluded": 1, "excluded_trainers": 1, "kept": 0}
+    assert honest_harm(log) == {"slashed": 0, "excluded": 1, "excluded_trainers": 1, "kept": 0, "replayed": 0}
 
 
 def test_kept_counts_honest_trainers_absent_but_not_ejected() -> None:
@@ -89,15 +89,17 @@ def test_split_free_riders_skip_round_one_and_pass_the_slashing_screens() -> Non
 
 def test_a_griefer_committing_first_gets_no_honest_trainer_slashed() -> None:
     """The attacker's test: a previous round's update replayed with a 1e-3 jitter and committed first. An honest
-    trainer's next update is often within the copy rule of its last one (5 % relative squared distance), so it comes
+    trainer's next update is often within the copy rule of its last one (5 % relative squared distance), so it came
     out as the later copy of the replay. Until copies were excluded rather than slashed (PROTOCOL §3) that slashed and
-    ejected 1 to 2 honest trainers a run (seeds 0 to 2), their stake to the owner; now the victim is excluded for the
-    round, unpaid but not slashed."""
+    ejected 1 to 2 honest trainers a run (seeds 0 to 2), their stake to the owner; then the victims were excluded,
+    unpaid. Now the replay is taken out on chain before the copy screen runs (PROTOCOL §3): the griefer is absent
+    from every round it replays in, and no honest trainer is taken out or slashed."""
     cfg = EvalConfig(seed=1, workers=1)  # the eval's run: 10 rounds
     task, parts = _setup(cfg)
     log = simulate(task, parts, RuleConfig(), "grief_replay", pick_attackers(10, 1, cfg.seed), cfg)
     assert log.flagged(1, honest=False) == []  # the griefer itself passes every screen
-    assert honest_harm(log)["slashed"] == 0 and log.flagged(3)  # the victims are excluded instead
+    assert len(log.taken_out(honest=False)) == 9 and log.taken_out() == []  # rounds 2 to 10: taken out each time
+    assert honest_harm(log)["slashed"] == 0 and free_rider_ratio(log) == 0.0
 
 
 def test_own_data_run_learns_from_a_generated_csv(tmp_path: Path) -> None:

@@ -181,6 +181,7 @@ class Ledger:
                 self.stakes[trainer] -= cut
                 self.owner_refund += cut
                 self.ejected.add(trainer)
+        self.views = {slot: view for slot, view in self.views.items() if flags[slot] == 0}  # settled: accepted only
         self.close_round()
         self.open_deadline = stamp + self.open_window
         if last:

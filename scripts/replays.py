@@ -18,8 +18,6 @@ to 2) and prints, per run, the rider's share ratio (`free_rider_ratio`), its upd
 taken out. Measured (2026-12-04): noise 0.45: 0.00 to 0.54 (12 to 21 of 18 or 27 riders' updates taken out; some
 replay a rider's own taken-out update, which is no source); 0.6: 0.16 to 0.94 (0 to 5 taken out); 1.0: 0.00 to 0.66
 (0 to 4); honest updates taken out: 0 in every run. A replay with noise beyond half its norm passes the rule: open.
-A cosine rule does not separate them: honest updates reach cos^2 0.50 against other trainers' recent updates in clean
-runs, 0.72 against the riders' noisy replays of their own earlier updates, while riders with noise 0.6 lie 0.54 to 0.74.
 
 Run: `.venv/bin/python scripts/replays.py` (about half a minute on two cores; `--attacks` to choose; `--noise`, about
 a minute a level).

@@ -221,7 +221,7 @@ def simulate(
         parts = [spec.poison(d, task.num_classes) if i in attackers else d for i, d in enumerate(parts)]
     ejected: set[int] = set()
     replayed_log: list[list[int]] = []
-    sources: dict[tuple[int, int], torch.Tensor] = {}  # the last LOOKBACK rounds' proof views not taken out
+    sources: dict[tuple[int, int], torch.Tensor] = {}  # the last LOOKBACK rounds' accepted proof views
     challenges = rule.rule != RuleName.NONE
     history: History | None = None
     last: dict[int, torch.Tensor] = {}  # each trainer's last published update, and the one before it

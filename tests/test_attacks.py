@@ -12,6 +12,7 @@ from market.errors import ConfigError
 from market.ml.attacks import (
     ATTACKS,
     FREE_RIDER_NOISE,
+    GRIEF_NOISE,
     JITTER,
     SOLO_ATTACKS,
     AttackContext,
@@ -87,8 +88,9 @@ def test_one_definition_per_attack_for_every_caller() -> None:
 
 def test_names_and_solo_choices() -> None:
     """The trainer daemon is offered neither group attacks nor free riders that need the market's history; nor a
-    copier, which needs a group: a sealed round reveals nothing before every commit is in (PROTOCOL §3)."""
-    group_or_history = {"collusion", "alie", "ipm", "free_rider_copy", "free_rider_step", "free_rider_stale",
+    copier, which needs a group: a sealed round reveals nothing before every commit is in (PROTOCOL §3); nor the own
+    replayer, which needs its own last update (the evaluation keeps it)."""
+    group_or_history = {"collusion", "alie", "ipm", "free_rider_copy", "free_rider_own", "free_rider_step", "free_rider_stale",
                         "free_rider_mix", "free_rider_peer", "free_rider_direction", "free_rider_split", "grief_replay"}
     assert tuple(n for n in ATTACKS if n not in group_or_history) == SOLO_ATTACKS
     for name in group_or_history:
@@ -182,6 +184,18 @@ def test_free_riders_replay_the_market_history() -> None:
                 history=History(step, previous, 30.0, direction, trained))
     assert float(torch.nn.functional.cosine_similarity(out[1], trained, dim=0)) > 0.95
     assert abs(float(out[1].norm()) / 30.0 - (1 + FREE_RIDER_NOISE**2) ** 0.5) < 0.02
+
+
+def test_the_own_replayer_trains_once_then_replays_its_own_last_update() -> None:
+    gen = torch.Generator().manual_seed(4321)
+    honest = [torch.randn(3000, generator=gen) for _ in range(4)]
+    first = craft("free_rider_own", honest, [1, 3], seed=0)  # its first round: the honest update
+    assert first[1] is honest[1] and first[3] is honest[3]
+    mine = [torch.randn(3000, generator=gen), None]  # attacker 0 published before, attacker 1 did not
+    out = craft("free_rider_own", honest, [1, 3], seed=0, mine=mine)
+    assert rel_sq_dist(out[1], mine[0]) == pytest.approx(GRIEF_NOISE**2, rel=0.1) and out[3] is honest[3]
+    assert not torch.equal(out[1], mine[0])  # a new commitment
+    assert out[0] is honest[0] and out[2] is honest[2]
 
 
 def test_names_import_without_torch() -> None:

@@ -247,7 +247,8 @@ def simulate(
         updates = [honest[i] if i in honest else torch.zeros_like(g) for i in present]
         bad = [k for k, i in enumerate(present) if i in attackers]
         if attack is not None and bad:
-            updates = craft(attack, updates, bad, seed=cfg.seed * 7919 + r, history=history)
+            updates = craft(attack, updates, bad, seed=cfg.seed * 7919 + r, history=history,
+                            mine=[last.get(present[k]) for k in bad])
         q = torch.stack([quantize(u, cfg.spec) for u in updates])
         v = validation_direction(build, g, task.val, view, cfg.spec)
         if cfg.decline_against:  # an honest trainer keeps an update against v: it is absent from the round

@@ -27,7 +27,7 @@ only inside its functions, so that reading the names (`fedmarket --help`) stays 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import TYPE_CHECKING
@@ -229,6 +229,7 @@ class AttackContext:
     cloud: tuple[torch.Tensor, ...] = ()
     history: History | None = None
     rank: int = 0
+    mine: torch.Tensor | None = None
 
     def own(self) -> torch.Tensor:
         """The attacker's honest update; ConfigError if the caller did not train."""
@@ -310,6 +311,12 @@ def _split(ctx: AttackContext) -> torch.Tensor:
     return free_rider_step(h.split_update, h.norm, ctx.seed)
 
 
+def _own_replay(ctx: AttackContext) -> torch.Tensor:
+    """The honest update in the attacker's first round; from then on its own last update, jittered by `GRIEF_NOISE`:
+    it trains once and replays that work for ever (PROTOCOL §3's replay rule compares only other trainers' updates)."""
+    return ctx.own() if ctx.mine is None else jitter(ctx.mine, GRIEF_NOISE, ctx.seed)
+
+
 def _mix(ctx: AttackContext) -> torch.Tensor:
     """`free_rider_mix` of the market's history."""
     h = ctx.past()
@@ -349,6 +356,8 @@ ATTACKS: dict[str, Attack] = {
                               "round's) at their median norm, plus noise",
                               lambda c: free_rider_peer(list(c.past().previous), c.seed),
                               trains=False, free_rider=True, history=True),
+    "free_rider_own": Attack("trains in its first round, then replays its own last update, jittered by 1e-3",
+                             _own_replay, solo=False, free_rider=True),
     "free_rider_direction": Attack("from round 2: the published validation direction at the median norm, plus noise",
                                    _direction, trains=False, free_rider=True, history=True),
     "free_rider_split": Attack("from round 2: local training on the published validation split at the median norm, "
@@ -368,12 +377,14 @@ def get_attack(name: str, solo: bool = False) -> Attack:
 
 
 def craft(
-    attack: str, updates: list[torch.Tensor], attackers: list[int], seed: int, history: History | None = None
+    attack: str, updates: list[torch.Tensor], attackers: list[int], seed: int, history: History | None = None,
+    mine: Sequence[torch.Tensor | None] = (),
 ) -> list[torch.Tensor]:
     """Replace the attackers' honest updates by the attack's, as `ATTACKS` defines it with
     n = len(updates); copiers copy the honest updates in turn, attacker j draws with seed + j; group
     attacks see every update of `updates` as the honest cloud, free riders the market's `history`
-    (an attacker that does not train gets no honest update: its row of `updates` is not read)."""
+    (an attacker that does not train gets no honest update: its row of `updates` is not read), and attacker j its
+    own last published update `mine[j]` when given."""
     spec = get_attack(attack)
     out = list(updates)
     honest = [i for i in range(len(updates)) if i not in set(attackers)]
@@ -381,5 +392,6 @@ def craft(
     for j, i in enumerate(attackers):
         victim = updates[honest[j % len(honest)]] if spec.copies else None
         own = updates[i] if spec.trains else None
-        out[i] = spec(AttackContext(own, len(updates), seed + j, victim, group, tuple(updates), history, rank=j))
+        last = mine[j] if j < len(mine) else None
+        out[i] = spec(AttackContext(own, len(updates), seed + j, victim, group, tuple(updates), history, rank=j, mine=last))
     return out

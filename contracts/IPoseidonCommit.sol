@@ -10,9 +10,9 @@ interface IPoseidonCommit {
     function commitPacked(uint256 count, uint256 bits, uint256[] calldata elements) external view returns (uint256);
 
     /// @notice The commitments of two views of `count` values of `bits` bits given as packed elements (commitPacked's
-    ///         layout and checks), their squared distance |u - w|^2 and the smaller of their squared norms.
+    ///         layout and checks), their squared distance |u - w|^2 and their squared norms |u|^2 and |w|^2.
     function comparePacked(uint256 count, uint256 bits, uint256[] calldata u, uint256[] calldata w)
         external
         view
-        returns (uint256 commitU, uint256 commitW, uint256 dist, uint256 smallerNsq);
+        returns (uint256 commitU, uint256 commitW, uint256 dist, uint256 nsqU, uint256 nsqW);
 }

@@ -116,7 +116,7 @@ contract PoseidonCommit is IPoseidonCommit {
     function comparePacked(uint256 count, uint256 bits, uint256[] calldata u, uint256[] calldata w)
         external
         view
-        returns (uint256 commitU, uint256 commitW, uint256 dist, uint256 smallerNsq)
+        returns (uint256 commitU, uint256 commitW, uint256 dist, uint256 nsqU, uint256 nsqW)
     {
         _checkView(count, bits, u);
         _checkView(count, bits, w);
@@ -126,8 +126,6 @@ contract PoseidonCommit is IPoseidonCommit {
         uint256 per = 252 / bits;
         uint256 mask = (1 << bits) - 1;
         int256 off = int256(1 << (bits - 1));
-        uint256 nsqU = 0;
-        uint256 nsqW = 0;
         uint256 left = count; // lanes still to read: per a full element, fewer in the last
         unchecked {
             // bits <= 32 and count < 2^64 lanes (calldata), so no sum can overflow.
@@ -147,7 +145,6 @@ contract PoseidonCommit is IPoseidonCommit {
                 }
             }
         }
-        smallerNsq = nsqU < nsqW ? nsqU : nsqW;
     }
 
     /// @notice circomlib's Poseidon(16) of `inputs` (each taken mod the field), for tests and gas measurement.

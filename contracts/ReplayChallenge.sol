@@ -7,8 +7,8 @@ import {FedMarket} from "./FedMarket.sol";
 /// @title ReplayChallenge
 /// @notice Takes a replayed update out of a fedmarket round (PROTOCOL.md §3). Anyone publishes two proof views: the
 ///         update in a slot of the open round and another trainer's update of one of the REPLAY_LOOKBACK rounds
-///         before. If they hash to the two stored commitments and lie within REPLAY_PCT of each other, the marketplace
-///         clears the first: the round counts it as absent, so it is not paid, not slashed, and no earlier submission
+///         before. If they hash to the two stored commitments and lie near each other (within REPLAY_PCT, or along one
+///         line within LINE_PCT), the marketplace clears the first: the round counts it as absent, so it is not paid, not slashed, and no earlier submission
 ///         of it can make its source's author's next update a copy. A source that was itself taken out has no
 ///         commitment left: a challenged replay of a trainer's update cannot be cited against that trainer's later
 ///         ones.
@@ -20,6 +20,11 @@ contract ReplayChallenge {
     ///         Honest updates of different trainers lay at least 1.0 apart across consecutive rounds of the eval's
     ///         clean runs (scripts/replays.py), a replay with noise of a quarter of its norm about 0.06.
     uint256 public constant REPLAY_PCT = 25;
+    /// @notice An update along another's line at any scale is a replay too: <u, w> > 0 and
+    ///         100 <u, w>^2 >= LINE_PCT |u|^2 |w|^2 (a copy shrunk to 0.6 lies 0.44 away in REPLAY_PCT's measure, about
+    ///         where its author's next update lies as honest norms shrink). Honest updates of different trainers
+    ///         reached a squared cosine of 0.81 when each trainer's data is nearly one class (scripts/replays.py --line).
+    uint256 public constant LINE_PCT = 90;
     /// @notice A source is an update of one of the REPLAY_LOOKBACK rounds before the challenged one. The aggregator
     ///         node searches the same rounds before it proves, so no challenge can come after its own and change the
     ///         round it proved.
@@ -40,8 +45,9 @@ contract ReplayChallenge {
     error NoRevealedUpdate(uint256 pid, uint256 round, uint256 slot);
     /// @notice The published view does not hash to the commitment of slot `slot` in round `round`.
     error ViewMismatch(uint256 pid, uint256 round, uint256 slot);
-    /// @notice The two updates lie further apart than REPLAY_PCT: 100 `dist` > REPLAY_PCT `smallerNsq`.
-    error NotAReplay(uint256 pid, uint256 round, uint256 slot, uint256 dist, uint256 smallerNsq);
+    /// @notice The two updates lie neither within REPLAY_PCT nor along one line within LINE_PCT (`dist` = |u - w|^2,
+    ///         `nsq` = |u|^2, `sourceNsq` = |w|^2).
+    error NotAReplay(uint256 pid, uint256 round, uint256 slot, uint256 dist, uint256 nsq, uint256 sourceNsq);
 
     /// @param poseidon The marketplace's PoseidonCommit
     constructor(IPoseidonCommit poseidon) {
@@ -75,12 +81,23 @@ contract ReplayChallenge {
         uint256 c = _revealed(pid, round, slot);
         if (sourceRound >= round || sourceRound + REPLAY_LOOKBACK < round) revert SourceRoundOutOfRange(round, sourceRound);
         uint256 source = _revealed(pid, sourceRound, sourceSlot);
-        (uint256 commit, uint256 sourceCommit, uint256 dist, uint256 smaller) =
+        (uint256 commit, uint256 sourceCommit, uint256 dist, uint256 nu, uint256 nw) =
             POSEIDON.comparePacked(params.viewLen, params.quantBits, elements, sourceElements);
         if (commit != c) revert ViewMismatch(pid, round, slot);
         if (sourceCommit != source) revert ViewMismatch(pid, sourceRound, sourceSlot);
-        if (100 * dist > REPLAY_PCT * smaller) revert NotAReplay(pid, round, slot, dist, smaller);
+        if (!_near(dist, nu, nw)) revert NotAReplay(pid, round, slot, dist, nu, nw);
         MARKET.takeOutReplay(pid, round, slot, sourceRound, sourceSlot);
+    }
+
+    /// @dev Whether u lies near w, from |u - w|^2, |u|^2 and |w|^2 (aggregator.rules.replay.near): within REPLAY_PCT
+    ///      of the smaller squared norm, or 2 <u, w> = |u|^2 + |w|^2 - |u - w|^2 > 0 with
+    ///      100 (2 <u, w>)^2 >= 4 LINE_PCT |u|^2 |w|^2. The norms are below 2^96 (calldata bounds the lanes, each
+    ///      below 2^62), so no product overflows.
+    function _near(uint256 dist, uint256 nu, uint256 nw) private pure returns (bool) {
+        if (100 * dist <= REPLAY_PCT * (nu < nw ? nu : nw)) return true;
+        if (nu + nw <= dist) return false;
+        uint256 twiceIp = nu + nw - dist;
+        return 100 * twiceIp * twiceIp >= 4 * LINE_PCT * nu * nw;
     }
 
     /// @dev The revealed commitment of `slot` in `round` (FedMarket.roundState: 0 for none, a seal or a replay taken

@@ -14,6 +14,7 @@ from market.ml.attacks import (
     FREE_RIDER_NOISE,
     GRIEF_NOISE,
     JITTER,
+    SHRINK,
     SOLO_ATTACKS,
     AttackContext,
     History,
@@ -24,6 +25,7 @@ from market.ml.attacks import (
     free_rider_copy,
     free_rider_mix,
     free_rider_peer,
+    free_rider_scaled,
     free_rider_stale,
     free_rider_step,
     free_rider_zero,
@@ -91,12 +93,13 @@ def test_names_and_solo_choices() -> None:
     copier, which needs a group: a sealed round reveals nothing before every commit is in (PROTOCOL §3); nor the own
     replayer, which needs its own last update (the evaluation keeps it)."""
     group_or_history = {"collusion", "alie", "ipm", "free_rider_copy", "free_rider_own", "free_rider_step", "free_rider_stale",
+                        "free_rider_scaled",
                         "free_rider_mix", "free_rider_peer", "free_rider_direction", "free_rider_split", "grief_replay"}
     assert tuple(n for n in ATTACKS if n not in group_or_history) == SOLO_ATTACKS
     for name in group_or_history:
         with pytest.raises(ConfigError, match="choose one of sign_flip, scaling"):
             get_attack(name, solo=True)
-    history = ("free_rider_step", "free_rider_stale", "free_rider_mix", "free_rider_peer", "free_rider_direction",
+    history = ("free_rider_step", "free_rider_stale", "free_rider_scaled", "free_rider_mix", "free_rider_peer", "free_rider_direction",
                "grief_replay")
     assert all(ATTACKS[n].history and not ATTACKS[n].trains for n in history)
     assert [n for n in ATTACKS if ATTACKS[n].first] == ["grief_replay"]
@@ -156,6 +159,8 @@ def test_free_riders_replay_the_market_history() -> None:
     assert abs(float(s.norm()) / 30.0 - (1 + FREE_RIDER_NOISE**2) ** 0.5) < 0.02
     assert float(torch.nn.functional.cosine_similarity(s, step, dim=0)) > 0.95
     stale = free_rider_stale(list(previous), seed=0)
+    scaled = free_rider_scaled(list(previous), seed=0)
+    assert min(rel_sq_dist(scaled, SHRINK * p) for p in previous) == pytest.approx(GRIEF_NOISE**2, rel=0.1)
     assert min(rel_sq_dist(stale, p) for p in previous) == pytest.approx(FREE_RIDER_NOISE**2, abs=0.01)
     peer = free_rider_peer(list(previous), seed=0)  # the mean, at the median norm, plus noise
     mean = torch.stack(previous).mean(0)

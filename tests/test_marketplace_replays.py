@@ -1,5 +1,6 @@
-"""Replay challenges (PROTOCOL.md §3): an update within REPLAY_PCT of another trainer's update of an earlier round is
-taken out of its round on chain, by anyone, before the post; the source may be of any earlier round.
+"""Replay challenges (PROTOCOL.md §3): an update within REPLAY_PCT of another trainer's update of an earlier round, or
+along its line within LINE_PCT at any scale, is taken out of its round on chain, by anyone, before the post; the source
+may be of any of the LOOKBACK rounds before.
 
 The attacker's tests come first. A free rider that resubmits another trainer's last update (jittered, so that its
 commitment is new) was paid like that trainer; challenged, its slot counts as absent: it earns nothing, keeps its
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from aggregator.rules.replay import LOOKBACK, REPLAY_PCT, is_replay, replay_terms
+from aggregator.rules.replay import LINE_PCT, LOOKBACK, REPLAY_PCT, is_replay, near, replay_terms
 from market.chain.client import Chain
 from market.chain.marketplace import REPLAY_HINTS, artifacts
 from market.errors import ContractRevert
@@ -100,6 +101,32 @@ def test_a_challenged_replay_is_unpaid_and_its_share_goes_to_those_who_trained(d
     after = m.participant(pid, dep.trainers[3].address)
     assert (after.stake, after.rewards) == (before.stake, before.rewards)
     while m.project(pid).round_open or m.project(pid).round < 5:
+        dep.round(pid, HONEST[1], HONEST[0])
+    withdraw_all(dep, pid, TRAINERS)
+
+
+def test_a_shrunk_copy_is_taken_out_before_it_can_take_out_its_victim(dep: Deployment) -> None:
+    """Slot 3 resubmits slot 0's round-1 update shrunk to 0.6 (jittered): 0.44 away in squared distance over the smaller
+    squared norm, outside REPLAY_PCT, so the distance alone let it through; accepted, it was a source against slot 0's
+    next update, whose norm shrinks as training goes on (here to 0.6, with a little noise), and took that update out as
+    its replay. Along slot 0's line within LINE_PCT, the copy is taken out in round 2 and is no source in round 3."""
+    pid = digits_project(dep)
+    round1, views1 = open_with_views(dep, pid)
+    dep.post(pid, round1, *HONEST)
+    shrunk = jittered(view_of([round(0.6 * x) for x in views1[0].values]), 0.001, seed=8)
+    dist, nu, nw = replay_terms(as_tensor(shrunk), as_tensor(views1[0]))
+    assert 100 * dist > REPLAY_PCT * min(nu, nw) and near(dist, nu, nw)  # only the line clause catches it
+    fresh = {s: view_of([-x for x in views1[s].values]) for s in (1, 2)}
+    round2 = replay_round(dep, pid, {0: jittered(views1[0], 0.2, seed=9), **fresh, 3: shrunk})
+    challenge(dep, pid, round2, 3, (round1, 0), shrunk, views1[0])
+    dep.post(pid, round2, [0, 0, 0, 0], [4, 3, 2, 0])
+    victim = jittered(view_of([round(0.6 * x) for x in views1[0].values]), 0.3, seed=10)
+    assert is_replay(as_tensor(victim), as_tensor(shrunk))  # the copy would have taken it out
+    round3 = replay_round(dep, pid, {0: victim, 1: fresh[1], 2: fresh[2]})
+    reverts("NoRevealedUpdate", lambda: dep.market.challenge_replay(
+        pid, round3, 0, (round2, 3), victim.elements, shrunk.elements, dep.chain.accounts[-1]), pid, round2, 3)
+    dep.post(pid, round3, [0, 0, 0, 0], [4, 3, 2, 0])
+    while dep.market.project(pid).round_open or dep.market.project(pid).round < 5:
         dep.round(pid, HONEST[1], HONEST[0])
     withdraw_all(dep, pid, TRAINERS)
 
@@ -189,9 +216,9 @@ def test_every_refusal_names_what_was_wrong(dep: Deployment) -> None:
             m.challenge_replay(pid, round2, slot, (round1, source), view.elements, source_view.elements, bystander)
         return info.value
 
-    dist, smaller = replay_terms(as_tensor(honest[1]), as_tensor(views1[0]))
+    dist, nu, nw = replay_terms(as_tensor(honest[1]), as_tensor(views1[0]))
     err = attempt(1, 0, honest[1], views1[0])
-    assert (err.name, err.error_args) == ("NotAReplay", (pid, round2, 1, dist, smaller)) and 100 * dist > REPLAY_PCT * smaller
+    assert (err.name, err.error_args) == ("NotAReplay", (pid, round2, 1, dist, nu, nw)) and not near(dist, nu, nw)
     assert err.hint == REPLAY_HINTS["NotAReplay"]
     assert attempt(0, 0, honest[0], views1[0]).name == "SelfReplay"
     assert attempt(1, 0, tampered(honest[1]), views1[0]).error_args == (pid, round2, 1)
@@ -215,7 +242,8 @@ def test_hints_name_every_replay_error() -> None:
 
 def test_the_rule_and_the_contract_share_their_constants(dep: Deployment) -> None:
     judge = dep.market.replays.functions
-    assert (judge.REPLAY_PCT().call(), judge.REPLAY_LOOKBACK().call()) == (REPLAY_PCT, LOOKBACK)
+    assert (judge.REPLAY_PCT().call(), judge.LINE_PCT().call(), judge.REPLAY_LOOKBACK().call()) == (
+        REPLAY_PCT, LINE_PCT, LOOKBACK)
     assert judge.MARKET().call() == dep.market.address and judge.POSEIDON().call() == dep.market.contract.functions.POSEIDON().call()
 
 
@@ -225,4 +253,14 @@ def test_the_rule_by_hand(rel: float, replay: bool) -> None:
     w = torch.tensor([300, -400, 0, 1200], dtype=torch.int64)  # |w|^2 = 1,690,000
     u = w + torch.round(rel * torch.tensor([0.0, 0.0, 1300.0, 0.0])).to(torch.int64)  # |u - w| = rel |w|
     assert is_replay(u, w) is replay
-    assert replay_terms(u, w) == (int(((u - w) ** 2).sum()), min(int((u * u).sum()), int((w * w).sum())))
+    assert replay_terms(u, w) == (int(((u - w) ** 2).sum()), int((u * u).sum()), int((w * w).sum()))
+
+
+@pytest.mark.parametrize(("scale", "turn", "replay"), [(0.6, 0.0, True), (2.5, 0.0, True), (0.6, 0.33, True),
+                                                       (0.6, 0.34, False), (-1.0, 0.0, False), (0.0, 1.0, False)])
+def test_the_line_clause_by_hand(scale: float, turn: float, replay: bool) -> None:
+    """A copy at another scale: `<u, w> > 0` and 100 <u, w>^2 >= 90 |u|^2 |w|^2. u = scale w + turn |scale w| e, e a unit
+    vector orthogonal to w, has squared cosine 1 / (1 + turn^2): 0.33 is within 90 %, 0.34 not; -w is no replay."""
+    w = torch.tensor([300, -400, 0, 1200], dtype=torch.int64)  # |w| = 1300
+    u = torch.round(scale * w.double() + turn * abs(scale or 1.0) * torch.tensor([0.0, 0.0, 1300.0, 0.0])).to(torch.int64)
+    assert is_replay(u, w) is replay

@@ -189,7 +189,7 @@ def test_lane_out_of_range(deployed: Deployed, bits: int) -> None:
 @settings(max_examples=10, deadline=None)
 @given(bits=st.integers(2, 32), data=st.data())
 def test_compare_packed_matches_the_replay_rule(deployed: Deployed, bits: int, data: st.DataObject) -> None:
-    """comparePacked gives both commitments, |u - w|^2 and min(|u|^2, |w|^2) exactly as aggregator.rules.replay; a
+    """comparePacked gives both commitments, |u - w|^2, |u|^2 and |w|^2 exactly as aggregator.rules.replay; a
     malformed view reverts as commitPacked does, whichever of the two it is."""
     spec = QuantSpec(bits=bits)
     n = data.draw(st.integers(1, 120))

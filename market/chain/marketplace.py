@@ -138,7 +138,8 @@ REPLAY_HINTS = {
     "NoRevealedUpdate": "both updates must be revealed: the challenged one in the open round, the source in its round "
                         "(and not taken out itself)",
     "ViewMismatch": "publish the packed proof views that the two on-chain commitments were made of",
-    "NotAReplay": "the updates lie further apart than REPLAY_PCT (25 %) of the smaller squared norm",
+    "NotAReplay": "the updates lie neither within REPLAY_PCT (25 %) of the smaller squared norm nor along one line "
+                  "within LINE_PCT (a squared cosine of 90 %)",
 }
 
 #: Hints for the PoseidonCommit errors a cure's malformed view reverts with (they bubble up through FedMarket.cure).

@@ -50,6 +50,9 @@ FREE_RIDER_NOISE = 0.25
 #: The griefer's jitter: only enough that its commitment is new; its replay stays within 1e-6 of the original in the
 #: copy rule's relative squared distance, and an honest update near its own last one then lies within the rule too.
 GRIEF_NOISE = 1e-3
+#: The scaled rider's factor: a copy shrunk to 0.6 lies 0.44 from its source in the copy rule's measure, beyond
+#: REPLAY_PCT, and about where its source's author's next update lies as honest norms shrink.
+SHRINK = 0.6
 
 
 def sign_flip(update: torch.Tensor, boost: float = 1.0) -> torch.Tensor:
@@ -148,6 +151,15 @@ def free_rider_stale(previous: list[torch.Tensor], seed: int, rel_noise: float =
     gen = torch.Generator().manual_seed(seed)
     pick = previous[int(torch.randint(len(previous), (1,), generator=gen))]
     return jitter(pick, rel_noise, seed + 1)
+
+
+def free_rider_scaled(previous: list[torch.Tensor], seed: int, scale: float = SHRINK) -> torch.Tensor:
+    """One of the previous round's updates (picked with `seed`) times `scale`, jittered by `GRIEF_NOISE`."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    pick = previous[int(torch.randint(len(previous), (1,), generator=gen))]
+    return jitter(pick * scale, GRIEF_NOISE, seed + 1)
 
 
 def rel_sq_dist(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -345,6 +357,9 @@ ATTACKS: dict[str, Attack] = {
     "free_rider_stale": Attack("from round 2: a previous round's update, plus noise",
                                lambda c: free_rider_stale(list(c.past().previous), c.seed),
                                trains=False, free_rider=True, history=True),
+    "free_rider_scaled": Attack("from round 2: a previous round's update shrunk to 0.6, jittered by 1e-3",
+                                lambda c: free_rider_scaled(list(c.past().previous), c.seed),
+                                trains=False, free_rider=True, history=True),
     "grief_replay": Attack("from round 2: the last update of the trainer whose last two moved least, jittered by "
                            "1e-3 only, committed first, so that its author's next update, near its last, comes later "
                            "and within the copy rule",

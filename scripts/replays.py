@@ -12,10 +12,15 @@ Measured (2026-12-04, seeds 0 to 2; min, 5th percentile, median, max): clean hon
 update near its own last one is no replay, and the rule never compares the two. Attackers' cross: `free_rider_stale`
 (noise of a quarter of the norm) 0.057, 0.058, 0.063, 5.27 (the large ones replay an update older than the round
 before, which LOOKBACK covers), `grief_replay` (1e-3) 0.0, 0.0, 0.0, 4.53.
-With `--alpha 0.1` (each trainer's data nearly one class) and `--alpha 100` (IID), clean runs (2026-12-05): honest cross
-0.757, 1.212, 2.151, 6.07 and 1.004, 1.260, 1.782, 6.88; honest own 0.034, 0.049, 0.184, 0.739 and 0.0125, 0.023,
-0.066, 5.16. An honest trainer's update lies closer to its own last one than any rider's noise would put a replay of
-it, so an own replay (`free_rider_own`) cannot be told from the update its author would have trained.
+The line measure (`*_line`: the largest signed squared cosine with another trainer's source of the 4 rounds before,
+the clause `LINE_PCT = 90` of ReplayChallenge) on clean runs (2026-12-05; min, p5, median, max): alpha 0.5 (the
+eval's) 0.008, 0.038, 0.144, 0.501; `--alpha 0.1` (each trainer's data nearly one class) 0.025, 0.055, 0.168, 0.806;
+`--alpha 0.03` max 0.674; `--alpha 100` (IID) 0.008, 0.034, 0.151, 0.478. `free_rider_scaled` (a source shrunk to
+0.6): its line measure 0.846 to 1.0 (median 1.0) over the three alphas, its cross distance 0.29 to 0.44 (median 0.44:
+beyond REPLAY_PCT). Honest own distances at alpha 0.1 and 100: 0.034, 0.049, 0.184, 0.739 and 0.0125, 0.023, 0.066,
+5.16; honest cross 0.757, 1.212, 2.151, 6.07 and 1.004, 1.260, 1.782, 6.88. An honest trainer's update lies closer to
+its own last one than any rider's noise would put a replay of it, so an own replay (`free_rider_own`) cannot be told
+from the update its author would have trained.
 
 `--noise 0.45,0.6,1.0` instead runs `free_rider_stale` with noise of that fraction of the norm (2 and 3 of 10, seeds 0
 to 2) and prints, per run, the rider's share ratio (`free_rider_ratio`), its updates taken out and the honest ones
@@ -23,8 +28,8 @@ taken out. Measured (2026-12-04): noise 0.45: 0.16 to 0.83 (11 to 20 of 18 or 27
 replay a rider's own taken-out update, which is no source); 0.6: 0.16 to 1.06 (0 to 3 taken out); 1.0: 0.00 to 0.66
 (0 to 4); honest updates taken out: 0 in every run. A replay with noise beyond half its norm passes the rule: open.
 
-Run: `.venv/bin/python scripts/replays.py` (about half a minute on two cores; `--attacks` to choose; `--noise`, about
-a minute a level).
+Run: `.venv/bin/python scripts/replays.py` (about half a minute on two cores; `--attacks` to choose; `--alpha` for
+another split; `--noise`, about a minute a level).
 """
 
 from __future__ import annotations

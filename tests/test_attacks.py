@@ -191,7 +191,7 @@ def test_free_riders_replay_the_market_history() -> None:
     assert abs(float(out[1].norm()) / 30.0 - (1 + FREE_RIDER_NOISE**2) ** 0.5) < 0.02
 
 
-def test_the_own_replayer_trains_once_then_replays_its_own_last_update() -> None:
+def test_the_own_replayer_trains_once_then_replays_its_own_last_update_at_the_median_norm() -> None:
     gen = torch.Generator().manual_seed(4321)
     honest = [torch.randn(3000, generator=gen) for _ in range(4)]
     first = craft("free_rider_own", honest, [1, 3], seed=0)  # its first round: the honest update
@@ -201,6 +201,10 @@ def test_the_own_replayer_trains_once_then_replays_its_own_last_update() -> None
     assert rel_sq_dist(out[1], mine[0]) == pytest.approx(GRIEF_NOISE**2, rel=0.1) and out[3] is honest[3]
     assert not torch.equal(out[1], mine[0])  # a new commitment
     assert out[0] is honest[0] and out[2] is honest[2]
+    h = History(torch.zeros(3000), (honest[0],), 7.0)  # from round 2 on: at the previous round's median norm
+    scaled = craft("free_rider_own", honest, [1, 3], seed=0, history=h, mine=mine)[1]
+    assert float(torch.nn.functional.cosine_similarity(scaled, mine[0], dim=0)) > 0.99
+    assert float(scaled.norm()) == pytest.approx(7.0 * (1 + GRIEF_NOISE**2) ** 0.5, rel=1e-3)
 
 
 def test_names_import_without_torch() -> None:

@@ -324,9 +324,14 @@ def _split(ctx: AttackContext) -> torch.Tensor:
 
 
 def _own_replay(ctx: AttackContext) -> torch.Tensor:
-    """The honest update in the attacker's first round; from then on its own last update, jittered by `GRIEF_NOISE`:
-    it trains once and replays that work for ever (PROTOCOL §3's replay rule compares only other trainers' updates)."""
-    return ctx.own() if ctx.mine is None else jitter(ctx.mine, GRIEF_NOISE, ctx.seed)
+    """The honest update in the attacker's first round; from then on its own last update rescaled to the previous
+    round's median norm (when the history gives one), jittered by `GRIEF_NOISE`: it trains once and replays that work
+    for ever at the size honest updates have shrunk to (PROTOCOL §3's replay rule compares only other trainers')."""
+    if ctx.mine is None:
+        return ctx.own()
+    size = float(ctx.mine.norm())
+    mine = ctx.mine if ctx.history is None or size == 0.0 else ctx.mine * (ctx.history.norm / size)
+    return jitter(mine, GRIEF_NOISE, ctx.seed)
 
 
 def _mix(ctx: AttackContext) -> torch.Tensor:
@@ -371,7 +376,8 @@ ATTACKS: dict[str, Attack] = {
                               "round's) at their median norm, plus noise",
                               lambda c: free_rider_peer(list(c.past().previous), c.seed),
                               trains=False, free_rider=True, history=True),
-    "free_rider_own": Attack("trains in its first round, then replays its own last update, jittered by 1e-3",
+    "free_rider_own": Attack("trains in its first round, then replays its own last update at the median norm, "
+                             "jittered by 1e-3",
                              _own_replay, solo=False, free_rider=True),
     "free_rider_direction": Attack("from round 2: the published validation direction at the median norm, plus noise",
                                    _direction, trains=False, free_rider=True, history=True),

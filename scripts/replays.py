@@ -26,7 +26,8 @@ from the update its author would have trained.
 to 2) and prints, per run, the rider's share ratio (`free_rider_ratio`), its updates taken out and the honest ones
 taken out. Measured (2026-12-04): noise 0.45: 0.16 to 0.83 (11 to 20 of 18 or 27 riders' updates taken out; some
 replay a rider's own taken-out update, which is no source); 0.6: 0.16 to 1.06 (0 to 3 taken out); 1.0: 0.00 to 0.66
-(0 to 4); honest updates taken out: 0 in every run. A replay with noise beyond half its norm passes the rule: open.
+(0 to 4); honest updates taken out: 0 in every run; the same figures on 2026-12-05, with the line clause. A replay
+with noise beyond half its norm passes the rule: open.
 
 Run: `.venv/bin/python scripts/replays.py` (about half a minute on two cores; `--attacks` to choose; `--alpha` for
 another split; `--noise`, about a minute a level).

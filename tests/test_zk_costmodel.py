@@ -41,7 +41,7 @@ def test_poseidon_blocks() -> None:
     """Commit(d, 16) packs 15 values an element, Commit(d, 24) 10, 15 elements a block: d = 650 gives 3 and 5."""
     assert [commit_blocks(d, 16) for d in (15, 225, 226, 650)] == [1, 1, 2, 3]
     assert [commit_blocks(d, 24) for d in (150, 151, 650)] == [1, 2, 5]
-    assert poseidon_blocks(8, 650) == 9 * 3 + 3 * 5
+    assert poseidon_blocks(8, 650) == 6 + 8 * 3 + 3 * 5  # v and h in one Commit(2d), the updates, the model views
 
 
 def test_features_and_prediction_by_hand() -> None:

@@ -48,9 +48,10 @@ CASES = [(n, d) for d in (650, 5130, 16384) for n in (4, 8, 16, 32)]
 PRIORITY = [(8, 650), (16, 5130)]
 #: The rule of the proving cases: Multi-Krum f = 1 with both free-rider screens (examples/digits.toml).
 CASE_RULE = {"f": 1, "dup_pct": 5, "floor_pct": 10}
-#: Compile-only circuits whose constraint counts fit C(n, d): four or more n for e(n), two d for the slopes, and
-#: two d past one Poseidon block (225 values) for the commitments' blocks.
-FIT_N, FIT_D, FIT_EXTRA = (2, 3, 4, 6, 8), (15, 45), ((2, 240), (4, 240))
+#: Compile-only circuits whose constraint counts fit C(n, d): four or more n for e(n), two d for the slopes, two d
+#: past one Poseidon block (225 values) for the commitments' blocks, and n = 16 so that the n^2 d term is not guessed
+#: from n <= 8 alone.
+FIT_N, FIT_D, FIT_EXTRA = (2, 3, 4, 6, 8), (15, 45), ((2, 240), (4, 240), (16, 15), (16, 45))
 #: Share of this machine's memory a case may be predicted to need (the rest: the OS and the other jobs).
 RAM_SHARE = 0.7
 CID = bytes.fromhex("01551220") + bytes(32)

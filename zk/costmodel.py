@@ -2,8 +2,8 @@
 memory of each proving step from the constraint count, fitted to measured cases (pure: no compile, no I/O).
 
 Constraints: C(n, d) = a n^2 d + b n d + c d + p P(n, d) + e(n), with P(n, d) the Poseidon(16) blocks of the
-circuit's §2 commitments (one every 225 values of v and of each update, every 150 of the three model views: in
-all ~(n + 1) d / 225 + d / 50, a step function that compiles at small d cannot see) and the fixed part
+circuit's §2 commitments (one every 225 values of v and h together and of each update, every 150 of the three model
+views: in all ~(n + 2) d / 225 + d / 50, a step function that compiles at small d cannot see) and the fixed part
 e(n) = e2 n^2 + e1 n + e0 + h B(n), B(n) the 64-byte SHA-256 blocks of PROTOCOL §6's data (HEADER_BYTES + n
 SLOT_BYTES bytes). Fitted by least squares on relative errors, so that small compiles and real cases count alike.
 Each step's seconds or MiB: y = alpha C + beta, least squares over the measured cases.
@@ -46,9 +46,9 @@ def commit_blocks(d: int, bits: int) -> int:
 
 
 def poseidon_blocks(n: int, d: int, bits: int = BITS) -> int:
-    """Poseidon blocks of the round circuit's commitments: v and the n updates at `bits`, the three model views
-    (g(r-2), g(r-1), g(r)) at min(bits + 8, 24) bits."""
-    return (n + 1) * commit_blocks(d, bits) + 3 * commit_blocks(d, min(bits + 8, 24))
+    """Poseidon blocks of the round circuit's commitments: v and h in one (2d values) and the n updates at `bits`,
+    the three model views (g(r-2), g(r-1), g(r)) at min(bits + 8, 24) bits."""
+    return commit_blocks(2 * d, bits) + n * commit_blocks(d, bits) + 3 * commit_blocks(d, min(bits + 8, 24))
 
 
 def constraint_features(n: int, d: int) -> list[float]:

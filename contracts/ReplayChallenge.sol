@@ -23,7 +23,7 @@ contract ReplayChallenge {
     /// @notice An update along another's line at any scale is a replay too: <u, w> > 0 and
     ///         100 <u, w>^2 >= LINE_PCT |u|^2 |w|^2 (a copy shrunk to 0.6 lies 0.44 away in REPLAY_PCT's measure, about
     ///         where its author's next update lies as honest norms shrink). Honest updates of different trainers
-    ///         reached a squared cosine of 0.81 when each trainer's data is nearly one class (scripts/replays.py --line).
+    ///         reached a squared cosine of 0.81 when each trainer's data is nearly one class (scripts/replays.py --alpha).
     uint256 public constant LINE_PCT = 90;
     /// @notice A source is an update of one of the REPLAY_LOOKBACK rounds before the challenged one. The aggregator
     ///         node searches the same rounds before it proves, so no challenge can come after its own and change the

@@ -29,7 +29,7 @@ from market.errors import AggregationError
 REPLAY_PCT = 25
 #: ReplayChallenge.LINE_PCT: an update whose squared cosine with a source is at least 90 % lies along it at any scale
 #: (a rescaled replay); honest updates of different trainers reached 0.81 when each trainer's data is nearly one class
-#: (Dirichlet alpha 0.1), 0.50 at the eval's 0.5 (scripts/replays.py --line).
+#: (Dirichlet alpha 0.1), 0.50 at the eval's 0.5 (scripts/replays.py --alpha).
 LINE_PCT = 90
 #: ReplayChallenge.REPLAY_LOOKBACK: the rounds before the challenged one whose updates are sources.
 LOOKBACK = 4

@@ -143,23 +143,23 @@ def free_rider_step(step: torch.Tensor, norm: float, seed: int, rel_noise: float
     return base + gaussian_noise(base, rel_noise * norm / base.numel() ** 0.5, seed)
 
 
-def free_rider_stale(previous: list[torch.Tensor], seed: int, rel_noise: float = FREE_RIDER_NOISE) -> torch.Tensor:
-    """One of the previous round's updates (its own or another's, picked with `seed`), plus noise of
-    norm about `rel_noise` times its own."""
+def pick_previous(previous: list[torch.Tensor], seed: int) -> torch.Tensor:
+    """One of the previous round's updates, drawn with `seed` (the replaying riders' choice)."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
-    pick = previous[int(torch.randint(len(previous), (1,), generator=gen))]
-    return jitter(pick, rel_noise, seed + 1)
+    return previous[int(torch.randint(len(previous), (1,), generator=gen))]
+
+
+def free_rider_stale(previous: list[torch.Tensor], seed: int, rel_noise: float = FREE_RIDER_NOISE) -> torch.Tensor:
+    """One of the previous round's updates (its own or another's, picked with `seed`), plus noise of
+    norm about `rel_noise` times its own."""
+    return jitter(pick_previous(previous, seed), rel_noise, seed + 1)
 
 
 def free_rider_scaled(previous: list[torch.Tensor], seed: int, scale: float = SHRINK) -> torch.Tensor:
     """One of the previous round's updates (picked with `seed`) times `scale`, jittered by `GRIEF_NOISE`."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    pick = previous[int(torch.randint(len(previous), (1,), generator=gen))]
-    return jitter(pick * scale, GRIEF_NOISE, seed + 1)
+    return jitter(pick_previous(previous, seed) * scale, GRIEF_NOISE, seed + 1)
 
 
 def rel_sq_dist(a: torch.Tensor, b: torch.Tensor) -> float:
